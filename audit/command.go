@@ -1,0 +1,80 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Command sources: how a command reached the host.
+const (
+	SourceExec  = "exec"  // ssh HOST COMMAND
+	SourceShell = "shell" // a line typed in an interactive shell
+	SourceSFTP  = "sftp"  // an SFTP operation
+	SourceSCP   = "scp"   // a legacy scp transfer
+)
+
+// Command actions: what the gateway did with a command.
+const (
+	ActionAllowed = "allowed"
+	ActionDenied  = "denied"
+)
+
+// Command is one entry of the command log (table commands).
+type Command struct {
+	ID        int64     // assigned by the database; ignored by LogCommand
+	SessionID string    // the session it ran in; the session row must exist
+	TS        time.Time // zero means now
+	User      string
+	Login     string
+	Host      string
+	Tenant    string
+	Source    string // one of the Source constants
+	Command   string // the command line, stored verbatim
+	Action    string // one of the Action constants
+	Rule      string // the policy rule that decided, if any
+}
+
+// LogCommand appends c to the command log and returns once it is committed.
+// Source and Action must be one of the constants above; the session must
+// already have been started.
+func (s *Store) LogCommand(ctx context.Context, c Command) error {
+	if err := checkSessionID(c.SessionID); err != nil {
+		return err
+	}
+	what := "log command of session " + c.SessionID
+	switch c.Source {
+	case SourceExec, SourceShell, SourceSFTP, SourceSCP:
+	default:
+		return invalidf("%s: source %q: want exec, shell, sftp or scp", what, c.Source)
+	}
+	switch c.Action {
+	case ActionAllowed, ActionDenied:
+	default:
+		return invalidf("%s: action %q: want allowed or denied", what, c.Action)
+	}
+	if err := checkRequired(what, "command", c.Command, "user", c.User, "login", c.Login, "host", c.Host, "tenant", c.Tenant); err != nil {
+		return err
+	}
+	ts, err := stampOrNow(c.TS, s.now)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *sql.Tx, _ *chainTip) error {
+		_, err := tx.Exec(`INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action, rule)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.SessionID, ts, c.User, c.Login, c.Host, c.Tenant, c.Source, c.Command, c.Action, nullString(c.Rule))
+		var se sqlite3.Error
+		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey {
+			return notFoundf("%s: no such session", what)
+		}
+		if err != nil {
+			return fmt.Errorf("audit: %s: %w", what, err)
+		}
+		return nil
+	})
+}

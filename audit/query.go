@@ -1,0 +1,250 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Reader answers queries on warden.db through a read-only pool. The CLI
+// uses it through OpenReadOnly without starting a writer; a Store embeds
+// one. A Reader is safe for concurrent use.
+type Reader struct {
+	db *sql.DB
+}
+
+// OpenReadOnly opens an existing DATA/warden.db for queries only. It never
+// creates or migrates the database, and fails with "audit: no database at
+// PATH" when there is none.
+func OpenReadOnly(dataDir string) (*Reader, error) {
+	path, err := dbPath(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("audit: no database at %s", path)
+		}
+		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	db, err := openReadPool(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{db: db}, nil
+}
+
+// Close closes the read pool.
+func (r *Reader) Close() error {
+	if err := r.db.Close(); err != nil {
+		return fmt.Errorf("audit: close: %w", err)
+	}
+	return nil
+}
+
+// DB returns the read-only pool, for queries of later packages. Writes on it
+// fail: every write goes through a Store's writer.
+func (r *Reader) DB() *sql.DB { return r.db }
+
+// SessionFilter selects sessions. Zero fields do not filter.
+type SessionFilter struct {
+	User  string    // exact Warden user name
+	Host  string    // host name, or TENANT/HOST
+	Since time.Time // sessions started at or after
+	Limit int       // at most this many; 0 or less means all
+}
+
+const sessionColumns = `id, user, login, host, tenant, role, grant_id, client_addr, started_at, ended_at,
+	end_reason, exit_status, recording_path, recording_sha256, bytes_in, bytes_out, cert_serial`
+
+// Sessions lists the sessions that match f, newest first.
+func (r *Reader) Sessions(ctx context.Context, f SessionFilter) ([]Session, error) {
+	var where []string
+	var args []any
+	if f.User != "" {
+		where, args = append(where, "user = ?"), append(args, f.User)
+	}
+	if tenant, host, ok := strings.Cut(f.Host, "/"); ok {
+		where, args = append(where, "tenant = ? AND host = ?"), append(args, tenant, host)
+	} else if f.Host != "" {
+		where, args = append(where, "host = ?"), append(args, f.Host)
+	}
+	if !f.Since.IsZero() {
+		since, err := formatTime(f.Since)
+		if err != nil {
+			return nil, err
+		}
+		where, args = append(where, "started_at >= ?"), append(args, since)
+	}
+	q := "SELECT " + sessionColumns + " FROM sessions"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY started_at DESC, id DESC"
+	if f.Limit > 0 {
+		q, args = q+" LIMIT ?", append(args, f.Limit)
+	}
+	rows, err := r.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("audit: list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sess)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit: list sessions: %w", err)
+	}
+	return out, nil
+}
+
+// Session returns the session id, or an error matching ErrNotFound.
+func (r *Reader) Session(ctx context.Context, id string) (Session, error) {
+	row := r.db.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id)
+	sess, err := scanSession(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, notFoundf("session %q not found", id)
+	}
+	return sess, err
+}
+
+// scanner is what *sql.Row and *sql.Rows have in common.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSession(sc scanner) (Session, error) {
+	var (
+		s                                             Session
+		role, client, ended, reason, rec, sum, serial sql.NullString
+		started                                       string
+		grant, exit                                   sql.NullInt64
+	)
+	err := sc.Scan(&s.ID, &s.User, &s.Login, &s.Host, &s.Tenant, &role, &grant, &client, &started, &ended,
+		&reason, &exit, &rec, &sum, &s.BytesIn, &s.BytesOut, &serial)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, err
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("audit: read session: %w", err)
+	}
+	s.Role, s.GrantID, s.ClientAddr = role.String, grant.Int64, client.String
+	s.EndReason, s.RecordingPath, s.RecordingSHA256, s.CertSerial = reason.String, rec.String, sum.String, serial.String
+	if exit.Valid {
+		n := int(exit.Int64)
+		s.ExitStatus = &n
+	}
+	if s.StartedAt, err = parseTime(started); err != nil {
+		return Session{}, fmt.Errorf("audit: session %s: started_at: %w", s.ID, err)
+	}
+	if s.EndedAt, err = parseNullTime(ended); err != nil {
+		return Session{}, fmt.Errorf("audit: session %s: ended_at: %w", s.ID, err)
+	}
+	return s, nil
+}
+
+// CommandFilter selects commands. Zero fields do not filter.
+type CommandFilter struct {
+	SessionID string
+	Grep      *regexp.Regexp // matched against the command text
+	Limit     int            // at most this many; 0 or less means all
+}
+
+// Commands lists the commands that match f, oldest first.
+func (r *Reader) Commands(ctx context.Context, f CommandFilter) ([]Command, error) {
+	q := `SELECT id, session_id, ts, user, login, host, tenant, source, command, action, rule FROM commands`
+	var args []any
+	if f.SessionID != "" {
+		q, args = q+" WHERE session_id = ?", append(args, f.SessionID)
+	}
+	q += " ORDER BY ts, id"
+	// The regexp runs here rather than in SQL, so a LIMIT must wait for it.
+	if f.Limit > 0 && f.Grep == nil {
+		q, args = q+" LIMIT ?", append(args, f.Limit)
+	}
+	rows, err := r.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("audit: list commands: %w", err)
+	}
+	defer rows.Close()
+	var out []Command
+	for rows.Next() && (f.Limit <= 0 || len(out) < f.Limit) {
+		var c Command
+		var ts string
+		var rule sql.NullString
+		if err := rows.Scan(&c.ID, &c.SessionID, &ts, &c.User, &c.Login, &c.Host, &c.Tenant,
+			&c.Source, &c.Command, &c.Action, &rule); err != nil {
+			return nil, fmt.Errorf("audit: list commands: %w", err)
+		}
+		if f.Grep != nil && !f.Grep.MatchString(c.Command) {
+			continue
+		}
+		c.Rule = rule.String
+		if c.TS, err = parseTime(ts); err != nil {
+			return nil, fmt.Errorf("audit: command %d: ts: %w", c.ID, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit: list commands: %w", err)
+	}
+	return out, nil
+}
+
+// Events returns up to limit events with seq greater than afterSeq, in
+// chain order; limit 0 or less means all. Data numbers are json.Number, so
+// they keep their exact stored text.
+func (r *Reader) Events(ctx context.Context, afterSeq int64, limit int) ([]Event, error) {
+	q := `SELECT seq, ts, type, actor, subject, data, prev_hash, hash FROM audit_events WHERE seq > ? ORDER BY seq`
+	args := []any{afterSeq}
+	if limit > 0 {
+		q, args = q+" LIMIT ?", append(args, limit)
+	}
+	rows, err := r.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("audit: list events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var ts, data string
+		if err := rows.Scan(&e.Seq, &ts, &e.Type, &e.Actor, &e.Subject, &data, &e.PrevHash, &e.Hash); err != nil {
+			return nil, fmt.Errorf("audit: list events: %w", err)
+		}
+		if e.TS, err = parseTime(ts); err != nil {
+			return nil, fmt.Errorf("audit: event %d: ts: %w", e.Seq, err)
+		}
+		if e.Data, err = decodeData(data); err != nil {
+			return nil, fmt.Errorf("audit: event %d: data: %w", e.Seq, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit: list events: %w", err)
+	}
+	return out, nil
+}
+
+// decodeData parses a stored data column; "{}" gives an empty, non-nil map.
+func decodeData(s string) (map[string]any, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	return m, nil
+}
