@@ -1,0 +1,24 @@
+// Package policy loads warden.yaml and answers the gateway's one question:
+// may this user reach LOGIN@HOST, and through which role?
+//
+// A policy names tenants and their hosts, groups, users with their public
+// keys, and roles. A role gives logins on a set of hosts in one tenant, either
+// as standing access (members) or just in time (privileged roles, which users
+// request and approvers grant). Break-glass roles are privileged roles with
+// stricter rules: at least two approvals, grants of at most one hour.
+//
+// Load and Parse read the policy with yaml.Node decoding, so every problem
+// carries the file and line it came from, and they report all problems at
+// once as an *ErrorList rather than stopping at the first. The checks are
+// strict on purpose: the policy is the security boundary of the gateway, so an
+// unknown key, a misspelled group or a host that cannot be verified is an
+// error at load time rather than a surprise at connection time.
+//
+// Every name (tenant, host, user, group, role, login) is checked against a
+// small alphabet before it is accepted, because names end up in file paths,
+// SQL rows and certificate principals. No name may contain '/', '@',
+// whitespace or control characters, and none may start with '.' or '-'.
+//
+// A *Config is immutable after Parse and safe for concurrent use; the lookups
+// (UserByKey, User, Role, ResolveHost) use indexes built once at load time.
+package policy
