@@ -1,0 +1,141 @@
+package recorder
+
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
+
+// jsonSafe[c] reports whether byte c may be copied into a JSON string as it
+// is. Bytes from 0x80 up are false here: they go through UTF-8 validation.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+const (
+	hexDigits   = "0123456789abcdef"
+	replacement = "\uFFFD"
+)
+
+// heldRune holds the leading bytes of a rune that a chunk ended in the
+// middle of, until the next chunk of the same stream completes it. They are
+// always a valid prefix of a UTF-8 encoding, so at most three bytes.
+type heldRune struct {
+	b [utf8.UTFMax - 1]byte
+	n int
+}
+
+// absorbs reports whether p, appended to the held bytes, still only makes an
+// incomplete rune; if so it keeps them all and nothing is to be written.
+func (h *heldRune) absorbs(p []byte) bool {
+	if h.n+len(p) > len(h.b) {
+		return false
+	}
+	var t [utf8.UTFMax]byte
+	n := copy(t[:], h.b[:h.n])
+	n += copy(t[n:], p)
+	if utf8.FullRune(t[:n]) {
+		return false
+	}
+	h.n = copy(h.b[:], t[:n])
+	return true
+}
+
+// appendEscaped appends p to dst as the inside of a JSON string. It first
+// completes a rune held from the previous chunk, and holds back an
+// incomplete rune at the end of p; bytes that are not UTF-8 become U+FFFD,
+// one per byte, as utf8.DecodeRune reads them, so that the output does not
+// depend on where the stream was cut into chunks.
+func appendEscaped(dst, p []byte, h *heldRune) []byte {
+	for h.n > 0 && len(p) > 0 {
+		var t [utf8.UTFMax]byte
+		k := copy(t[:], h.b[:h.n])
+		m := copy(t[k:], p)
+		if !utf8.FullRune(t[:k+m]) {
+			// Only possible when all of p fitted in t: keep waiting.
+			h.n = copy(h.b[:], t[:k+m])
+			return dst
+		}
+		if r, size := utf8.DecodeRune(t[:k+m]); r != utf8.RuneError || size > 1 {
+			dst = append(dst, t[:size]...)
+			p = p[size-k:]
+			h.n = 0
+			break
+		}
+		// The held lead byte is not followed by what it promised; the
+		// held continuation bytes after it are invalid on their own.
+		dst = append(dst, replacement...)
+		h.n = copy(h.b[:], h.b[1:h.n])
+	}
+	for i := 0; i < len(p); {
+		c := p[i]
+		if jsonSafe[c] {
+			j := i + 1
+			for j+8 <= len(p) && safe8(binary.LittleEndian.Uint64(p[j:])) {
+				j += 8
+			}
+			for j < len(p) && jsonSafe[p[j]] {
+				j++
+			}
+			dst = append(dst, p[i:j]...)
+			i = j
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = appendEscapedASCII(dst, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(p[i:])
+		if r == utf8.RuneError && size == 1 {
+			if !utf8.FullRune(p[i:]) {
+				h.n = copy(h.b[:], p[i:])
+				return dst
+			}
+			dst = append(dst, replacement...)
+			i++
+			continue
+		}
+		dst = append(dst, p[i:i+size]...)
+		i += size
+	}
+	return dst
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// safe8 reports whether all eight bytes packed in x are jsonSafe, without
+// looking at them one by one: terminal output is mostly such bytes, and this
+// loop is on the path of every byte a session prints.
+func safe8(x uint64) bool {
+	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	return (x&highs)|
+		((x-0x20*ones) & ^x & highs)| // a byte below 0x20
+		hasZero(x^('"'*ones))|
+		hasZero(x^('\\'*ones)) == 0
+}
+
+// appendEscapedASCII appends the JSON escape of an ASCII byte that may not
+// appear raw in a JSON string: a quote, a backslash or a control character.
+func appendEscapedASCII(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}

@@ -1,0 +1,118 @@
+package recorder
+
+import (
+	"io"
+	"strconv"
+)
+
+// Output records p, bytes the host sent to the client, as an "o" event. It
+// does not keep p. A rune cut at the end of p is held until the next Output.
+// An empty p writes nothing.
+func (w *Writer) Output(p []byte) error { return w.event('o', p, &w.out) }
+
+// Input records p, bytes the client sent to the host, as an "i" event.
+// Keystrokes include passwords typed at prompts: the gateway calls it only
+// when recording.input is on.
+func (w *Writer) Input(p []byte) error { return w.event('i', p, &w.in) }
+
+// Resize records a terminal size change as an "r" event "COLSxROWS". A size
+// that is not positive in both directions means nothing to a player and is
+// not written.
+func (w *Writer) Resize(cols, rows int) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil || cols <= 0 || rows <= 0 {
+		return err
+	}
+	b := w.appendPrefix(w.buf[:0], 'r')
+	b = strconv.AppendInt(b, int64(cols), 10)
+	b = append(b, 'x')
+	b = strconv.AppendInt(b, int64(rows), 10)
+	b = append(b, "\"]\n"...)
+	w.write(b)
+	w.buf = b[:0]
+	return w.err
+}
+
+// OutputWriter returns an io.Writer whose Write calls [Writer.Output], to
+// wrap the host→client stream.
+func (w *Writer) OutputWriter() io.Writer { return streamWriter{w, 'o'} }
+
+// InputWriter returns an io.Writer whose Write calls [Writer.Input], to wrap
+// the client→host stream.
+func (w *Writer) InputWriter() io.Writer { return streamWriter{w, 'i'} }
+
+type streamWriter struct {
+	w    *Writer
+	kind byte
+}
+
+func (s streamWriter) Write(p []byte) (int, error) {
+	var err error
+	if s.kind == 'o' {
+		err = s.w.Output(p)
+	} else {
+		err = s.w.Input(p)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// usable returns why nothing more may be written, or nil; w.mu is held.
+func (w *Writer) usable() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (w *Writer) event(kind byte, p []byte, h *heldRune) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if len(p) == 0 || h.absorbs(p) {
+		return nil
+	}
+	b := w.appendPrefix(w.buf[:0], kind)
+	for len(p) > 0 && w.err == nil {
+		n := min(len(p), segment)
+		b = appendEscaped(b, p[:n], h)
+		p = p[n:]
+		if len(b) >= bufferSize {
+			w.write(b)
+			b = b[:0]
+		}
+	}
+	if w.err == nil {
+		w.write(append(b, '"', ']', '\n'))
+	}
+	w.buf = b[:0]
+	return w.err
+}
+
+// appendPrefix appends `[SECONDS, "KIND", "` with SECONDS since the start,
+// six decimals. Times never go backwards, even if the clock does: players
+// sleep for the difference between events.
+func (w *Writer) appendPrefix(b []byte, kind byte) []byte {
+	us := w.now().Sub(w.start).Microseconds()
+	if us < w.lastUS {
+		us = w.lastUS
+	}
+	w.lastUS = us
+	b = append(b, '[')
+	b = strconv.AppendInt(b, us/1e6, 10)
+	var frac [7]byte
+	frac[0] = '.'
+	for i, f := 6, us%1e6; i > 0; i, f = i-1, f/10 {
+		frac[i] = byte('0' + f%10)
+	}
+	b = append(b, frac[:]...)
+	return append(b, ',', ' ', '"', kind, '"', ',', ' ', '"')
+}

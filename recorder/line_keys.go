@@ -1,0 +1,318 @@
+package recorder
+
+import "unicode/utf8"
+
+// keyState is where the client→host parser is in a key sequence.
+type keyState uint8
+
+const (
+	keyGround keyState = iota
+	keyEsc             // after ESC: Alt-key, CSI or SS3 follows
+	keyCSI             // ESC [ ...
+	keySS3             // ESC O
+)
+
+// pasteEnd ends a bracketed paste.
+const pasteEnd = "\x1b[201~"
+
+// maxKeyParams bounds the parameters of a key sequence; longer ones are no
+// key this parser knows and are skipped whole.
+const maxKeyParams = 16
+
+// keyParser holds the state of the client→host parser between chunks.
+type keyParser struct {
+	state    keyState
+	params   [maxKeyParams]byte
+	np       int
+	overflow bool
+
+	afterCR bool // the previous byte was a submitting CR: an LF now is its pair
+
+	paste      bool // inside ESC [200~ ... ESC [201~
+	pasteMatch int  // bytes of pasteEnd matched so far
+
+	rune  [utf8.UTFMax]byte // a multi-byte rune being read
+	nrune int
+}
+
+// feed handles p[i] = c.
+func (b *LineBuilder) feed(c byte, i int) {
+	k := &b.in
+	wasCR := k.afterCR
+	k.afterCR = false
+	if k.paste {
+		b.pasteByte(c, i, wasCR)
+		return
+	}
+	switch k.state {
+	case keyGround:
+		b.ground(c, i, wasCR)
+	case keyEsc:
+		b.altKey(c, i)
+	case keyCSI:
+		b.csiByte(c, i)
+	case keySS3:
+		k.state = keyGround
+		b.ss3(c)
+	}
+}
+
+// ground handles a byte outside any sequence: text, control keys, and the
+// ESC that starts a sequence.
+func (b *LineBuilder) ground(c byte, i int, wasCR bool) {
+	if b.utf8Byte(c, false) {
+		return
+	}
+	switch c {
+	case '\r':
+		b.in.afterCR = true
+		b.submit(i)
+	case '\n':
+		if !wasCR { // CRLF is one Enter
+			b.submit(i)
+		}
+	case 0x1b:
+		b.in.state = keyEsc
+	case 0x03: // Ctrl-C
+		b.discard()
+	case 0x04: // Ctrl-D: end of input on an empty line, else delete-char
+		if len(b.ed.buf) > 0 && !b.scr.alt {
+			b.edit().deleteChar()
+		}
+	case 0x7f, 0x08: // Backspace, Ctrl-H
+		b.key((*editor).backspace)
+	case 0x01: // Ctrl-A
+		b.key((*editor).home)
+	case 0x05: // Ctrl-E
+		b.key((*editor).end)
+	case 0x02: // Ctrl-B
+		b.key((*editor).left)
+	case 0x06: // Ctrl-F
+		b.key((*editor).right)
+	case 0x0b: // Ctrl-K
+		b.key((*editor).killToEnd)
+	case 0x15: // Ctrl-U
+		b.key((*editor).killToStart)
+	case 0x17: // Ctrl-W
+		b.key((*editor).unixWordRubout)
+	case 0x19: // Ctrl-Y
+		b.key((*editor).yank)
+	case 0x10: // Ctrl-P
+		b.key((*editor).histPrev)
+	case 0x0e: // Ctrl-N
+		b.key((*editor).histNext)
+	default:
+		// Tab completes on the host; the completion shows only on the
+		// screen, so it inserts nothing here. Other controls are commands
+		// this model does not follow.
+		if c >= 0x20 {
+			b.text(rune(c), false)
+		}
+	}
+}
+
+// key applies an editing command unless a full-screen program has the keys.
+func (b *LineBuilder) key(f func(*editor)) {
+	if e := b.edit(); e != nil {
+		f(e)
+	}
+}
+
+// text inserts a rune that was typed, or pasted when literal is set: a
+// bracketed paste inserts control characters as they are, typing does not.
+func (b *LineBuilder) text(r rune, literal bool) {
+	if !literal && !printable(r) && r != utf8.RuneError {
+		return
+	}
+	if e := b.edit(); e != nil {
+		e.insertRune(r)
+	}
+}
+
+// utf8Byte collects the bytes of a multi-byte rune and reports whether c
+// was one of them. A byte that breaks off a rune ends it as U+FFFD and is
+// then handled on its own.
+func (b *LineBuilder) utf8Byte(c byte, literal bool) bool {
+	k := &b.in
+	if k.nrune > 0 {
+		if c&0xc0 == 0x80 {
+			k.rune[k.nrune] = c
+			k.nrune++
+			if utf8.FullRune(k.rune[:k.nrune]) {
+				r, _ := utf8.DecodeRune(k.rune[:k.nrune])
+				k.nrune = 0
+				b.text(r, literal)
+			}
+			return true
+		}
+		k.nrune = 0
+		b.text(utf8.RuneError, literal)
+	}
+	switch {
+	case c < utf8.RuneSelf:
+		return false
+	case c >= 0xc2 && c <= 0xf4:
+		k.rune[0] = c
+		k.nrune = 1
+	default:
+		b.text(utf8.RuneError, literal)
+	}
+	return true
+}
+
+// altKey handles the byte after ESC.
+func (b *LineBuilder) altKey(c byte, i int) {
+	k := &b.in
+	k.state = keyGround
+	switch c {
+	case '[':
+		k.state, k.np, k.overflow = keyCSI, 0, false
+	case 'O':
+		k.state = keySS3
+	case 0x1b:
+		// ESC ESC: a meta-prefixed key follows; treat it as one ESC.
+		k.state = keyEsc
+	case 'b', 'B':
+		b.key((*editor).wordLeft)
+	case 'f', 'F':
+		b.key((*editor).wordRight)
+	case 'd', 'D':
+		b.key((*editor).killWordAhead)
+	case 0x7f, 0x08:
+		b.key((*editor).killWordBack)
+	default:
+		if c >= utf8.RuneSelf {
+			// Meta with a non-ASCII key: not a readline command; let the
+			// rune through rather than cut it.
+			b.ground(c, i, false)
+		}
+		// Other Alt-keys (readline commands this model does not follow,
+		// including Alt-Enter) insert nothing.
+	}
+}
+
+// csiByte handles a byte of ESC [ params intermediates final.
+func (b *LineBuilder) csiByte(c byte, i int) {
+	k := &b.in
+	switch {
+	case c >= 0x20 && c <= 0x3f:
+		if k.np < len(k.params) {
+			k.params[k.np] = c
+			k.np++
+		} else {
+			k.overflow = true
+		}
+	case c >= 0x40 && c <= 0x7e:
+		k.state = keyGround
+		if !k.overflow {
+			b.csi(string(k.params[:k.np]), c)
+		}
+	case c == 0x1b:
+		k.state = keyEsc
+	case c == 0x18, c == 0x1a: // CAN, SUB cancel a sequence
+		k.state = keyGround
+	case c >= 0x80:
+		k.state = keyGround
+		b.ground(c, i, false)
+	}
+	// Other controls inside a sequence are ignored, as terminals do.
+}
+
+// csi applies a complete CSI key sequence; unknown ones do nothing.
+func (b *LineBuilder) csi(params string, final byte) {
+	plain := params == "" || params == "1"
+	// Ctrl- or Alt-arrows move by word in the usual /etc/inputrc.
+	word := params == "1;5" || params == "1;3" || params == "5" || params == "3"
+	switch {
+	case final == 'A' && plain:
+		b.key((*editor).histPrev)
+	case final == 'B' && plain:
+		b.key((*editor).histNext)
+	case final == 'C' && plain:
+		b.key((*editor).right)
+	case final == 'D' && plain:
+		b.key((*editor).left)
+	case final == 'C' && word:
+		b.key((*editor).wordRight)
+	case final == 'D' && word:
+		b.key((*editor).wordLeft)
+	case final == 'H' && plain:
+		b.key((*editor).home)
+	case final == 'F' && plain:
+		b.key((*editor).end)
+	case final == '~':
+		switch params {
+		case "1", "7":
+			b.key((*editor).home)
+		case "4", "8":
+			b.key((*editor).end)
+		case "3":
+			b.key((*editor).deleteChar)
+		case "200":
+			b.in.paste, b.in.pasteMatch = true, 0
+		}
+	}
+}
+
+// ss3 applies ESC O final, the application-mode cursor keys.
+func (b *LineBuilder) ss3(c byte) {
+	switch c {
+	case 'A':
+		b.key((*editor).histPrev)
+	case 'B':
+		b.key((*editor).histNext)
+	case 'C':
+		b.key((*editor).right)
+	case 'D':
+		b.key((*editor).left)
+	case 'H':
+		b.key((*editor).home)
+	case 'F':
+		b.key((*editor).end)
+	}
+}
+
+// pasteByte handles a byte inside a bracketed paste: everything is text
+// until ESC [201~. Readline inserts it as it is, with a CR or CRLF read as
+// a newline, so a pasted newline stays in the line until Enter.
+func (b *LineBuilder) pasteByte(c byte, i int, wasCR bool) {
+	k := &b.in
+	if c == pasteEnd[k.pasteMatch] {
+		k.pasteMatch++
+		if k.pasteMatch == len(pasteEnd) {
+			k.paste, k.pasteMatch = false, 0
+		}
+		return
+	}
+	if k.pasteMatch > 0 {
+		// A false start of the terminator was pasted text after all.
+		matched := k.pasteMatch
+		k.pasteMatch = 0
+		for j := 0; j < matched; j++ {
+			b.pasteText(pasteEnd[j], false)
+		}
+		wasCR = false
+		if c == pasteEnd[0] {
+			k.pasteMatch = 1
+			return
+		}
+	}
+	b.pasteText(c, wasCR)
+}
+
+func (b *LineBuilder) pasteText(c byte, wasCR bool) {
+	if b.utf8Byte(c, true) {
+		return
+	}
+	switch c {
+	case '\r':
+		b.in.afterCR = true
+		b.text('\n', true)
+	case '\n':
+		if !wasCR {
+			b.text('\n', true)
+		}
+	default:
+		b.text(rune(c), true)
+	}
+}
