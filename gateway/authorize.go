@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/warden-gw/warden/policy"
+)
+
+// admission is the outcome of a successful authorization: the role that
+// admits the session and, for privileged roles, the grant and its end.
+type admission struct {
+	host    *policy.Host
+	role    *policy.Role
+	grantID int64
+	// deadline is when the session must end (the grant's expiry); zero for
+	// standing access.
+	deadline time.Time
+}
+
+// Grant is an active time-boxed grant of a privileged role.
+type Grant struct {
+	ID        int64
+	ExpiresAt time.Time
+}
+
+// GrantChecker finds the active grant that lets user use role now. A nil
+// GrantChecker admits no privileged session.
+type GrantChecker interface {
+	ActiveGrant(ctx context.Context, user, role string) (Grant, bool, error)
+}
+
+// authorize decides whether id may open a session as t.login on t.host.
+// A refusal is a *userError whose text is safe to show.
+func (s *Server) authorize(ctx context.Context, id identity, t target, port string) (admission, error) {
+	pol := s.Policy()
+	h, err := pol.ResolveHost(t.host)
+	if err != nil {
+		var amb *policy.AmbiguousHostError
+		if errors.As(err, &amb) {
+			return admission{}, refusal("host %s exists in several tenants; use one of: %s", t.host, strings.Join(amb.Choices, ", "))
+		}
+		return admission{}, refusal("unknown host %s", t.host)
+	}
+	d := pol.Authorize(id.user, t.login, h)
+	if d.Standing != nil {
+		return admission{host: h, role: d.Standing}, nil
+	}
+	if len(d.Requestable) == 0 {
+		return admission{}, refusal("%s may not log in as %s on %s: no role grants it", id.user.Name, t.login, h.Name)
+	}
+	if gc := s.opt.Grants; gc != nil {
+		for _, r := range d.Requestable {
+			g, ok, err := gc.ActiveGrant(ctx, id.user.Name, r.Name)
+			if err != nil {
+				return admission{}, internalError("grant lookup", err)
+			}
+			if ok && g.ExpiresAt.After(s.now()) {
+				return admission{host: h, role: r, grantID: g.ID, deadline: g.ExpiresAt}, nil
+			}
+		}
+	}
+	names := make([]string, len(d.Requestable))
+	for i, r := range d.Requestable {
+		names[i] = r.Name
+	}
+	r := d.Requestable[0]
+	return admission{}, refusal("no active grant for role %s on %s; run: ssh -p %s gw request %s --for %s --reason ...",
+		strings.Join(names, " or "), h.Name, port, r.Name, suggestDuration(r))
+}
+
+// suggestDuration proposes a request length no longer than the role allows.
+func suggestDuration(r *policy.Role) string {
+	d := time.Duration(r.MaxDuration)
+	if d <= 0 || d > time.Hour {
+		d = time.Hour
+	}
+	return shortDuration(d)
+}
+
+// shortDuration prints 1h, 90m or 45s rather than Go's 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// certTTL is the certificate lifetime: cert_ttl, never beyond the grant.
+func certTTL(certTTL time.Duration, now, deadline time.Time) time.Duration {
+	if !deadline.IsZero() {
+		if left := deadline.Sub(now); left < certTTL {
+			return left
+		}
+	}
+	return certTTL
+}
+
+// userError is a refusal whose message is meant for the client. cause, when
+// set, is the internal reason, kept for the log and audit event only.
+type userError struct {
+	msg   string
+	cause error
+}
+
+func (e *userError) Error() string {
+	if e.cause != nil {
+		return e.msg + ": " + e.cause.Error()
+	}
+	return e.msg
+}
+
+func (e *userError) Unwrap() error { return e.cause }
+
+func refusal(format string, args ...any) error {
+	return &userError{msg: fmt.Sprintf(format, args...)}
+}
+
+// internalError hides cause from the client behind a generic line.
+func internalError(op string, cause error) error {
+	return &userError{msg: "internal error; the session was refused and logged", cause: fmt.Errorf("%s: %w", op, cause)}
+}
+
+// userMessage is the one line the client sees for err.
+func userMessage(err error) string {
+	var ue *userError
+	if errors.As(err, &ue) {
+		return "warden: " + ue.msg
+	}
+	return "warden: internal error; the session was refused and logged"
+}

@@ -1,0 +1,272 @@
+package gateway
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/warden-gw/warden/audit"
+)
+
+// bufPool holds the bridge's copy buffers: one per direction per session,
+// reused, so the byte path allocates nothing per chunk.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
+
+// pump is the one copy loop of the gateway: every byte of every session, in
+// either direction, shell, exec or sftp, crosses here. tap sees each chunk
+// before it is delivered, so a chunk that cannot be recorded is not
+// delivered. n counts delivered bytes.
+func pump(dst io.Writer, src io.Reader, n *atomic.Int64, tap func([]byte) error) error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for {
+		k, rerr := src.Read(buf)
+		if k > 0 {
+			if err := tap(buf[:k]); err != nil {
+				return err
+			}
+			if _, err := dst.Write(buf[:k]); err != nil {
+				return nil // the receiving side is gone; its closing ends the session
+			}
+			n.Add(int64(k))
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return nil
+		}
+	}
+}
+
+// bridge runs the session until the host's side ends, the client goes, or
+// ctx is cancelled (grant end, kill, shutdown).
+func (ss *session) bridge(ctx context.Context) {
+	failed := make(chan error, 3)
+	fail := func(err error) {
+		if err != nil {
+			select {
+			case failed <- err:
+			default:
+			}
+		}
+	}
+
+	// Host → client: stdout and stderr, each then half-closed to the client.
+	var out sync.WaitGroup
+	out.Add(2)
+	go func() {
+		defer out.Done()
+		fail(pump(ss.ch, ss.hostCh, &ss.bytesOut, ss.rec.output))
+	}()
+	go func() {
+		defer out.Done()
+		fail(pump(ss.ch.Stderr(), ss.hostCh.Stderr(), &ss.bytesOut, ss.rec.stderr))
+	}()
+	outDone := make(chan struct{})
+	go func() {
+		out.Wait()
+		_ = ss.ch.CloseWrite()
+		close(outDone)
+	}()
+
+	// Client → host: stdin, whose EOF is half-closed to the host and does not
+	// end the session (a command may still be writing its output).
+	inDone := make(chan struct{})
+	go func() {
+		defer close(inDone)
+		fail(pump(ss.hostCh, ss.ch, &ss.bytesIn, ss.rec.input))
+		_ = ss.hostCh.CloseWrite()
+	}()
+
+	hostReqsDone := make(chan struct{})
+	go func() {
+		defer close(hostReqsDone)
+		ss.forwardHostRequests()
+	}()
+	clientGone := make(chan struct{})
+	go func() {
+		defer close(clientGone)
+		ss.forwardClientRequests()
+	}()
+
+	select {
+	case <-waitBoth(outDone, hostReqsDone):
+		ss.setEnd(ss.exitReasonOr(endHostGone))
+	case <-clientGone:
+		ss.setEnd(ss.exitReasonOr(endClientGone))
+	case err := <-failed:
+		ss.setEnd(endRecording)
+		ss.notify(err)
+		ss.s.log.Error("session ended", "session", ss.id, "err", err)
+	case <-ctx.Done():
+		cause := context.Cause(ctx)
+		reason := endFor(cause)
+		ss.setEnd(reason)
+		if reason != endClientGone {
+			ss.notify(cause)
+		}
+	}
+
+	// Whatever ended it, close the host side first so no more output is
+	// produced, then the client's; wait for the pumps so the recording is
+	// complete before it is closed.
+	_ = ss.hostCh.Close()
+	_ = ss.host.Close()
+	waitTimeout(outDone, 5*time.Second)
+	_ = ss.ch.Close()
+	waitTimeout(inDone, 5*time.Second)
+	waitTimeout(clientGone, 5*time.Second)
+}
+
+// notify shows the client why the gateway ended its session, and sets exit
+// status 1, unless the host already reported one.
+func (ss *session) notify(cause error) {
+	msg := userMessage(cause)
+	switch {
+	case errors.Is(cause, errGrantExpired):
+		msg = fmt.Sprintf("warden: grant %d expired at %s; session closed", ss.adm.grantID, ss.adm.deadline.UTC().Format("15:04:05Z"))
+	case errors.Is(cause, errGrantRevoked):
+		msg = fmt.Sprintf("warden: grant %d was revoked; session closed", ss.adm.grantID)
+	case errors.Is(cause, errKilled):
+		msg = "warden: session terminated by an administrator"
+	case errors.Is(cause, errShutdown):
+		msg = "warden: gateway shutting down; session closed"
+	}
+	nl := "\n"
+	if ss.pty != nil {
+		nl = "\r\n"
+	}
+	_, _ = io.WriteString(ss.ch.Stderr(), nl+msg+nl)
+	ss.mu.Lock()
+	reported := ss.exitStatus != nil
+	ss.mu.Unlock()
+	if !reported {
+		sendExitStatus(ss.ch, 1)
+	}
+}
+
+// exitReasonOr is "exit" once the host reported an exit status, else
+// fallback. An exit-signal has already set "signal".
+func (ss *session) exitReasonOr(fallback string) string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.exitStatus != nil {
+		return endExit
+	}
+	return fallback
+}
+
+// forwardHostRequests passes the host's channel requests (exit-status,
+// exit-signal, eow@openssh.com, …) to the client in order, noting the exit
+// status for the session row.
+func (ss *session) forwardHostRequests() {
+	for r := range ss.hostReqs {
+		switch r.Type {
+		case "exit-status":
+			if len(r.Payload) >= 4 {
+				st := int(binary.BigEndian.Uint32(r.Payload))
+				ss.mu.Lock()
+				ss.exitStatus = &st
+				ss.mu.Unlock()
+			}
+		case "exit-signal":
+			ss.setEnd(endSignal)
+		}
+		ok, err := ss.ch.SendRequest(r.Type, r.WantReply, r.Payload)
+		if r.WantReply {
+			_ = r.Reply(ok && err == nil, nil)
+		}
+	}
+}
+
+// forwardClientRequests passes the client's requests after the start to the
+// host in order, replying with the host's answer. It returns when the
+// client closes the channel.
+func (ss *session) forwardClientRequests() {
+	for r := range ss.reqs {
+		switch r.Type {
+		case "window-change":
+			var w windowChange
+			if err := gossh.Unmarshal(r.Payload, &w); err != nil || w.Cols > maxTermDim || w.Rows > maxTermDim {
+				ss.s.log.Info("window-change ignored", "session", ss.id)
+				_ = r.Reply(false, nil)
+				continue
+			}
+			ss.rec.resize(int(w.Cols), int(w.Rows))
+		case "shell", "exec", "subsystem", "pty-req":
+			// A channel runs one thing; a second start would escape the
+			// recording that was chosen for the first.
+			_ = r.Reply(false, nil)
+			continue
+		case "auth-agent-req@openssh.com", "x11-req":
+			ss.otherRequest(r)
+			continue
+		}
+		ok, err := ss.hostCh.SendRequest(r.Type, r.WantReply, r.Payload)
+		if r.WantReply {
+			_ = r.Reply(ok && err == nil, nil)
+		}
+	}
+}
+
+// finish closes the recording and the session row.
+func (ss *session) finish(ctx context.Context) {
+	s := ss.s
+	var sha string
+	var recErr error
+	if ss.rec != nil {
+		sha, recErr = ss.rec.close(ctx)
+		if recErr != nil {
+			s.log.Error("recording did not close cleanly", "session", ss.id, "err", recErr)
+		}
+	}
+	ss.mu.Lock()
+	end := audit.SessionEnd{
+		EndedAt: s.now(), Reason: ss.endReason, ExitStatus: ss.exitStatus,
+		RecordingPath: ss.rec.relPathOrEmpty(), RecordingSHA256: sha,
+		BytesIn: ss.bytesIn.Load(), BytesOut: ss.bytesOut.Load(),
+	}
+	ss.mu.Unlock()
+	if err := s.opt.Store.EndSession(context.WithoutCancel(ctx), ss.id, end); err != nil {
+		s.log.Error("session row not closed", "session", ss.id, "err", err)
+	}
+	data := map[string]any{
+		"session_id": ss.id, "end_reason": end.Reason, "recording_sha256": sha,
+		"bytes_in": end.BytesIn, "bytes_out": end.BytesOut,
+	}
+	if end.ExitStatus != nil {
+		data["exit_status"] = *end.ExitStatus
+	}
+	s.audit(ctx, "session.end", ss.ident.user.Name, ss.t.String(), data)
+}
+
+func (r *sessionRecord) relPathOrEmpty() string {
+	if r == nil {
+		return ""
+	}
+	return r.relPath()
+}
+
+func waitBoth(a, b <-chan struct{}) <-chan struct{} {
+	c := make(chan struct{})
+	go func() { <-a; <-b; close(c) }()
+	return c
+}
+
+func waitTimeout(c <-chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c:
+	case <-t.C:
+	}
+}

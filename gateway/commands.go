@@ -1,0 +1,289 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Warden's own command interface: `ssh -p 2222 GATEWAY COMMAND [ARGS...]`
+// (CONTRACT §3). A user name without '@' selects it; what the name says does
+// not matter, the key decides who the caller is.
+
+// cmdEnv is what a command runs with.
+type cmdEnv struct {
+	s     *Server
+	ident identity
+	out   io.Writer
+	json  bool
+}
+
+// command is one entry of the command interface.
+type command struct {
+	usage string
+	help  string
+	run   func(ctx context.Context, e *cmdEnv, args []string) error
+}
+
+// errUsage marks a usage error: exit status 2 and the command's usage.
+var errUsage = errors.New("usage")
+
+func (s *Server) commands() map[string]command {
+	return map[string]command{
+		"whoami": {usage: "whoami [--json]", help: "your identity, groups, eligible roles and active grants", run: cmdWhoami},
+		"hosts":  {usage: "hosts [--json]", help: "hosts and logins you may reach now, or after a request", run: cmdHosts},
+		"help":   {usage: "help", help: "this list", run: cmdHelp},
+	}
+}
+
+// runCommand serves one command-interface channel: it waits for the exec (or
+// shell, which shows help), runs the command, and exits with its status.
+func (s *Server) runCommand(ctx context.Context, ident identity, name string, ch gossh.Channel, reqs <-chan *gossh.Request) {
+	defer ch.Close()
+	line, ok := awaitExec(reqs, s.opt.RequestTimeout)
+	go gossh.DiscardRequests(reqs)
+	if !ok {
+		return
+	}
+	args, err := splitArgs(line)
+	status := uint32(0)
+	e := &cmdEnv{s: s, ident: ident, out: ch}
+	switch {
+	case err != nil:
+		status = s.commandError(ctx, ch, ident, line, fmt.Errorf("%w: %v", errUsage, err), "")
+	case len(args) == 0:
+		_ = cmdHelp(ctx, e, nil)
+	default:
+		cmd, found := s.commands()[args[0]]
+		if !found {
+			status = s.commandError(ctx, ch, ident, line, fmt.Errorf("%w: unknown command %q; run: ssh GATEWAY help", errUsage, truncate(args[0], 64)), "")
+			break
+		}
+		rest := args[1:]
+		rest, e.json = takeFlag(rest, "--json")
+		if err := cmd.run(ctx, e, rest); err != nil {
+			status = s.commandError(ctx, ch, ident, line, err, cmd.usage)
+		}
+	}
+	_ = ch.CloseWrite()
+	sendExitStatus(ch, status)
+}
+
+// commandError reports a failed command on stderr and in the audit log.
+func (s *Server) commandError(ctx context.Context, ch gossh.Channel, ident identity, line string, err error, usage string) uint32 {
+	s.audit(ctx, "command.refused", ident.user.Name, truncate(line, 256), map[string]any{"reason": err.Error()})
+	if errors.Is(err, errUsage) {
+		msg := strings.TrimPrefix(err.Error(), "usage: ")
+		if usage != "" {
+			msg += " (usage: " + usage + ")"
+		}
+		fmt.Fprintln(ch.Stderr(), "warden: "+msg)
+		return 2
+	}
+	fmt.Fprintln(ch.Stderr(), userMessage(err))
+	return 1
+}
+
+// awaitExec accepts a command channel's setup requests and returns the exec
+// line ("" for a shell).
+func awaitExec(reqs <-chan *gossh.Request, wait time.Duration) (string, bool) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case r, ok := <-reqs:
+			if !ok {
+				return "", false
+			}
+			switch r.Type {
+			case "exec":
+				var p struct{ Value string }
+				if err := gossh.Unmarshal(r.Payload, &p); err != nil {
+					_ = r.Reply(false, nil)
+					continue
+				}
+				_ = r.Reply(true, nil)
+				return p.Value, true
+			case "shell":
+				_ = r.Reply(true, nil)
+				return "", true
+			case "pty-req", "env":
+				_ = r.Reply(true, nil)
+			default:
+				_ = r.Reply(false, nil)
+			}
+		case <-timer.C:
+			return "", false
+		}
+	}
+}
+
+// splitArgs splits a command line the way a POSIX shell would for words,
+// single and double quotes, and backslashes; nothing is expanded.
+func splitArgs(line string) ([]string, error) {
+	var args []string
+	var cur strings.Builder
+	inWord, quote := false, byte(0)
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
+			} else {
+				cur.WriteByte(c)
+			}
+		case quote == '"':
+			switch {
+			case c == '"':
+				quote = 0
+			case c == '\\' && i+1 < len(line) && strings.IndexByte(`"\$`+"`", line[i+1]) >= 0:
+				i++
+				cur.WriteByte(line[i])
+			default:
+				cur.WriteByte(c)
+			}
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case c == '\\' && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+			inWord = true
+		case c == ' ' || c == '\t' || c == '\n':
+			if inWord {
+				args = append(args, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, errors.New("unterminated quote")
+	}
+	if inWord {
+		args = append(args, cur.String())
+	}
+	return args, nil
+}
+
+// takeFlag removes a boolean flag from args and reports whether it was there.
+func takeFlag(args []string, flag string) ([]string, bool) {
+	out := args[:0:0]
+	found := false
+	for _, a := range args {
+		if a == flag {
+			found = true
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, found
+}
+
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, truncate(args[0], 64))
+	}
+	return nil
+}
+
+func cmdHelp(_ context.Context, e *cmdEnv, _ []string) error {
+	cmds := e.s.commands()
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Warden commands (ssh -p PORT GATEWAY COMMAND):")
+	for _, n := range names {
+		fmt.Fprintf(tw, "  %s\t%s\n", cmds[n].usage, cmds[n].help)
+	}
+	fmt.Fprintln(tw, "To reach a host: ssh -p PORT LOGIN@HOST@GATEWAY")
+	return tw.Flush()
+}
+
+type whoamiOut struct {
+	User        string   `json:"user"`
+	Fingerprint string   `json:"fingerprint"`
+	Groups      []string `json:"groups"`
+	Standing    []string `json:"standing_roles"`
+	Eligible    []string `json:"eligible_roles"`
+}
+
+func cmdWhoami(_ context.Context, e *cmdEnv, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	u := e.ident.user
+	w := whoamiOut{User: u.Name, Fingerprint: e.ident.fingerprint, Groups: append([]string{}, u.Groups...), Standing: []string{}, Eligible: []string{}}
+	for _, r := range e.s.Policy().Roles {
+		switch {
+		case !r.Privileged && !r.BreakGlass && u.InAny(r.Members):
+			w.Standing = append(w.Standing, r.Name)
+		case (r.Privileged || r.BreakGlass) && u.InAny(r.Eligible):
+			w.Eligible = append(w.Eligible, r.Name)
+		}
+	}
+	if e.json {
+		return writeJSON(e.out, w)
+	}
+	fmt.Fprintf(e.out, "user:        %s\nkey:         %s\ngroups:      %s\nstanding:    %s\neligible:    %s\n",
+		w.User, w.Fingerprint, joinOrNone(w.Groups), joinOrNone(w.Standing), joinOrNone(w.Eligible))
+	return nil
+}
+
+type hostOut struct {
+	Host       string   `json:"host"`
+	Tenant     string   `json:"tenant"`
+	Logins     []string `json:"logins"`
+	Role       string   `json:"role"`
+	NeedsGrant bool     `json:"needs_grant"`
+}
+
+func cmdHosts(_ context.Context, e *cmdEnv, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	list := []hostOut{}
+	for _, a := range e.s.Policy().Reachable(e.ident.user) {
+		list = append(list, hostOut{Host: a.Host.Name, Tenant: a.Host.Tenant, Logins: a.Logins, Role: a.Role.Name, NeedsGrant: a.NeedsGrant})
+	}
+	if e.json {
+		return writeJSON(e.out, list)
+	}
+	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tHOST\tLOGINS\tROLE\tACCESS")
+	for _, h := range list {
+		access := "now"
+		if h.NeedsGrant {
+			access = "after request"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Tenant, h.Host, strings.Join(h.Logins, ","), h.Role, access)
+	}
+	return tw.Flush()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func joinOrNone(s []string) string {
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,170 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/warden-gw/warden/vault"
+)
+
+// begin turns an admitted, started channel into a running session: the
+// session row, the recording, the command log of an exec, a fresh
+// certificate, the host connection, and the channel's queued requests
+// replayed on the host in order. Each step fails closed: an error refuses
+// the session before any byte reaches the host.
+func (ss *session) begin(ctx context.Context) error {
+	s := ss.s
+	row := ss.sessionRow()
+	rec, err := ss.openRecord(row)
+	if err != nil {
+		return err
+	}
+	ss.rec = rec
+	row.RecordingPath = rec.relPath()
+	if err := s.opt.Store.StartSession(ctx, row); err != nil {
+		return internalError("start session row", err)
+	}
+	ss.started = true
+	s.audit(ctx, "session.start", row.User, ss.t.String(), map[string]any{
+		"session_id": ss.id, "role": row.Role, "tenant": row.Tenant, "kind": ss.kind,
+		"client_addr": row.ClientAddr, "grant_id": row.GrantID,
+	})
+	if err := ss.logStart(ctx); err != nil {
+		return err
+	}
+
+	cred, err := ss.credential(ctx)
+	if err != nil {
+		ss.setEnd(endCredential)
+		return err
+	}
+	if err := s.opt.Store.SetSessionCert(ctx, ss.id, strconv.FormatUint(cred.Serial, 10)); err != nil {
+		return internalError("store certificate serial", err)
+	}
+
+	host, err := dialHost(ctx, ss.adm.host, ss.t.login, cred.Signer, s.opt.DialTimeout)
+	if err != nil {
+		return ss.dialError(ctx, err)
+	}
+	ss.host = host
+	hostCh, hostReqs, err := host.OpenChannel("session", nil)
+	if err != nil {
+		ss.setEnd(endHostGone)
+		return refusal("host %s refused the session: %v", ss.adm.host.Name, err)
+	}
+	ss.hostCh, ss.hostReqs = hostCh, hostReqs
+	return ss.replayQueued()
+}
+
+// credential asks the signer for this session's certificate. Its lifetime
+// is cert_ttl but never beyond the grant, so a certificate cannot outlive
+// the access it stands for.
+func (ss *session) credential(ctx context.Context) (*vault.Credential, error) {
+	s := ss.s
+	ttl := certTTL(time.Duration(s.Policy().Credentials.CertTTL), s.now(), ss.adm.deadline)
+	cred, err := s.opt.Signer.Sign(ctx, vault.SignRequest{
+		SessionID: ss.id, User: ss.ident.user.Name, Login: ss.t.login, TTL: ttl, PTY: ss.pty != nil,
+	})
+	if err != nil {
+		s.audit(ctx, "credential.failed", ss.ident.user.Name, ss.t.String(), map[string]any{
+			"session_id": ss.id, "cause": err.Error(),
+		})
+		if errors.Is(err, vault.ErrUnavailable) {
+			return nil, &userError{msg: "credential vault unavailable", cause: err}
+		}
+		return nil, internalError("sign certificate", err)
+	}
+	return cred, nil
+}
+
+// dialError classifies a failed connection to the managed host. The host's
+// name and a short cause reach the client; a host key mismatch is also an
+// audit event of its own because it may be an attack.
+func (ss *session) dialError(ctx context.Context, err error) error {
+	h := ss.adm.host
+	if errors.Is(err, errHostKey) {
+		ss.setEnd(endHostKey)
+		ss.s.audit(ctx, "host_key.mismatch", ss.ident.user.Name, h.Tenant+"/"+h.Name, map[string]any{
+			"session_id": ss.id, "cause": err.Error(),
+		})
+		return &userError{msg: fmt.Sprintf("host key verification failed for %s; session refused", h.Name), cause: err}
+	}
+	ss.setEnd(endHostDown)
+	why := "connection failed"
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		why = "connection refused"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		why = "connection timed out"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		why = "no route to host"
+	case isAuthFailure(err):
+		why = "the host did not accept Warden's certificate (is TrustedUserCAKeys set?)"
+	}
+	return &userError{msg: fmt.Sprintf("cannot reach host %s: %s", h.Name, why), cause: err}
+}
+
+// isAuthFailure reports x/crypto's "no method succeeded" error, which it
+// does not export as a type.
+func isAuthFailure(err error) bool {
+	return strings.Contains(err.Error(), "unable to authenticate")
+}
+
+// replayQueued forwards the requests that arrived before the host was
+// connected, in their order, and answers each client request only with the
+// host's answer, so a host refusal (say of a pty) reaches the client.
+func (ss *session) replayQueued() error {
+	for i, r := range ss.queued {
+		ok, err := ss.hostCh.SendRequest(r.Type, r.WantReply, r.Payload)
+		if err != nil {
+			ss.queued = ss.queued[i:]
+			ss.setEnd(endHostGone)
+			return refusal("host %s closed the session", ss.adm.host.Name)
+		}
+		if r.WantReply {
+			_ = r.Reply(ok, nil)
+		}
+		if isStart(r.Type) && !ok {
+			ss.queued = nil
+			ss.setEnd(endHostRefusedReq)
+			return errHostRefusedStart
+		}
+	}
+	ss.queued = nil
+	return nil
+}
+
+// errHostRefusedStart means the host answered "no" to shell, exec or
+// subsystem. The client has its answer already; nothing more is shown.
+var errHostRefusedStart = errors.New("host refused to start the session")
+
+// refuse ends a session that could not start: the audit event, the log line,
+// the message to the client, and the session row when one was written.
+func (ss *session) refuse(ctx context.Context, err error, reason string) {
+	s := ss.s
+	ss.setEnd(reason)
+	s.audit(ctx, "session.refused", ss.ident.user.Name, ss.t.String(), map[string]any{
+		"session_id": ss.id, "reason": err.Error(), "client_addr": ss.ident.clientAddr,
+	})
+	s.logRefusal(err, ss.ident, ss.t)
+	if errors.Is(err, errHostRefusedStart) {
+		sendExitStatus(ss.ch, 1)
+		_ = ss.ch.Close()
+		go gossh.DiscardRequests(ss.reqs)
+	} else {
+		refuse(ss.ch, ss.reqs, ss.queued, userMessage(err), ss.pty != nil, s.opt.RequestTimeout)
+	}
+	ss.queued = nil
+	if ss.started {
+		ss.finish(ctx)
+	}
+}

@@ -1,0 +1,26 @@
+// Package gateway is Warden's SSH proxy: the path every admin session takes
+// from an unmodified OpenSSH client to a managed host.
+//
+// A session walks through the files of this package in order:
+//
+//	server.go       accept: the gliderlabs/ssh listener and its lifetime
+//	authenticate.go authenticate: the client's public key names the user
+//	target.go       the SSH user name LOGIN@HOST, parsed and validated
+//	authorize.go    authorize: policy roles (and, later, grants) for LOGIN@HOST
+//	credential.go   credential: a fresh per-session certificate from the signer
+//	dial.go         dial: the managed host, its host key verified
+//	session.go      one session channel: requests forwarded in order
+//	bridge.go       bridge: the one place where bytes cross, in both directions
+//	record.go       record: asciicast, typed lines and file operations
+//	refuse.go       end: refusals as one line on stderr and exit status 1
+//	forward.go      port, agent and X11 forwarding, refused and logged
+//	commands.go     Warden's own command interface (a user name with no '@')
+//
+// Every refusal reaches the client as one line on stderr that starts with
+// "warden: ", exits with status 1 and leaves an audit event. Internal causes
+// go to the log and the audit event, never to the client.
+//
+// The gateway fails closed: if the store cannot record the session, the
+// signer cannot issue a certificate, or the recorder cannot write (with
+// recording.on_failure: terminate), no session proceeds.
+package gateway

@@ -1,0 +1,334 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/internal/keyfile"
+	"github.com/warden-gw/warden/internal/sshtest"
+	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/vault"
+)
+
+// testbed is a gateway in front of a real OpenSSH sshd, with real clients:
+// alice has standing root access to web01, bob has no role, and the
+// managed host trusts only the gateway's built-in CA.
+type testbed struct {
+	t        testing.TB
+	dir      string
+	data     string
+	host     *sshtest.Host
+	gw       *gateway.Server
+	port     string
+	store    *audit.Store
+	alice    *sshtest.Client
+	bob      *sshtest.Client
+	stranger *sshtest.Client
+	hostKey  gossh.PublicKey // gateway host key
+	cfg      *policy.Config
+}
+
+// bedOptions changes the testbed's policy.
+type bedOptions struct {
+	// hostAddr overrides web01's address (a closed port: host down).
+	hostAddr string
+	// pinKey overrides web01's pinned key (a wrong key: mismatch).
+	pinKey string
+	// extraHosts is appended under tenant acme's hosts.
+	extraPolicy string
+	recording   string // recording: block override
+	// prepare runs on the data directory before the gateway starts.
+	prepare func(data string)
+	// hostCA makes the managed host present a certificate from this CA.
+	hostCA gossh.Signer
+	// verify returns web01's host verification line (host_key: ...,
+	// known_hosts: ... or host_ca: ...) instead of the pinned key.
+	verify func(h *sshtest.Host) string
+}
+
+func newTestbed(t testing.TB, opt bedOptions) *testbed {
+	t.Helper()
+	dir := t.TempDir()
+	b := &testbed{t: t, dir: dir, data: filepath.Join(dir, "data")}
+	ctx := context.Background()
+
+	ca, err := vault.OpenBuiltin(b.data, vault.BuiltinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := ca.CAPublicKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.host = sshtest.StartHost(t, sshtest.HostOptions{TrustedUserCAKeys: []gossh.PublicKey{caKey}, HostCA: opt.hostCA})
+
+	b.alice = newClient(t, filepath.Join(dir, "alice"))
+	b.bob = newClient(t, filepath.Join(dir, "bob"))
+	b.stranger = newClient(t, filepath.Join(dir, "stranger"))
+
+	addr := b.host.Addr
+	if opt.hostAddr != "" {
+		addr = opt.hostAddr
+	}
+	verify := fmt.Sprintf("host_key: %q", authorizedKey(b.host.HostKey))
+	switch {
+	case opt.pinKey != "":
+		verify = fmt.Sprintf("host_key: %q", opt.pinKey)
+	case opt.verify != nil:
+		verify = opt.verify(b.host)
+	}
+	rec := opt.recording
+	if rec == "" {
+		rec = "recording:\n  input: true\n  on_failure: terminate\n"
+	}
+	yaml := fmt.Sprintf(`listen: "127.0.0.1:0"
+host_key: %s
+data_dir: %s
+credentials:
+  backend: builtin
+  cert_ttl: 2m
+%stenants:
+  - name: acme
+    hosts:
+      - name: web01
+        address: %q
+        %s
+        labels: {env: prod, tier: web}
+%s
+groups:
+  - name: sysadmins
+  - name: security
+  - name: helpdesk
+users:
+  - name: alice
+    keys: [%q]
+    groups: [sysadmins]
+  - name: bob
+    keys: [%q]
+    groups: [helpdesk]
+roles:
+  - name: web-admin
+    tenant: acme
+    hosts: {labels: {tier: web}}
+    logins: [root]
+    members: [sysadmins]
+  - name: prod-root
+    tenant: acme
+    hosts: {labels: {env: prod}}
+    logins: [root]
+    privileged: true
+    eligible: [helpdesk]
+    approvers: [security]
+    max_duration: 2h
+`, filepath.Join(dir, "gw_host_ed25519"), b.data, rec, addr, verify, opt.extraPolicy,
+		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey))
+	cfgPath := filepath.Join(dir, "warden.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.cfg, err = policy.Load(cfgPath)
+	if err != nil {
+		t.Fatalf("policy: %v", err)
+	}
+	if opt.prepare != nil {
+		opt.prepare(b.data)
+	}
+	b.store, err = audit.Open(ctx, b.data, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk, _, err := keyfile.LoadOrCreateEd25519(b.cfg.HostKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.hostKey = hk.PublicKey()
+	b.gw, err = gateway.New(gateway.Options{Policy: b.cfg, Store: b.store, Signer: ca, HostKey: hk, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, b.port, _ = net.SplitHostPort(ln.Addr().String())
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.gw.Serve(sctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		b.store.Close()
+	})
+	for _, c := range []*sshtest.Client{b.alice, b.bob, b.stranger} {
+		c.TrustHost(ln.Addr().String(), b.hostKey)
+	}
+	return b
+}
+
+func authorizedKey(k gossh.PublicKey) string {
+	return strings.TrimSpace(string(gossh.MarshalAuthorizedKey(k)))
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// run runs a real ssh command and returns stdout, stderr and exit code.
+func (b *testbed) run(c *sshtest.Client, user string, args ...string) (string, string, int) {
+	b.t.Helper()
+	cmd := c.SSH(testCtx(b.t), b.port, user, args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(interface{ ExitCode() int })
+		if !ok {
+			b.t.Fatalf("ssh: %v", err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+// db opens the data directory's database read-only, as an auditor would.
+func (b *testbed) db() *sql.DB {
+	b.t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(b.data, "warden.db")+"?mode=ro")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// waitSessionEnded waits until the session row is closed and returns it.
+func (b *testbed) waitSessionEnded(id string) audit.Session {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := b.store.Session(context.Background(), id)
+		if err == nil && !s.EndedAt.IsZero() {
+			return s
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("session %s not ended (err %v, row %+v)", id, err, s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lastSession returns the newest session row of user, waiting until it
+// has ended.
+func (b *testbed) lastSession(user string) audit.Session {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list, err := b.store.Sessions(context.Background(), audit.SessionFilter{User: user, Limit: 1})
+		if err == nil && len(list) == 1 && !list[0].EndedAt.IsZero() {
+			return list[0]
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("no ended session for %s (err %v, %+v)", user, err, list)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// commands returns the command log of a session.
+func (b *testbed) commands(sessionID string) []audit.Command {
+	b.t.Helper()
+	list, err := b.store.Commands(context.Background(), audit.CommandFilter{SessionID: sessionID})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return list
+}
+
+// events returns the audit events of the given type.
+func (b *testbed) events(typ string) []audit.Event {
+	b.t.Helper()
+	all, err := b.store.Events(context.Background(), 0, 100000)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var out []audit.Event
+	for _, e := range all {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitEvent waits for an audit event of typ whose fields contain substr.
+func (b *testbed) waitEvent(typ, substr string) audit.Event {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, e := range b.events(typ) {
+			if strings.Contains(fmt.Sprint(e.Actor, e.Subject, e.Data), substr) {
+				return e
+			}
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("no %s event containing %q; have %+v", typ, substr, b.events(typ))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// userCert signs pub with the gateway's built-in CA, as the gateway would,
+// for clients that go straight to sshd (the benchmarks' "direct" baseline).
+func (b *testbed) userCert(pub gossh.PublicKey, keyID string, principals ...string) *gossh.Certificate {
+	b.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(b.data, "ca_ed25519"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	ca, err := gossh.ParsePrivateKey(raw)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	c := &gossh.Certificate{
+		Key: pub, CertType: gossh.UserCert, KeyId: keyID, ValidPrincipals: principals,
+		ValidAfter: uint64(time.Now().Add(-time.Minute).Unix()), ValidBefore: uint64(time.Now().Add(time.Hour).Unix()),
+		Permissions: gossh.Permissions{Extensions: map[string]string{"permit-pty": "", "permit-port-forwarding": ""}},
+	}
+	if err := c.SignCert(rand.Reader, ca); err != nil {
+		b.t.Fatal(err)
+	}
+	return c
+}
+
+func newClient(t testing.TB, dir string) *sshtest.Client {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return sshtest.NewClient(t, dir)
+}
+
+// sshWith runs ssh with extra options. They come first because ssh keeps
+// the first value given for an option.
+func (b *testbed) sshWith(ctx context.Context, c *sshtest.Client, opts []string, user string, args ...string) *exec.Cmd {
+	all := append(append(append([]string{}, opts...), c.Args(b.port)...), "--", sshtest.Dest(user))
+	return exec.CommandContext(ctx, "ssh", append(all, args...)...)
+}

@@ -1,0 +1,266 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/recorder"
+	"github.com/warden-gw/warden/transfer"
+)
+
+// unechoedLine stands in the command log for a line the host did not echo,
+// such as a password typed at a prompt: the evidence that something was
+// typed, without the secret itself.
+const unechoedLine = "(input not echoed)"
+
+// sessionRecord is everything recorded about one session channel: the
+// asciicast of a terminal or command, the lines typed into a shell, and the
+// file operations of sftp or legacy scp. The bridge calls it for every chunk
+// before the chunk is delivered, so nothing passes unrecorded.
+type sessionRecord struct {
+	ss *session
+
+	cast     *recorder.Writer      // nil for file transfers
+	recInput bool                  // record keystrokes as "i" events
+	lines    *recorder.LineBuilder // typed lines, when a pty was asked for
+	sftp     *transfer.SFTP
+	scp      *transfer.SCP
+	scpUp    bool // the client sends the scp protocol (scp -t)
+
+	// terminate is recording.on_failure == "terminate": a recording error
+	// ends the session instead of letting it run unrecorded.
+	terminate bool
+
+	mu     sync.Mutex
+	failed bool // the cast failed and on_failure is continue
+}
+
+// errRecording ends a session whose recording or command log failed.
+var errRecording = errors.New("session recording failed")
+
+// openRecord prepares the recording for the session's kind.
+func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
+	s := ss.s
+	cfg := s.Policy().Recording
+	r := &sessionRecord{ss: ss, recInput: cfg.Input, terminate: cfg.OnFailure != "continue"}
+	if ss.pty != nil {
+		r.lines = recorder.NewLineBuilder()
+	}
+	if ss.kind == "subsystem" {
+		r.sftp = transfer.NewSFTP()
+		return r, nil
+	}
+	if ss.kind == "exec" {
+		if dir, target, recursive, ok := transfer.ParseSCPCommand(ss.command); ok {
+			r.scp = transfer.NewSCP(dir, target, recursive)
+			r.scpUp = dir == transfer.Upload
+			return r, nil
+		}
+	}
+	cols, rows, term := 80, 24, ""
+	if ss.pty != nil {
+		if ss.pty.Cols > 0 && ss.pty.Rows > 0 {
+			cols, rows = int(ss.pty.Cols), int(ss.pty.Rows)
+		}
+		term = ss.pty.Term
+	}
+	h := recorder.Header{
+		Version: 2, Width: cols, Height: rows, Timestamp: s.now().Unix(),
+		Title: fmt.Sprintf("%s as %s@%s", row.User, row.Login, row.Host),
+		Warden: recorder.Meta{
+			SessionID: row.ID, User: row.User, Login: row.Login, Host: row.Host,
+			Tenant: row.Tenant, Role: row.Role, GrantID: row.GrantID,
+		},
+	}
+	if term != "" {
+		h.Env = map[string]string{"TERM": term}
+	}
+	if ss.kind == "exec" {
+		h.Command = ss.command
+	}
+	w, err := recorder.Create(s.Policy().DataDir, h, recorder.Options{Now: s.opt.Now})
+	if err != nil {
+		s.audit(context.Background(), "recording.failed", row.User, ss.t.String(), map[string]any{
+			"session_id": row.ID, "cause": err.Error(),
+		})
+		if r.terminate {
+			return nil, &userError{msg: "session recording unavailable; session refused", cause: err}
+		}
+		s.log.Error("recording unavailable, continuing unrecorded (recording.on_failure: continue)", "session", row.ID, "err", err)
+		r.failed = true
+		return r, nil
+	}
+	r.cast = w
+	return r, nil
+}
+
+func (r *sessionRecord) relPath() string {
+	if r.cast == nil {
+		return ""
+	}
+	return r.cast.RelPath()
+}
+
+// logStart logs the exec command before it is sent to the host.
+func (ss *session) logStart(ctx context.Context) error {
+	if ss.kind != "exec" {
+		return nil
+	}
+	return ss.rec.logCommand(ctx, "exec", ss.command)
+}
+
+func (r *sessionRecord) logCommand(ctx context.Context, source, text string) error {
+	ss := r.ss
+	err := ss.s.opt.Store.LogCommand(context.WithoutCancel(ctx), audit.Command{
+		SessionID: ss.id, TS: ss.s.now(), User: ss.ident.user.Name, Login: ss.t.login,
+		Host: ss.adm.host.Name, Tenant: ss.adm.host.Tenant, Source: source, Command: text, Action: "allowed",
+	})
+	if err != nil {
+		return &userError{msg: "command log unavailable; session ended", cause: err}
+	}
+	return nil
+}
+
+// castErr applies recording.on_failure to a failed cast write.
+func (r *sessionRecord) castErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if r.terminate {
+		return &userError{msg: "session recording failed; session terminated", cause: fmt.Errorf("%w: %v", errRecording, err)}
+	}
+	r.mu.Lock()
+	first := !r.failed
+	r.failed = true
+	r.mu.Unlock()
+	if first {
+		ss := r.ss
+		ss.s.audit(context.Background(), "recording.failed", ss.ident.user.Name, ss.t.String(), map[string]any{
+			"session_id": ss.id, "cause": err.Error(), "on_failure": "continue",
+		})
+	}
+	return nil
+}
+
+func (r *sessionRecord) castOK() bool {
+	if r.cast == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.failed
+}
+
+// output sees host→client stdout.
+func (r *sessionRecord) output(p []byte) error {
+	if r.castOK() {
+		if err := r.castErr(r.cast.Output(p)); err != nil {
+			return err
+		}
+	}
+	if r.lines != nil {
+		if err := r.logLines(r.lines.Output(p)); err != nil {
+			return err
+		}
+	}
+	switch {
+	case r.sftp != nil:
+		return r.logOps("sftp", r.sftp.HostData(p))
+	case r.scp != nil && !r.scpUp:
+		return r.logOps("scp", r.scp.Data(p))
+	case r.scp != nil:
+		// The host's one-byte answers tell a refused upload from file data.
+		return r.logOps("scp", r.scp.Reply(p))
+	}
+	return nil
+}
+
+// stderr sees host→client extended data; it is part of what the user saw.
+func (r *sessionRecord) stderr(p []byte) error {
+	if r.castOK() {
+		return r.castErr(r.cast.Output(p))
+	}
+	return nil
+}
+
+// input sees client→host bytes.
+func (r *sessionRecord) input(p []byte) error {
+	if r.recInput && r.castOK() {
+		if err := r.castErr(r.cast.Input(p)); err != nil {
+			return err
+		}
+	}
+	if r.lines != nil {
+		if err := r.logLines(r.lines.Input(p)); err != nil {
+			return err
+		}
+	}
+	switch {
+	case r.sftp != nil:
+		return r.logOps("sftp", r.sftp.ClientData(p))
+	case r.scp != nil && r.scpUp:
+		return r.logOps("scp", r.scp.Data(p))
+	case r.scp != nil:
+		return r.logOps("scp", r.scp.Reply(p))
+	}
+	return nil
+}
+
+// logLines logs typed lines as the rebuilder settles them, in the order
+// they were typed.
+func (r *sessionRecord) logLines(lines []recorder.Line) error {
+	for _, l := range lines {
+		text := l.Text
+		if l.Unechoed {
+			text = unechoedLine
+		}
+		if err := r.logCommand(context.Background(), "shell", text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *sessionRecord) resize(cols, rows int) {
+	if r.castOK() {
+		_ = r.castErr(r.cast.Resize(cols, rows))
+	}
+}
+
+func (r *sessionRecord) logOps(source string, ops []transfer.Op) error {
+	for _, op := range ops {
+		if err := r.logCommand(context.Background(), source, op.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close flushes what is left: file operations still open and the cast,
+// returning the cast's SHA-256.
+func (r *sessionRecord) close(ctx context.Context) (sha string, err error) {
+	var errs []error
+	if r.lines != nil {
+		errs = append(errs, r.logLines(r.lines.Flush()))
+	}
+	switch {
+	case r.sftp != nil:
+		errs = append(errs, r.logOps("sftp", r.sftp.Close()))
+		if perr := r.sftp.Err(); perr != nil {
+			errs = append(errs, r.logCommand(ctx, "sftp", "(sftp stream not parsed further: "+perr.Error()+")"))
+		}
+	case r.scp != nil:
+		errs = append(errs, r.logOps("scp", r.scp.Close()))
+		if perr := r.scp.Err(); perr != nil {
+			errs = append(errs, r.logCommand(ctx, "scp", "(scp stream not parsed further: "+perr.Error()+")"))
+		}
+	}
+	if r.cast != nil {
+		sha, err = r.cast.Close()
+		errs = append(errs, err)
+	}
+	return sha, errors.Join(errs...)
+}

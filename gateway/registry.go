@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"encoding/base32"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// registry holds the live sessions so that a grant's revocation, a kill or
+// a shutdown can cancel them through their context, without polling.
+type registry struct {
+	mu       sync.Mutex
+	sessions map[string]*session
+}
+
+func newRegistry() *registry { return &registry{sessions: map[string]*session{}} }
+
+func (r *registry) add(ss *session) {
+	r.mu.Lock()
+	r.sessions[ss.id] = ss
+	r.mu.Unlock()
+}
+
+func (r *registry) remove(ss *session) {
+	r.mu.Lock()
+	delete(r.sessions, ss.id)
+	r.mu.Unlock()
+}
+
+// cancelGrant ends every live session running under grantID.
+func (r *registry) cancelGrant(grantID int64, cause error) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, ss := range r.sessions {
+		if ss.adm.grantID == grantID {
+			ss.cancel(cause)
+			n++
+		}
+	}
+	return n
+}
+
+// cancelSession ends one live session; it reports whether it was live.
+func (r *registry) cancelSession(id string, cause error) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ss, ok := r.sessions[id]
+	if ok {
+		ss.cancel(cause)
+	}
+	return ok
+}
+
+func (r *registry) cancelAll(cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ss := range r.sessions {
+		ss.cancel(cause)
+	}
+}
+
+// RevokeGrant ends the live sessions of a grant that was revoked.
+func (s *Server) RevokeGrant(grantID int64) int { return s.live.cancelGrant(grantID, errGrantRevoked) }
+
+// Kill ends a live session; it reports whether the session was live.
+func (s *Server) Kill(sessionID string) bool { return s.live.cancelSession(sessionID, errKilled) }
+
+// sessionIDEncoding is lowercase base32 without padding: letters and
+// digits only, so an ID is safe in file names, URLs and shell arguments
+// (it can never start with '-').
+var sessionIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newSessionID returns 26 characters from 16 random bytes, never derived
+// from user input.
+func newSessionID(rand io.Reader) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(rand, b[:]); err != nil {
+		return "", fmt.Errorf("gateway: session id: %w", err)
+	}
+	return sessionIDEncoding.EncodeToString(b[:]), nil
+}

@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	gliderssh "github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/vault"
+)
+
+// store is the part of audit.Store the gateway writes to. Every call blocks
+// until the row is committed, so a failing database refuses sessions instead
+// of letting them run unrecorded.
+type store interface {
+	StartSession(ctx context.Context, s audit.Session) error
+	EndSession(ctx context.Context, id string, e audit.SessionEnd) error
+	SetSessionCert(ctx context.Context, id, serial string) error
+	LogCommand(ctx context.Context, c audit.Command) error
+	Append(ctx context.Context, e audit.Event) error
+}
+
+// signer issues the per-session certificate. Both vault.Builtin and
+// vault.Vault satisfy it.
+type signer interface {
+	Sign(ctx context.Context, r vault.SignRequest) (*vault.Credential, error)
+}
+
+// Options configures a Server. Policy, Store, Signer and HostKey are required.
+type Options struct {
+	Policy  *policy.Config
+	Store   store
+	Signer  signer
+	HostKey gossh.Signer
+	// Grants finds active grants for privileged roles; nil admits none.
+	Grants GrantChecker
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of session IDs; nil means crypto/rand.
+	Rand io.Reader
+	// Logger receives operational logs; nil means slog.Default().
+	Logger *slog.Logger
+	// DialTimeout bounds connecting to a managed host; zero means 10s.
+	DialTimeout time.Duration
+	// RequestTimeout bounds how long a session channel may wait for its
+	// shell, exec or subsystem request; zero means 30s.
+	RequestTimeout time.Duration
+}
+
+// Server is a running gateway. Create it with New and run it with Serve.
+type Server struct {
+	opt  Options
+	log  *slog.Logger
+	srv  *gliderssh.Server
+	live *registry
+	// running counts session and command channels in flight, so that Serve
+	// returns only after each has written its last row.
+	running sync.WaitGroup
+
+	mu     sync.Mutex
+	policy *policy.Config
+}
+
+// New validates opt and returns a Server ready to Serve.
+func New(opt Options) (*Server, error) {
+	switch {
+	case opt.Policy == nil:
+		return nil, errors.New("gateway: no policy")
+	case opt.Store == nil:
+		return nil, errors.New("gateway: no store")
+	case opt.Signer == nil:
+		return nil, errors.New("gateway: no credential signer")
+	case opt.HostKey == nil:
+		return nil, errors.New("gateway: no host key")
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = 10 * time.Second
+	}
+	if opt.RequestTimeout == 0 {
+		opt.RequestTimeout = 30 * time.Second
+	}
+	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry()}
+	s.srv = &gliderssh.Server{
+		HostSigners:          []gliderssh.Signer{opt.HostKey},
+		Version:              "Warden",
+		PublicKeyHandler:     s.knownKey,
+		ServerConfigCallback: s.serverConfig,
+		ChannelHandlers: map[string]gliderssh.ChannelHandler{
+			"session": s.trackChannel(s.handleSession),
+			"default": s.refuseChannel,
+		},
+		RequestHandlers: map[string]gliderssh.RequestHandler{
+			"default": s.refuseGlobalRequest,
+		},
+		ConnectionFailedCallback: func(c net.Conn, err error) {
+			s.log.Debug("handshake failed", "client", c.RemoteAddr().String(), "err", err)
+		},
+	}
+	return s, nil
+}
+
+// Policy returns the policy in force.
+func (s *Server) Policy() *policy.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.policy
+}
+
+// SetPolicy replaces the policy for new sessions; running sessions keep the
+// decision they were admitted under.
+func (s *Server) SetPolicy(p *policy.Config) {
+	s.mu.Lock()
+	s.policy = p
+	s.mu.Unlock()
+}
+
+// Serve accepts connections on l until ctx is done or Shutdown is called.
+// Live sessions are ended when ctx is done.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	stop := context.AfterFunc(ctx, func() {
+		s.live.cancelAll(errShutdown)
+		_ = s.srv.Close()
+	})
+	defer stop()
+	err := s.srv.Serve(l)
+	if errors.Is(err, gliderssh.ErrServerClosed) {
+		s.running.Wait()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("gateway: serve: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits, until ctx is done, for
+// open connections to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.srv.Shutdown(ctx)
+}
+
+func (s *Server) now() time.Time { return s.opt.Now().UTC() }
+
+// audit appends an audit event. A failure is logged: the event that could not
+// be written is about something that was already refused or ended.
+func (s *Server) audit(ctx context.Context, typ, actor, subject string, data map[string]any) {
+	err := s.opt.Store.Append(context.WithoutCancel(ctx), audit.Event{
+		TS: s.now(), Type: typ, Actor: actor, Subject: subject, Data: data,
+	})
+	if err != nil {
+		s.log.Error("audit event not written", "type", typ, "actor", actor, "subject", subject, "err", err)
+	}
+}
+
+// trackChannel counts a channel handler's run in s.running.
+func (s *Server) trackChannel(h gliderssh.ChannelHandler) gliderssh.ChannelHandler {
+	return func(srv *gliderssh.Server, conn *gossh.ServerConn, nc gossh.NewChannel, ctx gliderssh.Context) {
+		s.running.Add(1)
+		defer s.running.Done()
+		h(srv, conn, nc, ctx)
+	}
+}

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/warden-gw/warden/policy"
+)
+
+// errPolicyInvalid is the exit-2 outcome of policy check (CONTRACT §2).
+var errPolicyInvalid = errors.New("policy invalid")
+
+func runPolicy(e *env, args []string) error {
+	if len(args) == 0 || args[0] != "check" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(e.stdout, "Usage: warden policy check -c warden.yaml")
+			return nil
+		}
+		return usageError("usage: warden policy check -c warden.yaml")
+	}
+	fs := newFlags(e, "policy check", "policy check -c warden.yaml")
+	cfgPath := fs.String("c", "warden.yaml", "policy file to check")
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("policy check takes no arguments (got %q)", pos[0])
+	}
+	cfg, err := policy.Load(*cfgPath)
+	if err != nil {
+		var list *policy.ErrorList
+		if errors.As(err, &list) {
+			for _, pe := range *list {
+				fmt.Fprintln(e.stderr, pe.Error())
+			}
+			fmt.Fprintf(e.stderr, "warden: %s: %d error(s)\n", *cfgPath, len(*list))
+			return fmt.Errorf("%w: %w", errUsage, errPolicyInvalid)
+		}
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: ok (%d tenants, %d hosts, %d users, %d groups, %d roles)\n",
+		*cfgPath, len(cfg.Tenants), countHosts(cfg), len(cfg.Users), len(cfg.Groups), len(cfg.Roles))
+	return nil
+}
+
+func countHosts(cfg *policy.Config) int {
+	n := 0
+	for _, t := range cfg.Tenants {
+		n += len(t.Hosts)
+	}
+	return n
+}

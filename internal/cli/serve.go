@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/internal/keyfile"
+	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/vault"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+func runServe(e *env, args []string) error {
+	fs := newFlags(e, "serve", "serve -c warden.yaml")
+	cfgPath := fs.String("c", "warden.yaml", "policy and configuration file")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("serve takes no arguments (got %q)", pos[0])
+	}
+	cfg, err := policy.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	gw, err := openGateway(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer gw.close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	log.Info("warden listening", "addr", ln.Addr().String(), "backend", cfg.Credentials.Backend, "data_dir", cfg.DataDir)
+	return gw.serve(ctx, ln)
+}
+
+// running is a gateway with the store and signer it owns.
+type running struct {
+	srv    *gateway.Server
+	store  *audit.Store
+	closer func()
+	log    *slog.Logger
+}
+
+// openGateway opens the store, the credential backend and the host key for
+// cfg and builds the gateway. Sessions a crash left open are closed first.
+func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*running, error) {
+	st, err := audit.Open(ctx, cfg.DataDir, audit.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if n, err := st.CloseOrphans(ctx, "gateway_restart"); err != nil {
+		st.Close()
+		return nil, err
+	} else if n > 0 {
+		log.Warn("closed sessions left open by a previous run", "count", n)
+	}
+	sig, closeSigner, err := openSigner(ctx, cfg, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	hk, created, err := keyfile.LoadOrCreateEd25519(cfg.HostKey)
+	if err != nil {
+		closeSigner()
+		st.Close()
+		return nil, err
+	}
+	if created {
+		log.Info("created gateway host key", "path", cfg.HostKey)
+	}
+	srv, err := gateway.New(gateway.Options{Policy: cfg, Store: st, Signer: sig, HostKey: hk, Logger: log})
+	if err != nil {
+		closeSigner()
+		st.Close()
+		return nil, err
+	}
+	return &running{srv: srv, store: st, log: log, closer: func() { closeSigner(); st.Close() }}, nil
+}
+
+func (r *running) serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- r.srv.Serve(ctx, ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = r.srv.Shutdown(sctx)
+	return <-errc
+}
+
+func (r *running) close() { r.closer() }
+
+// gatewaySigner is what both credential backends offer.
+type gatewaySigner interface {
+	Sign(ctx context.Context, r vault.SignRequest) (*vault.Credential, error)
+	CAPublicKey(ctx context.Context) (gossh.PublicKey, error)
+}
+
+// openSigner opens the configured credential backend. There is no fallback
+// from Vault to the built-in CA: a gateway configured for Vault that cannot
+// reach it refuses sessions rather than issuing credentials hosts should not
+// trust.
+func openSigner(ctx context.Context, cfg *policy.Config, log *slog.Logger) (gatewaySigner, func(), error) {
+	switch cfg.Credentials.Backend {
+	case "", "builtin":
+		b, err := vault.OpenBuiltin(cfg.DataDir, vault.BuiltinOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, func() {}, nil
+	case "vault":
+		vc := cfg.Credentials.Vault
+		v, err := vault.OpenVault(ctx, vault.VaultOptions{
+			Address: vc.Address, Mount: vc.Mount, Role: vc.Role, Timeout: time.Duration(vc.Timeout), Logger: log,
+			Auth: vault.AuthConfig{
+				Method: vc.Auth.Method, Token: os.Getenv("VAULT_TOKEN"), TokenFile: vc.Auth.TokenFile,
+				RoleID: vc.Auth.RoleID, SecretIDFile: vc.Auth.SecretIDFile,
+			},
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return v, v.Close, nil
+	}
+	return nil, nil, errors.New("unknown credentials.backend " + cfg.Credentials.Backend)
+}
