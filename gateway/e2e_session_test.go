@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	gossh "golang.org/x/crypto/ssh"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,5 +222,42 @@ func TestFullScreenProgramExitsCleanly(t *testing.T) {
 	out := asciinemaPlay(t, filepath.Join(b.data, s.RecordingPath))
 	if !strings.Contains(out, "back-at-shell") {
 		t.Fatalf("playback lacks output after vi")
+	}
+}
+
+func TestBuiltinCertificateFields(t *testing.T) {
+	checkSessionCert(t, newTestbed(t, bedOptions{}))
+}
+
+// checkSessionCert checks the certificate of an exec session (no pty): the
+// login as its only principal, key ID warden:SESSION:alice, no extensions
+// (no pty asked for, and never forwarding), lifetime cert_ttl (2m) plus at
+// most a minute of backdating for clock skew, and a fresh key every time.
+func checkSessionCert(t *testing.T, b *testbed) {
+	t.Helper()
+	c1 := b.sessionCert()
+	s := b.lastSession("alice")
+	if len(c1.ValidPrincipals) != 1 || c1.ValidPrincipals[0] != "root" {
+		t.Errorf("principals %v", c1.ValidPrincipals)
+	}
+	if c1.KeyId != "warden:"+s.ID+":alice" {
+		t.Errorf("key id %q, want warden:%s:alice", c1.KeyId, s.ID)
+	}
+	if c1.CertType != gossh.UserCert {
+		t.Errorf("cert type %d", c1.CertType)
+	}
+	if len(c1.Extensions) != 0 || len(c1.CriticalOptions) != 0 {
+		t.Errorf("extensions %v critical %v", c1.Extensions, c1.CriticalOptions)
+	}
+	life := time.Duration(c1.ValidBefore-c1.ValidAfter) * time.Second
+	if life < 2*time.Minute || life > 3*time.Minute {
+		t.Errorf("lifetime %v, want cert_ttl 2m plus backdating", life)
+	}
+	if until := time.Until(time.Unix(int64(c1.ValidBefore), 0)); until > 2*time.Minute+5*time.Second {
+		t.Errorf("certificate valid for %v more", until)
+	}
+	c2 := b.sessionCert()
+	if string(c1.Key.Marshal()) == string(c2.Key.Marshal()) || c1.Serial == c2.Serial {
+		t.Error("two sessions shared a key or a serial")
 	}
 }

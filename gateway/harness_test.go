@@ -19,6 +19,7 @@ import (
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/internal/sshtest"
+	"github.com/warden-gw/warden/internal/vaulttest"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/vault"
 )
@@ -54,6 +55,11 @@ type bedOptions struct {
 	prepare func(data string)
 	// hostCA makes the managed host present a certificate from this CA.
 	hostCA gossh.Signer
+	// vault switches the credential backend to this real Vault server;
+	// vaultToken is the token Warden uses (default: the root token).
+	vault      *vaulttest.Server
+	vaultToken string
+	vaultAuth  *vault.AuthConfig // overrides the token
 	// verify returns web01's host verification line (host_key: ...,
 	// known_hosts: ... or host_ca: ...) instead of the pinned key.
 	verify func(h *sshtest.Host) string
@@ -65,15 +71,11 @@ func newTestbed(t testing.TB, opt bedOptions) *testbed {
 	b := &testbed{t: t, dir: dir, data: filepath.Join(dir, "data")}
 	ctx := context.Background()
 
-	ca, err := vault.OpenBuiltin(b.data, vault.BuiltinOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	caKey, err := ca.CAPublicKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.host = sshtest.StartHost(t, sshtest.HostOptions{TrustedUserCAKeys: []gossh.PublicKey{caKey}, HostCA: opt.hostCA})
+	ca, caKey, creds := b.signer(opt)
+	// ExposeAuthInfo lets a test read, from inside the session, the very
+	// certificate the host accepted ($SSH_USER_AUTH).
+	b.host = sshtest.StartHost(t, sshtest.HostOptions{TrustedUserCAKeys: []gossh.PublicKey{caKey}, HostCA: opt.hostCA,
+		ExtraConfig: "ExposeAuthInfo yes\n"})
 
 	b.alice = newClient(t, filepath.Join(dir, "alice"))
 	b.bob = newClient(t, filepath.Join(dir, "bob"))
@@ -97,10 +99,7 @@ func newTestbed(t testing.TB, opt bedOptions) *testbed {
 	yaml := fmt.Sprintf(`listen: "127.0.0.1:0"
 host_key: %s
 data_dir: %s
-credentials:
-  backend: builtin
-  cert_ttl: 2m
-%stenants:
+%s%stenants:
   - name: acme
     hosts:
       - name: web01
@@ -133,12 +132,13 @@ roles:
     eligible: [helpdesk]
     approvers: [security]
     max_duration: 2h
-`, filepath.Join(dir, "gw_host_ed25519"), b.data, rec, addr, verify, opt.extraPolicy,
+`, filepath.Join(dir, "gw_host_ed25519"), b.data, creds, rec, addr, verify, opt.extraPolicy,
 		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey))
 	cfgPath := filepath.Join(dir, "warden.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	b.cfg, err = policy.Load(cfgPath)
 	if err != nil {
 		t.Fatalf("policy: %v", err)
@@ -178,6 +178,52 @@ roles:
 		c.TrustHost(ln.Addr().String(), b.hostKey)
 	}
 	return b
+}
+
+// gatewaySigner is what the gateway needs of a credential backend.
+type gatewaySigner interface {
+	Sign(ctx context.Context, r vault.SignRequest) (*vault.Credential, error)
+}
+
+// signer opens the built-in CA, or the real Vault of opt, and returns it,
+// its CA key (the only one the managed host will trust) and the policy's
+// credentials block.
+func (b *testbed) signer(opt bedOptions) (gatewaySigner, gossh.PublicKey, string) {
+	t, ctx := b.t, context.Background()
+	if opt.vault == nil {
+		ca, err := vault.OpenBuiltin(b.data, vault.BuiltinOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := ca.CAPublicKey(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ca, key, "credentials:\n  backend: builtin\n  cert_ttl: 2m\n"
+	}
+	res, err := vault.Setup(ctx, vault.SetupOptions{Address: opt.vault.Addr, Token: opt.vault.RootToken, TTL: 2 * time.Minute, MaxTTL: time.Hour})
+	if err != nil {
+		t.Fatalf("vault setup: %v", err)
+	}
+	token := opt.vaultToken
+	if token == "" {
+		token = opt.vault.RootToken
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	auth := vault.AuthConfig{Method: "token", Token: token}
+	if opt.vaultAuth != nil {
+		auth = *opt.vaultAuth
+	}
+	v, err := vault.OpenVault(sctx, vault.VaultOptions{
+		Address: opt.vault.Addr, Mount: "ssh", Role: "warden", Timeout: 2 * time.Second, Auth: auth,
+	})
+	if err != nil {
+		t.Fatalf("open vault: %v", err)
+	}
+	t.Cleanup(v.Close)
+	creds := fmt.Sprintf("credentials:\n  backend: vault\n  cert_ttl: 2m\n  vault:\n    address: %s\n    mount: ssh\n    role: warden\n    timeout: 2s\n", opt.vault.Addr)
+	return v, res.CAPublicKey, creds
 }
 
 func authorizedKey(k gossh.PublicKey) string {
@@ -331,4 +377,24 @@ func newClient(t testing.TB, dir string) *sshtest.Client {
 func (b *testbed) sshWith(ctx context.Context, c *sshtest.Client, opts []string, user string, args ...string) *exec.Cmd {
 	all := append(append(append([]string{}, opts...), c.Args(b.port)...), "--", sshtest.Dest(user))
 	return exec.CommandContext(ctx, "ssh", append(all, args...)...)
+}
+
+// sessionCert runs a session as alice and returns the certificate the host
+// accepted for it, read from sshd's $SSH_USER_AUTH inside the session.
+func (b *testbed) sessionCert() *gossh.Certificate {
+	b.t.Helper()
+	out, errOut, code := b.run(b.alice, "root@web01", `cat "$SSH_USER_AUTH"`)
+	if code != 0 {
+		b.t.Fatalf("code %d stderr %q", code, errOut)
+	}
+	line := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "publickey "))
+	key, _, _, _, err := gossh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		b.t.Fatalf("parse %q: %v", out, err)
+	}
+	cert, ok := key.(*gossh.Certificate)
+	if !ok {
+		b.t.Fatalf("host accepted a plain key, not a certificate: %q", out)
+	}
+	return cert
 }
