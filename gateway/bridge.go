@@ -21,19 +21,21 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b 
 
 // pump is the one copy loop of the gateway: every byte of every session, in
 // either direction, shell, exec or sftp, crosses here. tap sees each chunk
-// before it is delivered, so a chunk that cannot be recorded is not
-// delivered. n counts delivered bytes.
-func pump(dst io.Writer, src io.Reader, n *atomic.Int64, tap func([]byte) error) error {
+// before it is delivered and returns what to deliver: the chunk itself, or
+// (for a denied command line) a replacement. A chunk that cannot be
+// recorded is not delivered. n counts bytes read from src.
+func pump(dst io.Writer, src io.Reader, n *atomic.Int64, tap func([]byte) ([]byte, error)) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	for {
 		k, rerr := src.Read(buf)
 		if k > 0 {
-			if err := tap(buf[:k]); err != nil {
+			out, err := tap(buf[:k])
+			if err != nil {
 				return err
 			}
-			if _, err := dst.Write(buf[:k]); err != nil {
+			if _, err := dst.Write(out); err != nil {
 				return nil // the receiving side is gone; its closing ends the session
 			}
 			n.Add(int64(k))

@@ -37,6 +37,9 @@ func (ss *session) begin(ctx context.Context) error {
 		"session_id": ss.id, "role": row.Role, "tenant": row.Tenant, "kind": ss.kind,
 		"client_addr": row.ClientAddr, "grant_id": row.GrantID,
 	})
+	if err := ss.guardExec(ctx); err != nil {
+		return err
+	}
 	if err := ss.logStart(ctx); err != nil {
 		return err
 	}

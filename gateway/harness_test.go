@@ -124,6 +124,7 @@ roles:
     hosts: {labels: {tier: web}}
     logins: [root]
     members: [sysadmins]
+    commands: {deny: ['^rm -rf /', '^shutdown']}
   - name: prod-root
     tenant: acme
     hosts: {labels: {env: prod}}

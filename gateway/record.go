@@ -45,9 +45,14 @@ var errRecording = errors.New("session recording failed")
 func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 	s := ss.s
 	cfg := s.Policy().Recording
-	r := &sessionRecord{ss: ss, recInput: cfg.Input, terminate: cfg.OnFailure != "continue"}
+	// Break-glass sessions always record keystrokes: emergency root is
+	// exactly what an auditor must be able to replay key by key.
+	r := &sessionRecord{ss: ss, recInput: cfg.Input || ss.adm.role.BreakGlass, terminate: cfg.OnFailure != "continue"}
 	if ss.pty != nil {
 		r.lines = recorder.NewLineBuilder()
+		if role := ss.adm.role; len(role.Commands.Deny) > 0 {
+			r.lines.Guard = func(text string) string { return denyRule(role, text) }
+		}
 	}
 	if ss.kind == "subsystem" {
 		r.sftp = transfer.NewSFTP()
@@ -155,7 +160,17 @@ func (r *sessionRecord) castOK() bool {
 }
 
 // output sees host→client stdout.
-func (r *sessionRecord) output(p []byte) error {
+func (r *sessionRecord) output(p []byte) ([]byte, error) { return p, r.onOutput(p) }
+
+// stderr sees host→client extended data; it is part of what the user saw.
+func (r *sessionRecord) stderr(p []byte) ([]byte, error) {
+	if r.castOK() {
+		return p, r.castErr(r.cast.Output(p))
+	}
+	return p, nil
+}
+
+func (r *sessionRecord) onOutput(p []byte) error {
 	if r.castOK() {
 		if err := r.castErr(r.cast.Output(p)); err != nil {
 			return err
@@ -178,35 +193,44 @@ func (r *sessionRecord) output(p []byte) error {
 	return nil
 }
 
-// stderr sees host→client extended data; it is part of what the user saw.
-func (r *sessionRecord) stderr(p []byte) error {
-	if r.castOK() {
-		return r.castErr(r.cast.Output(p))
-	}
-	return nil
-}
-
-// input sees client→host bytes.
-func (r *sessionRecord) input(p []byte) error {
+// input sees client→host bytes and returns what to send on.
+func (r *sessionRecord) input(p []byte) ([]byte, error) {
 	if r.recInput && r.castOK() {
 		if err := r.castErr(r.cast.Input(p)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if r.lines != nil {
-		if err := r.logLines(r.lines.Input(p)); err != nil {
-			return err
+		lines := r.lines.Input(p)
+		for i, l := range lines {
+			if l.Denied {
+				if err := r.logLines(lines[:i]); err != nil {
+					return nil, err
+				}
+				return r.deniedLine(p, l.End, l.Text, l.Rule)
+			}
+		}
+		if err := r.logLines(lines); err != nil {
+			return nil, err
 		}
 	}
+	var ops []transfer.Op
 	switch {
 	case r.sftp != nil:
-		return r.logOps("sftp", r.sftp.ClientData(p))
+		ops = r.sftp.ClientData(p)
 	case r.scp != nil && r.scpUp:
-		return r.logOps("scp", r.scp.Data(p))
+		ops = r.scp.Data(p)
 	case r.scp != nil:
-		return r.logOps("scp", r.scp.Reply(p))
+		ops = r.scp.Reply(p)
 	}
-	return nil
+	return p, r.logOps(transferSource(r), ops)
+}
+
+func transferSource(r *sessionRecord) string {
+	if r.sftp != nil {
+		return "sftp"
+	}
+	return "scp"
 }
 
 // logLines logs typed lines as the rebuilder settles them, in the order

@@ -22,6 +22,10 @@ type Line struct {
 	// Truncated reports that the line grew past [MaxLineBytes] and Text
 	// holds only its start.
 	Truncated bool
+	// Denied reports a line the Guard refused: Text is the line, Rule the
+	// rule that matched, and the Enter at End must not reach the host.
+	Denied bool
+	Rule   string
 }
 
 // LineBuilder rebuilds the lines a shell receives from the bytes a client
@@ -35,6 +39,13 @@ type LineBuilder struct {
 	scr   screen
 	open  bool   // a line has started: its echo is being collected
 	lines []Line // lines settled during the current call
+
+	// Guard, when set, is asked about every line as Enter is typed, before
+	// the host could run it. A non-empty answer (the rule that matched)
+	// denies the line: Input returns it with Denied set at once and stops
+	// reading the chunk, so nothing typed after it is taken as typed.
+	Guard func(text string) (rule string)
+	denied bool // set by submit when Guard denied; Input stops there
 
 	// pending holds submitted lines, oldest first, whose echo was not seen
 	// by the time Enter was typed: typeahead while a command runs, or a
@@ -74,6 +85,11 @@ func (b *LineBuilder) Input(p []byte) []Line {
 	defer b.mu.Unlock()
 	for i, c := range p {
 		b.feed(c, i)
+		if b.denied {
+			b.denied = false
+			b.in = keyParser{}
+			break
+		}
 	}
 	return b.take()
 }
@@ -196,6 +212,16 @@ func (b *LineBuilder) submit(end int) {
 	b.open = false
 	if strings.Trim(text, " \t\n") == "" {
 		return
+	}
+	if b.Guard != nil {
+		if rule := b.Guard(text); rule != "" {
+			// Denied lines never reach the host, so they are neither in
+			// its history nor waiting for an echo: they go out at once
+			// (ahead of any earlier line still waiting for its echo).
+			b.lines = append(b.lines, Line{Text: text, End: end, Truncated: truncated, Denied: true, Rule: rule})
+			b.denied = true
+			return
+		}
 	}
 	// A line is remembered in the history only once its echo is seen: the
 	// shell's history never holds what was typed at another program's

@@ -241,3 +241,39 @@ func BenchmarkLineBuilderBulkOutput(b *testing.B) {
 		lb.Output(chunk)
 	}
 }
+
+func TestGuardDeniesAtEnter(t *testing.T) {
+	b := NewLineBuilder()
+	b.Guard = func(text string) string {
+		if strings.HasPrefix(text, "rm -rf /") {
+			return "^rm -rf /"
+		}
+		return ""
+	}
+	b.Output([]byte(bashPrompt))
+	lines := b.Input([]byte("ls\r"))
+	if len(lines) != 1 || lines[0].Text != "ls" || lines[0].Denied {
+		t.Fatalf("allowed line: %+v", lines)
+	}
+	chunk := []byte("rm -rf / --no-preserve-root\rreboot\r")
+	lines = b.Input(chunk)
+	if len(lines) != 1 || !lines[0].Denied || lines[0].Rule != "^rm -rf /" || lines[0].Text != "rm -rf / --no-preserve-root" {
+		t.Fatalf("denied line: %+v", lines)
+	}
+	if chunk[lines[0].End] != '\r' || lines[0].End != len("rm -rf / --no-preserve-root") {
+		t.Fatalf("End %d", lines[0].End)
+	}
+	// What followed the denied Enter in the chunk was not taken as typed,
+	// and the next line starts empty.
+	b.Output([]byte(bashPrompt))
+	lines = b.Input([]byte("echo ok\r"))
+	if len(lines) != 1 || lines[0].Text != "echo ok" {
+		t.Fatalf("after denial: %+v", lines)
+	}
+	// A denied line is not in the history.
+	b.Output([]byte(bashPrompt))
+	lines = b.Input([]byte("\x1b[A\x1b[A\r"))
+	if len(lines) != 1 || lines[0].Text != "ls" {
+		t.Fatalf("history after denial: %+v", lines)
+	}
+}
