@@ -44,7 +44,7 @@ type LineBuilder struct {
 	// the host could run it. A non-empty answer (the rule that matched)
 	// denies the line: Input returns it with Denied set at once and stops
 	// reading the chunk, so nothing typed after it is taken as typed.
-	Guard func(text string) (rule string)
+	Guard  func(text string) (rule string)
 	denied bool // set by submit when Guard denied; Input stops there
 
 	// pending holds submitted lines, oldest first, whose echo was not seen
