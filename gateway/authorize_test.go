@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/rand"
 	"testing"
 	"time"
 )
@@ -45,7 +46,7 @@ func (*secretErr) Error() string { return "token s.ABCDEF leaked" }
 func TestSessionIDsAreSafeAndDistinct(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < 1000; i++ {
-		id, err := newSessionID(cryptoRand{})
+		id, err := newSessionID(rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/warden-gw/warden/hostkey"
 	"github.com/warden-gw/warden/vault"
 )
 
@@ -93,7 +94,7 @@ func (ss *session) credential(ctx context.Context) (*vault.Credential, error) {
 // audit event of its own because it may be an attack.
 func (ss *session) dialError(ctx context.Context, err error) error {
 	h := ss.adm.host
-	if errors.Is(err, errHostKey) {
+	if errors.Is(err, hostkey.ErrMismatch) {
 		ss.setEnd(endHostKey)
 		ss.s.audit(ctx, "host_key.mismatch", ss.ident.user.Name, h.Tenant+"/"+h.Name, map[string]any{
 			"session_id": ss.id, "cause": err.Error(),

@@ -8,7 +8,7 @@
 //	target.go       the SSH user name LOGIN@HOST, parsed and validated
 //	authorize.go    authorize: policy roles (and, later, grants) for LOGIN@HOST
 //	credential.go   credential: a fresh per-session certificate from the signer
-//	dial.go         dial: the managed host, its host key verified
+//	dial.go         dial: the managed host, its key verified by package hostkey
 //	session.go      one session channel: requests forwarded in order
 //	bridge.go       bridge: the one place where bytes cross, in both directions
 //	record.go       record: asciicast, typed lines and file operations

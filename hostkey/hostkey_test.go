@@ -1,4 +1,4 @@
-package gateway
+package hostkey
 
 import (
 	"crypto/ed25519"
@@ -14,10 +14,6 @@ import (
 
 	"github.com/warden-gw/warden/policy"
 )
-
-type cryptoRand struct{}
-
-func (cryptoRand) Read(p []byte) (int, error) { return rand.Read(p) }
 
 func newKey(t *testing.T) (gossh.Signer, gossh.PublicKey) {
 	t.Helper()
@@ -35,7 +31,7 @@ func newKey(t *testing.T) (gossh.Signer, gossh.PublicKey) {
 func TestHostKeyCallbackPinned(t *testing.T) {
 	_, good := newKey(t)
 	_, bad := newKey(t)
-	cb, algos, err := hostKeyCallback(&policy.Host{Name: "web01", HostKey: good})
+	cb, algos, err := Callback(&policy.Host{Name: "web01", HostKey: good})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +42,7 @@ func TestHostKeyCallbackPinned(t *testing.T) {
 	if err := cb("127.0.0.1:22", addr, good); err != nil {
 		t.Fatalf("pinned key refused: %v", err)
 	}
-	if err := cb("127.0.0.1:22", addr, bad); !errors.Is(err, errHostKey) {
+	if err := cb("127.0.0.1:22", addr, bad); !errors.Is(err, ErrMismatch) {
 		t.Fatalf("wrong key: %v", err)
 	}
 }
@@ -65,7 +61,7 @@ func TestHostKeyCallbackHostCA(t *testing.T) {
 		}
 		return c
 	}
-	cb, _, err := hostKeyCallback(&policy.Host{Name: "web01", HostCA: caPub})
+	cb, _, err := Callback(&policy.Host{Name: "web01", HostCA: caPub})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,13 +69,13 @@ func TestHostKeyCallbackHostCA(t *testing.T) {
 	if err := cb("127.0.0.1:2201", addr, cert(caSigner, "127.0.0.1")); err != nil {
 		t.Fatalf("CA-signed host refused: %v", err)
 	}
-	if err := cb("127.0.0.1:2201", addr, cert(otherCA, "127.0.0.1")); !errors.Is(err, errHostKey) {
+	if err := cb("127.0.0.1:2201", addr, cert(otherCA, "127.0.0.1")); !errors.Is(err, ErrMismatch) {
 		t.Fatalf("other CA accepted: %v", err)
 	}
-	if err := cb("127.0.0.1:2201", addr, cert(caSigner, "elsewhere")); !errors.Is(err, errHostKey) {
+	if err := cb("127.0.0.1:2201", addr, cert(caSigner, "elsewhere")); !errors.Is(err, ErrMismatch) {
 		t.Fatalf("wrong principal accepted: %v", err)
 	}
-	if err := cb("127.0.0.1:2201", addr, hostPub); !errors.Is(err, errHostKey) {
+	if err := cb("127.0.0.1:2201", addr, hostPub); !errors.Is(err, ErrMismatch) {
 		t.Fatalf("plain key accepted with a host CA: %v", err)
 	}
 }
@@ -92,7 +88,7 @@ func TestHostKeyCallbackKnownHosts(t *testing.T) {
 	if err := os.WriteFile(kh, []byte(line), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cb, _, err := hostKeyCallback(&policy.Host{Name: "web01", KnownHosts: kh})
+	cb, _, err := Callback(&policy.Host{Name: "web01", KnownHosts: kh})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +96,10 @@ func TestHostKeyCallbackKnownHosts(t *testing.T) {
 	if err := cb("127.0.0.1:2201", addr, good); err != nil {
 		t.Fatalf("known key refused: %v", err)
 	}
-	if err := cb("127.0.0.1:2201", addr, bad); !errors.Is(err, errHostKey) {
+	if err := cb("127.0.0.1:2201", addr, bad); !errors.Is(err, ErrMismatch) {
 		t.Fatalf("unknown key: %v", err)
 	}
-	if _, _, err := hostKeyCallback(&policy.Host{Name: "web01"}); err == nil {
+	if _, _, err := Callback(&policy.Host{Name: "web01"}); err == nil {
 		t.Fatal("host without a way to verify accepted")
 	}
 }
