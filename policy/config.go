@@ -34,6 +34,7 @@ type Config struct {
 	Credentials Credentials
 	Recording   Recording
 	Notify      Notify
+	Evidence    Evidence
 	Tenants     []*Tenant
 	Groups      []*Group
 	Users       []*User
@@ -86,6 +87,16 @@ type Notify struct {
 	// token, so it must never be logged; errors about it do not quote it.
 	WebhookURL string
 }
+
+// Evidence configures the monthly evidence packets.
+type Evidence struct {
+	// Schedule is "" (packets only on demand) or "monthly": on the 1st the
+	// server writes last month's packet for every tenant.
+	Schedule string
+}
+
+// EvidenceMonthly is the one schedule there is.
+const EvidenceMonthly = "monthly"
 
 // Tenant is one customer or environment: a namespace of hosts.
 type Tenant struct {

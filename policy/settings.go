@@ -278,3 +278,17 @@ func (d *decoder) notify(n *yaml.Node, no *Notify) {
 	}
 	no.WebhookURL = s
 }
+
+// evidence decodes the evidence section.
+func (d *decoder) evidence(n *yaml.Node, e *Evidence) {
+	f, ok := d.mapping(n, "evidence", []string{"schedule"})
+	if !ok {
+		return
+	}
+	switch s := d.str(f.get("schedule"), "schedule"); s {
+	case "", EvidenceMonthly:
+		e.Schedule = s
+	default:
+		d.hintf(f.get("schedule"), "use monthly, or leave it out", "unknown evidence.schedule %q", s)
+	}
+}

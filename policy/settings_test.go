@@ -169,3 +169,14 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		t.Errorf("error must exist and not quote secrets: %v", err)
 	}
 }
+
+func TestEvidenceSchedule(t *testing.T) {
+	cfg, err := Parse([]byte("evidence: {schedule: monthly}\n"), "w.yaml")
+	if err != nil || cfg.Evidence.Schedule != EvidenceMonthly {
+		t.Fatalf("monthly: %+v %v", cfg, err)
+	}
+	_, err = Parse([]byte("evidence:\n  schedule: weekly\n"), "w.yaml")
+	if err == nil || !strings.Contains(err.Error(), `w.yaml:2: unknown evidence.schedule "weekly"`) {
+		t.Fatalf("weekly: %v", err)
+	}
+}
