@@ -21,18 +21,6 @@ type admission struct {
 	deadline time.Time
 }
 
-// Grant is an active time-boxed grant of a privileged role.
-type Grant struct {
-	ID        int64
-	ExpiresAt time.Time
-}
-
-// GrantChecker finds the active grant that lets user use role now. A nil
-// GrantChecker admits no privileged session.
-type GrantChecker interface {
-	ActiveGrant(ctx context.Context, user, role string) (Grant, bool, error)
-}
-
 // authorize decides whether id may open a session as t.login on t.host.
 // A refusal is a *userError whose text is safe to show.
 func (s *Server) authorize(ctx context.Context, id identity, t target, port string) (admission, error) {
@@ -52,7 +40,7 @@ func (s *Server) authorize(ctx context.Context, id identity, t target, port stri
 	if len(d.Requestable) == 0 {
 		return admission{}, refusal("%s may not log in as %s on %s: no role grants it", id.user.Name, t.login, h.Name)
 	}
-	if gc := s.opt.Grants; gc != nil {
+	if gc := s.opt.JIT; gc != nil {
 		for _, r := range d.Requestable {
 			g, ok, err := gc.ActiveGrant(ctx, id.user.Name, r.Name)
 			if err != nil {

@@ -37,11 +37,15 @@ type command struct {
 var errUsage = errors.New("usage")
 
 func (s *Server) commands() map[string]command {
-	return map[string]command{
+	cmds := map[string]command{
 		"whoami": {usage: "whoami [--json]", help: "your identity, groups, eligible roles and active grants", run: cmdWhoami},
 		"hosts":  {usage: "hosts [--json]", help: "hosts and logins you may reach now, or after a request", run: cmdHosts},
 		"help":   {usage: "help", help: "this list", run: cmdHelp},
 	}
+	for name, c := range s.jitCommands() {
+		cmds[name] = c
+	}
+	return cmds
 }
 
 // runCommand serves one command-interface channel: it waits for the exec (or
@@ -215,19 +219,30 @@ func cmdHelp(_ context.Context, e *cmdEnv, _ []string) error {
 }
 
 type whoamiOut struct {
-	User        string   `json:"user"`
-	Fingerprint string   `json:"fingerprint"`
-	Groups      []string `json:"groups"`
-	Standing    []string `json:"standing_roles"`
-	Eligible    []string `json:"eligible_roles"`
+	User        string     `json:"user"`
+	Fingerprint string     `json:"fingerprint"`
+	Groups      []string   `json:"groups"`
+	Standing    []string   `json:"standing_roles"`
+	Eligible    []string   `json:"eligible_roles"`
+	Grants      []grantOut `json:"active_grants"`
 }
 
-func cmdWhoami(_ context.Context, e *cmdEnv, args []string) error {
+func cmdWhoami(ctx context.Context, e *cmdEnv, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
 	u := e.ident.user
-	w := whoamiOut{User: u.Name, Fingerprint: e.ident.fingerprint, Groups: append([]string{}, u.Groups...), Standing: []string{}, Eligible: []string{}}
+	w := whoamiOut{User: u.Name, Fingerprint: e.ident.fingerprint, Groups: append([]string{}, u.Groups...),
+		Standing: []string{}, Eligible: []string{}, Grants: []grantOut{}}
+	if j := e.s.opt.JIT; j != nil {
+		gs, err := j.Grants(ctx, u.Name, true)
+		if err != nil {
+			return jitError(err)
+		}
+		for _, g := range gs {
+			w.Grants = append(w.Grants, grantOut{Grant: g, SecondsLeft: int64(g.Remaining(e.s.now()) / time.Second)})
+		}
+	}
 	for _, r := range e.s.Policy().Roles {
 		switch {
 		case !r.Privileged && !r.BreakGlass && u.InAny(r.Members):
@@ -239,8 +254,12 @@ func cmdWhoami(_ context.Context, e *cmdEnv, args []string) error {
 	if e.json {
 		return writeJSON(e.out, w)
 	}
-	fmt.Fprintf(e.out, "user:        %s\nkey:         %s\ngroups:      %s\nstanding:    %s\neligible:    %s\n",
-		w.User, w.Fingerprint, joinOrNone(w.Groups), joinOrNone(w.Standing), joinOrNone(w.Eligible))
+	var grants []string
+	for _, g := range w.Grants {
+		grants = append(grants, fmt.Sprintf("%s (grant %d, %s left)", g.Role, g.ID, time.Duration(g.SecondsLeft)*time.Second))
+	}
+	fmt.Fprintf(e.out, "user:        %s\nkey:         %s\ngroups:      %s\nstanding:    %s\neligible:    %s\ngrants:      %s\n",
+		w.User, w.Fingerprint, joinOrNone(w.Groups), joinOrNone(w.Standing), joinOrNone(w.Eligible), joinOrNone(grants))
 	return nil
 }
 

@@ -34,6 +34,13 @@ func (ss *session) begin(ctx context.Context) error {
 		return internalError("start session row", err)
 	}
 	ss.started = true
+	if ss.adm.grantID != 0 && s.opt.JIT != nil {
+		// Marks the grant used; the first use of a break-glass grant
+		// alerts (the workflow sends it).
+		if _, err := s.opt.JIT.RecordUse(ctx, ss.adm.grantID, ss.id, ss.t.login, ss.adm.host.Name); err != nil {
+			return internalError("record grant use", err)
+		}
+	}
 	s.audit(ctx, "session.start", row.User, ss.t.String(), map[string]any{
 		"session_id": ss.id, "role": row.Role, "tenant": row.Tenant, "kind": ss.kind,
 		"client_addr": row.ClientAddr, "grant_id": row.GrantID,

@@ -20,13 +20,15 @@ import (
 	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/internal/sshtest"
 	"github.com/warden-gw/warden/internal/vaulttest"
+	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/vault"
 )
 
 // testbed is a gateway in front of a real OpenSSH sshd, with real clients:
-// alice has standing root access to web01, bob has no role, and the
-// managed host trusts only the gateway's built-in CA.
+// alice has standing root access to web01, bob may request prod-root (root
+// on web01), carol approves, and the managed host trusts only the
+// gateway's CA.
 type testbed struct {
 	t        testing.TB
 	dir      string
@@ -35,8 +37,10 @@ type testbed struct {
 	gw       *gateway.Server
 	port     string
 	store    *audit.Store
+	jit      *jit.Service
 	alice    *sshtest.Client
 	bob      *sshtest.Client
+	carol    *sshtest.Client // approver (security)
 	stranger *sshtest.Client
 	hostKey  gossh.PublicKey // gateway host key
 	cfg      *policy.Config
@@ -79,6 +83,7 @@ func newTestbed(t testing.TB, opt bedOptions) *testbed {
 
 	b.alice = newClient(t, filepath.Join(dir, "alice"))
 	b.bob = newClient(t, filepath.Join(dir, "bob"))
+	b.carol = newClient(t, filepath.Join(dir, "carol"))
 	b.stranger = newClient(t, filepath.Join(dir, "stranger"))
 
 	addr := b.host.Addr
@@ -118,6 +123,9 @@ users:
   - name: bob
     keys: [%q]
     groups: [helpdesk]
+  - name: carol
+    keys: [%q]
+    groups: [security]
 roles:
   - name: web-admin
     tenant: acme
@@ -134,7 +142,7 @@ roles:
     approvers: [security]
     max_duration: 2h
 `, filepath.Join(dir, "gw_host_ed25519"), b.data, creds, rec, addr, verify, opt.extraPolicy,
-		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey))
+		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey), authorizedKey(b.carol.PublicKey))
 	cfgPath := filepath.Join(dir, "warden.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -156,10 +164,15 @@ roles:
 		t.Fatal(err)
 	}
 	b.hostKey = hk.PublicKey()
-	b.gw, err = gateway.New(gateway.Options{Policy: b.cfg, Store: b.store, Signer: ca, HostKey: hk, DialTimeout: 5 * time.Second})
+	b.jit, err = jit.New(jit.Options{Store: b.store, Policy: func() *policy.Config { return b.cfg }})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.gw, err = gateway.New(gateway.Options{Policy: b.cfg, Store: b.store, Signer: ca, HostKey: hk, DialTimeout: 5 * time.Second, JIT: b.jit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.jit.OnGrantEnd(b.gw.GrantEnded)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -167,15 +180,18 @@ roles:
 	_, b.port, _ = net.SplitHostPort(ln.Addr().String())
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	jitDone := make(chan struct{})
 	go func() { done <- b.gw.Serve(sctx, ln) }()
+	go func() { defer close(jitDone); b.jit.Run(sctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
+		<-jitDone
 		b.store.Close()
 	})
-	for _, c := range []*sshtest.Client{b.alice, b.bob, b.stranger} {
+	for _, c := range []*sshtest.Client{b.alice, b.bob, b.carol, b.stranger} {
 		c.TrustHost(ln.Addr().String(), b.hostKey)
 	}
 	return b

@@ -42,8 +42,10 @@ type Options struct {
 	Store   store
 	Signer  signer
 	HostKey gossh.Signer
-	// Grants finds active grants for privileged roles; nil admits none.
-	Grants GrantChecker
+	// JIT is the just-in-time workflow: requests, approvals and the grants
+	// that admit privileged sessions. Nil admits no privileged session and
+	// answers elevation commands with a refusal.
+	JIT elevation
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -40,6 +40,8 @@ func subcommands() map[string]subcommand {
 		"commands": {"search the command log", runCommands},
 		"play":     {"replay a recording in the terminal", runPlay},
 		"audit":    {"audit verify: check the audit hash chain and recording digests", runAudit},
+		"requests": {"list elevation requests", runRequests},
+		"grants":   {"list grants", runGrants},
 		"version":  {"print the version", runVersion},
 	}
 }

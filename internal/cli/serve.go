@@ -14,6 +14,8 @@ import (
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/keyfile"
+	"github.com/warden-gw/warden/jit"
+	"github.com/warden-gw/warden/notify"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/vault"
 	gossh "golang.org/x/crypto/ssh"
@@ -49,10 +51,13 @@ func runServe(e *env, args []string) error {
 	return gw.serve(ctx, ln)
 }
 
-// running is a gateway with the store and signer it owns.
+// running is a gateway with the store, signer, workflow and notifier it
+// owns.
 type running struct {
 	srv    *gateway.Server
 	store  *audit.Store
+	jit    *jit.Service
+	hook   *notify.Webhook // nil without notify.webhook_url
 	closer func()
 	log    *slog.Logger
 }
@@ -84,16 +89,42 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if created {
 		log.Info("created gateway host key", "path", cfg.HostKey)
 	}
-	srv, err := gateway.New(gateway.Options{Policy: cfg, Store: st, Signer: sig, HostKey: hk, Logger: log})
+	r := &running{store: st, log: log, closer: func() { closeSigner(); st.Close() }}
+	var notifier jit.Notifier
+	if cfg.Notify.WebhookURL != "" {
+		r.hook = notify.NewWebhook(cfg.Notify.WebhookURL, notify.WebhookOptions{Logger: log})
+		notifier = r.hook
+	}
+	r.jit, err = jit.New(jit.Options{Store: st, Policy: func() *policy.Config { return cfg }, Notifier: notifier, Logger: log})
 	if err != nil {
-		closeSigner()
-		st.Close()
+		r.closer()
 		return nil, err
 	}
-	return &running{srv: srv, store: st, log: log, closer: func() { closeSigner(); st.Close() }}, nil
+	r.srv, err = gateway.New(gateway.Options{Policy: cfg, Store: st, Signer: sig, HostKey: hk, Logger: log, JIT: r.jit})
+	if err != nil {
+		r.closer()
+		return nil, err
+	}
+	// A grant that ends (expiry, revocation, deprovisioning) closes its
+	// live sessions at once.
+	r.jit.OnGrantEnd(r.srv.GrantEnded)
+	return r, nil
 }
 
+// serve runs the gateway and its background work (the workflow's
+// deadlines, webhook delivery) until ctx is done.
 func (r *running) serve(ctx context.Context, ln net.Listener) error {
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	go func() {
+		if err := r.jit.Run(bg); err != nil && bg.Err() == nil {
+			r.log.Error("elevation scheduler stopped", "err", err)
+		}
+	}()
+	if r.hook != nil {
+		go r.hook.Run(bg)
+		defer r.hook.Close()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- r.srv.Serve(ctx, ln) }()
 	select {

@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/warden-gw/warden/jit"
+)
+
+func runRequests(e *env, args []string) error {
+	fs := newFlags(e, "requests", "requests [--data DIR] [--json]")
+	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
+	asJSON := fs.Bool("json", false, "print a JSON array")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("requests takes no arguments (got %q)", pos[0])
+	}
+	r, err := openReader(*data)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	list, err := jit.ListRequests(context.Background(), r.DB())
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, list)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tUSER\tROLE\tTENANT\tFOR\tCREATED\tDECIDED\tAPPROVALS\tTICKET\tREASON")
+	for _, q := range list {
+		var ds []string
+		for _, d := range q.Approvals {
+			ds = append(ds, d.Approver+":"+d.Verdict)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.State, q.User, q.Role, q.Tenant,
+			q.Duration, rfc3339(q.CreatedAt), orDash(rfc3339(q.DecidedAt)), orDash(strings.Join(ds, ",")),
+			orDash(quoteControl(q.Ticket)), quoteControl(q.Reason))
+	}
+	return tw.Flush()
+}
+
+func runGrants(e *env, args []string) error {
+	fs := newFlags(e, "grants", "grants [--data DIR] [--json]")
+	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
+	asJSON := fs.Bool("json", false, "print a JSON array")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("grants takes no arguments (got %q)", pos[0])
+	}
+	r, err := openReader(*data)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	list, err := jit.ListGrants(context.Background(), r.DB())
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, list)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tREQUEST\tUSER\tROLE\tTENANT\tSTARTS\tEXPIRES\tENDED\tEND")
+	now := time.Now()
+	for _, g := range list {
+		end := g.EndReason
+		if end == "" && g.Active(now) {
+			end = "active"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.RequestID, g.User, g.Role, g.Tenant,
+			rfc3339(g.StartsAt), rfc3339(g.ExpiresAt), orDash(rfc3339(g.EndedAt)), orDash(end))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,143 @@
+package jit
+
+import (
+	"context"
+	"time"
+
+	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/policy"
+)
+
+// actorWarden is the actor of the events the gateway writes on its own,
+// such as an expiry.
+const actorWarden = "warden"
+
+// Request opens a request by user for role, for a grant of d once
+// approved. Every rule is checked against the current policy: the role must
+// exist and be privileged, user must be eligible, d must be positive and
+// within the role's max_duration (one hour at most for break-glass), and a
+// reason or ticket must be given when the role requires one. A user has at
+// most one pending request per role. The request and its audit event
+// (plus breakglass.requested for break-glass roles) commit together.
+func (s *Service) Request(ctx context.Context, user *policy.User, role string, d time.Duration, reason, ticket string) (Request, error) {
+	pol := s.policy()
+	u, err := currentUser(pol, user)
+	if err != nil {
+		return Request{}, err
+	}
+	in, err := checkRequest(pol, u, role, d, reason, ticket)
+	if err != nil {
+		return Request{}, err
+	}
+	now := s.now()
+	req := Request{
+		User: u.Name, Role: in.role.Name, Tenant: in.role.Tenant, Reason: in.reason, Ticket: in.ticket,
+		Duration: d, State: StatePending, CreatedAt: now,
+	}
+	err = s.store.Update(ctx, func(tx *audit.Tx) error {
+		// Checked in the writer, so two identical requests sent at once
+		// cannot both pass.
+		id, found, err := pendingRequestOf(tx, req.User, req.Role)
+		if err != nil {
+			return err
+		}
+		if found {
+			old, err := loadRequest(tx, id)
+			if err != nil {
+				return err
+			}
+			if late, err := openRequest(tx, pol, &old, now); err != nil {
+				return err
+			} else if late == nil {
+				return refuse(ErrState, "you already have pending request %d for %s", id, req.Role)
+			}
+		}
+		if req.ID, err = insertRequest(tx, req); err != nil {
+			return err
+		}
+		if err := record(tx, now, EventRequestCreated, req.User, requestSubject(req.ID), requestData(req)); err != nil {
+			return err
+		}
+		if in.role.BreakGlass {
+			return record(tx, now, EventBreakGlassRequested, req.User, requestSubject(req.ID), requestData(req))
+		}
+		return nil
+	})
+	if err != nil {
+		return Request{}, err
+	}
+	s.schedule(deadline{at: now.Add(requestTTL(in.role)), job: jobExpireRequest, id: req.ID})
+	s.notify(ctx, requestCreatedNotice(req, in.role))
+	return req, nil
+}
+
+// Cancel withdraws user's own pending request id.
+func (s *Service) Cancel(ctx context.Context, user *policy.User, id int64) (Request, error) {
+	if user == nil {
+		return Request{}, refuse(ErrForbidden, "unknown user")
+	}
+	pol := s.policy()
+	now := s.now()
+	var req Request
+	var late error
+	err := s.store.Update(ctx, func(tx *audit.Tx) error {
+		var err error
+		if req, err = loadRequest(tx, id); err != nil {
+			return err
+		}
+		if req.User != user.Name {
+			return refuse(ErrForbidden, "request %d is not yours", id)
+		}
+		if late, err = openRequest(tx, pol, &req, now); err != nil || late != nil {
+			return err
+		}
+		if err := closeRequest(tx, id, StateCancelled, now); err != nil {
+			return err
+		}
+		req.State, req.DecidedAt = StateCancelled, now
+		return record(tx, now, EventRequestCancelled, user.Name, requestSubject(id), requestData(req))
+	})
+	if err == nil {
+		err = late
+	}
+	if err != nil {
+		return Request{}, err
+	}
+	return req, nil
+}
+
+// openRequest checks, inside a write, that req may still be decided or
+// cancelled at now. A decided request is an ErrState error. A pending
+// request past its TTL that Run has not expired yet (it may be behind, or
+// not running) is expired here, and late says so: the caller commits the
+// expiry and then returns late, so the request is never decided late.
+func openRequest(tx *audit.Tx, pol *policy.Config, req *Request, now time.Time) (late, err error) {
+	if req.State != StatePending {
+		return nil, stateError(*req)
+	}
+	at := req.CreatedAt.Add(requestTTL(pol.Role(req.Role)))
+	if now.Before(at) {
+		return nil, nil
+	}
+	if err := expireRequest(tx, req, at, now); err != nil {
+		return nil, err
+	}
+	return stateError(*req), nil
+}
+
+// expireRequest closes a pending request whose TTL ended at at.
+func expireRequest(tx *audit.Tx, req *Request, at, now time.Time) error {
+	if err := closeRequest(tx, req.ID, StateExpired, at); err != nil {
+		return err
+	}
+	req.State, req.DecidedAt = StateExpired, at
+	return record(tx, now, EventRequestExpired, actorWarden, requestSubject(req.ID), requestData(*req))
+}
+
+// stateError explains why a closed request cannot be acted on.
+func stateError(r Request) error {
+	if r.State == StateExpired {
+		return refuse(ErrState, "request %d has expired", r.ID)
+	}
+	return refuse(ErrState, "request %d is already %s", r.ID, r.State)
+}
