@@ -38,9 +38,18 @@ type chainTip struct {
 
 // loadTip reads the chain head at open.
 func loadTip(ctx context.Context, db *sql.DB) (chainTip, error) {
+	return scanTip(db.QueryRowContext(ctx, tipQuery))
+}
+
+// loadTipTx reads the chain head inside the writer's transaction.
+func loadTipTx(tx *sql.Tx) (chainTip, error) { return scanTip(tx.QueryRow(tipQuery)) }
+
+const tipQuery = `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`
+
+func scanTip(row *sql.Row) (chainTip, error) {
 	var seq int64
 	var h string
-	err := db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &h)
+	err := row.Scan(&seq, &h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return chainTip{}, nil
 	}

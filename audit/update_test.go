@@ -54,3 +54,24 @@ func TestUpdateCommitsRowsAndEventsTogether(t *testing.T) {
 		t.Fatalf("verify %+v %v", rep, err)
 	}
 }
+
+// A second Store on the same database (the CLI writing while the gateway
+// runs) must not fork or break the chain.
+func TestTwoStoresShareOneChain(t *testing.T) {
+	dir := t.TempDir()
+	a := openStore(t, dir)
+	b := openStore(t, dir)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		if err := a.Append(ctx, Event{Type: "from.a"}); err != nil {
+			t.Fatalf("a %d: %v", i, err)
+		}
+		if err := b.Append(ctx, Event{Type: "from.b"}); err != nil {
+			t.Fatalf("b %d: %v", i, err)
+		}
+	}
+	rep, err := Verify(ctx, dir)
+	if err != nil || len(rep.Problems) != 0 || rep.Events != 10 {
+		t.Fatalf("verify %+v %v", rep, err)
+	}
+}

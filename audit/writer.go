@@ -106,6 +106,14 @@ func (s *Store) commitTx(batch []*op, results []error) error {
 	if err != nil {
 		return fmt.Errorf("audit: begin: %w", err)
 	}
+	// Another process (warden exceptions add, reconcile --apply) may have
+	// appended events since our last batch. BEGIN IMMEDIATE holds the write
+	// lock now, so the head read here is the one we chain onto.
+	tip, err := loadTipTx(tx)
+	if err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	s.tip = tip
 	for i, o := range batch {
 		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
 			return errors.Join(fmt.Errorf("audit: savepoint: %w", err), tx.Rollback())
