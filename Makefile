@@ -23,7 +23,8 @@ test-short: ## fast unit tests only
 	$(GO) test -short -count=1 $(PKGS)
 
 bench: ## benchmarks: Warden vs direct OpenSSH ratios (throughput, setup, echo latency)
-	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./bench/ ./recorder/
+	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./gateway/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./recorder/ ./evidence/
 
 lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)

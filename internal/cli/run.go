@@ -31,18 +31,21 @@ type subcommand struct {
 
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
-		"serve":    {"run the gateway", runServe},
-		"demo":     {"zero-setup demo: gateway, built-in CA, a demo host and demo users", runDemo},
-		"policy":   {"policy check: validate a policy file", runPolicy},
-		"ca":       {"print the active backend's CA public key (TrustedUserCAKeys line)", runCA},
-		"vault":    {"vault setup: bootstrap Vault's SSH secrets engine for Warden", runVault},
-		"sessions": {"list recorded sessions", runSessions},
-		"commands": {"search the command log", runCommands},
-		"play":     {"replay a recording in the terminal", runPlay},
-		"audit":    {"audit verify: check the audit hash chain and recording digests", runAudit},
-		"requests": {"list elevation requests", runRequests},
-		"grants":   {"list grants", runGrants},
-		"version":  {"print the version", runVersion},
+		"serve":      {"run the gateway", runServe},
+		"demo":       {"zero-setup demo: gateway, built-in CA, a demo host and demo users", runDemo},
+		"policy":     {"policy check: validate a policy file", runPolicy},
+		"ca":         {"print the active backend's CA public key (TrustedUserCAKeys line)", runCA},
+		"vault":      {"vault setup: bootstrap Vault's SSH secrets engine for Warden", runVault},
+		"sessions":   {"list recorded sessions", runSessions},
+		"commands":   {"search the command log", runCommands},
+		"play":       {"replay a recording in the terminal", runPlay},
+		"audit":      {"audit verify: check the audit hash chain and recording digests", runAudit},
+		"exceptions": {"exception register: list, add, close", runExceptions},
+		"reconcile":  {"stale-admin reconciliation against the policy; --apply records the clean-up", runReconcile},
+		"evidence":   {"write the signed monthly evidence packet of a tenant", runEvidence},
+		"requests":   {"list elevation requests", runRequests},
+		"grants":     {"list grants", runGrants},
+		"version":    {"print the version", runVersion},
 	}
 }
 

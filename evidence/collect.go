@@ -1,0 +1,369 @@
+package evidence
+
+import (
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/policy"
+)
+
+// period is the span a packet covers, [start, end): a calendar month in
+// UTC, or for the month in progress its start up to the build time.
+type period struct {
+	start, end       time.Time
+	startTxt, endTxt string // stored-time text, for SQL comparisons
+	partial          bool
+}
+
+func newPeriod(month, now time.Time) (period, error) {
+	p := period{start: month, end: month.AddDate(0, 1, 0)}
+	if now.Before(p.end) {
+		p.end, p.partial = now, true
+	}
+	var err error
+	if p.startTxt, err = audit.Time(p.start); err != nil {
+		return p, err
+	}
+	p.endTxt, err = audit.Time(p.end)
+	return p, err
+}
+
+// dataset is everything a packet is made from, read in one snapshot.
+type dataset struct {
+	requests   []requestRow
+	approvals  []approvalRow
+	grants     []grantRow
+	sessions   []sessionRow
+	commands   []commandRow
+	exceptions []exceptionRow
+	recordings []recordingRow
+
+	approvers map[int64][]string // break-glass grant ID -> who approved its request, sorted
+	pending   []pendingRequest   // undecided at the end of the period, whenever created
+	flagged   []staleEvent       // reconcile.stale_admin events in the period
+	rotations []rotation         // rotation.result events before the end
+	chainHead string             // hash of the last audit event before the end
+}
+
+// pendingRequest is a request still undecided at the end of the period.
+type pendingRequest struct {
+	ID        int64
+	User      string
+	Role      string
+	CreatedAt time.Time
+}
+
+type staleEvent struct {
+	User        string
+	ExceptionID string
+}
+
+// collect reads the tenant's rows for p from one read transaction, so that
+// every file and number of a packet comes from the same snapshot. Columns
+// that changed after the end of the period are shown as they stood then:
+// a grant revoked on the 2nd is active in the packet of the month before.
+func collect(tx *sql.Tx, dataDir, tenant string, p period, cfg *policy.Config) (*dataset, error) {
+	d := &dataset{}
+	steps := []struct {
+		what string
+		fn   func() error
+	}{
+		{"requests", func() error { return d.readRequests(tx, tenant, p) }},
+		{"approvals", func() error { return d.readApprovals(tx, tenant, p) }},
+		{"grants", func() error { return d.readGrants(tx, tenant, p, cfg) }},
+		{"break-glass approvers", func() error { return d.readApprovers(tx, p) }},
+		{"sessions", func() error { return d.readSessions(tx, tenant, p) }},
+		{"commands", func() error { return d.readCommands(tx, tenant, p) }},
+		{"exceptions", func() error { return d.readExceptions(tx, tenant, p) }},
+		{"pending requests", func() error { return d.readPending(tx, tenant, p) }},
+		{"audit events", func() error { return d.readEvents(tx, tenant, p) }},
+	}
+	for _, s := range steps {
+		if err := s.fn(); err != nil {
+			return nil, fmt.Errorf("evidence: read %s: %w", s.what, err)
+		}
+	}
+	d.recordings = indexRecordings(dataDir, d.sessions)
+	return d, nil
+}
+
+// each runs query and calls scan for every row.
+func each(tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := tx.Query(query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (d *dataset) readRequests(tx *sql.Tx, tenant string, p period) error {
+	// A request decided after the end was still pending at the end.
+	return each(tx, `SELECT id, user, role, tenant, reason, ticket, duration,
+			CASE WHEN decided_at >= ?1 THEN 'pending' ELSE state END, created_at,
+			CASE WHEN decided_at < ?1 THEN decided_at END
+		FROM requests WHERE tenant = ?2 AND created_at >= ?3 AND created_at < ?1
+		ORDER BY created_at, id`, []any{p.endTxt, tenant, p.startTxt}, func(rows *sql.Rows) error {
+		var r requestRow
+		var reason, ticket, decided sql.NullString
+		if err := rows.Scan(&r.ID, &r.User, &r.Role, &r.Tenant, &reason, &ticket, &r.Duration, &r.State,
+			&r.CreatedAt, &decided); err != nil {
+			return err
+		}
+		r.Reason, r.Ticket, r.DecidedAt = nullStr(reason), nullStr(ticket), nullStr(decided)
+		d.requests = append(d.requests, r)
+		return nil
+	})
+}
+
+func (d *dataset) readApprovals(tx *sql.Tx, tenant string, p period) error {
+	return each(tx, `SELECT a.request_id, a.approver, a.decision, a.comment, a.ts, r.role
+		FROM approvals a JOIN requests r ON r.id = a.request_id
+		WHERE r.tenant = ? AND a.ts >= ? AND a.ts < ? ORDER BY a.ts, a.request_id, a.approver`,
+		[]any{tenant, p.startTxt, p.endTxt}, func(rows *sql.Rows) error {
+			var a approvalRow
+			var comment sql.NullString
+			if err := rows.Scan(&a.RequestID, &a.Approver, &a.Decision, &comment, &a.TS, &a.Role); err != nil {
+				return err
+			}
+			a.Comment = nullStr(comment)
+			d.approvals = append(d.approvals, a)
+			return nil
+		})
+}
+
+func (d *dataset) readGrants(tx *sql.Tx, tenant string, p period, cfg *policy.Config) error {
+	return each(tx, `SELECT id, request_id, user, role, tenant, starts_at, expires_at,
+			CASE WHEN ended_at < ?1 THEN ended_at END, CASE WHEN ended_at < ?1 THEN end_reason END
+		FROM grants WHERE tenant = ?2 AND starts_at >= ?3 AND starts_at < ?1 ORDER BY starts_at, id`,
+		[]any{p.endTxt, tenant, p.startTxt}, func(rows *sql.Rows) error {
+			var g grantRow
+			var req sql.NullInt64
+			var ended, reason sql.NullString
+			if err := rows.Scan(&g.ID, &req, &g.User, &g.Role, &g.Tenant, &g.StartsAt, &g.ExpiresAt, &ended, &reason); err != nil {
+				return err
+			}
+			g.RequestID, g.EndedAt, g.EndReason = nullInt(req), nullStr(ended), nullStr(reason)
+			switch {
+			case reason.Valid:
+				g.State = reason.String
+			case g.ExpiresAt <= p.endTxt:
+				g.State = "expired" // past its expiry, whether or not the row says so yet
+			default:
+				g.State = "active"
+			}
+			end := g.ExpiresAt
+			if ended.Valid {
+				end = ended.String
+			}
+			secs, err := secondsBetween(g.StartsAt, end)
+			if err != nil {
+				return fmt.Errorf("grant %d: %w", g.ID, err)
+			}
+			g.DurationSeconds = secs
+			if cfg != nil {
+				r := cfg.Role(g.Role)
+				g.BreakGlass = r != nil && r.BreakGlass && r.Tenant == g.Tenant
+			}
+			d.grants = append(d.grants, g)
+			return nil
+		})
+}
+
+// readApprovers finds who approved each break-glass grant's request. The
+// decisions may predate the period (a request approved on the 31st is
+// used on the 1st), so they are looked up by request, not by month.
+func (d *dataset) readApprovers(tx *sql.Tx, p period) error {
+	d.approvers = map[int64][]string{}
+	for _, g := range d.grants {
+		if !g.BreakGlass || g.RequestID == nil {
+			continue
+		}
+		var names []string
+		err := each(tx, `SELECT approver, decision FROM approvals WHERE request_id = ? AND ts < ? ORDER BY approver`,
+			[]any{*g.RequestID, p.endTxt}, func(rows *sql.Rows) error {
+				var name, decision string
+				if err := rows.Scan(&name, &decision); err != nil {
+					return err
+				}
+				if decisionKind(decision) == "approve" {
+					names = append(names, name)
+				}
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+		d.approvers[g.ID] = names
+	}
+	return nil
+}
+
+func (d *dataset) readSessions(tx *sql.Tx, tenant string, p period) error {
+	// A session still running at the end shows no end, exit status, byte
+	// counts or recording digest: those came later.
+	return each(tx, `SELECT id, user, login, host, tenant, role, grant_id, client_addr, started_at,
+			CASE WHEN ended_at < ?1 THEN ended_at END, CASE WHEN ended_at < ?1 THEN end_reason END,
+			CASE WHEN ended_at < ?1 THEN exit_status END, recording_path,
+			CASE WHEN ended_at < ?1 THEN recording_sha256 END,
+			CASE WHEN ended_at < ?1 THEN bytes_in ELSE 0 END, CASE WHEN ended_at < ?1 THEN bytes_out ELSE 0 END
+		FROM sessions WHERE tenant = ?2 AND started_at >= ?3 AND started_at < ?1 ORDER BY started_at, id`,
+		[]any{p.endTxt, tenant, p.startTxt}, func(rows *sql.Rows) error {
+			var s sessionRow
+			var role, client, ended, reason, rec, sum sql.NullString
+			var grant, exit sql.NullInt64
+			if err := rows.Scan(&s.ID, &s.User, &s.Login, &s.Host, &s.Tenant, &role, &grant, &client, &s.StartedAt,
+				&ended, &reason, &exit, &rec, &sum, &s.BytesIn, &s.BytesOut); err != nil {
+				return err
+			}
+			s.Role, s.GrantID, s.ClientAddr, s.EndedAt = nullStr(role), nullInt(grant), nullStr(client), nullStr(ended)
+			s.EndReason, s.ExitStatus, s.RecordingPath, s.RecordingSHA256 = nullStr(reason), nullInt(exit), nullStr(rec), nullStr(sum)
+			s.Privileged = grant.Valid
+			if ended.Valid {
+				secs, err := secondsBetween(s.StartedAt, ended.String)
+				if err != nil {
+					return fmt.Errorf("session %s: %w", s.ID, err)
+				}
+				s.DurationSeconds = &secs
+			}
+			d.sessions = append(d.sessions, s)
+			return nil
+		})
+}
+
+func (d *dataset) readCommands(tx *sql.Tx, tenant string, p period) error {
+	return each(tx, `SELECT id, session_id, ts, user, login, host, tenant, source, command, action, rule
+		FROM commands WHERE tenant = ? AND ts >= ? AND ts < ? ORDER BY ts, id`,
+		[]any{tenant, p.startTxt, p.endTxt}, func(rows *sql.Rows) error {
+			var c commandRow
+			var rule sql.NullString
+			if err := rows.Scan(&c.ID, &c.SessionID, &c.TS, &c.User, &c.Login, &c.Host, &c.Tenant, &c.Source,
+				&c.Command, &c.Action, &rule); err != nil {
+				return err
+			}
+			c.Rule = nullStr(rule)
+			d.commands = append(d.commands, c)
+			return nil
+		})
+}
+
+func (d *dataset) readExceptions(tx *sql.Tx, tenant string, p period) error {
+	// Every entry in force at some time in the period, as it stood at the end.
+	return each(tx, `SELECT id, tenant, owner, reason, controls, expires_at, created_by, created_at,
+			CASE WHEN closed_at < ?1 THEN closed_at END, CASE WHEN closed_at < ?1 THEN closed_by END,
+			CASE WHEN closed_at < ?1 THEN close_note END
+		FROM exceptions WHERE tenant = ?2 AND created_at < ?1 AND (closed_at IS NULL OR closed_at >= ?3)
+		ORDER BY id`, []any{p.endTxt, tenant, p.startTxt}, func(rows *sql.Rows) error {
+		var e exceptionRow
+		var closedAt, closedBy, note sql.NullString
+		if err := rows.Scan(&e.ID, &e.Tenant, &e.Owner, &e.Reason, &e.Controls, &e.ExpiresAt, &e.CreatedBy,
+			&e.CreatedAt, &closedAt, &closedBy, &note); err != nil {
+			return err
+		}
+		e.ClosedAt, e.ClosedBy, e.CloseNote = nullStr(closedAt), nullStr(closedBy), nullStr(note)
+		switch {
+		case closedAt.Valid:
+			e.Status = "closed"
+		case e.ExpiresAt < p.endTxt:
+			e.Status, e.Expired = "expired", true
+		default:
+			e.Status = "open"
+		}
+		d.exceptions = append(d.exceptions, e)
+		return nil
+	})
+}
+
+func (d *dataset) readPending(tx *sql.Tx, tenant string, p period) error {
+	return each(tx, `SELECT id, user, role, created_at FROM requests r
+		WHERE tenant = ?2 AND created_at < ?1
+		  AND ((decided_at IS NULL AND state = 'pending') OR decided_at >= ?1)
+		  AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id = r.id AND g.starts_at < ?1)
+		ORDER BY created_at, id`, []any{p.endTxt, tenant}, func(rows *sql.Rows) error {
+		var r pendingRequest
+		var created string
+		if err := rows.Scan(&r.ID, &r.User, &r.Role, &created); err != nil {
+			return err
+		}
+		var err error
+		if r.CreatedAt, err = audit.ParseTime(created); err != nil {
+			return fmt.Errorf("request %d: %w", r.ID, err)
+		}
+		d.pending = append(d.pending, r)
+		return nil
+	})
+}
+
+// secondsBetween is the whole seconds from one stored time to another.
+func secondsBetween(from, to string) (int64, error) {
+	a, err := audit.ParseTime(from)
+	if err != nil {
+		return 0, err
+	}
+	b, err := audit.ParseTime(to)
+	if err != nil {
+		return 0, err
+	}
+	return int64(b.Sub(a) / time.Second), nil
+}
+
+// indexRecordings lists the recordings of sessions and re-hashes each
+// finished one against its recorded digest.
+func indexRecordings(dataDir string, sessions []sessionRow) []recordingRow {
+	var out []recordingRow
+	for _, s := range sessions {
+		if s.RecordingPath == nil {
+			continue
+		}
+		r := recordingRow{SessionID: s.ID, User: s.User, Host: s.Host, StartedAt: s.StartedAt, Path: *s.RecordingPath}
+		if s.RecordingSHA256 == nil {
+			r.Status = "unfinished"
+		} else {
+			r.SHA256 = *s.RecordingSHA256
+			r.Status, r.Size = checkRecording(dataDir, r.Path, r.SHA256)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// checkRecording re-hashes one recording. The path comes from the database,
+// which anyone who can write the file can edit, so it must stay inside the
+// data directory before it is opened.
+func checkRecording(dataDir, rel, want string) (status string, size int64) {
+	local := filepath.FromSlash(rel)
+	if strings.ContainsAny(rel, "\\\x00") || !filepath.IsLocal(local) || filepath.ToSlash(filepath.Clean(rel)) != rel {
+		return "unsafe-path", 0
+	}
+	f, err := os.Open(filepath.Join(dataDir, local))
+	if errors.Is(err, os.ErrNotExist) {
+		return "missing", 0
+	}
+	if err != nil {
+		return "unreadable", 0
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "unreadable", 0
+	}
+	if hex.EncodeToString(h.Sum(nil)) != want {
+		return "mismatch", n
+	}
+	return "ok", n
+}

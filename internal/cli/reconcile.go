@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/evidence"
+)
+
+const reconcileSynopsis = "reconcile -c warden.yaml [--data DIR] [--stale-after 90d] [--tenant T] [--apply] [--json]"
+
+// reconcileJSON is the stable --json form of a reconciliation.
+type reconcileJSON struct {
+	At            string            `json:"at"`
+	StaleAfter    string            `json:"stale_after"`
+	Applied       bool              `json:"applied"`
+	Stale         []staleJSON       `json:"stale_admins"`
+	Unexplained   []unexplainedJSON `json:"unexplained_grants"`
+	Flagged       []int64           `json:"flagged_exceptions"`
+	Deprovisioned []int64           `json:"deprovisioned_grants"`
+}
+
+type staleJSON struct {
+	User           string   `json:"user"`
+	Tenant         string   `json:"tenant"`
+	Roles          []string `json:"roles"`
+	LastActivation string   `json:"last_activation,omitempty"`
+	ExceptionID    int64    `json:"exception_id,omitempty"`
+}
+
+type unexplainedJSON struct {
+	GrantID   int64  `json:"grant_id"`
+	User      string `json:"user"`
+	Role      string `json:"role"`
+	Tenant    string `json:"tenant"`
+	ExpiresAt string `json:"expires_at"`
+	Why       string `json:"why"`
+}
+
+func runReconcile(e *env, args []string) error {
+	fs := newFlags(e, "reconcile", reconcileSynopsis)
+	cfgPath := fs.String("c", "", "policy, the source of truth for eligibility (default: ./warden.yaml)")
+	data := fs.String("data", "", "data directory (default: data_dir of the policy)")
+	staleAfter := fs.String("stale-after", "90d", "window: days (90d), weeks (12w) or a Go duration")
+	tenant := fs.String("tenant", "", "only this tenant")
+	apply := fs.Bool("apply", false, "record the clean-up: end unexplained grants, flag stale admins with an exception")
+	by := fs.String("by", "", "who applies (default: your login name)")
+	asJSON := fs.Bool("json", false, "print a JSON object")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("reconcile takes no arguments (got %q)", pos[0])
+	}
+	window, err := evidence.ParseWindow(*staleAfter)
+	if err != nil {
+		return usageError("--stale-after: %v", err)
+	}
+	cfg, dir, err := policyAndData(*cfgPath, *data, true)
+	if err != nil {
+		return err
+	}
+	if *tenant != "" && cfg.Tenant(*tenant) == nil {
+		return fmt.Errorf("unknown tenant %q: not in %s", *tenant, cfg.Path)
+	}
+	opt := evidence.ReconcileOptions{StaleAfter: window, Tenant: *tenant}
+	var rec *evidence.Reconciliation
+	if *apply {
+		if opt.Actor, err = actorName(*by); err != nil {
+			return err
+		}
+		r, err := audit.OpenReadOnly(dir) // never create a database to reconcile nothing
+		if err != nil {
+			return err
+		}
+		r.Close()
+		st, err := audit.Open(context.Background(), dir, audit.Options{})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if rec, err = evidence.ApplyReconcile(context.Background(), st, cfg, opt); err != nil {
+			return err
+		}
+	} else {
+		r, err := audit.OpenReadOnly(dir)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		if rec, err = evidence.Reconcile(context.Background(), r.DB(), cfg, opt); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		return printJSON(e.stdout, toReconcileJSON(rec, *apply))
+	}
+	return printReconciliation(e, rec, *apply)
+}
+
+func toReconcileJSON(rec *evidence.Reconciliation, applied bool) reconcileJSON {
+	j := reconcileJSON{At: rfc3339(rec.At), StaleAfter: evidence.FormatWindow(rec.StaleAfter), Applied: applied,
+		Stale: []staleJSON{}, Unexplained: []unexplainedJSON{}, Flagged: []int64{}, Deprovisioned: []int64{}}
+	for _, s := range rec.Stale {
+		j.Stale = append(j.Stale, staleJSON{User: s.User, Tenant: s.Tenant, Roles: s.Roles,
+			LastActivation: rfc3339(s.LastActivation), ExceptionID: s.ExceptionID})
+	}
+	for _, g := range rec.Unexplained {
+		j.Unexplained = append(j.Unexplained, unexplainedJSON{GrantID: g.GrantID, User: g.User, Role: g.Role,
+			Tenant: g.Tenant, ExpiresAt: rfc3339(g.ExpiresAt), Why: g.Why})
+	}
+	j.Flagged = append(j.Flagged, rec.Flagged...)
+	j.Deprovisioned = append(j.Deprovisioned, rec.Deprovisioned...)
+	return j
+}
+
+func printReconciliation(e *env, rec *evidence.Reconciliation, applied bool) error {
+	w := evidence.FormatWindow(rec.StaleAfter)
+	fmt.Fprintf(e.stdout, "Stale admins: eligible for a privileged role, no activation in %s (%d)\n", w, len(rec.Stale))
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if len(rec.Stale) > 0 {
+		fmt.Fprintln(tw, "TENANT\tUSER\tROLES\tLAST ACTIVATION\tEXCEPTION")
+		for _, s := range rec.Stale {
+			last, exc := "never", "-"
+			if !s.LastActivation.IsZero() {
+				last = s.LastActivation.UTC().Format(time.DateOnly)
+			}
+			if s.ExceptionID != 0 {
+				exc = fmt.Sprint(s.ExceptionID)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Tenant, s.User, strings.Join(s.Roles, ","), last, exc)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nUnexplained grants: active, but the policy would not give them (%d)\n", len(rec.Unexplained))
+	if len(rec.Unexplained) > 0 {
+		fmt.Fprintln(tw, "GRANT\tTENANT\tUSER\tROLE\tEXPIRES\tWHY")
+		for _, g := range rec.Unexplained {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", g.GrantID, g.Tenant, quoteControl(g.User), quoteControl(g.Role),
+				rfc3339(g.ExpiresAt), quoteControl(g.Why))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	switch {
+	case applied:
+		fmt.Fprintf(e.stdout, "\napplied: %d grant(s) ended as deprovisioned %v, %d stale admin(s) flagged with exceptions %v\n",
+			len(rec.Deprovisioned), rec.Deprovisioned, len(rec.Flagged), rec.Flagged)
+		if len(rec.Deprovisioned) > 0 {
+			fmt.Fprintln(e.stdout, "note: sessions already running under an ended grant are closed by the gateway, not by this command")
+		}
+	case len(rec.Unexplained) > 0 || unflagged(rec) > 0:
+		fmt.Fprintln(e.stdout, "\nrun with --apply to record the clean-up")
+	}
+	return nil
+}
+
+func unflagged(rec *evidence.Reconciliation) int {
+	n := 0
+	for _, s := range rec.Stale {
+		if s.ExceptionID == 0 {
+			n++
+		}
+	}
+	return n
+}
