@@ -45,6 +45,9 @@ func (s *Server) commands() map[string]command {
 	for name, c := range s.jitCommands() {
 		cmds[name] = c
 	}
+	for name, c := range s.exceptionCommands() {
+		cmds[name] = c
+	}
 	return cmds
 }
 

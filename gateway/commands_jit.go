@@ -56,6 +56,9 @@ func (e *cmdEnv) jit() (elevation, error) {
 	return e.s.opt.JIT, nil
 }
 
+// boolFlags are the flags that take no value.
+var boolFlags = map[string]bool{"--pending": true, "--expired": true, "--all": true}
+
 // options splits args into positional arguments and --flag VALUE pairs;
 // valued names the flags that take a value, every other flag is boolean.
 func options(args []string, valued ...string) ([]string, map[string]string, error) {
@@ -73,7 +76,7 @@ func options(args []string, valued ...string) ([]string, map[string]string, erro
 		}
 		name, val, hasVal := strings.Cut(a, "=")
 		if !takes[name] {
-			if name == "--pending" && !hasVal {
+			if boolFlags[name] && !hasVal {
 				opts[name] = "true"
 				continue
 			}

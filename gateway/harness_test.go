@@ -16,6 +16,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/exceptions"
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/internal/sshtest"
@@ -168,7 +169,8 @@ roles:
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.gw, err = gateway.New(gateway.Options{Policy: b.cfg, Store: b.store, Signer: ca, HostKey: hk, DialTimeout: 5 * time.Second, JIT: b.jit})
+	b.gw, err = gateway.New(gateway.Options{Policy: b.cfg, Store: b.store, Signer: ca, HostKey: hk, DialTimeout: 5 * time.Second,
+		JIT: b.jit, Exceptions: &exceptions.Register{Store: b.store, DB: b.store.DB()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/exceptions"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/vault"
 )
@@ -46,6 +47,8 @@ type Options struct {
 	// that admit privileged sessions. Nil admits no privileged session and
 	// answers elevation commands with a refusal.
 	JIT elevation
+	// Exceptions is the exception register; nil refuses its commands.
+	Exceptions *exceptions.Register
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/evidence"
+	"github.com/warden-gw/warden/exceptions"
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/jit"
@@ -58,6 +60,7 @@ type running struct {
 	store  *audit.Store
 	jit    *jit.Service
 	hook   *notify.Webhook // nil without notify.webhook_url
+	cfg    *policy.Config
 	closer func()
 	log    *slog.Logger
 }
@@ -89,7 +92,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if created {
 		log.Info("created gateway host key", "path", cfg.HostKey)
 	}
-	r := &running{store: st, log: log, closer: func() { closeSigner(); st.Close() }}
+	r := &running{store: st, cfg: cfg, log: log, closer: func() { closeSigner(); st.Close() }}
 	var notifier jit.Notifier
 	if cfg.Notify.WebhookURL != "" {
 		r.hook = notify.NewWebhook(cfg.Notify.WebhookURL, notify.WebhookOptions{Logger: log})
@@ -100,7 +103,8 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		r.closer()
 		return nil, err
 	}
-	r.srv, err = gateway.New(gateway.Options{Policy: cfg, Store: st, Signer: sig, HostKey: hk, Logger: log, JIT: r.jit})
+	r.srv, err = gateway.New(gateway.Options{Policy: cfg, Store: st, Signer: sig, HostKey: hk, Logger: log, JIT: r.jit,
+		Exceptions: &exceptions.Register{Store: st, DB: st.DB()}})
 	if err != nil {
 		r.closer()
 		return nil, err
@@ -124,6 +128,21 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 	if r.hook != nil {
 		go r.hook.Run(bg)
 		defer r.hook.Close()
+	}
+	if r.cfg.Evidence.Schedule != "" {
+		go func() {
+			var n evidence.Notifier
+			if r.hook != nil {
+				n = evidenceNotifier{r.hook}
+			}
+			err := evidence.RunMonthly(bg, evidence.ScheduleOptions{
+				Schedule: r.cfg.Evidence.Schedule, DataDir: r.cfg.DataDir, Policy: r.cfg, Notifier: n, Store: r.store,
+				Logf: func(format string, args ...any) { r.log.Error(fmt.Sprintf(format, args...)) },
+			})
+			if err != nil {
+				r.log.Error("evidence schedule stopped", "err", err)
+			}
+		}()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- r.srv.Serve(ctx, ln) }()
@@ -173,4 +192,12 @@ func openSigner(ctx context.Context, cfg *policy.Config, log *slog.Logger) (gate
 		return v, v.Close, nil
 	}
 	return nil, nil, errors.New("unknown credentials.backend " + cfg.Credentials.Backend)
+}
+
+// evidenceNotifier adapts the webhook to the evidence schedule.
+type evidenceNotifier struct{ w *notify.Webhook }
+
+func (n evidenceNotifier) Notify(ctx context.Context, ev evidence.Event) error {
+	n.w.Notify(ctx, notify.Event{Type: ev.Type, Text: ev.Text, Fields: ev.Fields})
+	return nil
 }
