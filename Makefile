@@ -38,11 +38,19 @@ fuzz: ## run each fuzz target for 20s
 		pkg=$$(grep -rlE "^func $$t\(" --include='*_test.go' . | xargs -n1 dirname | head -1); \
 		echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 20s $$pkg || exit 1; done
 
-vaultdev: $(VAULTDEV) ## build the Vault v1.14 test server (once; ~6 min on 2 cores)
+# The binary is rebuilt only when the sources' content changes (a stamp of
+# their SHA-256), not their mtimes: a fresh clone must not cost a rebuild.
+VAULTDEV_SRC := testdata/vaultdev/go.mod testdata/vaultdev/go.sum $(wildcard testdata/vaultdev/*.go)
 
-$(VAULTDEV): testdata/vaultdev/go.mod testdata/vaultdev/go.sum $(wildcard testdata/vaultdev/*.go)
-	mkdir -p $(dir $(VAULTDEV))
-	cd testdata/vaultdev && nice $(GO) build -trimpath -o $(VAULTDEV) .
+vaultdev: ## build the Vault v1.14 test server (once; ~6 min on 2 cores)
+	@mkdir -p $(dir $(VAULTDEV))
+	@sum=$$(cat $(VAULTDEV_SRC) | sha256sum | cut -c1-64); \
+	if [ -x $(VAULTDEV) ] && [ "$$(cat $(VAULTDEV).src 2>/dev/null)" = "$$sum" ]; then \
+		echo "vaultdev up to date: $(VAULTDEV)"; \
+	else \
+		echo "building vaultdev (Vault v1.14.1, MPL) into $(VAULTDEV)"; \
+		(cd testdata/vaultdev && nice $(GO) build -trimpath -o $(VAULTDEV) .) && echo "$$sum" > $(VAULTDEV).src; \
+	fi
 
 clean: ## remove build output
 	rm -rf bin
