@@ -43,7 +43,7 @@ func dialHost(ctx context.Context, h *policy.Host, login string, auth gossh.Sign
 	}
 	// The handshake itself has no context; a deadline on the socket bounds it.
 	stop := context.AfterFunc(dctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	c, chans, reqs, err := gossh.NewClientConn(nc, h.Address, cfg)
+	c, chans, reqs, err := gossh.NewClientConn(newBufferedConn(nc), h.Address, cfg)
 	if !stop() {
 		// The deadline fired: the connection is unusable even if the
 		// handshake happened to finish.

@@ -117,6 +117,7 @@ func New(opt Options) (*Server, error) {
 		RequestHandlers: map[string]gliderssh.RequestHandler{
 			"default": s.refuseGlobalRequest,
 		},
+		ConnCallback: func(_ gliderssh.Context, c net.Conn) net.Conn { return newBufferedConn(c) },
 		ConnectionFailedCallback: func(c net.Conn, err error) {
 			s.log.Debug("handshake failed", "client", c.RemoteAddr().String(), "err", err)
 		},

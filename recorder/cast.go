@@ -73,7 +73,7 @@ type Options struct {
 var ErrClosed = errors.New("recorder: writer closed")
 
 const (
-	bufferSize = 64 << 10
+	bufferSize = 256 << 10
 	// segment is how much input is escaped at a time, so that one huge
 	// write never makes the event buffer grow past a few hundred KiB.
 	segment = 16 << 10
