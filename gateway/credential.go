@@ -57,8 +57,10 @@ func (ss *session) begin(ctx context.Context) error {
 		ss.setEnd(endCredential)
 		return err
 	}
-	if err := s.opt.Store.SetSessionCert(ctx, ss.id, strconv.FormatUint(cred.Serial, 10)); err != nil {
-		return internalError("store certificate serial", err)
+	if cred.Cert != nil {
+		if err := s.opt.Store.SetSessionCert(ctx, ss.id, strconv.FormatUint(cred.Serial, 10)); err != nil {
+			return internalError("store certificate serial", err)
+		}
 	}
 
 	host, err := dialHost(ctx, ss.adm.host, ss.t.login, cred.Signer, s.opt.DialTimeout)
@@ -80,6 +82,9 @@ func (ss *session) begin(ctx context.Context) error {
 // the access it stands for.
 func (ss *session) credential(ctx context.Context) (*vault.Credential, error) {
 	s := ss.s
+	if path := ss.adm.role.Credential.VaultKV; path != "" {
+		return ss.staticCredential(ctx, path)
+	}
 	ttl := certTTL(time.Duration(s.Policy().Credentials.CertTTL), s.now(), ss.adm.deadline)
 	cred, err := s.opt.Signer.Sign(ctx, vault.SignRequest{
 		SessionID: ss.id, User: ss.ident.user.Name, Login: ss.t.login, TTL: ttl, PTY: ss.pty != nil,
@@ -94,6 +99,24 @@ func (ss *session) credential(ctx context.Context) (*vault.Credential, error) {
 		return nil, internalError("sign certificate", err)
 	}
 	return cred, nil
+}
+
+// staticCredential is a break-glass role's own key from Vault KV, for hosts
+// that must be reachable when the CA path is not (the emergency it is for).
+// It is rotated when the grant ends, so its use is bounded by the grant.
+func (ss *session) staticCredential(ctx context.Context, path string) (*vault.Credential, error) {
+	s := ss.s
+	if s.opt.StaticKeys == nil {
+		return nil, internalError("static credential", errors.New("no Vault KV client configured"))
+	}
+	signer, err := s.opt.StaticKeys.Fetch(ctx, path)
+	if err != nil {
+		s.audit(ctx, "credential.failed", ss.ident.user.Name, ss.t.String(), map[string]any{
+			"session_id": ss.id, "cause": err.Error(), "credential": "vault_kv",
+		})
+		return nil, &userError{msg: "credential vault unavailable", cause: err}
+	}
+	return &vault.Credential{Signer: signer}, nil
 }
 
 // dialError classifies a failed connection to the managed host. The host's

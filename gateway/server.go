@@ -37,6 +37,12 @@ type signer interface {
 	Sign(ctx context.Context, r vault.SignRequest) (*vault.Credential, error)
 }
 
+// staticKeys reads a break-glass role's static SSH key from Vault KV. The
+// key is used to log in and never shown to anyone.
+type staticKeys interface {
+	Fetch(ctx context.Context, path string) (gossh.Signer, error)
+}
+
 // Options configures a Server. Policy, Store, Signer and HostKey are required.
 type Options struct {
 	Policy  *policy.Config
@@ -49,6 +55,9 @@ type Options struct {
 	JIT elevation
 	// Exceptions is the exception register; nil refuses its commands.
 	Exceptions *exceptions.Register
+	// StaticKeys fetches a break-glass role's static credential (Vault
+	// KV); nil refuses sessions of roles that name one.
+	StaticKeys staticKeys
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

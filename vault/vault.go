@@ -290,3 +290,8 @@ func fetchCAPublicKey(ctx context.Context, c *api.Client, mount string) (ssh.Pub
 	}
 	return pub, nil
 }
+
+// API returns the Vault client, logged in and kept renewed, for other
+// secrets Warden reads with the same identity (a break-glass role's KV
+// credential). Its token changes on re-login; take it again for each use.
+func (v *Vault) API() *api.Client { return v.client }
