@@ -311,13 +311,3 @@ func cmdRevoke(ctx context.Context, e *cmdEnv, args []string) error {
 	fmt.Fprintf(e.out, "grant %d %s; %d live session(s) closed\n", g.ID, g.EndReason, n)
 	return nil
 }
-
-// GrantEnded ends the live sessions of a grant that ended; wire it to the
-// workflow's OnGrantEnd.
-func (s *Server) GrantEnded(g jit.Grant) {
-	cause := errGrantRevoked
-	if g.EndReason == jit.EndExpired {
-		cause = errGrantExpired
-	}
-	s.live.cancelGrant(g.ID, cause)
-}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/audit"
@@ -23,6 +24,7 @@ import (
 	"github.com/warden-gw/warden/internal/vaulttest"
 	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/rotate"
 	"github.com/warden-gw/warden/vault"
 )
 
@@ -42,6 +44,7 @@ type testbed struct {
 	alice    *sshtest.Client
 	bob      *sshtest.Client
 	carol    *sshtest.Client // approver (security)
+	dave     *sshtest.Client // approver (management)
 	stranger *sshtest.Client
 	hostKey  gossh.PublicKey // gateway host key
 	cfg      *policy.Config
@@ -65,6 +68,15 @@ type bedOptions struct {
 	vault      *vaulttest.Server
 	vaultToken string
 	vaultAuth  *vault.AuthConfig // overrides the token
+	// hostExtra is appended to the managed host's sshd_config.
+	hostExtra string
+	// breakGlass, when set, gives the gateway a Vault KV client for static
+	// break-glass credentials and their rotation (authorizedKeys: the
+	// host's AuthorizedKeysFile).
+	breakGlass     *vaulttest.Server
+	authorizedKeys string
+	extraRoles     string // appended to roles
+	credsOverride  string // replaces the credentials block
 	// verify returns web01's host verification line (host_key: ...,
 	// known_hosts: ... or host_ca: ...) instead of the pinned key.
 	verify func(h *sshtest.Host) string
@@ -77,14 +89,18 @@ func newTestbed(t testing.TB, opt bedOptions) *testbed {
 	ctx := context.Background()
 
 	ca, caKey, creds := b.signer(opt)
+	if opt.credsOverride != "" {
+		creds = opt.credsOverride
+	}
 	// ExposeAuthInfo lets a test read, from inside the session, the very
 	// certificate the host accepted ($SSH_USER_AUTH).
 	b.host = sshtest.StartHost(t, sshtest.HostOptions{TrustedUserCAKeys: []gossh.PublicKey{caKey}, HostCA: opt.hostCA,
-		ExtraConfig: "ExposeAuthInfo yes\n"})
+		ExtraConfig: "ExposeAuthInfo yes\n" + opt.hostExtra})
 
 	b.alice = newClient(t, filepath.Join(dir, "alice"))
 	b.bob = newClient(t, filepath.Join(dir, "bob"))
 	b.carol = newClient(t, filepath.Join(dir, "carol"))
+	b.dave = newClient(t, filepath.Join(dir, "dave"))
 	b.stranger = newClient(t, filepath.Join(dir, "stranger"))
 
 	addr := b.host.Addr
@@ -117,6 +133,7 @@ groups:
   - name: sysadmins
   - name: security
   - name: helpdesk
+  - name: management
 users:
   - name: alice
     keys: [%q]
@@ -127,6 +144,9 @@ users:
   - name: carol
     keys: [%q]
     groups: [security]
+  - name: dave
+    keys: [%q]
+    groups: [management]
 roles:
   - name: web-admin
     tenant: acme
@@ -142,8 +162,8 @@ roles:
     eligible: [helpdesk]
     approvers: [security]
     max_duration: 2h
-`, filepath.Join(dir, "gw_host_ed25519"), b.data, creds, rec, addr, verify, opt.extraPolicy,
-		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey), authorizedKey(b.carol.PublicKey))
+%s`, filepath.Join(dir, "gw_host_ed25519"), b.data, creds, rec, addr, verify, opt.extraPolicy,
+		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey), authorizedKey(b.carol.PublicKey), authorizedKey(b.dave.PublicKey), opt.extraRoles)
 	cfgPath := filepath.Join(dir, "warden.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -169,8 +189,13 @@ roles:
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.gw, err = gateway.New(gateway.Options{Policy: b.cfg, Store: b.store, Signer: ca, HostKey: hk, DialTimeout: 5 * time.Second,
-		JIT: b.jit, Exceptions: &exceptions.Register{Store: b.store, DB: b.store.DB()}})
+	gopt := gateway.Options{Policy: b.cfg, Store: b.store, Signer: ca, HostKey: hk, DialTimeout: 5 * time.Second,
+		JIT: b.jit, Exceptions: &exceptions.Register{Store: b.store, DB: b.store.DB()}}
+	if opt.breakGlass != nil {
+		kv := testKV{c: opt.breakGlass.Client(), authorizedKeys: opt.authorizedKeys}
+		gopt.StaticKeys, gopt.Rotator = kv, kv
+	}
+	b.gw, err = gateway.New(gopt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +218,7 @@ roles:
 		<-jitDone
 		b.store.Close()
 	})
-	for _, c := range []*sshtest.Client{b.alice, b.bob, b.carol, b.stranger} {
+	for _, c := range []*sshtest.Client{b.alice, b.bob, b.carol, b.dave, b.stranger} {
 		c.TrustHost(ln.Addr().String(), b.hostKey)
 	}
 	return b
@@ -416,4 +441,20 @@ func (b *testbed) sessionCert() *gossh.Certificate {
 		b.t.Fatalf("host accepted a plain key, not a certificate: %q", out)
 	}
 	return cert
+}
+
+// testKV reads and rotates break-glass keys in a real Vault, as warden
+// serve does with its own Vault identity.
+type testKV struct {
+	c              *api.Client
+	authorizedKeys string
+}
+
+func (k testKV) Fetch(ctx context.Context, path string) (gossh.Signer, error) {
+	s, _, err := rotate.Fetch(ctx, k.c, path)
+	return s, err
+}
+
+func (k testKV) Rotate(ctx context.Context, h *policy.Host, login, path string) (rotate.Result, error) {
+	return rotate.Rotate(ctx, rotate.Options{Client: k.c}, rotate.Target{Host: h, Login: login, KVPath: path, AuthorizedKeys: k.authorizedKeys})
 }

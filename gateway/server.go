@@ -58,6 +58,11 @@ type Options struct {
 	// StaticKeys fetches a break-glass role's static credential (Vault
 	// KV); nil refuses sessions of roles that name one.
 	StaticKeys staticKeys
+	// Rotator replaces that credential when its grant ends; nil records a
+	// failed rotation (an open item in the evidence packet).
+	Rotator rotator
+	// Notifier receives alerts (rotation results); nil sends none.
+	Notifier notifier
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -135,3 +135,19 @@ func compareBool(a, b bool) int {
 	}
 	return 1
 }
+
+// HostsOf returns the hosts r's selector picks in its tenant, in policy
+// order.
+func (c *Config) HostsOf(r *Role) []*Host {
+	t := c.Tenant(r.Tenant)
+	if t == nil {
+		return nil
+	}
+	var out []*Host
+	for _, h := range t.Hosts {
+		if r.Hosts.Matches(h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}

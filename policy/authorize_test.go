@@ -202,3 +202,17 @@ func TestReachableStandingSortsBeforeGrant(t *testing.T) {
 		t.Errorf("Reachable = %+v; want standing z-deploy before requestable a-root", got)
 	}
 }
+
+func TestHostsOf(t *testing.T) {
+	cfg := loadValid(t)
+	for _, r := range cfg.Roles {
+		for _, h := range cfg.HostsOf(r) {
+			if h.Tenant != r.Tenant || !r.Hosts.Matches(h) {
+				t.Fatalf("role %s: host %s/%s does not belong", r.Name, h.Tenant, h.Name)
+			}
+		}
+	}
+	if len(cfg.HostsOf(&Role{Name: "x", Tenant: "nosuch"})) != 0 {
+		t.Fatal("hosts for an unknown tenant")
+	}
+}

@@ -103,8 +103,24 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		r.closer()
 		return nil, err
 	}
-	r.srv, err = gateway.New(gateway.Options{Policy: cfg, Store: st, Signer: sig, HostKey: hk, Logger: log, JIT: r.jit,
-		Exceptions: &exceptions.Register{Store: st, DB: st.DB()}})
+	gopt := gateway.Options{Policy: cfg, Store: st, Signer: sig, HostKey: hk, Logger: log, JIT: r.jit,
+		Exceptions: &exceptions.Register{Store: st, DB: st.DB()}}
+	if r.hook != nil {
+		gopt.Notifier = r.hook
+	}
+	if needsKV(cfg) {
+		v, ok := sig.(*vault.Vault)
+		if !ok {
+			if v, err = openKV(ctx, cfg, log); err != nil {
+				r.closer()
+				return nil, err
+			}
+			prev := r.closer
+			r.closer = func() { v.Close(); prev() }
+		}
+		gopt.StaticKeys, gopt.Rotator = kvKeys{v}, kvRotator{v: v, log: log}
+	}
+	r.srv, err = gateway.New(gopt)
 	if err != nil {
 		r.closer()
 		return nil, err
