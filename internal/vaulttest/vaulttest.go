@@ -2,7 +2,9 @@ package vaulttest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,6 +124,36 @@ func (s *Server) Pause() {
 	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("vaulttest: pause: %v", err)
 	}
+	// kill(2) only queues the signal: a thread running on another CPU may
+	// still answer a request. Wait until every thread is stopped.
+	deadline := time.Now().Add(10 * time.Second)
+	for !allStopped(s.cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("vaulttest: pause: process %d did not stop", s.cmd.Process.Pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// allStopped reports whether every thread of pid is in state T (stopped),
+// from /proc/PID/task/*/stat.
+func allStopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false
+		}
+		// The state follows the parenthesised command name.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
 }
 
 // Resume continues a paused server with SIGCONT.
