@@ -7,21 +7,29 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/jit"
 )
 
-func runRequests(e *env, args []string) error {
-	fs := newFlags(e, "requests", "requests [--data DIR] [--json]")
+// openList parses the flags of a plain list command (--data, --json) and
+// opens the database read-only.
+func openList(e *env, name string, args []string) (*audit.Reader, bool, error) {
+	fs := newFlags(e, name, name+" [--data DIR] [--json]")
 	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
 	asJSON := fs.Bool("json", false, "print a JSON array")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	if len(pos) > 0 {
-		return usageError("requests takes no arguments (got %q)", pos[0])
+		return nil, false, usageError("%s takes no arguments (got %q)", name, pos[0])
 	}
 	r, err := openReader(*data)
+	return r, *asJSON, err
+}
+
+func runRequests(e *env, args []string) error {
+	r, asJSON, err := openList(e, "requests", args)
 	if err != nil {
 		return err
 	}
@@ -30,7 +38,7 @@ func runRequests(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(e.stdout, list)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -48,17 +56,7 @@ func runRequests(e *env, args []string) error {
 }
 
 func runGrants(e *env, args []string) error {
-	fs := newFlags(e, "grants", "grants [--data DIR] [--json]")
-	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
-	asJSON := fs.Bool("json", false, "print a JSON array")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageError("grants takes no arguments (got %q)", pos[0])
-	}
-	r, err := openReader(*data)
+	r, asJSON, err := openList(e, "grants", args)
 	if err != nil {
 		return err
 	}
@@ -67,7 +65,7 @@ func runGrants(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(e.stdout, list)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
