@@ -272,15 +272,26 @@ type hostOut struct {
 	Logins     []string `json:"logins"`
 	Role       string   `json:"role"`
 	NeedsGrant bool     `json:"needs_grant"`
+	GrantID    int64    `json:"grant_id,omitempty"` // the active grant that admits it now
 }
 
-func cmdHosts(_ context.Context, e *cmdEnv, args []string) error {
+func cmdHosts(ctx context.Context, e *cmdEnv, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
 	list := []hostOut{}
 	for _, a := range e.s.Policy().Reachable(e.ident.user) {
-		list = append(list, hostOut{Host: a.Host.Name, Tenant: a.Host.Tenant, Logins: a.Logins, Role: a.Role.Name, NeedsGrant: a.NeedsGrant})
+		h := hostOut{Host: a.Host.Name, Tenant: a.Host.Tenant, Logins: a.Logins, Role: a.Role.Name, NeedsGrant: a.NeedsGrant}
+		if a.NeedsGrant && e.s.opt.JIT != nil {
+			g, ok, err := e.s.opt.JIT.ActiveGrant(ctx, e.ident.user.Name, a.Role.Name)
+			if err != nil {
+				return jitError(err)
+			}
+			if ok {
+				h.NeedsGrant, h.GrantID = false, g.ID
+			}
+		}
+		list = append(list, h)
 	}
 	if e.json {
 		return writeJSON(e.out, list)
@@ -289,8 +300,11 @@ func cmdHosts(_ context.Context, e *cmdEnv, args []string) error {
 	fmt.Fprintln(tw, "TENANT\tHOST\tLOGINS\tROLE\tACCESS")
 	for _, h := range list {
 		access := "now"
-		if h.NeedsGrant {
+		switch {
+		case h.NeedsGrant:
 			access = "after request"
+		case h.GrantID != 0:
+			access = fmt.Sprintf("now (grant %d)", h.GrantID)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Tenant, h.Host, strings.Join(h.Logins, ","), h.Role, access)
 	}

@@ -83,6 +83,10 @@ func TestGrantAdmitsPrivilegedSessionAndEndsItOnTime(t *testing.T) {
 func TestRevokeClosesLiveSession(t *testing.T) {
 	b := newTestbed(t, bedOptions{})
 	gid := b.requestAndApprove("1h")
+	// hosts now shows the grant that admits bob.
+	if out, _, code := b.run(b.bob, "gw", "hosts"); code != 0 || !strings.Contains(out, "now (grant "+strconv.FormatInt(gid, 10)+")") {
+		t.Fatalf("hosts: %q", out)
+	}
 	p := b.bob.StartPTY(t, b.port, "root@web01", 80, 24)
 	p.Send("echo in-$((3*3))\r")
 	p.Expect(t, `in-9`, expectWait)
