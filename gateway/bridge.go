@@ -16,8 +16,11 @@ import (
 )
 
 // bufPool holds the bridge's copy buffers: one per direction per session,
-// reused, so the byte path allocates nothing per chunk.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
+// reused, so the byte path allocates nothing per chunk. 128 KiB rather than
+// one 32 KiB packet: x/crypto returns a window adjustment to the host for
+// every Read, so bigger reads of queued output mean fewer of those small
+// packets (each its own write call) on bulk output.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 128*1024); return &b }}
 
 // pump is the one copy loop of the gateway: every byte of every session, in
 // either direction, shell, exec or sftp, crosses here. tap sees each chunk

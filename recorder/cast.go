@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -96,7 +95,7 @@ type Writer struct {
 	mu     sync.Mutex
 	f      file
 	sum    hash.Hash
-	bw     *bufio.Writer
+	bw     *spool
 	buf    []byte // event being built, reused
 	lastUS int64  // time of the last event, in µs since start
 	out    heldRune
@@ -158,19 +157,16 @@ func newWriter(f file, h Header, start time.Time, opt Options) (*Writer, error) 
 		return nil, fmt.Errorf("recorder: header: %w", err)
 	}
 	sum := sha256.New()
+	dst := io.MultiWriter(f, sum)
+	// The header reaches the file at once, so the file is valid asciicast
+	// from the start (and a full disk is known before the session starts).
+	if _, err := dst.Write(line.Bytes()); err != nil {
+		return nil, fmt.Errorf("recorder: write: %w", err)
+	}
 	w := &Writer{
 		now: opt.Now, start: start, f: f, sum: sum,
-		bw:   bufio.NewWriterSize(io.MultiWriter(f, sum), bufferSize),
+		bw:   newSpool(dst, bufferSize),
 		stop: make(chan struct{}), stopped: make(chan struct{}),
-	}
-	// The header reaches the file at once, so the file is valid asciicast
-	// from the start.
-	w.write(line.Bytes())
-	if w.err == nil {
-		w.flush()
-	}
-	if w.err != nil {
-		return nil, w.err
 	}
 	interval := opt.FlushInterval
 	if interval <= 0 {
@@ -223,8 +219,8 @@ func (w *Writer) finish() (string, error) {
 			w.write(append(b, replacement+"\"]\n"...))
 		}
 	}
-	if w.err == nil {
-		w.flush()
+	if err := w.bw.Close(); err != nil {
+		w.fail(err)
 	}
 	if w.err == nil {
 		if err := w.f.Sync(); err != nil {
@@ -253,8 +249,12 @@ func (w *Writer) flushLoop(interval time.Duration) {
 			return
 		case <-t.C:
 			w.mu.Lock()
-			if w.err == nil && !w.closed && w.bw.Buffered() > 0 {
-				w.flush()
+			if w.err == nil && !w.closed {
+				if err := w.bw.Err(); err != nil {
+					w.fail(err)
+				} else if w.bw.Buffered() > 0 {
+					w.flush()
+				}
 			}
 			w.mu.Unlock()
 		}
