@@ -16,7 +16,11 @@
 //	registry.go     live sessions, ended early by grant end, kill or shutdown
 //	refuse.go       end: refusals as one line on stderr and exit status 1
 //	forward.go      port, agent and X11 forwarding, refused and logged
+//	conn.go         large read buffers under x/crypto's connections
 //	commands.go     Warden's own command interface (a user name with no '@')
+//	commands_jit.go   request, approve, deny, cancel, grants, revoke
+//	commands_exceptions.go  the exception register over SSH
+//	breakglass.go   a grant's end: live sessions closed, static key rotated
 //
 // Every refusal reaches the client as one line on stderr that starts with
 // "warden: ", exits with status 1 and leaves an audit event. Internal causes

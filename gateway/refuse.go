@@ -8,9 +8,6 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 )
 
-// pending is a client request that has not been answered yet.
-type pending struct{ req *gossh.Request }
-
 // refuse tells the client why its session cannot run and ends the channel.
 //
 // OpenSSH prints stderr data only once the session has started, so the

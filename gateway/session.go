@@ -46,7 +46,7 @@ type ptyRequest struct {
 	Cols    uint32
 	Rows    uint32
 	WidthPx uint32
-	HightPx uint32
+	HeightPx uint32
 	Modes   string
 }
 
