@@ -42,12 +42,12 @@ const (
 
 // ptyRequest is the payload of "pty-req" (RFC 4254 §6.2).
 type ptyRequest struct {
-	Term    string
-	Cols    uint32
-	Rows    uint32
-	WidthPx uint32
+	Term     string
+	Cols     uint32
+	Rows     uint32
+	WidthPx  uint32
 	HeightPx uint32
-	Modes   string
+	Modes    string
 }
 
 // windowChange is the payload of "window-change" (RFC 4254 §6.7).
