@@ -97,6 +97,21 @@ func options(args []string, valued ...string) ([]string, map[string]string, erro
 	return pos, opts, nil
 }
 
+// idCommand is the start of a command on one ID: the workflow, the ID and
+// the flags (valued names those that take a value).
+func (e *cmdEnv) idCommand(args []string, what string, valued ...string) (elevation, int64, map[string]string, error) {
+	j, err := e.jit()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	pos, o, err := options(args, valued...)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	id, err := oneID(pos, what)
+	return j, id, o, err
+}
+
 // oneID takes exactly one positional ID.
 func oneID(pos []string, what string) (int64, error) {
 	if len(pos) != 1 {
@@ -175,15 +190,7 @@ func cmdRequests(ctx context.Context, e *cmdEnv, args []string) error {
 }
 
 func cmdApprove(ctx context.Context, e *cmdEnv, args []string) error {
-	j, err := e.jit()
-	if err != nil {
-		return err
-	}
-	pos, o, err := options(args, "--comment")
-	if err != nil {
-		return err
-	}
-	id, err := oneID(pos, "request ID")
+	j, id, o, err := e.idCommand(args, "request ID", "--comment")
 	if err != nil {
 		return err
 	}
@@ -206,15 +213,7 @@ func cmdApprove(ctx context.Context, e *cmdEnv, args []string) error {
 }
 
 func cmdDeny(ctx context.Context, e *cmdEnv, args []string) error {
-	j, err := e.jit()
-	if err != nil {
-		return err
-	}
-	pos, o, err := options(args, "--reason")
-	if err != nil {
-		return err
-	}
-	id, err := oneID(pos, "request ID")
+	j, id, o, err := e.idCommand(args, "request ID", "--reason")
 	if err != nil {
 		return err
 	}
@@ -230,15 +229,7 @@ func cmdDeny(ctx context.Context, e *cmdEnv, args []string) error {
 }
 
 func cmdCancel(ctx context.Context, e *cmdEnv, args []string) error {
-	j, err := e.jit()
-	if err != nil {
-		return err
-	}
-	pos, _, err := options(args)
-	if err != nil {
-		return err
-	}
-	id, err := oneID(pos, "request ID")
+	j, id, _, err := e.idCommand(args, "request ID")
 	if err != nil {
 		return err
 	}
@@ -289,15 +280,7 @@ func cmdGrants(ctx context.Context, e *cmdEnv, args []string) error {
 }
 
 func cmdRevoke(ctx context.Context, e *cmdEnv, args []string) error {
-	j, err := e.jit()
-	if err != nil {
-		return err
-	}
-	pos, o, err := options(args, "--reason")
-	if err != nil {
-		return err
-	}
-	id, err := oneID(pos, "grant ID")
+	j, id, o, err := e.idCommand(args, "grant ID", "--reason")
 	if err != nil {
 		return err
 	}
