@@ -48,6 +48,9 @@ func (s *Server) commands() map[string]command {
 	for name, c := range s.exceptionCommands() {
 		cmds[name] = c
 	}
+	for name, c := range s.sessionCommands() {
+		cmds[name] = c
+	}
 	return cmds
 }
 

@@ -57,7 +57,7 @@ func (e *cmdEnv) jit() (elevation, error) {
 }
 
 // boolFlags are the flags that take no value.
-var boolFlags = map[string]bool{"--pending": true, "--expired": true, "--all": true}
+var boolFlags = map[string]bool{"--pending": true, "--expired": true, "--all": true, "--live": true}
 
 // options splits args into positional arguments and --flag VALUE pairs;
 // valued names the flags that take a value, every other flag is boolean.

@@ -28,7 +28,9 @@ func (ss *session) begin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ss.mu.Lock() // watch (ssh gw watch) reads rec from another goroutine
 	ss.rec = rec
+	ss.mu.Unlock()
 	row.RecordingPath = rec.relPath()
 	if err := s.opt.Store.StartSession(ctx, row); err != nil {
 		return internalError("start session row", err)

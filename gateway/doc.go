@@ -20,6 +20,7 @@
 //	commands.go     Warden's own command interface (a user name with no '@')
 //	commands_jit.go   request, approve, deny, cancel, grants, revoke
 //	commands_exceptions.go  the exception register over SSH
+//	commands_sessions.go    sessions --live, watch and kill
 //	breakglass.go   a grant's end: live sessions closed, static key rotated
 //
 // Every refusal reaches the client as one line on stderr that starts with

@@ -45,6 +45,7 @@ type testbed struct {
 	bob      *sshtest.Client
 	carol    *sshtest.Client // approver (security)
 	dave     *sshtest.Client // approver (management)
+	erin     *sshtest.Client // auditor
 	stranger *sshtest.Client
 	hostKey  gossh.PublicKey // gateway host key
 	cfg      *policy.Config
@@ -101,6 +102,7 @@ func newTestbed(t testing.TB, opt bedOptions) *testbed {
 	b.bob = newClient(t, filepath.Join(dir, "bob"))
 	b.carol = newClient(t, filepath.Join(dir, "carol"))
 	b.dave = newClient(t, filepath.Join(dir, "dave"))
+	b.erin = newClient(t, filepath.Join(dir, "erin"))
 	b.stranger = newClient(t, filepath.Join(dir, "stranger"))
 
 	addr := b.host.Addr
@@ -134,6 +136,7 @@ groups:
   - name: security
   - name: helpdesk
   - name: management
+  - name: auditors
 users:
   - name: alice
     keys: [%q]
@@ -147,6 +150,9 @@ users:
   - name: dave
     keys: [%q]
     groups: [management]
+  - name: erin
+    keys: [%q]
+    groups: [auditors]
 roles:
   - name: web-admin
     tenant: acme
@@ -163,7 +169,7 @@ roles:
     approvers: [security]
     max_duration: 2h
 %s`, filepath.Join(dir, "gw_host_ed25519"), b.data, creds, rec, addr, verify, opt.extraPolicy,
-		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey), authorizedKey(b.carol.PublicKey), authorizedKey(b.dave.PublicKey), opt.extraRoles)
+		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey), authorizedKey(b.carol.PublicKey), authorizedKey(b.dave.PublicKey), authorizedKey(b.erin.PublicKey), opt.extraRoles)
 	cfgPath := filepath.Join(dir, "warden.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -218,7 +224,7 @@ roles:
 		<-jitDone
 		b.store.Close()
 	})
-	for _, c := range []*sshtest.Client{b.alice, b.bob, b.carol, b.dave, b.stranger} {
+	for _, c := range []*sshtest.Client{b.alice, b.bob, b.carol, b.dave, b.erin, b.stranger} {
 		c.TrustHost(ln.Addr().String(), b.hostKey)
 	}
 	return b

@@ -36,6 +36,8 @@ type sessionRecord struct {
 
 	mu     sync.Mutex
 	failed bool // the cast failed and on_failure is continue
+
+	viewers watchers // auditors watching live (ssh gw watch)
 }
 
 // errRecording ends a session whose recording or command log failed.
@@ -164,6 +166,7 @@ func (r *sessionRecord) output(p []byte) ([]byte, error) { return p, r.onOutput(
 
 // stderr sees host→client extended data; it is part of what the user saw.
 func (r *sessionRecord) stderr(p []byte) ([]byte, error) {
+	r.show(p)
 	if r.castOK() {
 		return p, r.castErr(r.cast.Output(p))
 	}
@@ -171,6 +174,7 @@ func (r *sessionRecord) stderr(p []byte) ([]byte, error) {
 }
 
 func (r *sessionRecord) onOutput(p []byte) error {
+	r.show(p)
 	if r.castOK() {
 		if err := r.castErr(r.cast.Output(p)); err != nil {
 			return err
@@ -266,6 +270,7 @@ func (r *sessionRecord) logOps(source string, ops []transfer.Op) error {
 // close flushes what is left: file operations still open and the cast,
 // returning the cast's SHA-256.
 func (r *sessionRecord) close(ctx context.Context) (sha string, err error) {
+	r.endWatch()
 	var errs []error
 	if r.lines != nil {
 		errs = append(errs, r.logLines(r.lines.Flush()))

@@ -28,6 +28,24 @@ func (r *registry) remove(ss *session) {
 	r.mu.Unlock()
 }
 
+// get returns the live session id, or nil.
+func (r *registry) get(id string) *session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sessions[id]
+}
+
+// snapshot returns the live sessions by ID.
+func (r *registry) snapshot() map[string]*session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]*session, len(r.sessions))
+	for id, ss := range r.sessions {
+		out[id] = ss
+	}
+	return out
+}
+
 // cancelGrant ends every live session running under grantID.
 func (r *registry) cancelGrant(grantID int64, cause error) int {
 	r.mu.Lock()

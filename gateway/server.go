@@ -29,6 +29,7 @@ type store interface {
 	SetSessionCert(ctx context.Context, id, serial string) error
 	LogCommand(ctx context.Context, c audit.Command) error
 	Append(ctx context.Context, e audit.Event) error
+	Sessions(ctx context.Context, f audit.SessionFilter) ([]audit.Session, error)
 }
 
 // signer issues the per-session certificate. Both vault.Builtin and

@@ -78,8 +78,9 @@ type session struct {
 	hostCh   gossh.Channel
 	hostReqs <-chan *gossh.Request
 
-	rec     *sessionRecord
-	started bool // the session row exists
+	rec       *sessionRecord
+	started   bool // the session row exists
+	startedAt time.Time
 
 	cancel context.CancelCauseFunc
 
@@ -152,6 +153,7 @@ func (ss *session) run(connCtx context.Context) {
 		return
 	}
 	ss.id = id
+	ss.startedAt = s.now()
 
 	ctx, cancel := context.WithCancelCause(connCtx)
 	defer cancel(nil)
@@ -293,6 +295,6 @@ func (ss *session) sessionRow() audit.Session {
 	return audit.Session{
 		ID: ss.id, User: ss.ident.user.Name, Login: ss.t.login, Host: ss.adm.host.Name,
 		Tenant: ss.adm.host.Tenant, Role: ss.adm.role.Name, GrantID: ss.adm.grantID,
-		ClientAddr: ss.ident.clientAddr, StartedAt: ss.s.now(),
+		ClientAddr: ss.ident.clientAddr, StartedAt: ss.startedAt,
 	}
 }
