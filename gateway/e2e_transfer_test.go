@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,4 +155,25 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// rsync -e ssh runs `rsync --server` as an exec through the gateway; the
+// OpenSSH client splits root@web01@gw at the last '@' as for ssh.
+func TestRsyncOverSSH(t *testing.T) {
+	rsync, err := exec.LookPath("rsync")
+	if err != nil {
+		t.Fatal("rsync not installed: apt-get install rsync")
+	}
+	b := newTestbed(t, bedOptions{})
+	local, remote := t.TempDir(), remoteDir(t)
+	src, data := randomFile(t, local, "r.bin", 500000)
+	sshCmd := "ssh " + strings.Join(b.alice.Args(b.port), " ")
+	cmd := exec.CommandContext(testCtx(t), rsync, "-e", sshCmd, src, sshtest.Remote("root@web01", remote+"/"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("rsync: %v: %s", err, out)
+	}
+	sameFile(t, filepath.Join(remote, "r.bin"), data)
+	if got := b.commandTexts("exec"); len(got) != 1 || !strings.HasPrefix(got[0], "rsync --server") {
+		t.Fatalf("exec log %q", got)
+	}
 }
