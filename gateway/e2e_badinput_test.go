@@ -12,6 +12,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/warden-gw/warden/audit"
 )
 
 // goClient connects with x/crypto's client as alice, for inputs the
@@ -162,6 +164,13 @@ func TestClientDisconnectDuringHandshakeLeavesNothingOpen(t *testing.T) {
 	out, _, code := b.run(b.alice, "root@web01", "echo alive")
 	if code != 0 || out != "alive\n" {
 		t.Fatalf("after broken handshakes: %d %q", code, out)
+	}
+	// The broken handshakes left no session rows, open or closed: only the
+	// one real session exists, and it is closed.
+	b.lastSession("alice")
+	all, err := b.store.Sessions(testCtx(t), audit.SessionFilter{})
+	if err != nil || len(all) != 1 || all[0].EndedAt.IsZero() {
+		t.Fatalf("sessions after broken handshakes: %v %+v", err, all)
 	}
 }
 

@@ -117,16 +117,16 @@ func TestElevationRulesThroughSSH(t *testing.T) {
 		code int
 	}{
 		"own request":      {b.bob, []string{"approve", id}, "warden: you cannot approve your own request", 1},
-		"not an approver":  {b.alice, []string{"approve", id}, "warden: ", 1},
-		"unknown id":       {b.carol, []string{"approve", "999"}, "warden: request 999", 1},
-		"not eligible":     {b.carol, []string{"request", "prod-root", "--for", "1h", "--reason", "x"}, "warden: ", 1},
-		"too long":         {b.bob, []string{"request", "prod-root", "--for", "3h", "--reason", "x"}, "warden: ", 1},
-		"negative":         {b.bob, []string{"request", "prod-root", "--for", "-1h", "--reason", "x"}, "warden: ", 1},
-		"no reason":        {b.bob, []string{"request", "prod-root", "--for", "1h"}, "warden: ", 1},
-		"unknown role":     {b.bob, []string{"request", "nope", "--for", "1h", "--reason", "x"}, "warden: ", 1},
+		"not an approver":  {b.alice, []string{"approve", id}, "warden: you are not an approver of prod-root", 1},
+		"unknown id":       {b.carol, []string{"approve", "999"}, "warden: request 999 does not exist", 1},
+		"not eligible":     {b.carol, []string{"request", "prod-root", "--for", "1h", "--reason", "x"}, "warden: you are not eligible to request prod-root", 1},
+		"too long":         {b.bob, []string{"request", "prod-root", "--for", "3h", "--reason", "x"}, "warden: role prod-root allows at most 2h (asked 3h)", 1},
+		"negative":         {b.bob, []string{"request", "prod-root", "--for", "-1h", "--reason", "x"}, "warden: duration must be positive", 1},
+		"no reason":        {b.bob, []string{"request", "prod-root", "--for", "1h"}, "warden: prod-root requires a reason", 1},
+		"unknown role":     {b.bob, []string{"request", "nope", "--for", "1h", "--reason", "x"}, "warden: unknown role \"nope\"", 1},
 		"bad id":           {b.carol, []string{"approve", "abc"}, "warden: request ID \"abc\" is not a positive integer", 2},
 		"deny needs why":   {b.carol, []string{"deny", id}, "warden: --reason TEXT is required to deny", 2},
-		"huge reason":      {b.bob, []string{"request", "prod-root", "--for", "1h", "--reason", strings.Repeat("x", 100000)}, "warden: ", 1},
+		"huge reason":      {b.bob, []string{"request", "prod-root", "--for", "1h", "--reason", strings.Repeat("x", 100000)}, "warden: reason is 100000 bytes; at most 1024", 1},
 		"missing duration": {b.bob, []string{"request", "prod-root", "--reason", "x"}, "warden: --for DURATION is required", 2},
 	} {
 		_, errOut, code := b.run(tc.c, "gw", tc.args...)
