@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -158,6 +159,7 @@ type watcher struct{ ch chan []byte }
 
 // watchers is the set of live viewers of one session.
 type watchers struct {
+	n   atomic.Int32 // len(set), read without the lock on every chunk
 	mu  sync.Mutex
 	set map[*watcher]struct{}
 }
@@ -169,6 +171,7 @@ func (r *sessionRecord) watch() *watcher {
 		r.viewers.set = map[*watcher]struct{}{}
 	}
 	r.viewers.set[w] = struct{}{}
+	r.viewers.n.Add(1)
 	r.viewers.mu.Unlock()
 	return w
 }
@@ -177,6 +180,7 @@ func (r *sessionRecord) unwatch(w *watcher) {
 	r.viewers.mu.Lock()
 	if _, ok := r.viewers.set[w]; ok {
 		delete(r.viewers.set, w)
+		r.viewers.n.Add(-1)
 		close(w.ch)
 	}
 	r.viewers.mu.Unlock()
@@ -185,6 +189,9 @@ func (r *sessionRecord) unwatch(w *watcher) {
 // show copies output to the watchers, if any; the copy is needed because
 // the bridge reuses its buffer.
 func (r *sessionRecord) show(p []byte) {
+	if r.viewers.n.Load() == 0 {
+		return // the common case: nobody watching, no lock on the byte path
+	}
 	r.viewers.mu.Lock()
 	defer r.viewers.mu.Unlock()
 	if len(r.viewers.set) == 0 {
@@ -205,6 +212,7 @@ func (r *sessionRecord) endWatch() {
 	defer r.viewers.mu.Unlock()
 	for w := range r.viewers.set {
 		delete(r.viewers.set, w)
+		r.viewers.n.Add(-1)
 		close(w.ch)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/recorder"
@@ -34,8 +34,9 @@ type sessionRecord struct {
 	// ends the session instead of letting it run unrecorded.
 	terminate bool
 
-	mu     sync.Mutex
-	failed bool // the cast failed and on_failure is continue
+	// failed: the cast failed and on_failure is continue. Atomic because
+	// castOK reads it for every chunk of both directions.
+	failed atomic.Bool
 
 	viewers watchers // auditors watching live (ssh gw watch)
 }
@@ -97,7 +98,7 @@ func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 			return nil, &userError{msg: "session recording unavailable; session refused", cause: err}
 		}
 		s.log.Error("recording unavailable, continuing unrecorded (recording.on_failure: continue)", "session", row.ID, "err", err)
-		r.failed = true
+		r.failed.Store(true)
 		return r, nil
 	}
 	r.cast = w
@@ -139,10 +140,7 @@ func (r *sessionRecord) castErr(err error) error {
 	if r.terminate {
 		return &userError{msg: "session recording failed; session terminated", cause: fmt.Errorf("%w: %v", errRecording, err)}
 	}
-	r.mu.Lock()
-	first := !r.failed
-	r.failed = true
-	r.mu.Unlock()
+	first := !r.failed.Swap(true)
 	if first {
 		ss := r.ss
 		ss.s.audit(context.Background(), "recording.failed", ss.ident.user.Name, ss.t.String(), map[string]any{
@@ -156,9 +154,7 @@ func (r *sessionRecord) castOK() bool {
 	if r.cast == nil {
 		return false
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return !r.failed
+	return !r.failed.Load()
 }
 
 // output sees host→client stdout.
