@@ -170,3 +170,23 @@ func hashRecording(dataDir, rel string) (sum, problem string) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), ""
 }
+
+// AnchorSeq returns the seq of the event whose hash is anchor, a chain head
+// kept elsewhere (doc.go, "the anchor"), or an error matching ErrNotFound
+// when the chain no longer holds it: events up to it were removed or
+// rewritten. Together with a Verify that finds no problem, a found anchor
+// proves the chain up to it unchanged.
+func (r *Reader) AnchorSeq(ctx context.Context, anchor string) (int64, error) {
+	if _, ok := decodeHash(anchor); !ok {
+		return 0, invalidf("anchor %q: want 64 lowercase hex digits", anchor)
+	}
+	var seq int64
+	err := r.db.QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE hash = ?`, anchor).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFoundf("anchor %s is not in the chain: events up to it were removed or rewritten", anchor)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("audit: find anchor: %w", err)
+	}
+	return seq, nil
+}
