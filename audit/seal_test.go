@@ -178,3 +178,44 @@ func TestVerifyReportsUnsealedLegacyEnds(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v; want one sealed, one unsealed session, no problems", rep, err)
 	}
 }
+
+// TestCommandsRacingTheEndAreSealedOrRefused logs commands from many
+// goroutines while the session ends: each one is either in the sealed digest
+// or refused, never stored unsealed.
+func TestCommandsRacingTheEndAreSealedOrRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	ctx := context.Background()
+	mustStart(t, s, testSession("S1"))
+	const n = 64
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		go func() {
+			<-start
+			errs <- s.LogCommand(ctx, Command{SessionID: "S1", User: "alice", Login: "root", Host: "web01", Tenant: "acme",
+				Source: SourceShell, Command: fmt.Sprint("echo ", i), Action: ActionAllowed})
+		}()
+	}
+	close(start)
+	if err := s.EndSession(ctx, "S1", SessionEnd{Reason: "exit"}); err != nil {
+		t.Fatal(err)
+	}
+	logged := 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			logged++
+		case !errors.Is(err, ErrSessionEnded):
+			t.Fatalf("LogCommand: %v", err)
+		}
+	}
+	ev, err := s.Events(ctx, 0, 0)
+	if err != nil || len(ev) != 1 || fmt.Sprint(ev[0].Data["commands"]) != fmt.Sprint(logged) {
+		t.Fatalf("session.end %+v (%v); %d commands were logged", ev, err, logged)
+	}
+	rep, err := Verify(ctx, dir)
+	if err != nil || len(rep.Problems) != 0 || rep.Commands != logged {
+		t.Fatalf("Verify = %+v, %v", rep, err)
+	}
+}
