@@ -223,7 +223,10 @@ func (ss *session) forwardClientRequests() {
 	}
 }
 
-// finish closes the recording and the session row.
+// finish closes the recording and the session row. EndSession writes the
+// session.end event in the same transaction, sealed with the recording's
+// SHA-256 and the digest of the session's command rows, so every command
+// must be logged before this point: the store refuses later ones.
 func (ss *session) finish(ctx context.Context) {
 	s := ss.s
 	var sha string
@@ -239,19 +242,12 @@ func (ss *session) finish(ctx context.Context) {
 		EndedAt: s.now(), Reason: ss.endReason, ExitStatus: ss.exitStatus,
 		RecordingPath: ss.rec.relPathOrEmpty(), RecordingSHA256: sha,
 		BytesIn: ss.bytesIn.Load(), BytesOut: ss.bytesOut.Load(),
+		Actor: ss.ident.user.Name, Subject: ss.t.String(),
 	}
 	ss.mu.Unlock()
 	if err := s.opt.Store.EndSession(context.WithoutCancel(ctx), ss.id, end); err != nil {
 		s.log.Error("session row not closed", "session", ss.id, "err", err)
 	}
-	data := map[string]any{
-		"session_id": ss.id, "end_reason": end.Reason, "recording_sha256": sha,
-		"bytes_in": end.BytesIn, "bytes_out": end.BytesOut,
-	}
-	if end.ExitStatus != nil {
-		data["exit_status"] = *end.ExitStatus
-	}
-	s.audit(ctx, "session.end", ss.ident.user.Name, ss.t.String(), data)
 }
 
 func (r *sessionRecord) relPathOrEmpty() string {

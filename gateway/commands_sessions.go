@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/recorder"
 )
 
 // Session oversight over SSH (CONTRACT §3): sessions [--live], watch
@@ -126,6 +127,9 @@ func cmdWatch(ctx context.Context, e *cmdEnv, args []string) error {
 	w := rec.watch()
 	defer rec.unwatch(w)
 	fmt.Fprintf(e.out, "warden: watching %s (%s as %s@%s); read-only, Ctrl-C to leave\r\n", id, ss.ident.user.Name, ss.t.login, ss.adm.host.Name)
+	// The host chose these bytes: no clipboard writes, titles, links or
+	// terminal reports reach the auditor's machine (recorder.ViewFilter).
+	view := recorder.NewViewFilter(e.out)
 	for {
 		select {
 		case b, ok := <-w.ch:
@@ -133,7 +137,7 @@ func cmdWatch(ctx context.Context, e *cmdEnv, args []string) error {
 				fmt.Fprintf(e.out, "\r\nwarden: session %s ended\r\n", id)
 				return nil
 			}
-			if _, err := e.out.Write(b); err != nil {
+			if _, err := view.Write(b); err != nil {
 				return nil
 			}
 		case <-ctx.Done():
