@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"net"
 
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
@@ -32,27 +31,6 @@ func (s *Server) knownKey(ctx gliderssh.Context, key gliderssh.PublicKey) bool {
 		return false
 	}
 	return true
-}
-
-// gateConnKey is the gliderlabs context key of the connection's gateConn.
-type gateConnKey struct{}
-
-// admitted is the gliderlabs ConnCallback: it files the gate's connection
-// in the context so that authentication can report to the gate. Only
-// connections from Serve's gateListener exist; anything else is closed.
-func (s *Server) admitted(ctx gliderssh.Context, c net.Conn) net.Conn {
-	gc, ok := c.(*gateConn)
-	if !ok {
-		s.log.Error("connection did not pass the pre-authentication gate", "client", c.RemoteAddr().String())
-		return nil
-	}
-	ctx.SetValue(gateConnKey{}, gc)
-	return gc
-}
-
-func gateConnOf(ctx gliderssh.Context) *gateConn {
-	gc, _ := ctx.Value(gateConnKey{}).(*gateConn)
-	return gc
 }
 
 // serverConfig builds the per-connection x/crypto config. The identity is

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	gliderssh "github.com/gliderlabs/ssh"
+
 	"github.com/warden-gw/warden/policy"
 )
 
@@ -238,6 +240,27 @@ func sourceOf(a net.Addr) string {
 		return "unknown"
 	}
 	return p.String()
+}
+
+// gateConnKey is the gliderlabs context key of the connection's gateConn.
+type gateConnKey struct{}
+
+// admitted is the gliderlabs ConnCallback: it files the gate's connection
+// in the context so that authentication can report to the gate. Only
+// connections from Serve's gateListener exist; anything else is closed.
+func (s *Server) admitted(ctx gliderssh.Context, c net.Conn) net.Conn {
+	gc, ok := c.(*gateConn)
+	if !ok {
+		s.log.Error("connection did not pass the pre-authentication gate", "client", c.RemoteAddr().String())
+		return nil
+	}
+	ctx.SetValue(gateConnKey{}, gc)
+	return gc
+}
+
+func gateConnOf(ctx gliderssh.Context) *gateConn {
+	gc, _ := ctx.Value(gateConnKey{}).(*gateConn)
+	return gc
 }
 
 // gateListener admits connections through a gate as they are accepted, so

@@ -44,7 +44,7 @@ type preauthReport struct {
 type preauthRecord struct {
 	since       time.Time
 	attempts    int // authentication requests refused (the "none" probe aside)
-	connections int // connections that ended without authenticating
+	connections int // closed unauthenticated by the client or a failed handshake
 	timedOut    int // of which closed by login_grace_time
 	dropped     map[string]int
 	evicted     int // closed to make room for a source holding fewer
