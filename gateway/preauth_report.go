@@ -174,8 +174,11 @@ func (r *preauthReport) flush(all bool) []audit.Event {
 // event renders a window as its auth.failed event.
 func (rec *preauthRecord) event(src string, now time.Time) audit.Event {
 	var reasons []string
-	if rec.attempts > 0 {
+	switch {
+	case len(rec.keys) > 0:
 		reasons = append(reasons, "unknown public key")
+	case rec.attempts > 0: // passwords tried, or a known key not proved
+		reasons = append(reasons, "authentication refused")
 	}
 	if rec.timedOut > 0 {
 		reasons = append(reasons, "login grace time exceeded")

@@ -75,6 +75,14 @@ func TestReportOneEventPerSourcePerMinute(t *testing.T) {
 	}
 }
 
+func TestReportReasonWithoutRejectedKeys(t *testing.T) {
+	r := newPreauthReport(newFakeClock().now)
+	r.failed("192.0.2.1", "root") // a password try: no key was rejected
+	if d := eventFor(t, r, "192.0.2.1"); d["reason"] != "authentication refused" || d["keys"] != 0 {
+		t.Fatalf("event %v", d)
+	}
+}
+
 func TestReportEndedAloneIsNoEvent(t *testing.T) {
 	r := newPreauthReport(newFakeClock().now)
 	r.ended("192.0.2.1") // a port scan or a health check
