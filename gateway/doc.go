@@ -4,6 +4,8 @@
 // A session walks through the files of this package in order:
 //
 //	server.go       accept: the gliderlabs/ssh listener and its lifetime
+//	preauth.go      before authentication: grace time, per-source and global caps
+//	preauth_report.go  what strangers did, one auth.failed event per source per minute
 //	authenticate.go authenticate: the client's public key names the user
 //	target.go       the SSH user name LOGIN@HOST, parsed and validated
 //	authorize.go    authorize: policy roles (and, later, grants) for LOGIN@HOST
@@ -16,7 +18,7 @@
 //	registry.go     live sessions, ended early by grant end, kill or shutdown
 //	refuse.go       end: refusals as one line on stderr and exit status 1
 //	forward.go      port, agent and X11 forwarding, refused and logged
-//	conn.go         large read buffers under x/crypto's connections
+//	conn.go         read buffers under x/crypto's connections: large only after auth
 //	commands.go     Warden's own command interface (a user name with no '@')
 //	commands_jit.go   request, approve, deny, cancel, grants, revoke
 //	commands_exceptions.go  the exception register over SSH

@@ -35,6 +35,7 @@ type Config struct {
 	Recording   Recording
 	Notify      Notify
 	Evidence    Evidence
+	Limits      Limits
 	Tenants     []*Tenant
 	Groups      []*Group
 	Users       []*User
@@ -93,6 +94,19 @@ type Evidence struct {
 	// Schedule is "" (packets only on demand) or "monthly": on the 1st the
 	// server writes last month's packet for every tenant.
 	Schedule string
+}
+
+// Limits bound what a client may cost the gateway before it authenticates,
+// in the spirit of OpenSSH's LoginGraceTime and MaxStartups.
+type Limits struct {
+	// LoginGraceTime is how long a connection may take to complete the
+	// handshake and authenticate before it is closed; default 30s.
+	LoginGraceTime Duration
+	// MaxStartups caps unauthenticated connections in all; default 100.
+	MaxStartups int
+	// MaxStartupsPerSource caps them per source address (IPv6: per /64);
+	// default 10, at most MaxStartups.
+	MaxStartupsPerSource int
 }
 
 // EvidenceMonthly is the one schedule there is.

@@ -21,7 +21,7 @@ const maxPolicySize = 4 << 20
 
 var topKeys = []string{
 	"listen", "host_key", "data_dir", "http_listen", "credentials",
-	"recording", "notify", "evidence", "tenants", "groups", "users", "roles",
+	"recording", "notify", "evidence", "limits", "tenants", "groups", "users", "roles",
 }
 
 // Load reads the policy at path and parses it like Parse. It also opens the
@@ -152,6 +152,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.recording(f.get("recording"), &c.Recording)
 	d.notify(f.get("notify"), &c.Notify)
 	d.evidence(f.get("evidence"), &c.Evidence)
+	d.limits(f.get("limits"), &c.Limits)
 
 	groups := d.groups(f.get("groups"), c)
 	tenants := d.tenants(f.get("tenants"), c)

@@ -292,3 +292,50 @@ func (d *decoder) evidence(n *yaml.Node, e *Evidence) {
 		d.hintf(f.get("schedule"), "use monthly, or leave it out", "unknown evidence.schedule %q", s)
 	}
 }
+
+// Defaults and bounds of the pre-authentication limits. The bounds keep a
+// typo from switching a limit off: a grace time of hours or a cap of
+// millions is no limit at all.
+const (
+	defaultLoginGraceTime       = 30 * time.Second
+	defaultMaxStartups          = 100
+	defaultMaxStartupsPerSource = 10
+	maxLoginGraceTime           = 10 * time.Minute
+	maxMaxStartups              = 10000
+)
+
+// limits decodes the limits section and applies its defaults.
+func (d *decoder) limits(n *yaml.Node, l *Limits) {
+	l.LoginGraceTime = Duration(defaultLoginGraceTime)
+	l.MaxStartups, l.MaxStartupsPerSource = defaultMaxStartups, defaultMaxStartupsPerSource
+	f, ok := d.mapping(n, "limits", []string{"login_grace_time", "max_startups", "max_startups_per_source"})
+	if !ok {
+		return
+	}
+	if g, set := d.duration(f.get("login_grace_time"), "login_grace_time"); set {
+		if g.Std() < time.Second || g.Std() > maxLoginGraceTime {
+			d.hintf(f.get("login_grace_time"), "OpenSSH uses 2m; 30s is plenty for a key", "login_grace_time %s is outside 1s..10m", g)
+		} else {
+			l.LoginGraceTime = g
+		}
+	}
+	count := func(key string, dst *int) bool {
+		v, set := d.integer(f.get(key), key)
+		if !set {
+			return false
+		}
+		if v < 1 || v > maxMaxStartups {
+			d.hintf(f.get(key), "a positive number of connections; there is no way to switch the limit off", "%s %d is outside 1..%d", key, v, maxMaxStartups)
+			return false
+		}
+		*dst = v
+		return true
+	}
+	count("max_startups", &l.MaxStartups)
+	if !count("max_startups_per_source", &l.MaxStartupsPerSource) {
+		// Unset: the default, but never above a smaller global cap.
+		l.MaxStartupsPerSource = min(l.MaxStartupsPerSource, l.MaxStartups)
+	} else if l.MaxStartupsPerSource > l.MaxStartups {
+		d.hintf(f.get("max_startups_per_source"), "one source may hold at most all of max_startups", "max_startups_per_source %d is above max_startups %d", l.MaxStartupsPerSource, l.MaxStartups)
+	}
+}
