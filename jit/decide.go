@@ -170,7 +170,7 @@ func approve(tx *audit.Tx, pol *policy.Config, role *policy.Role, req *Request, 
 		StartsAt: d.At, ExpiresAt: d.At.Add(req.Duration),
 	}
 	var err error
-	if g.ID, err = insertGrant(tx, g); err != nil {
+	if g.ID, err = insertGrant(tx, g, pol.Version()); err != nil {
 		return nil, err
 	}
 	approvers := approverNames(*req)
