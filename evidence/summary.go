@@ -51,10 +51,14 @@ type Summary struct {
 	ExceptionsExpired     int `json:"exceptions_expired"`
 	ExceptionsClosed      int `json:"exceptions_closed"` // closed during the period
 
-	Overdue        []OverdueItem  `json:"overdue"`
-	OverdueByKind  map[string]int `json:"overdue_by_kind"`
-	AuditChainHead string         `json:"audit_chain_head"` // hash of the last audit event before the end
-	EvidenceKey    string         `json:"evidence_key"`     // SHA256 fingerprint of the signing key
+	Overdue       []OverdueItem  `json:"overdue"`
+	OverdueByKind map[string]int `json:"overdue_by_kind"`
+	// PolicyVersions are the policies that judged the packet (see
+	// PolicyVersion); each has its extract in the packet.
+	PolicyVersions []PolicyVersion `json:"policy_versions"`
+
+	AuditChainHead string `json:"audit_chain_head"` // hash of the last audit event before the end
+	EvidenceKey    string `json:"evidence_key"`     // SHA256 fingerprint of the signing key
 }
 
 // BreakGlass is one use of a break-glass role: a grant of it.
