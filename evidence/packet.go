@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/audit"
-	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/policy"
 )
 
@@ -49,9 +47,12 @@ type Options struct {
 	// Now is the clock; nil means time.Now. It decides whether the month
 	// is over (a packet of the month in progress is marked partial).
 	Now func() time.Time
-	// Signer signs the manifest; nil means the ed25519 key at
-	// DataDir/evidence_ed25519, created (mode 0600, atomically) on first use.
+	// Signer signs the manifest; nil means the tenant's key from Keys.
 	Signer ssh.Signer
+	// Keys finds the tenant's signing key (per tenant, in Vault); nil
+	// means the ed25519 key at DataDir/evidence_ed25519, created (mode
+	// 0600, atomically) on first use.
+	Keys *Keys
 }
 
 // Packet describes a packet that Build wrote or found already written.
@@ -106,8 +107,15 @@ func Build(ctx context.Context, opt Options) (*Packet, error) {
 	}
 	signer := opt.Signer
 	if signer == nil {
-		if signer, _, err = keyfile.LoadOrCreateEd25519(filepath.Join(opt.DataDir, KeyName)); err != nil {
-			return nil, fmt.Errorf("evidence: signing key: %w", err)
+		keys := Keys{DataDir: opt.DataDir}
+		if opt.Keys != nil {
+			keys = *opt.Keys
+			if keys.DataDir == "" {
+				keys.DataDir = opt.DataDir
+			}
+		}
+		if signer, err = keys.Signer(ctx, opt.Tenant); err != nil {
+			return nil, err
 		}
 	}
 	s := summarize(d, opt.Tenant, p, j.end, rec, window)
