@@ -125,6 +125,21 @@ func TestMonthBoundaryLosesNothing(t *testing.T) {
 		t.Errorf("commands: October %v, November %v", keys(oc), keys(nc))
 	}
 
+	for _, c := range []struct {
+		name      string
+		got, want int
+	}{
+		{"October sessions", oct.pk.Summary.Sessions, 2}, {"October sessions started", oct.pk.Summary.SessionsStarted, 2},
+		{"November sessions", nov.pk.Summary.Sessions, 3}, {"November sessions started", nov.pk.Summary.SessionsStarted, 2},
+		{"October grants", oct.pk.Summary.Grants, 3}, {"October grants started", oct.pk.Summary.GrantsStarted, 3},
+		{"November grants", nov.pk.Summary.Grants, 2}, {"November grants started", nov.pk.Summary.GrantsStarted, 0},
+		{"November requests created", nov.pk.Summary.RequestsCreated, 0},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
+		}
+	}
+
 	// Nothing falls between the packets: every row is in one of them,
 	// every command in exactly one.
 	for _, c := range []struct{ table, file, key string }{

@@ -106,9 +106,11 @@ func buildView(s Summary, d *dataset) view {
 		"ssh-keygen -Y verify -f pinned_signers -I " + signerIdentity + " -n " + Namespace + " -s " + SignatureName + " < " + ManifestName
 
 	v.Sections = append(v.Sections, section{Title: "Elevation", Facts: [][2]string{
-		{"Requests", fmt.Sprintf("%d (%s)", s.Requests, countsBy(s.RequestsByState, "approved", "denied", "pending"))},
+		{"Requests", fmt.Sprintf("%d (%s); %d created in the period", s.Requests,
+			countsBy(s.RequestsByState, "approved", "denied", "pending"), s.RequestsCreated)},
 		{"Approval decisions", fmt.Sprintf("%d approve, %d deny", s.Approvals, s.Denials)},
-		{"Grants", fmt.Sprintf("%d (%s)", s.Grants, countsBy(s.GrantsByState, "expired", "revoked", "relinquished", "deprovisioned", "active"))},
+		{"Grants", fmt.Sprintf("%d (%s); %d started in the period", s.Grants,
+			countsBy(s.GrantsByState, "expired", "revoked", "relinquished", "deprovisioned", "active"), s.GrantsStarted)},
 		{"Grant duration", fmt.Sprintf("median %s, longest %s (grant %d)", fmtSeconds(s.GrantMedianSeconds),
 			fmtSeconds(s.GrantLongestSeconds), s.GrantLongestID)},
 	}})
@@ -125,7 +127,8 @@ func buildView(s Summary, d *dataset) view {
 	v.Sections = append(v.Sections, bg)
 
 	ps := section{Title: "Privileged sessions", Facts: [][2]string{
-		{"Sessions", fmt.Sprintf("%d, of which privileged (under a grant) %d", s.Sessions, s.PrivilegedSessions)},
+		{"Sessions", fmt.Sprintf("%d, of which privileged (under a grant) %d; %d started in the period", s.Sessions,
+			s.PrivilegedSessions, s.SessionsStarted)},
 		{"Longest privileged", fmt.Sprintf("%s (session %s)", fmtSeconds(s.PrivilegedLongestSeconds), s.PrivilegedLongestID)},
 		{"Recordings", fmt.Sprintf("%d indexed with SHA-256, %d missing or altered", s.Recordings, s.RecordingProblems)},
 	}, Header: []string{"User", "Privileged sessions", "Total time"}, Empty: "No privileged sessions."}

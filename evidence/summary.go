@@ -21,12 +21,17 @@ type Summary struct {
 	Partial     bool   `json:"partial"`      // the month was still running
 	WithPolicy  bool   `json:"with_policy"`  // break-glass, staleness and TTLs were judged by a policy
 
-	Requests        int            `json:"requests"`          // created in the period
+	// Requests, grants and sessions count those open at some time in the
+	// period, wherever they began; the *Created/*Started counts those that
+	// began in it. So the two packets a midnight spans both show it.
+	Requests        int            `json:"requests"`
+	RequestsCreated int            `json:"requests_created"`
 	RequestsByState map[string]int `json:"requests_by_state"` // state at the end of the period
 	Approvals       int            `json:"approvals"`         // approve decisions in the period
 	Denials         int            `json:"denials"`           // deny decisions in the period
 
-	Grants              int            `json:"grants"` // started in the period
+	Grants              int            `json:"grants"`
+	GrantsStarted       int            `json:"grants_started"`
 	GrantsByState       map[string]int `json:"grants_by_state"`
 	GrantMedianSeconds  int64          `json:"grant_median_seconds"`
 	GrantLongestSeconds int64          `json:"grant_longest_seconds"`
@@ -34,6 +39,7 @@ type Summary struct {
 	BreakGlass          []BreakGlass   `json:"break_glass"`
 
 	Sessions                 int            `json:"sessions"`
+	SessionsStarted          int            `json:"sessions_started"`
 	PrivilegedSessions       int            `json:"privileged_sessions"` // with a grant_id
 	PrivilegedLongestSeconds int64          `json:"privileged_longest_seconds"`
 	PrivilegedLongestID      string         `json:"privileged_longest_id"`
@@ -116,6 +122,9 @@ func summarize(d *dataset, tenant string, p period, cfg *policy.Config, rec *Rec
 	s.Requests = len(d.requests)
 	for _, r := range d.requests {
 		s.RequestsByState[r.State]++
+		if r.CreatedAt >= p.startTxt {
+			s.RequestsCreated++
+		}
 	}
 	for _, a := range d.approvals {
 		switch decisionKind(a.Decision) {
@@ -127,6 +136,16 @@ func summarize(d *dataset, tenant string, p period, cfg *policy.Config, rec *Rec
 	}
 	summarizeGrants(&s, d)
 	summarizeSessions(&s, d)
+	for _, g := range d.grants {
+		if g.StartsAt >= p.startTxt {
+			s.GrantsStarted++
+		}
+	}
+	for _, x := range d.sessions {
+		if x.StartedAt >= p.startTxt {
+			s.SessionsStarted++
+		}
+	}
 	for _, c := range d.commands {
 		s.Commands++
 		if c.Action == "denied" {
