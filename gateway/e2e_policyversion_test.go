@@ -29,6 +29,14 @@ func TestSessionsAndGrantsRecordThePolicyVersion(t *testing.T) {
 		t.Fatalf("grant recorded %q, session %q; the policy is %q", grantV, sessV, want)
 	}
 
+	// The hash chain names the version too, so editing the rows shows.
+	if evs := b.events("session.start"); len(evs) != 1 || evs[0].Data["policy_version"] != b.cfg.Version() {
+		t.Errorf("session.start events %+v", evs)
+	}
+	if evs := b.events("request.approved"); len(evs) != 1 || evs[0].Data["policy_version"] != b.cfg.Version() {
+		t.Errorf("request.approved events %+v", evs)
+	}
+
 	edited, err := policy.Parse(append(append([]byte{}, b.cfg.Source...), "# edited\n"...), b.cfg.Path)
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func runEvidence(e *env, args []string) error {
 	month := fs.String("month", "", "month YYYY-MM, UTC (required)")
 	out := fs.String("out", "", "packet directory; must not exist, be empty, or hold this very packet (required)")
 	data := fs.String("data", "", "data directory (default: data_dir of the policy, else ./data)")
-	cfgPath := fs.String("c", "", "policy that judges break-glass roles, stale admins and request TTLs (default: ./warden.yaml when present)")
+	cfgPath := fs.String("c", "", "current policy: names the tenants and where the signing keys are, and judges what has no recorded policy version (default: ./warden.yaml when present)")
 	staleAfter := fs.String("stale-after", "90d", "stale-admin window: days (90d), weeks (12w) or a Go duration")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
