@@ -48,6 +48,8 @@ type dataset struct {
 
 	rotationEvents []rotationRow // rotation.result events in the period
 
+	versionMismatch []versionMismatch // grants whose row and chain disagree on the policy
+
 	approvers map[int64][]string // break-glass grant ID -> who approved its request, sorted
 	pending   []pendingRequest   // undecided at the end of the period, whenever created
 	flagged   []staleEvent       // reconcile.stale_admin events in the period
@@ -193,10 +195,23 @@ func (d *dataset) readGrants(tx *sql.Tx, tenant string, p period, j *judges) err
 	if err != nil {
 		return err
 	}
+	// The version is also in the hash chain (the request.approved event
+	// that started the grant). The chain wins: someone who can edit
+	// grants.policy_version to an older, laxer policy must not change the
+	// verdict, and the packet reports the disagreement.
+	chained, err := chainedVersions(tx, p)
+	if err != nil {
+		return err
+	}
 	// Judged after the scan: the policies are read in the same snapshot.
 	for i := range d.grants {
 		g := &d.grants[i]
-		cfg, current, err := j.forRow(tx, g.PolicyVersion)
+		version := g.PolicyVersion
+		if c, ok := chained[g.ID]; ok && c != g.PolicyVersion {
+			d.versionMismatch = append(d.versionMismatch, versionMismatch{GrantID: g.ID, Row: g.PolicyVersion, Chain: c})
+			version = c
+		}
+		cfg, current, err := j.forRow(tx, version)
 		if err != nil {
 			return err
 		}
@@ -210,6 +225,33 @@ func (d *dataset) readGrants(tx *sql.Tx, tenant string, p period, j *judges) err
 		}
 	}
 	return nil
+}
+
+// versionMismatch is a grant whose row names another policy version than
+// the audit event that started it.
+type versionMismatch struct {
+	GrantID    int64
+	Row, Chain string
+}
+
+// chainedVersions maps grant IDs to the policy version recorded in the
+// request.approved event that started them, before the end of p.
+func chainedVersions(tx *sql.Tx, p period) (map[int64]string, error) {
+	out := map[int64]string{}
+	err := each(tx, `SELECT json_extract(data, '$.grant_id'), json_extract(data, '$.policy_version') FROM audit_events
+		WHERE type = 'request.approved' AND ts < ? AND json_extract(data, '$.policy_version') IS NOT NULL`,
+		[]any{p.endTxt}, func(rows *sql.Rows) error {
+			var id sql.NullInt64
+			var v string
+			if err := rows.Scan(&id, &v); err != nil {
+				return err
+			}
+			if id.Valid {
+				out[id.Int64] = v
+			}
+			return nil
+		})
+	return out, err
 }
 
 // readApprovers finds who approved each break-glass grant's request. The

@@ -249,3 +249,27 @@ func TestRecordPolicyKeepsEachVersionOnce(t *testing.T) {
 		t.Error("a policy with no version was recorded")
 	}
 }
+
+// TestEditedRowVersionIsOverruledByTheChain: someone who can write
+// warden.db points the break-glass grant at a laxer policy version (one
+// that was really loaded, so it parses) to make the emergency disappear
+// from the packet. The request.approved event in the hash chain names the
+// real version: the packet judges by it and reports the disagreement.
+func TestEditedRowVersionIsOverruledByTheChain(t *testing.T) {
+	sw := octoberServed(t)
+	lax, err := policy.Parse([]byte(strings.Replace(testPolicyYAML(), "    break_glass: true\n", "    privileged: true\n", 1)), sw.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RecordPolicy(sw.ctx, sw.st, lax, UseEvidence, at("2026-10-20T00:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	sw.exec(`UPDATE grants SET policy_version = ? WHERE role = 'break-glass'`, lax.Version())
+	pk := sw.build(filepath.Join(t.TempDir(), "p"))
+	if len(pk.Summary.BreakGlass) != 1 {
+		t.Errorf("break-glass uses = %+v, want the emergency", pk.Summary.BreakGlass)
+	}
+	if pk.Summary.OverdueByKind[OverdueTampered] != 1 {
+		t.Errorf("overdue = %+v, want the tampered grant", pk.Summary.Overdue)
+	}
+}

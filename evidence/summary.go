@@ -93,9 +93,11 @@ const (
 	OverdueRequest    = "pending-request"
 	OverdueGrant      = "unexplained-grant"
 	OverdueRecording  = "recording"
+	OverdueTampered   = "tampered-row" // a row disagrees with the hash chain
 )
 
-var overdueOrder = []string{OverdueException, OverdueStaleAdmin, OverdueRotation, OverdueRequest, OverdueGrant, OverdueRecording}
+var overdueOrder = []string{OverdueException, OverdueStaleAdmin, OverdueRotation, OverdueRequest, OverdueGrant, OverdueRecording,
+	OverdueTampered}
 
 // OverdueItem is something that should have been dealt with by the end of
 // the period and was not.
@@ -302,6 +304,10 @@ func overdue(s *Summary, d *dataset, p period, cfg *policy.Config, rec *Reconcil
 		if r.Status != "ok" && r.Status != "unfinished" {
 			add(OverdueRecording, r.Path, "session %s: %s", r.SessionID, r.Status)
 		}
+	}
+	for _, m := range d.versionMismatch {
+		add(OverdueTampered, fmt.Sprintf("grant %d", m.GrantID), "grants.policy_version is %q but the audit chain says %s; judged by the chain's",
+			m.Row, m.Chain)
 	}
 	slices.SortStableFunc(out, func(a, b OverdueItem) int {
 		return cmp.Compare(slices.Index(overdueOrder, a.Kind), slices.Index(overdueOrder, b.Kind))
