@@ -64,8 +64,10 @@
 // end (its last load before the end). The policy given to Build (the
 // current one) judges only what has no recorded version, rows from before
 // versions were recorded, and the packet marks them (judged_by_current) and
-// says so. So a packet rebuilt after a role is renamed or loses
-// break_glass is the same packet. Each policy used is listed with its hash
+// says so. A grant's version is also in the hash chain (its request.approved
+// event); where the row says otherwise the chain's version judges and the
+// packet lists a tampered-row item. So a packet rebuilt after a role is
+// renamed or loses break_glass is the same packet. Each policy used is listed with its hash
 // in summary.json and summary.md, and its extract is in the manifest: the
 // tenant's roles and their groups' members, not the whole file, which
 // describes every tenant of the MSP (a packet holds one tenant's records).
@@ -109,6 +111,7 @@
 // RunMonthly writes last month's packet for every tenant on the 1st, under
 // DATA/evidence/TENANT/YYYY-MM, and posts one notification per tenant that
 // lists its overdue items: expired exceptions, stale admins, failed
-// rotations, pending requests past their TTL, unexplained grants and
-// recordings that no longer match their digest.
+// rotations, pending requests past their TTL, unexplained grants,
+// recordings that no longer match their digest, and rows that disagree
+// with the hash chain.
 package evidence
