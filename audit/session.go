@@ -30,6 +30,9 @@ type Session struct {
 	BytesIn         int64
 	BytesOut        int64
 	CertSerial      string // serial of the per-session certificate, if any
+	// PolicyVersion is the Version of the policy that admitted the
+	// session (lowercase hex SHA-256); "" is stored as NULL.
+	PolicyVersion string
 }
 
 // SessionEnd is what is known when a session ends. EndSession records it in
@@ -66,17 +69,21 @@ func (s *Store) StartSession(ctx context.Context, sess Session) error {
 	if err := checkRecordingPath(sess.RecordingPath); err != nil {
 		return err
 	}
+	if checkSHA256(sess.PolicyVersion) != nil {
+		return invalidf("%s: policy version %q: want 64 lowercase hex digits", what, sess.PolicyVersion)
+	}
 	started, err := stampOrNow(sess.StartedAt, s.now)
 	if err != nil {
 		return err
 	}
 	return s.write(ctx, func(tx *sql.Tx, _ *chainTip) error {
 		_, err := tx.Exec(`INSERT INTO sessions
-			(id, user, login, host, tenant, role, grant_id, client_addr, started_at, recording_path, cert_serial)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(id, user, login, host, tenant, role, grant_id, client_addr, started_at, recording_path, cert_serial,
+			 policy_version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sess.ID, sess.User, sess.Login, sess.Host, sess.Tenant, nullString(sess.Role),
 			nullInt64(sess.GrantID), nullString(sess.ClientAddr), started,
-			nullString(sess.RecordingPath), nullString(sess.CertSerial))
+			nullString(sess.RecordingPath), nullString(sess.CertSerial), nullString(sess.PolicyVersion))
 		if err != nil {
 			return fmt.Errorf("audit: %s: %w", what, err)
 		}

@@ -19,6 +19,9 @@ type admission struct {
 	// deadline is when the session must end (the grant's expiry); zero for
 	// standing access.
 	deadline time.Time
+	// policy is the Version of the policy that admitted the session; the
+	// session row records it for the evidence packet.
+	policy string
 }
 
 // authorize decides whether id may open a session as t.login on t.host.
@@ -35,7 +38,7 @@ func (s *Server) authorize(ctx context.Context, id identity, t target, port stri
 	}
 	d := pol.Authorize(id.user, t.login, h)
 	if d.Standing != nil {
-		return admission{host: h, role: d.Standing}, nil
+		return admission{host: h, role: d.Standing, policy: pol.Version()}, nil
 	}
 	if len(d.Requestable) == 0 {
 		return admission{}, refusal("%s may not log in as %s on %s: no role grants it", id.user.Name, t.login, h.Name)
@@ -47,7 +50,7 @@ func (s *Server) authorize(ctx context.Context, id identity, t target, port stri
 				return admission{}, internalError("grant lookup", err)
 			}
 			if ok && g.ExpiresAt.After(s.now()) {
-				return admission{host: h, role: r, grantID: g.ID, deadline: g.ExpiresAt}, nil
+				return admission{host: h, role: r, grantID: g.ID, deadline: g.ExpiresAt, policy: pol.Version()}, nil
 			}
 		}
 	}

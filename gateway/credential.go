@@ -45,7 +45,7 @@ func (ss *session) begin(ctx context.Context) error {
 	}
 	s.audit(ctx, "session.start", row.User, ss.t.String(), map[string]any{
 		"session_id": ss.id, "role": row.Role, "tenant": row.Tenant, "kind": ss.kind,
-		"client_addr": row.ClientAddr, "grant_id": row.GrantID,
+		"client_addr": row.ClientAddr, "grant_id": row.GrantID, "policy_version": row.PolicyVersion,
 	})
 	if err := ss.guardExec(ctx); err != nil {
 		return err

@@ -295,6 +295,6 @@ func (ss *session) sessionRow() audit.Session {
 	return audit.Session{
 		ID: ss.id, User: ss.ident.user.Name, Login: ss.t.login, Host: ss.adm.host.Name,
 		Tenant: ss.adm.host.Tenant, Role: ss.adm.role.Name, GrantID: ss.adm.grantID,
-		ClientAddr: ss.ident.clientAddr, StartedAt: ss.startedAt,
+		ClientAddr: ss.ident.clientAddr, StartedAt: ss.startedAt, PolicyVersion: ss.adm.policy,
 	}
 }

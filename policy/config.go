@@ -41,13 +41,24 @@ type Config struct {
 	Users       []*User
 	Roles       []*Role
 	Path        string // absolute path of the file the policy was loaded from
+	// Source is the exact bytes the policy was parsed from. Its SHA-256
+	// (Version) names the policy in the database, so that evidence can be
+	// judged later by the policy in force at the time.
+	Source []byte
 
+	version     string // hex SHA-256 of Source
 	tenants     map[string]*Tenant
 	users       map[string]*User
 	usersByKey  map[string]*User // SHA-256 fingerprint -> user
 	roles       map[string]*Role
 	hostsByName map[string][]*Host
 }
+
+// Version returns the policy's version: the lowercase hex SHA-256 of the
+// exact bytes it was parsed from, or "" for a Config not made by Load or
+// Parse. Sessions and grants record it, and the evidence packet judges
+// each row by the policy it names.
+func (c *Config) Version() string { return c.version }
 
 // Credentials chooses who signs the per-session certificates.
 type Credentials struct {
@@ -94,6 +105,14 @@ type Evidence struct {
 	// Schedule is "" (packets only on demand) or "monthly": on the 1st the
 	// server writes last month's packet for every tenant.
 	Schedule string
+	// KeyPerTenant gives every tenant its own signing key, so that one
+	// customer's auditor cannot be shown a packet signed for another.
+	KeyPerTenant bool
+	// SigningKeyVaultKV, when set, is the Vault KV v2 path (e.g.
+	// secret/data/warden/evidence) whose private_key field holds the
+	// signing key, instead of a file next to the database. With
+	// KeyPerTenant, each tenant's key is at SigningKeyVaultKV/TENANT.
+	SigningKeyVaultKV string
 }
 
 // Limits bound what a client may cost the gateway before it authenticates,

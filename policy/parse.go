@@ -2,6 +2,8 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +59,8 @@ func parse(data []byte, filename string, checkFiles bool) (*Config, error) {
 		return nil, fmt.Errorf("policy: resolve %s: %w", filename, err)
 	}
 	d := &decoder{file: filename, dir: filepath.Dir(abs), checkFiles: checkFiles}
-	c := &Config{Path: abs}
+	sum := sha256.Sum256(data)
+	c := &Config{Path: abs, Source: bytes.Clone(data), version: hex.EncodeToString(sum[:])}
 	if root := d.document(data); root != nil {
 		d.config(root, c)
 	}
@@ -151,7 +154,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.credentials(f.get("credentials"), &c.Credentials)
 	d.recording(f.get("recording"), &c.Recording)
 	d.notify(f.get("notify"), &c.Notify)
-	d.evidence(f.get("evidence"), &c.Evidence)
+	d.evidence(f.get("evidence"), &c.Evidence, c.Credentials.Vault.Address != "")
 	d.limits(f.get("limits"), &c.Limits)
 
 	groups := d.groups(f.get("groups"), c)

@@ -279,9 +279,10 @@ func (d *decoder) notify(n *yaml.Node, no *Notify) {
 	no.WebhookURL = s
 }
 
-// evidence decodes the evidence section.
-func (d *decoder) evidence(n *yaml.Node, e *Evidence) {
-	f, ok := d.mapping(n, "evidence", []string{"schedule"})
+// evidence decodes the evidence section. vault tells whether
+// credentials.vault.address is set: a signing key in Vault needs it.
+func (d *decoder) evidence(n *yaml.Node, e *Evidence, vault bool) {
+	f, ok := d.mapping(n, "evidence", []string{"schedule", "key_per_tenant", "signing_key"})
 	if !ok {
 		return
 	}
@@ -290,6 +291,24 @@ func (d *decoder) evidence(n *yaml.Node, e *Evidence) {
 		e.Schedule = s
 	default:
 		d.hintf(f.get("schedule"), "use monthly, or leave it out", "unknown evidence.schedule %q", s)
+	}
+	if v, set := d.boolean(f.get("key_per_tenant"), "evidence.key_per_tenant"); set {
+		e.KeyPerTenant = v
+	}
+	sk, ok := d.mapping(f.get("signing_key"), "evidence.signing_key", []string{"vault_kv"})
+	if !ok || isNull(f.get("signing_key")) {
+		return
+	}
+	p := d.str(sk.get("vault_kv"), "vault_kv")
+	switch {
+	case p == "":
+		d.hintf(sk.at("vault_kv"), "e.g. signing_key: {vault_kv: secret/data/warden/evidence}", "evidence.signing_key needs vault_kv")
+	case !validVaultPath(p) || !strings.Contains(p, "/data/"):
+		d.hintf(sk.get("vault_kv"), "a KV v2 path such as secret/data/warden/evidence", "invalid evidence.signing_key.vault_kv %q", p)
+	case !vault:
+		d.hintf(sk.get("vault_kv"), "add credentials.vault with at least address", "evidence.signing_key.vault_kv needs credentials.vault")
+	default:
+		e.SigningKeyVaultKV = p
 	}
 }
 

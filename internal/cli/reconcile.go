@@ -79,6 +79,9 @@ func runReconcile(e *env, args []string) error {
 			return err
 		}
 		r.Close()
+		// The policy that decides what is ended is recorded; a dry run
+		// writes nothing.
+		recordPolicy(context.Background(), e, cfg, dir, evidence.UseReconcile)
 		st, err := audit.Open(context.Background(), dir, audit.Options{})
 		if err != nil {
 			return err
