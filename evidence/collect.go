@@ -8,11 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/warden-gw/warden/audit"
+	castfile "github.com/warden-gw/warden/recorder"
 )
 
 // period is the span a packet covers, [start, end): a calendar month in
@@ -435,15 +434,17 @@ func indexRecordings(dataDir string, sessions []sessionRow) []recordingRow {
 // which anyone who can write the file can edit, so it must stay inside the
 // data directory before it is opened.
 func checkRecording(dataDir, rel, want string) (status string, size int64) {
-	local := filepath.FromSlash(rel)
-	if strings.ContainsAny(rel, "\\\x00") || !filepath.IsLocal(local) || filepath.ToSlash(filepath.Clean(rel)) != rel {
+	// castfile.OpenRecording is the one check every reader of a stored path
+	// uses: lexical, then inside the data directory (os.Root), and never
+	// through a symlink, so a row pointing at /etc/shadow or a planted link
+	// is reported, not hashed.
+	f, err := castfile.OpenRecording(dataDir, rel)
+	switch {
+	case errors.Is(err, castfile.ErrUnsafePath):
 		return "unsafe-path", 0
-	}
-	f, err := os.Open(filepath.Join(dataDir, local))
-	if errors.Is(err, os.ErrNotExist) {
+	case errors.Is(err, os.ErrNotExist):
 		return "missing", 0
-	}
-	if err != nil {
+	case err != nil:
 		return "unreadable", 0
 	}
 	defer f.Close()
