@@ -153,8 +153,8 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.notify(f.get("notify"), &c.Notify)
 	d.evidence(f.get("evidence"), &c.Evidence)
 
-	groups := d.groups(f.get("groups"), c)
 	tenants := d.tenants(f.get("tenants"), c)
+	groups := d.groups(f.get("groups"), c, tenants)
 	d.users(f.get("users"), c, groups)
 	d.roles(f.get("roles"), c, refs{
 		groups:  groups,
