@@ -81,7 +81,7 @@ func options(args []string, valued ...string) ([]string, map[string]string, erro
 				opts[name] = "true"
 				continue
 			}
-			return nil, nil, fmt.Errorf("%w: unknown flag %s", errUsage, truncate(name, 32))
+			return nil, nil, fmt.Errorf("%w: unknown flag %q", errUsage, truncate(name, 32))
 		}
 		if !hasVal {
 			if i+1 >= len(args) {
