@@ -322,13 +322,15 @@ func (e *cmdEnv) requestError(ctx context.Context, j elevation, id int64, err er
 	if _, ok := jit.UserMessage(err); !ok {
 		return jitError(err)
 	}
-	if errors.Is(err, jit.ErrNotFound) {
-		return noObject("request", id, err)
-	}
 	// Requests lists the caller's own requests and those they may decide.
+	// It runs for a missing request too, so that the time of the answer
+	// does not tell a foreign request from a missing one either.
 	visible, lerr := j.Requests(ctx, e.ident.user, false)
 	if lerr != nil {
 		return internalError("list requests", lerr)
+	}
+	if errors.Is(err, jit.ErrNotFound) {
+		return noObject("request", id, err)
 	}
 	for _, r := range visible {
 		// An approver may be told why they cannot decide a request they

@@ -76,6 +76,14 @@ func (b *testbed) openEarly(c *sshtest.Client, user string) (*gossh.Session, str
 	}
 }
 
+// wantEndedEarly waits for the refusal the gateway records as soon as it
+// ends a channel that has not started: proof that the revocation, expiry,
+// kill or deprovisioning reached it, not only the check at start.
+func (b *testbed) wantEndedEarly(reason string) {
+	b.t.Helper()
+	b.waitEvent("session.refused", reason)
+}
+
 // startLate asks the early channel to run `id` and returns what came back.
 func startLate(t *testing.T, s *gossh.Session) (string, string, int) {
 	t.Helper()
@@ -115,6 +123,7 @@ func TestRevokeReachesChannelOpenedEarly(t *testing.T) {
 	if code != 0 || out != "grant "+g+" revoked; 1 live session(s) closed\n" {
 		t.Fatalf("revoke: %d %q %q", code, out, errOut)
 	}
+	b.wantEndedEarly("grant " + g + " ended before the session started")
 	out, errOut, code = startLate(t, s)
 	b.wantNotRun(t, "bob", out, errOut, code, "warden: grant "+g+" ended before the session started")
 }
@@ -130,6 +139,7 @@ func TestGrantExpiryReachesChannelOpenedEarly(t *testing.T) {
 	}
 	// Start only once the grant has ended (its window is real time here).
 	time.Sleep(time.Until(grants[0].ExpiresAt) + 200*time.Millisecond)
+	b.wantEndedEarly("grant " + g + " expired before the session started")
 	out, errOut, code := startLate(t, s)
 	b.wantNotRun(t, "bob", out, errOut, code, "warden: grant "+g+" expired before the session started")
 }
@@ -140,6 +150,7 @@ func TestKillReachesChannelOpenedEarly(t *testing.T) {
 	if out, errOut, code := b.run(b.erin, "gw", "kill", id); code != 0 || out != "session "+id+" terminated\n" {
 		t.Fatalf("kill: %d %q %q", code, out, errOut)
 	}
+	b.wantEndedEarly("session terminated by an administrator")
 	out, errOut, code := startLate(t, s)
 	b.wantNotRun(t, "alice", out, errOut, code, "warden: session terminated by an administrator")
 }
@@ -182,4 +193,33 @@ func TestStartRechecksIdentityAndStandingRole(t *testing.T) {
 			b.wantNotRun(t, "alice", out, errOut, code, tc.want)
 		})
 	}
+}
+
+func TestDeprovisioningReachesChannelOpenedEarly(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	gid := b.requestAndApprove("1h")
+	s, _ := b.openEarly(b.bob, "root@web01")
+	// bob leaves helpdesk; the policy is reloaded and Deprovision runs, as
+	// warden serve does after a reload.
+	src, err := os.ReadFile(b.cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := b.cfg.Path + ".new"
+	if err := os.WriteFile(path, []byte(strings.Replace(string(src), "groups: [helpdesk]", "groups: []", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := policy.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.cfg = cfg // the workflow reads b.cfg
+	b.gw.SetPolicy(cfg)
+	ended, err := b.jit.Deprovision(testCtx(t))
+	if err != nil || len(ended) != 1 || ended[0].ID != gid {
+		t.Fatalf("deprovision: %v %+v", err, ended)
+	}
+	b.wantEndedEarly("grant " + strconv.FormatInt(gid, 10) + " ended before the session started")
+	out, errOut, code := startLate(t, s)
+	b.wantNotRun(t, "bob", out, errOut, code, "warden: grant "+strconv.FormatInt(gid, 10)+" ended before the session started")
 }
