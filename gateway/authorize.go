@@ -143,28 +143,27 @@ func (ss *session) recheck(ctx context.Context) error {
 	if !ok {
 		return refusal("your key is no longer known")
 	}
-	adm, err := s.authorize(ctx, ident, ss.t, ss.port)
-	if err != nil {
-		var ue *userError
-		if ss.grantID != 0 && errors.As(err, &ue) && ue.cause == nil {
-			return &userError{msg: fmt.Sprintf("grant %d ended before the session started", ss.grantID), cause: err}
-		}
-		return err
-	}
-	if adm.role.Name != ss.adm.role.Name || adm.host.QualifiedName() != ss.adm.host.QualifiedName() {
-		return refusal("your access to %s changed before the session started; open a new session", ss.t.String())
-	}
-	if ss.grantID != 0 && adm.grantID != ss.grantID {
-		// authorize picks the longest-lasting grant of the role; the
-		// session stays bound to the one it was admitted under, which
-		// must itself still be active.
-		g, ok, err := s.activeGrant(ctx, ident.user.Name, ss.grantID)
-		if err != nil {
+	var g jit.Grant
+	if ss.grantID != 0 {
+		var err error
+		if g, ok, err = s.activeGrant(ctx, ident.user.Name, ss.grantID); err != nil {
 			return internalError("grant lookup", err)
 		}
-		if !ok || g.Role != adm.role.Name {
+		if !ok {
 			return refusal("grant %d ended before the session started", ss.grantID)
 		}
+	}
+	adm, err := s.authorize(ctx, ident, ss.t, ss.port)
+	if err != nil {
+		return err
+	}
+	if adm.role.Name != ss.adm.role.Name || adm.host.QualifiedName() != ss.adm.host.QualifiedName() ||
+		ss.grantID != 0 && (g.Role != adm.role.Name || g.Tenant != adm.role.Tenant) {
+		return refusal("your access to %s changed before the session started; open a new session", ss.t.String())
+	}
+	if ss.grantID != 0 {
+		// authorize picks the longest-lasting grant of the role; the
+		// session stays bound to the one it was admitted under.
 		adm.grantID, adm.deadline = g.ID, g.ExpiresAt
 	}
 	ss.mu.Lock()

@@ -223,3 +223,25 @@ func TestDeprovisioningReachesChannelOpenedEarly(t *testing.T) {
 	out, errOut, code := startLate(t, s)
 	b.wantNotRun(t, "bob", out, errOut, code, "warden: grant "+strconv.FormatInt(gid, 10)+" ended before the session started")
 }
+
+// A grant ended by a path that does not notify this gateway (another node,
+// a direct database change such as `warden reconcile --apply`) is still
+// caught when the early channel asks to start: the grant is read again.
+func TestStartRechecksGrantInStore(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	gid := b.requestAndApprove("1h")
+	s, _ := b.openEarly(b.bob, "root@web01")
+	err := b.store.Update(testCtx(t), func(tx *audit.Tx) error {
+		ts, err := audit.Time(time.Now())
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(`UPDATE grants SET ended_at = ?, end_reason = 'deprovisioned' WHERE id = ?`, ts, gid)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := startLate(t, s)
+	b.wantNotRun(t, "bob", out, errOut, code, "warden: grant "+strconv.FormatInt(gid, 10)+" ended before the session started")
+}
