@@ -130,7 +130,9 @@ func TestRevokeReachesChannelOpenedEarly(t *testing.T) {
 
 func TestGrantExpiryReachesChannelOpenedEarly(t *testing.T) {
 	b := newTestbed(t, bedOptions{})
-	gid := b.requestAndApprove("3s")
+	// Long enough for the channel to open on a loaded machine: the grant
+	// must still be valid then.
+	gid := b.requestAndApprove("10s")
 	g := strconv.FormatInt(gid, 10)
 	s, _ := b.openEarly(b.bob, "root@web01")
 	grants, err := b.jit.Grants(testCtx(t), "bob", false)
