@@ -243,6 +243,9 @@ func TestSessionsFilterAndOrder(t *testing.T) {
 		{"since is inclusive", SessionFilter{Since: at(2)}, "s4 s3 s2"},
 		{"limit", SessionFilter{Limit: 2}, "s4 s3"},
 		{"no match", SessionFilter{User: "carol"}, ""},
+		{"one tenant", SessionFilter{Tenants: []string{"globex"}}, "s4"},
+		{"tenants with limit", SessionFilter{Tenants: []string{"acme", "initech"}, Limit: 2}, "s3 s2"},
+		{"no tenant overseen", SessionFilter{Tenants: []string{}}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := s.Sessions(ctx, c.f)

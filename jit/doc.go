@@ -61,5 +61,7 @@
 // Enforcement does not depend on Run being on time: ActiveGrant admits a
 // session only inside the grant's window and only while the current
 // policy still allows the grant, and the gateway ends each session at the
-// grant's expiry by its own deadline.
+// grant's expiry by its own deadline. RecordUse, which the gateway calls
+// when a session starts, checks the grant once more inside the writer's
+// transaction and refuses one that has ended.
 package jit

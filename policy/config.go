@@ -163,6 +163,10 @@ type User struct {
 // that joining or leaving a team is one line in users.
 type Group struct {
 	Name string
+	// Audits names the tenants whose sessions and exception register the
+	// group's members oversee, as the auditors group does for all tenants
+	// (see Config.OversightOf).
+	Audits []string
 }
 
 // HostSelector picks hosts within a role's tenant: a host is selected when its

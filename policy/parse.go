@@ -157,8 +157,8 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.evidence(f.get("evidence"), &c.Evidence, c.Credentials.Vault.Address != "")
 	d.limits(f.get("limits"), &c.Limits)
 
-	groups := d.groups(f.get("groups"), c)
 	tenants := d.tenants(f.get("tenants"), c)
+	groups := d.groups(f.get("groups"), c, tenants)
 	d.users(f.get("users"), c, groups)
 	d.roles(f.get("roles"), c, refs{
 		groups:  groups,
