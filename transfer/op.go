@@ -20,6 +20,10 @@ const (
 	KindSymlink = "symlink" // symbolic link Path created, pointing at Path2
 	KindSetstat = "setstat" // attributes (mode, owner, times, size) changed
 	KindLink    = "link"    // hard link Path created to the existing file Path2
+	// KindError is an error text that an scp peer sent (Path holds it), for
+	// example `scp: /etc/x: Permission denied`. It is logged because any
+	// text that crosses the stream must be seen, not only file names.
+	KindError = "error"
 )
 
 // MaxPacket is the largest SFTP packet, and the longest scp protocol line,
@@ -46,7 +50,7 @@ var (
 // Op is one file operation seen in a transfer stream.
 type Op struct {
 	// Kind is one of the Kind constants: "get", "put", "remove", "rename",
-	// "mkdir", "rmdir", "symlink", "setstat" or "link".
+	// "mkdir", "rmdir", "symlink", "setstat", "link" or "error".
 	Kind string
 	// Path is the file the operation acts on, as the protocol named it
 	// (SFTP paths may be relative to the login's home directory). For scp
