@@ -68,6 +68,11 @@ func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 			r.lines.Guard = func(text string) string { return denyRule(role, text) }
 		}
 	}
+	if ss.isTransfer() && !ss.adm.role.FileTransfer {
+		// Refused before the session row, the certificate and the host:
+		// the role's policy says its access is for recorded terminals.
+		return nil, refusal("file transfer is not allowed for role %s", ss.adm.role.Name)
+	}
 	if ss.kind == "subsystem" {
 		r.sftp = transfer.NewSFTP()
 		return r, nil

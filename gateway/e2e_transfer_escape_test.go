@@ -1,0 +1,441 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/warden-gw/warden/internal/sshtest"
+)
+
+// These tests try to get past the file-transfer logging: a shell behind a
+// program named scp, bytes that are not the protocol a session claims, and
+// file transfer on a role that may not use it.
+
+// impostor writes a program named scp into a new directory: it answers
+// the sink's opening \0 as real scp would, then runs a shell on the rest of
+// its input. With hostPATH, sshd puts that directory first in PATH, so even
+// the bare `scp` of a genuine transfer command is this program: what a
+// user who had changed the login's PATH or shell startup files would get.
+func impostor(t *testing.T, shell string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "warden-impostor-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\n" + shell + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "scp"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func hostPATH(dir string) string { return "SetEnv PATH=" + dir + ":/usr/bin:/bin\n" }
+
+// castOf reads a session's recording.
+func (b *testbed) castOf(rel string) string {
+	b.t.Helper()
+	if rel == "" {
+		b.t.Fatal("the session has no recording")
+	}
+	raw, err := os.ReadFile(filepath.Join(b.data, rel))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// (a) A program of the user's choosing that is named scp is an ordinary
+// command: recorded as a terminal and logged as exec.
+func TestProgramNamedSCPIsRecordedAsACommand(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	dir := impostor(t, "exec sh -i")
+	cmd := b.alice.SSH(testCtx(t), b.port, "root@web01", dir+"/scp -t x")
+	cmd.Stdin = strings.NewReader("echo escaped-$((6*7))\nexit\n")
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), "escaped-42") {
+		t.Fatalf("err %v out %q", err, out)
+	}
+	s := b.lastSession("alice")
+	cast := b.castOf(s.RecordingPath)
+	if !strings.Contains(cast, "escaped-42") || !strings.Contains(cast, `echo escaped-$((6*7))`) {
+		t.Fatalf("the cast lacks the shell's input or output:\n%s", cast)
+	}
+	if got := b.commandTexts("exec"); len(got) != 1 || got[0] != dir+"/scp -t x" {
+		t.Fatalf("exec log %q", got)
+	}
+	if got := b.commandTexts("scp"); len(got) != 0 {
+		t.Fatalf("logged as a transfer: %q", got)
+	}
+}
+
+// goSession starts cmd (an exec) or the sftp subsystem (cmd "") in a raw
+// x/crypto session of alice. stderr returns what the session wrote there,
+// once its channel has closed.
+func (b *testbed) goSession(cmd string) (s *gossh.Session, in io.WriteCloser, out io.Reader, stderr func() string) {
+	b.t.Helper()
+	c, _ := b.goClient("root@web01")
+	s, err := c.NewSession()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if in, err = s.StdinPipe(); err != nil {
+		b.t.Fatal(err)
+	}
+	if out, err = s.StdoutPipe(); err != nil {
+		b.t.Fatal(err)
+	}
+	// x/crypto copies stderr only for sessions started with Start, not
+	// for subsystems, so it is read here for both.
+	errPipe, err := s.StderrPipe()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	errDone := make(chan struct{})
+	go func() { io.Copy(&errb, errPipe); close(errDone) }()
+	if cmd == "" {
+		err = s.RequestSubsystem("sftp")
+	} else {
+		err = s.Start(cmd)
+	}
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return s, in, out, func() string {
+		select {
+		case <-errDone:
+		case <-time.After(30 * time.Second):
+			b.t.Fatal("stderr did not close")
+		}
+		return errb.String()
+	}
+}
+
+// waitExit waits for an exec's end and returns its exit status.
+func waitExit(t *testing.T, s *gossh.Session) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- s.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*gossh.ExitError); ok {
+			return ee.ExitStatus()
+		}
+		if err != nil {
+			t.Fatalf("wait: %v", err)
+		}
+		return 0
+	case <-time.After(30 * time.Second):
+		t.Fatal("session did not end")
+	}
+	return 0
+}
+
+func readByte(t *testing.T, r io.Reader) byte {
+	t.Helper()
+	var b [1]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return b[0]
+}
+
+// (b) A transfer session whose client sends something that is not scp is
+// ended before those bytes reach the host, even when the host's scp is a
+// shell in disguise.
+func TestSCPSessionThatIsNotSCPIsTerminated(t *testing.T) {
+	tests := []struct {
+		name string
+		send func(marker string) string
+	}{
+		{"a shell command", func(m string) string { return "touch " + m + "\n" }},
+		{"a command dressed as times", func(m string) string { return "T1 0 1 0; touch " + m + "\n" }},
+		{"a file body sent before the sink accepted the file", func(m string) string {
+			c := "touch " + m + "\n"
+			return fmt.Sprintf("C0644 %d x\n%s", len(c), c)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newTestbed(t, bedOptions{hostExtra: hostPATH(impostor(t, `printf '\000'; exec sh`))})
+			marker := filepath.Join(remoteDir(t), "pwned")
+			s, in, out, stderr := b.goSession("scp -t /tmp")
+			if got := readByte(t, out); got != 0 {
+				t.Fatalf("opening answer %#x", got)
+			}
+			io.WriteString(in, tt.send(marker))
+			// Whatever follows must not reach the host either.
+			io.WriteString(in, "touch "+marker+"\n")
+			if code := waitExit(t, s); code != 1 {
+				t.Fatalf("exit %d", code)
+			}
+			if e := stderr(); !strings.Contains(e, "warden: the scp stream did not parse as the scp protocol; session terminated") {
+				t.Fatalf("stderr %q", e)
+			}
+			sess := b.lastSession("alice")
+			if sess.EndReason != "recording_failed" {
+				t.Fatalf("end reason %q", sess.EndReason)
+			}
+			b.waitEvent("recording.failed", sess.ID)
+			if _, err := os.Stat(marker); err == nil {
+				t.Fatal("the command reached the host's shell")
+			}
+			if got := b.commandTexts("scp"); len(got) != 1 || !strings.Contains(got[0], "session terminated") {
+				t.Fatalf("scp log %q", got)
+			}
+		})
+	}
+}
+
+// (g) Under on_failure: continue the session goes on, and everything from
+// the failure on is recorded raw in a cast.
+func TestSCPSessionThatIsNotSCPIsRecordedRawUnderContinue(t *testing.T) {
+	b := newTestbed(t, bedOptions{
+		hostExtra: hostPATH(impostor(t, `printf '\000'; exec sh`)),
+		recording: "recording:\n  input: false\n  on_failure: continue\n",
+	})
+	s, in, out, _ := b.goSession("scp -t /tmp")
+	if got := readByte(t, out); got != 0 {
+		t.Fatalf("opening answer %#x", got)
+	}
+	io.WriteString(in, "echo raw-$((6*7))\nexit\n")
+	got, _ := io.ReadAll(out)
+	if code := waitExit(t, s); code != 0 || !strings.Contains(string(got), "raw-42") {
+		t.Fatalf("exit %d out %q", code, got)
+	}
+	sess := b.lastSession("alice")
+	cast := b.castOf(sess.RecordingPath)
+	if !strings.Contains(cast, `"i", "echo raw-$((6*7))`) || !strings.Contains(cast, `"o", "raw-42`) {
+		t.Fatalf("the raw cast lacks the bytes:\n%s", cast)
+	}
+	if sess.RecordingSHA256 == "" {
+		t.Fatal("no digest for the raw cast")
+	}
+	if got := b.commandTexts("scp"); len(got) != 1 || !strings.Contains(got[0], "recorded raw") {
+		t.Fatalf("scp log %q", got)
+	}
+	ev := b.waitEvent("recording.failed", sess.ID)
+	if ev.Data["on_failure"] != "continue" {
+		t.Fatalf("event %v", ev.Data)
+	}
+}
+
+// sftpClient speaks raw SFTP v3, for packets OpenSSH's client never sends.
+type sftpClient struct {
+	t   *testing.T
+	in  io.Writer
+	out io.Reader
+}
+
+func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+func sstring(s string) []byte {
+	return append(u32(uint32(len(s))), s...)
+}
+
+// packet frames a packet of type typ whose body is the fields.
+func packet(typ byte, fields ...[]byte) []byte {
+	body := append([]byte{typ}, bytes.Join(fields, nil)...)
+	return append(u32(uint32(len(body))), body...)
+}
+
+func (c *sftpClient) send(p []byte) {
+	if _, err := c.in.Write(p); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// recv reads one packet and returns its type and the rest of its body.
+func (c *sftpClient) recv() (byte, []byte) {
+	c.t.Helper()
+	var hdr [4]byte
+	if _, err := io.ReadFull(c.out, hdr[:]); err != nil {
+		c.t.Fatalf("recv: %v", err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	if _, err := io.ReadFull(c.out, body); err != nil {
+		c.t.Fatalf("recv: %v", err)
+	}
+	return body[0], body[1:]
+}
+
+// expectStatus reads a STATUS reply and checks its code.
+func (c *sftpClient) expectStatus(code uint32) {
+	c.t.Helper()
+	typ, body := c.recv()
+	if typ != 101 || binary.BigEndian.Uint32(body[4:]) != code {
+		c.t.Fatalf("reply type %d %q, want status %d", typ, body, code)
+	}
+}
+
+func (c *sftpClient) start() {
+	c.t.Helper()
+	c.send(packet(1, u32(3)))
+	if typ, _ := c.recv(); typ != 2 {
+		c.t.Fatalf("no VERSION but type %d", typ)
+	}
+}
+
+// openWrite opens path for writing and returns the handle.
+func (c *sftpClient) openWrite(id uint32, path string) string {
+	c.t.Helper()
+	c.send(packet(3, u32(id), sstring(path), u32(0x02|0x08|0x10), u32(0)))
+	typ, body := c.recv()
+	if typ != 102 {
+		c.t.Fatalf("open: reply type %d", typ)
+	}
+	return string(body[8:])
+}
+
+// (c) A WRITE with bytes after its data, which OpenSSH's sftp-server
+// accepts, is logged like any write, and the session goes on.
+func TestSFTPWriteWithTrailingBytesIsLogged(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	dir := remoteDir(t)
+	s, in, out, _ := b.goSession("")
+	c := &sftpClient{t: t, in: in, out: out}
+	c.start()
+	h := c.openWrite(1, dir+"/t.txt")
+	c.send(packet(6, u32(2), sstring(h), u64(0), sstring("hello"), []byte("trailing bytes")))
+	c.expectStatus(0)
+	c.send(packet(4, u32(3), sstring(h)))
+	c.expectStatus(0)
+	c.send(packet(18, u32(4), sstring(dir+"/t.txt"), sstring(dir+"/u.txt")))
+	c.expectStatus(0)
+	in.Close()
+	io.Copy(io.Discard, out)
+	s.Close()
+	sameFile(t, dir+"/u.txt", []byte("hello"))
+	got := b.commandTexts("sftp")
+	for _, w := range []string{"put " + dir + "/t.txt (5 bytes)", "rename " + dir + "/t.txt -> " + dir + "/u.txt"} {
+		if !contains(got, w) {
+			t.Fatalf("sftp log %q lacks %q", got, w)
+		}
+	}
+	if sess := b.lastSession("alice"); sess.EndReason == "recording_failed" {
+		t.Fatal("a legitimate client was cut off")
+	}
+}
+
+// (d) After the parser is forced to fail, later requests (a remove) never
+// reach the host: the session is over.
+func TestSFTPParseFailureEndsTheSessionBeforeMoreRequests(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	dir := remoteDir(t)
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, in, out, stderr := b.goSession("")
+	c := &sftpClient{t: t, in: in, out: out}
+	c.start()
+	// A WRITE that claims more data than its packet holds.
+	c.in.Write(packet(6, u32(1), sstring("h"), u64(0), u32(100), []byte("abc")))
+	c.in.Write(packet(13, u32(2), sstring(victim)))
+	c.in.Write(packet(18, u32(3), sstring(victim), sstring(victim+".moved")))
+	io.Copy(io.Discard, out)
+	if e := stderr(); !strings.Contains(e, "warden: the sftp stream did not parse as SFTP; session terminated") {
+		t.Fatalf("stderr %q", e)
+	}
+	sameFile(t, victim, []byte("keep"))
+	sess := b.lastSession("alice")
+	if sess.EndReason != "recording_failed" {
+		t.Fatalf("end reason %q", sess.EndReason)
+	}
+	b.waitEvent("recording.failed", sess.ID)
+	for _, cmd := range b.commandTexts("sftp") {
+		if strings.HasPrefix(cmd, "remove") || strings.HasPrefix(cmd, "rename") {
+			t.Fatalf("logged %q: the request got past the failure", cmd)
+		}
+	}
+}
+
+// transferRefused checks that scp (over SFTP and legacy) and sftp are
+// refused for c with the one line and an audit event, and that a command
+// still runs.
+func transferRefused(t *testing.T, b *testbed, c *sshtest.Client, role string) {
+	t.Helper()
+	local, remote := t.TempDir(), remoteDir(t)
+	src, _ := randomFile(t, local, "f.bin", 1000)
+	want := "warden: file transfer is not allowed for role " + role
+	for name, args := range map[string][]string{
+		"scp":    {src, sshtest.Remote("root@web01", remote+"/")},
+		"scp -O": {"-O", src, sshtest.Remote("root@web01", remote+"/")},
+	} {
+		out, err := c.SCP(testCtx(t), b.port, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Fatalf("%s: err %v out %q", name, err, out)
+		}
+	}
+	out, err := c.SFTP(testCtx(t), b.port, "root@web01", "put "+src+" "+remote+"/f.bin\n").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("sftp: err %v out %q", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(remote, "f.bin")); err == nil {
+		t.Fatal("a file was transferred")
+	}
+	n := 0
+	for _, e := range b.events("session.refused") {
+		if strings.Contains(fmt.Sprint(e.Data), "file transfer is not allowed for role "+role) {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d refusal events, want 3", n)
+	}
+	out2, errOut, code := b.run(c, "root@web01", "echo still-a-shell")
+	if code != 0 || out2 != "still-a-shell\n" {
+		t.Fatalf("command: %d %q %q", code, out2, errOut)
+	}
+}
+
+// (e) A role with file_transfer: false may not use scp, scp -O or sftp.
+func TestFileTransferFalseRefusesEveryTransfer(t *testing.T) {
+	b := newTestbed(t, bedOptions{extraRoles: `  - name: helpdesk-web
+    tenant: acme
+    hosts: {labels: {tier: web}}
+    logins: [root]
+    members: [helpdesk]
+    file_transfer: false
+`})
+	transferRefused(t, b, b.bob, "helpdesk-web")
+}
+
+// (f) Break-glass roles have no file transfer unless the policy says so.
+func TestBreakGlassHasNoFileTransferByDefault(t *testing.T) {
+	b := newTestbed(t, bedOptions{extraRoles: `  - name: break-glass
+    tenant: acme
+    hosts: {names: [web01]}
+    logins: [root]
+    break_glass: true
+    eligible: [helpdesk]
+    approvers: [security, management]
+`})
+	if !b.cfg.Role("prod-root").FileTransfer || b.cfg.Role("break-glass").FileTransfer {
+		t.Fatal("file_transfer defaults are wrong")
+	}
+	out, errOut, code := b.run(b.bob, "gw", "request", "break-glass", "--for", "10m", "--reason", "'INC-2 outage'")
+	if code != 0 {
+		t.Fatalf("request: %q", errOut)
+	}
+	id := strings.Fields(out[strings.Index(out, "request ")+len("request "):])[0]
+	for _, approver := range []*sshtest.Client{b.carol, b.dave} {
+		if _, errOut, code := b.run(approver, "gw", "approve", id); code != 0 {
+			t.Fatalf("approve: %q", errOut)
+		}
+	}
+	transferRefused(t, b, b.bob, "break-glass")
+}
