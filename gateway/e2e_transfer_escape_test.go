@@ -2,10 +2,12 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/internal/sshtest"
 )
 
@@ -43,6 +46,18 @@ func impostor(t *testing.T, shell string) string {
 }
 
 func hostPATH(dir string) string { return "SetEnv PATH=" + dir + ":/usr/bin:/bin\n" }
+
+// sessionsOf lists the sessions of user, newest first, once the newest
+// has ended.
+func (b *testbed) sessionsOf(user string) []audit.Session {
+	b.t.Helper()
+	b.lastSession(user)
+	list, err := b.store.Sessions(context.Background(), audit.SessionFilter{User: user})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return list
+}
 
 // castOf reads a session's recording.
 func (b *testbed) castOf(rel string) string {
@@ -364,7 +379,7 @@ func TestSFTPParseFailureEndsTheSessionBeforeMoreRequests(t *testing.T) {
 }
 
 // transferRefused checks that scp (over SFTP and legacy) and sftp are
-// refused for c with the one line and an audit event, and that a command
+// refused for c (bob) with the one line and an audit event, and that a command
 // still runs.
 func transferRefused(t *testing.T, b *testbed, c *sshtest.Client, role string) {
 	t.Helper()
@@ -396,15 +411,27 @@ func transferRefused(t *testing.T, b *testbed, c *sshtest.Client, role string) {
 	if n != 3 {
 		t.Fatalf("%d refusal events, want 3", n)
 	}
-	out2, errOut, code := b.run(c, "root@web01", "echo still-a-shell")
-	if code != 0 || out2 != "still-a-shell\n" {
-		t.Fatalf("command: %d %q %q", code, out2, errOut)
+	// A command still runs, and data moved through its input is recorded
+	// even though the testbed's recording.input is off.
+	cmd := c.SSH(testCtx(t), b.port, "root@web01", "cat > "+remote+"/via-cat && echo still-a-shell")
+	cmd.Stdin = strings.NewReader("moved-by-cat\n")
+	if out, err := cmd.Output(); err != nil || string(out) != "still-a-shell\n" {
+		t.Fatalf("command: %v %q", err, out)
+	}
+	var rec string
+	for _, s := range b.sessionsOf("bob") {
+		if s.RecordingPath != "" {
+			rec = b.castOf(s.RecordingPath)
+		}
+	}
+	if !strings.Contains(rec, `"i", "moved-by-cat`) {
+		t.Fatalf("the command's input is not in its recording:\n%s", rec)
 	}
 }
 
 // (e) A role with file_transfer: false may not use scp, scp -O or sftp.
 func TestFileTransferFalseRefusesEveryTransfer(t *testing.T) {
-	b := newTestbed(t, bedOptions{extraRoles: `  - name: helpdesk-web
+	b := newTestbed(t, bedOptions{recording: "recording:\n  input: false\n  on_failure: terminate\n", extraRoles: `  - name: helpdesk-web
     tenant: acme
     hosts: {labels: {tier: web}}
     logins: [root]
@@ -438,4 +465,33 @@ func TestBreakGlassHasNoFileTransferByDefault(t *testing.T) {
 		}
 	}
 	transferRefused(t, b, b.bob, "break-glass")
+}
+
+// Real clients with deep pipelines of small requests pass and are logged:
+// the parser's limits sit above what OpenSSH's scp and sftp can be told to
+// do (-X nrequests, -R, -B).
+func TestDeepPipelinesOfRealClientsPass(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	local, remote := t.TempDir(), remoteDir(t)
+	src, data := randomFile(t, local, "deep.bin", 4<<20+3)
+
+	b.scp("-X", "nrequests=8192", "-X", "buffer=512", src, sshtest.Remote("root@web01", remote+"/deep.bin"))
+	sameFile(t, filepath.Join(remote, "deep.bin"), data)
+	if want := fmt.Sprintf("put %s/deep.bin (%d bytes)", remote, len(data)); !contains(b.commandTexts("sftp"), want) {
+		t.Fatalf("sftp log %q lacks %q", b.commandTexts("sftp"), want)
+	}
+
+	batch := "get " + remote + "/deep.bin " + local + "/back.bin\n"
+	cmd := exec.CommandContext(testCtx(t), "sftp", append(b.alice.SFTPArgs(b.port), "-R", "4096", "-B", "1024", "-b", "-", sshtest.Dest("root@web01"))...)
+	cmd.Stdin = strings.NewReader(batch)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sftp: %v: %s", err, out)
+	}
+	sameFile(t, filepath.Join(local, "back.bin"), data)
+	if want := fmt.Sprintf("get %s/deep.bin (%d bytes)", remote, len(data)); !contains(b.commandTexts("sftp"), want) {
+		t.Fatalf("sftp log %q lacks %q", b.commandTexts("sftp"), want)
+	}
+	if s := b.lastSession("alice"); s.EndReason == "recording_failed" || s.RecordingPath != "" {
+		t.Fatalf("session %+v", s)
+	}
 }

@@ -60,8 +60,11 @@ func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 	s := ss.s
 	cfg := s.Policy().Recording
 	// Break-glass sessions always record keystrokes: emergency root is
-	// exactly what an auditor must be able to replay key by key.
-	r := &sessionRecord{ss: ss, row: row, recInput: cfg.Input || ss.adm.role.BreakGlass, terminate: cfg.OnFailure != "continue"}
+	// exactly what an auditor must be able to replay key by key. So do
+	// roles without file transfer: for them the only way to move data is
+	// through a command's input (`cat > f`), which must then be recorded.
+	role := ss.adm.role
+	r := &sessionRecord{ss: ss, row: row, recInput: cfg.Input || role.BreakGlass || !role.FileTransfer, terminate: cfg.OnFailure != "continue"}
 	if ss.pty != nil {
 		r.lines = recorder.NewLineBuilder()
 		if role := ss.adm.role; len(role.Commands.Deny) > 0 {

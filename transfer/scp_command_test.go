@@ -1,6 +1,9 @@
 package transfer
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseSCPCommand(t *testing.T) {
 	tests := []struct {
@@ -75,4 +78,29 @@ func TestParseSCPCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseSCPCommand checks that whatever is accepted is the bare scp
+// command with a direction and a target, and that nothing panics.
+func FuzzParseSCPCommand(f *testing.F) {
+	for _, s := range []string{"scp -t /tmp", "scp -v -r -p -d -t -- /srv", "scp -f '/a b'", `scp -f "x\$y"`,
+		"/tmp/x/scp -t x", "scp -t x; sh", "scp -t $(id)", "scp -t 'a\x00b'"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, cmd string) {
+		dir, target, _, ok := ParseSCPCommand(cmd)
+		if !ok {
+			if dir != 0 || target != "" {
+				t.Fatalf("refused %q but returned %v %q", cmd, dir, target)
+			}
+			return
+		}
+		words, _ := shellWords(cmd)
+		if words[0] != "scp" || (dir != Upload && dir != Download) || target == "" {
+			t.Fatalf("accepted %q as %v %q", cmd, dir, target)
+		}
+		if strings.ContainsAny(cmd, ";&|<>()$`{}\n\r\x00") && !strings.ContainsAny(cmd, `'"\`) {
+			t.Fatalf("accepted shell syntax in %q", cmd)
+		}
+	})
 }
