@@ -7,6 +7,7 @@ const (
 	extPosixRename = "posix-rename@openssh.com"
 	extHardlink    = "hardlink@openssh.com"
 	extLsetstat    = "lsetstat@openssh.com"
+	extCopyData    = "copy-data"
 )
 
 // clientPacket handles one client request. Requests that only read
@@ -113,8 +114,26 @@ func (s *SFTP) extended(d *decoder, id uint32) error {
 	case extLsetstat:
 		path, mode := d.str(), d.attrs()
 		return s.awaitOp(d, name, id, Op{Kind: KindSetstat, Path: path, Mode: mode})
+	case extCopyData:
+		// The host copies between two open handles, so file contents
+		// change without a WRITE: report it, naming the files behind the
+		// handles (empty when a handle is not a tracked file).
+		from := d.str()
+		d.u64()
+		d.u64()
+		to := d.str()
+		d.u64()
+		return s.awaitOp(d, name, id, Op{Kind: KindCopy, Path: s.handlePath(from), Path2: s.handlePath(to)})
 	}
 	return d.check("extended", nil)
+}
+
+// handlePath is the path of the file open under handle, or "".
+func (s *SFTP) handlePath(handle string) string {
+	if f := s.handles[handle]; f != nil {
+		return f.op.Path
+	}
+	return ""
 }
 
 // awaitOp records a path operation, reported when the host answers it.

@@ -47,6 +47,11 @@ func session() ([]msg, []Op) {
 		c(pkt(fxpSetstat, be32(21), sstr("/tmp/c"), permAttrs(0o4755))), h(statusPkt(21, fxOK)),
 		c(extPkt(22, extLsetstat, sstr("/tmp/soft"), noAttrs())), h(statusPkt(22, 2)),
 		c(extPkt(23, "statvfs@openssh.com", sstr("/"))), h(pkt(fxpExtendedReply, be32(23), be64(1))),
+		// a server-side copy between two handles.
+		c(openPkt(40, "/src", flRead, noAttrs()), openPkt(41, "/dst", flPutNew, noAttrs())),
+		h(handlePkt(40, "hs"), handlePkt(41, "hd")),
+		c(extPkt(42, extCopyData, sstr("hs"), be64(0), be64(0), sstr("hd"), be64(0))), h(statusPkt(42, fxOK)),
+		c(closePkt(43, "hs"), closePkt(44, "hd")), h(statusPkt(43, fxOK), statusPkt(44, fxOK)),
 		// a directory listing is not reported, nor is closing its handle.
 		c(pathPkt(11, 24, "/tmp")), h(handlePkt(24, "d1")),
 		c(pkt(12, be32(25), sstr("d1"))), h(namePkt(25, "x")),
@@ -74,6 +79,9 @@ func session() ([]msg, []Op) {
 		{Kind: KindRmdir, Path: "/tmp/d"},
 		{Kind: KindSetstat, Path: "/tmp/c", Mode: 0o4755},
 		{Kind: KindSetstat, Path: "/tmp/soft", Failed: true},
+		{Kind: KindCopy, Path: "/src", Path2: "/dst"},
+		{Kind: KindGet, Path: "/src"},
+		{Kind: KindPut, Path: "/dst"},
 		{Kind: KindPut, Path: "/var/db", Failed: true},
 		{Kind: KindPut, Path: "/var/log/x", Bytes: 7},
 	}
