@@ -211,6 +211,10 @@ func TestSCPSessionThatIsNotSCPIsTerminated(t *testing.T) {
 			if got := b.commandTexts("scp"); len(got) != 1 || !strings.Contains(got[0], "session terminated") {
 				t.Fatalf("scp log %q", got)
 			}
+			// What was refused is kept for the auditor.
+			if cast := b.castOf(sess.RecordingPath); !strings.Contains(cast, "touch "+marker) {
+				t.Fatalf("the cast lacks the refused bytes:\n%s", cast)
+			}
 		})
 	}
 }

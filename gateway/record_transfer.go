@@ -16,7 +16,8 @@ import (
 //
 //   - terminate (the default): the session ends with end_reason
 //     recording_failed, the user is told on stderr, and a recording.failed
-//     event names the cause;
+//     event names the cause; the chunk that was not delivered is kept in a
+//     cast, so the auditor sees what was tried;
 //   - continue: a cast is opened for the session and everything from that
 //     chunk on, both ways, is recorded raw into it.
 //
@@ -99,8 +100,13 @@ func (r *sessionRecord) afterParse(p []byte, in bool) error {
 		return nil
 	}
 	// Once makes every caller, in either pump, see stopErr as set.
-	r.stopOnce.Do(func() { r.stopErr = r.parserStopped(perr) })
+	first := false
+	r.stopOnce.Do(func() { first, r.stopErr = true, r.parserStopped(perr) })
 	if r.stopErr != nil {
+		if first && r.terminate {
+			// Not delivered, but kept: the auditor sees what was tried.
+			_ = r.recordRaw(p, in)
+		}
 		return r.stopErr // terminate, or the command log failed
 	}
 	return r.recordRaw(p, in)
