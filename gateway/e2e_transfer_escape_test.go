@@ -499,3 +499,37 @@ func TestDeepPipelinesOfRealClientsPass(t *testing.T) {
 		t.Fatalf("session %+v", s)
 	}
 }
+
+// A transfer runs without the client's environment beyond the locale: a
+// variable such as BASH_ENV would run code under the name of scp on a
+// host whose AcceptEnv lets it through.
+func TestTransferGetsOnlyLocaleVariables(t *testing.T) {
+	probe := filepath.Join(remoteDir(t), "env")
+	dir := impostor(t, `printf '\000'; printf '%s|%s' "$WARDEN_PROBE" "$LC_WARDEN" > `+probe+`; exec cat >/dev/null`)
+	b := newTestbed(t, bedOptions{hostExtra: "AcceptEnv *\n" + hostPATH(dir)})
+	c, _ := b.goClient("root@web01")
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gossh.DiscardRequests(reqs)
+	for _, kv := range [][2]string{{"WARDEN_PROBE", "leaked"}, {"LC_WARDEN", "kept"}} {
+		if _, err := ch.SendRequest("env", false, gossh.Marshal(struct{ Name, Value string }{kv[0], kv[1]})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := ch.SendRequest("exec", true, gossh.Marshal(struct{ Value string }{"scp -t /tmp"})); err != nil || !ok {
+		t.Fatalf("exec: %v %v", ok, err)
+	}
+	if got := readByte(t, ch); got != 0 {
+		t.Fatalf("opening answer %#x", got)
+	}
+	ch.CloseWrite()
+	io.Copy(io.Discard, ch)
+	ch.Close()
+	b.lastSession("alice")
+	got, err := os.ReadFile(probe)
+	if err != nil || string(got) != "|kept" {
+		t.Fatalf("environment seen by the host's scp: %q (%v)", got, err)
+	}
+}

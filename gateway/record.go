@@ -76,6 +76,9 @@ func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 		// the role's policy says its access is for recorded terminals.
 		return nil, refusal("file transfer is not allowed for role %s", ss.adm.role.Name)
 	}
+	if ss.isTransfer() {
+		ss.dropTransferEnv()
+	}
 	if ss.kind == "subsystem" {
 		r.sftp = transfer.NewSFTP()
 		return r, nil

@@ -3,6 +3,9 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/recorder"
 	"github.com/warden-gw/warden/transfer"
@@ -196,4 +199,32 @@ func (r *sessionRecord) closeTransfer() error {
 		return r.logOps(r.scp.Close())
 	}
 	return nil
+}
+
+// dropTransferEnv refuses, among the requests queued before the start, the
+// env requests of a transfer session other than LANG and LC_*, which are
+// all OpenSSH's clients send by default. The host's shell runs scp (or
+// sshd runs sftp-server) under them, and a variable such as BASH_ENV or
+// LD_PRELOAD, wherever a host's AcceptEnv lets it through, would run other
+// code under the name of a transfer.
+func (ss *session) dropTransferEnv() {
+	kept := ss.queued[:0]
+	for _, r := range ss.queued {
+		if r.Type == "env" {
+			var kv struct{ Name, Value string }
+			if err := gossh.Unmarshal(r.Payload, &kv); err != nil || !localeVar(kv.Name) {
+				ss.s.log.Info("env request refused for a file transfer", "user", ss.ident.user.Name, "target", ss.t.String(), "name", truncate(kv.Name, 64))
+				if r.WantReply {
+					_ = r.Reply(false, nil)
+				}
+				continue
+			}
+		}
+		kept = append(kept, r)
+	}
+	ss.queued = kept
+}
+
+func localeVar(name string) bool {
+	return name == "LANG" || strings.HasPrefix(name, "LC_")
 }
