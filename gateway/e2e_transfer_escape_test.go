@@ -533,3 +533,35 @@ func TestTransferGetsOnlyLocaleVariables(t *testing.T) {
 		t.Fatalf("environment seen by the host's scp: %q (%v)", got, err)
 	}
 }
+
+// The lock-step the scp parser now demands is what OpenSSH's scp keeps:
+// a recursive legacy copy with times, both ways, passes and is logged.
+func TestLegacySCPRecursiveWithTimesPasses(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	local, remote := t.TempDir(), remoteDir(t)
+	tree := filepath.Join(local, "tree")
+	if err := os.MkdirAll(filepath.Join(tree, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, a := randomFile(t, tree, "a.bin", 70000)
+	_, c := randomFile(t, filepath.Join(tree, "sub"), "c.bin", 3)
+	b.scp("-O", "-r", "-p", tree, sshtest.Remote("root@web01", remote+"/"))
+	sameFile(t, filepath.Join(remote, "tree", "a.bin"), a)
+	sameFile(t, filepath.Join(remote, "tree", "sub", "c.bin"), c)
+	got := b.commandTexts("scp")
+	for _, w := range []string{"mkdir " + remote + "/tree", "mkdir " + remote + "/tree/sub",
+		fmt.Sprintf("put %s/tree/a.bin (70000 bytes)", remote), fmt.Sprintf("put %s/tree/sub/c.bin (3 bytes)", remote)} {
+		if !contains(got, w) {
+			t.Fatalf("scp log %q lacks %q", got, w)
+		}
+	}
+	back := filepath.Join(local, "back")
+	b.scp("-O", "-r", "-p", sshtest.Remote("root@web01", remote+"/tree"), back)
+	sameFile(t, filepath.Join(back, "sub", "c.bin"), c)
+	if got := b.commandTexts("scp"); !contains(got, fmt.Sprintf("get %s/tree/a.bin (70000 bytes)", remote)) {
+		t.Fatalf("scp log %q", got)
+	}
+	if s := b.lastSession("alice"); s.EndReason == "recording_failed" || s.RecordingPath != "" {
+		t.Fatalf("session %+v", s)
+	}
+}

@@ -251,10 +251,9 @@ func (s *SCP) message(line string) error {
 	return fmt.Errorf("transfer: scp message type %q: %w", line[0], ErrMalformed)
 }
 
-// accept goes on after a C or D line as if the receiver took it: a file's
-// body follows, or the directory is entered.
+// accept goes on after the receiver took a C or D line: a file's body
+// follows, or the directory is entered.
 func (s *SCP) accept(e *expect) {
-	e.accepted = true
 	s.ack = nil
 	s.state = scpLine
 	if e.kind == 'D' {

@@ -13,10 +13,9 @@ const maxExpects = 1024
 // expect is a message of the sender that the receiver will answer: one
 // byte, 0 for yes, or 1 or 2 followed by an error text and a newline.
 type expect struct {
-	kind     byte  // 'I' the receiver's opening, 'T', 'E', 'C', 'D', 'F' a file's final answer
-	op       *Op   // C, D and F: the operation the answer decides
-	size     int64 // C: the body length
-	accepted bool  // C and D: the parser went on as if the answer were yes
+	kind byte  // 'I' the receiver's opening, 'T', 'E', 'C', 'D', 'F' a file's final answer
+	op   *Op   // C, D and F: the operation the answer decides
+	size int64 // C: the body length
 }
 
 // Reply parses bytes of the direction that does not carry the protocol:
@@ -93,18 +92,14 @@ func (s *SCP) errorText(p []byte) (rest []byte, done bool, err error) {
 func (s *SCP) answered(e *expect, yes bool) {
 	switch e.kind {
 	case 'C', 'D':
-		if !yes {
+		if yes {
+			s.accept(e)
+		} else {
+			// Refused: the sender skips the file's body, or the
+			// directory's contents and its E, and goes on.
 			e.op.Failed = true
-		}
-		if !e.accepted {
-			if yes {
-				s.accept(e)
-			} else {
-				// Refused: the sender skips the file's body, or the
-				// directory's contents and its E, and goes on.
-				s.state, s.ack = scpLine, nil
-			}
-			if e.kind == 'C' && !yes {
+			s.state, s.ack = scpLine, nil
+			if e.kind == 'C' {
 				s.out = append(s.out, *e.op)
 			}
 		}
