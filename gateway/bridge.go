@@ -88,8 +88,13 @@ func (ss *session) bridge(ctx context.Context) {
 	inDone := make(chan struct{})
 	go func() {
 		defer close(inDone)
-		fail(pump(ss.hostCh, ss.ch, &ss.bytesIn, ss.rec.input))
-		_ = ss.hostCh.CloseWrite()
+		err := pump(ss.hostCh, ss.ch, &ss.bytesIn, ss.rec.input)
+		fail(err)
+		if err == nil {
+			// Not after a failure: an EOF would let the host's program
+			// exit 0 and report that, racing the gateway's exit status 1.
+			_ = ss.hostCh.CloseWrite()
+		}
 	}()
 
 	hostReqsDone := make(chan struct{})
@@ -175,6 +180,16 @@ func (ss *session) exitReasonOr(fallback string) string {
 // status for the session row.
 func (ss *session) forwardHostRequests() {
 	for r := range ss.hostReqs {
+		if (r.Type == "exit-status" || r.Type == "exit-signal") && ss.endedByGateway() {
+			// The gateway ended the session (kill, grant end, recording
+			// failure) and gave the client its own status 1; the host's
+			// program, exiting because its input closed, must not
+			// overwrite it with a 0.
+			if r.WantReply {
+				_ = r.Reply(false, nil)
+			}
+			continue
+		}
 		switch r.Type {
 		case "exit-status":
 			if len(r.Payload) >= 4 {
@@ -191,6 +206,14 @@ func (ss *session) forwardHostRequests() {
 			_ = r.Reply(ok && err == nil, nil)
 		}
 	}
+}
+
+// endedByGateway reports whether the gateway, not the host, ended the
+// session: an end reason is set and it is not the host's exit signal.
+func (ss *session) endedByGateway() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.endReason != "" && ss.endReason != endSignal
 }
 
 // forwardClientRequests passes the client's requests after the start to the

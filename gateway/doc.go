@@ -15,6 +15,7 @@
 //	session.go      one session channel: requests forwarded in order
 //	bridge.go       bridge: the one place where bytes cross, in both directions
 //	record.go       record: asciicast, typed lines and file operations
+//	record_transfer.go  sftp and scp: parsed, or ended, or recorded raw
 //	guard.go        commands.deny: exec refused, typed lines not sent
 //	registry.go     live sessions from channel open, ended early by grant end,
 //	                kill or shutdown

@@ -209,4 +209,7 @@ type Role struct {
 	RequireTicket bool
 	Commands      CommandRules
 	Credential    RoleCredential // break-glass only
+	// FileTransfer allows the sftp subsystem and legacy scp; default true,
+	// false for break-glass roles. Without it they are refused.
+	FileTransfer bool
 }

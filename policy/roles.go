@@ -13,6 +13,7 @@ var roleKeys = []string{
 	"name", "tenant", "hosts", "logins", "members", "privileged", "break_glass",
 	"eligible", "approvers", "approvals", "max_duration", "request_ttl",
 	"require_reason", "require_ticket", "commands", "credential",
+	"file_transfer",
 }
 
 // jitKeys configure requests and grants, so they only make sense on
@@ -100,6 +101,7 @@ func (d *decoder) role(n *yaml.Node, refs refs, seen map[string]int) *Role {
 
 	d.commands(f.get("commands"), &r.Commands)
 	d.credential(f, r, refs.vault)
+	d.fileTransfer(f, r)
 
 	if r.Name == "" || !d.unique(seen, f.get("name"), "role", r.Name) {
 		return nil
@@ -171,6 +173,18 @@ func (d *decoder) privileged(f fields, r *Role) {
 		}
 	}
 	r.RequireTicket, _ = d.boolean(f.get("require_ticket"), "require_ticket")
+}
+
+// fileTransfer decodes file_transfer, whether the role may use sftp and
+// legacy scp. It defaults to true, except on break_glass roles: emergency
+// root is for repairs typed at a recorded terminal, and a file transfer is
+// logged by name and size, not by content, so it is the wrong tool there
+// unless the policy says so.
+func (d *decoder) fileTransfer(f fields, r *Role) {
+	r.FileTransfer = !r.BreakGlass
+	if v, set := d.boolean(f.get("file_transfer"), "file_transfer"); set {
+		r.FileTransfer = v
+	}
 }
 
 // commands decodes commands: {deny: [REGEXP...]}.

@@ -191,3 +191,21 @@ func TestRoleErrors(t *testing.T) {
 			[]string{`4: credential.vault_kv needs Vault, but credentials.vault has no address (hint: add credentials.vault with its address)`}},
 	})
 }
+
+func TestRoleFileTransfer(t *testing.T) {
+	c := mustParse(t, rolePolicy(
+		"  - {name: deploy, tenant: acme, hosts: {names: [web01]}, logins: [deploy], members: [ops]}",
+		"  - {name: audit, tenant: acme, hosts: {names: [web01]}, logins: [deploy], members: [ops], file_transfer: false}",
+		"  - {name: bg, tenant: acme, hosts: {names: ['*']}, logins: [root], break_glass: true, eligible: [oncall], approvers: [sec, mgmt]}",
+		"  - {name: bgft, tenant: acme, hosts: {names: ['*']}, logins: [root], break_glass: true, eligible: [oncall], approvers: [sec, mgmt], file_transfer: true}",
+	))
+	for role, want := range map[string]bool{"deploy": true, "audit": false, "bg": false, "bgft": true} {
+		if got := c.Role(role).FileTransfer; got != want {
+			t.Errorf("%s: FileTransfer = %v, want %v", role, got, want)
+		}
+	}
+	runErrCases(t, []errCase{
+		{"file_transfer in words", rolePolicy("  - {name: r, tenant: acme, hosts: {names: [web01]}, logins: [root], members: [ops], file_transfer: no}"),
+			[]string{`9: file_transfer must be true or false, not "no" (hint: write true or false)`}},
+	})
+}
