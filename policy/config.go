@@ -166,7 +166,8 @@ type Group struct {
 }
 
 // HostSelector picks hosts within a role's tenant: a host is selected when its
-// name matches any of Names (path.Match globs) or it carries all of Labels.
+// name matches any of Names (path.Match globs) and it carries all of Labels;
+// a part left empty does not constrain. See Matches.
 type HostSelector struct {
 	Names  []string
 	Labels map[string]string

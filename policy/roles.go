@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"path"
 	"regexp"
 	"strings"
@@ -267,8 +268,39 @@ func (d *decoder) selector(n, at *yaml.Node, t *Tenant, who string) HostSelector
 			return s
 		}
 	}
-	d.hintf(at, "check the names and labels against the tenant's hosts", "role %s matches no host in tenant %q", who, t.Name)
+	d.hintf(at, selectorHint(s, t), "role %s matches no host in tenant %q", who, t.Name)
 	return s
+}
+
+// selectorHint explains why s picks no host of t. With both names and
+// labels it says that a host must match both, and which hosts each part
+// picks on its own, since a policy author may have expected the union.
+func selectorHint(s HostSelector, t *Tenant) string {
+	if len(s.Names) == 0 || len(s.Labels) == 0 {
+		return "check the names and labels against the tenant's hosts"
+	}
+	var byName, byLabels []string
+	for _, h := range t.Hosts {
+		if s.matchesName(h) {
+			byName = append(byName, h.Name)
+		}
+		if s.matchesLabels(h) {
+			byLabels = append(byLabels, h.Name)
+		}
+	}
+	return fmt.Sprintf("a host must match both names and labels; names alone match %s, labels alone match %s",
+		hostList(byName), hostList(byLabels))
+}
+
+// hostList shows at most five host names.
+func hostList(names []string) string {
+	switch {
+	case len(names) == 0:
+		return "none"
+	case len(names) > 5:
+		return strings.Join(names[:5], ", ") + fmt.Sprintf(" and %d more", len(names)-5)
+	}
+	return strings.Join(names, ", ")
 }
 
 func validGlob(g string) bool {
