@@ -206,4 +206,9 @@ type Role struct {
 	RequireTicket bool
 	Commands      CommandRules
 	Credential    RoleCredential // break-glass only
+
+	// DenyCooldown is how long after a deny the same user may not request
+	// the role again (default 1h; 0 turns it off). Break-glass roles ignore
+	// it: their denials hold until an approver clears them.
+	DenyCooldown Duration
 }

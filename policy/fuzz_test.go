@@ -97,6 +97,9 @@ func checkInvariants(t *testing.T, c *Config) {
 		if r.BreakGlass && (!r.Privileged || r.Approvals < 2 || r.MaxDuration.Std() > breakGlassMaxDuration || !r.RequireReason) {
 			t.Fatalf("break-glass role %+v accepted", r)
 		}
+		if r.DenyCooldown < 0 || r.DenyCooldown.Std() > maxDenyCooldown || !r.Privileged && r.DenyCooldown != 0 {
+			t.Fatalf("role %s: deny_cooldown %s accepted", r.Name, r.DenyCooldown)
+		}
 		if !r.Privileged && len(r.Members) == 0 {
 			t.Fatalf("standing role %s without members accepted", r.Name)
 		}

@@ -13,7 +13,7 @@ import (
 var roleKeys = []string{
 	"name", "tenant", "hosts", "logins", "members", "privileged", "break_glass",
 	"eligible", "approvers", "approvals", "max_duration", "request_ttl",
-	"require_reason", "require_ticket", "commands", "credential",
+	"require_reason", "require_ticket", "commands", "credential", "deny_cooldown",
 }
 
 // jitKeys configure requests and grants, so they only make sense on
@@ -21,7 +21,7 @@ var roleKeys = []string{
 // does not exist.
 var jitKeys = []string{
 	"eligible", "approvers", "approvals", "max_duration", "request_ttl",
-	"require_reason", "require_ticket",
+	"require_reason", "require_ticket", "deny_cooldown",
 }
 
 // Defaults and limits of privileged roles.
@@ -33,6 +33,12 @@ const (
 	// lasts longer, someone asks again and leaves a second record.
 	breakGlassMaxDuration = time.Hour
 	defaultRequestTTL     = 24 * time.Hour
+	// defaultDenyCooldown keeps a denial from being undone by asking again
+	// at once: the requester waits, or an approver clears it on the record.
+	defaultDenyCooldown = time.Hour
+	// maxDenyCooldown bounds deny_cooldown; a denial that should last longer
+	// is a policy change (remove the user from eligible), not a cooldown.
+	maxDenyCooldown = 30 * 24 * time.Hour
 )
 
 // refs holds what roles may refer to.
@@ -172,6 +178,35 @@ func (d *decoder) privileged(f fields, r *Role) {
 		}
 	}
 	r.RequireTicket, _ = d.boolean(f.get("require_ticket"), "require_ticket")
+	d.denyCooldown(f, r)
+}
+
+// denyCooldown decodes deny_cooldown: how long, after a deny, the same
+// user may not request the role again. 0s turns it off. Break-glass roles
+// take no value: their denials hold until an approver clears them, so that
+// one approver's veto cannot be outvoted by asking the others.
+func (d *decoder) denyCooldown(f fields, r *Role) {
+	n := f.get("deny_cooldown")
+	r.DenyCooldown = Duration(defaultDenyCooldown)
+	if isNull(n) || !d.kind(n, yaml.ScalarNode, "deny_cooldown") {
+		return
+	}
+	if r.BreakGlass {
+		d.hintf(f.at("deny_cooldown"), "remove it; an approver clears a break-glass denial with: ssh gw clear-denial ROLE --user U --reason TEXT",
+			"break_glass denials hold until cleared; deny_cooldown does not apply")
+		return
+	}
+	var v Duration
+	switch err := v.UnmarshalText([]byte(n.Value)); {
+	case err != nil:
+		d.hintf(n, "use a Go duration such as 30m or 1h; 0s turns the cooldown off", "bad duration %q for deny_cooldown", n.Value)
+	case v < 0:
+		d.errorf(n, "deny_cooldown must not be negative, not %s", n.Value)
+	case v.Std() > maxDenyCooldown:
+		d.hintf(n, "to keep a user from asking at all, remove them from eligible", "deny_cooldown is at most 720h, not %s", n.Value)
+	default:
+		r.DenyCooldown = v
+	}
 }
 
 // commands decodes commands: {deny: [REGEXP...]}.
