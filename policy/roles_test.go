@@ -227,3 +227,19 @@ func TestDenyCooldown(t *testing.T) {
 		}
 	}
 }
+
+func TestHostList(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, "none"},
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b", "c", "d", "e"}, "a, b, c, d, e"},
+		{[]string{"a", "b", "c", "d", "e", "f", "g"}, "a, b, c, d, e and 2 more"},
+	} {
+		if got := hostList(tc.in); got != tc.want {
+			t.Errorf("hostList(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
