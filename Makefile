@@ -36,12 +36,13 @@ demo: build ## run the zero-setup demo
 
 # Fuzzing. Targets are found, not listed: every directory whose test files
 # declare `func FuzzX(f *testing.F)` is built once as a test binary with the
-# fuzzing instrumentation, and the binary lists its own targets, so a new
-# target (or a package with several) joins without editing this file. Each
-# target runs on its own, since a fuzzing run takes exactly one, with
-# go test's corpus cache. A crash stops nothing else; its input is written
-# to PKG/testdata/fuzz/TARGET/, to become a table-test case. The last line
-# counts the targets: "fuzz: N passed, M failed".
+# fuzzing instrumentation (vet is left to test and lint), and the binary
+# lists its own targets, so a new target, or a package with several, joins
+# without editing this file. Each target runs on its own, since a fuzzing
+# run takes exactly one, with go test's corpus cache. A crash stops nothing
+# else; its input is written to PKG/testdata/fuzz/TARGET/, to become a
+# table-test case. The last line counts the targets: "fuzz: N passed, M
+# failed".
 #
 # Go 1.26 may fail a run at the -fuzztime deadline with a bare "context
 # deadline exceeded" and no failing input (go.dev/issue/75804, fixed in Go
@@ -59,7 +60,7 @@ define fuzz_each
 		grep -v '/testdata/' | xargs -r -n1 dirname | sort -u); \
 	for dir in $$dirs; do \
 		pkg="$$mod$${dir#.}"; \
-		if ! $(GO) test -c -fuzz . -o "$$bin/fuzz.test" "$$dir"; then echo "== FAIL $$pkg: build"; fail=$$((fail+1)); continue; fi; \
+		if ! $(GO) test -c -vet=off -fuzz . -o "$$bin/fuzz.test" "$$dir"; then echo "== FAIL $$pkg: build"; fail=$$((fail+1)); continue; fi; \
 		targets=$$(cd "$$dir" && "$$bin/fuzz.test" -test.list '^Fuzz') || { echo "== FAIL $$pkg: list"; fail=$$((fail+1)); continue; }; \
 		for t in $$targets; do \
 			echo "== $$pkg $$t ($(1))"; \
