@@ -42,6 +42,7 @@ func (s *Server) commands() map[string]command {
 		"hosts":  {usage: "hosts [--json]", help: "hosts and logins you may reach now, or after a request", run: cmdHosts},
 		"help":   {usage: "help", help: "this list", run: cmdHelp},
 	}
+	cmds["clear-denial"] = clearDenialCommand // commands_cooldown.go
 	for name, c := range s.jitCommands() {
 		cmds[name] = c
 	}

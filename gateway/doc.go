@@ -26,6 +26,7 @@
 //	commands_jit.go   request, approve, deny, cancel, grants, revoke
 //	commands_exceptions.go  the exception register over SSH
 //	commands_sessions.go    sessions --live, watch and kill, scoped by tenant
+//	commands_cooldown.go    clear-denial: an approver lifts a deny's hold
 //	breakglass.go   a grant's end: live sessions closed, static key rotated
 //
 // Every refusal reaches the client as one line on stderr that starts with

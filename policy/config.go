@@ -170,7 +170,8 @@ type Group struct {
 }
 
 // HostSelector picks hosts within a role's tenant: a host is selected when its
-// name matches any of Names (path.Match globs) or it carries all of Labels.
+// name matches any of Names (path.Match globs) and it carries all of Labels;
+// a part left empty does not constrain. See Matches.
 type HostSelector struct {
 	Names  []string
 	Labels map[string]string
@@ -212,4 +213,9 @@ type Role struct {
 	// FileTransfer allows the sftp subsystem and legacy scp; default true,
 	// false for break-glass roles. Without it they are refused.
 	FileTransfer bool
+
+	// DenyCooldown is how long after a deny the same user may not request
+	// the role again (default 1h; 0 turns it off). Break-glass roles ignore
+	// it: their denials hold until an approver clears them.
+	DenyCooldown Duration
 }

@@ -3,8 +3,8 @@ package policy
 import (
 	"fmt"
 
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
-	"gopkg.in/yaml.v3"
 )
 
 var (
