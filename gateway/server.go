@@ -64,6 +64,9 @@ type Options struct {
 	Rotator rotator
 	// Notifier receives alerts (rotation results); nil sends none.
 	Notifier notifier
+	// SignOn is single sign-on for SSH keys (authenticate.go,
+	// commands_sso.go); nil admits policy keys only.
+	SignOn signOn
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
