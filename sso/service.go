@@ -44,6 +44,11 @@ func (p policyUsers) SignInUser(claim string) (string, bool) {
 	}
 	match := ""
 	for _, u := range c.Users {
+		if u.Name == claim {
+			return u.Name, true
+		}
+	}
+	for _, u := range c.Users {
 		if strings.EqualFold(u.Name, claim) {
 			if match != "" {
 				return "", false // ambiguous: refuse rather than guess
