@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"html"
 	"net"
 	"net/http"
 	"net/url"
@@ -211,7 +212,7 @@ func TestE2ESSOLoginBindsKey(t *testing.T) {
 	}
 	br := optest.NewBrowser(t)
 	start := br.Get(pl.url)
-	if !strings.Contains(start.Body, gossh.FingerprintSHA256(sb.stranger.PublicKey)) || strings.Contains(start.Body, pl.code) {
+	if !strings.Contains(html.UnescapeString(start.Body), gossh.FingerprintSHA256(sb.stranger.PublicKey)) || strings.Contains(start.Body, pl.code) {
 		t.Fatalf("start page must show the fingerprint and must not show the code: %s", start)
 	}
 	login := confirm(t, br, pl.url, pl.code)
@@ -344,7 +345,7 @@ func TestE2ESSOConsentPhishingNeedsConfirm(t *testing.T) {
 	if page.Status != 200 || page.URL.Host != link.Host || strings.Contains(page.Body, `name="password"`) {
 		t.Fatalf("opening the link must only show Warden's confirm page: %s", page)
 	}
-	if !strings.Contains(page.Body, gossh.FingerprintSHA256(sb.stranger.PublicKey)) || !strings.Contains(page.Body, "If someone sent you this link") {
+	if !strings.Contains(html.UnescapeString(page.Body), gossh.FingerprintSHA256(sb.stranger.PublicKey)) || !strings.Contains(page.Body, "If someone sent you this link") {
 		t.Errorf("confirm page does not show the key and the warning: %s", page)
 	}
 	action, _, _ := strings.Cut(pl.url, "?")

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -152,13 +153,9 @@ var hiddenRe = regexp.MustCompile(`<input type="hidden" name="([a-z]+)" value="(
 func (p Page) Hidden() url.Values {
 	v := url.Values{}
 	for _, m := range hiddenRe.FindAllStringSubmatch(p.Body, -1) {
-		v.Set(m[1], htmlUnescape(m[2]))
+		v.Set(m[1], html.UnescapeString(m[2]))
 	}
 	return v
-}
-
-func htmlUnescape(s string) string {
-	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">").Replace(s)
 }
 
 // LogIn posts the OP's login form on page (where the OP sent the browser)
