@@ -3,7 +3,6 @@ package sso
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -309,9 +308,6 @@ func (s *Service) audit(ctx context.Context, typ, actor, subject string, data ma
 		s.log.Error("audit event not written", "type", typ, "subject", subject, "err", err)
 	}
 }
-
-// db is the read pool, for tests.
-func (s *Service) db() *sql.DB { return s.opt.Store.DB() }
 
 // PendingTTL is how long a printed link works.
 func (s *Service) PendingTTL() time.Duration { return s.opt.PendingTTL }

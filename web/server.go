@@ -127,7 +127,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 }
 
 // securityHeaders sets what every answer carries. Pages are plain HTML
-// forms: no script, no framing, nothing from elsewhere. no-referrer keeps
+// forms: no script, no framing, nothing from elsewhere. form-action also
+// allows http(s) targets because browsers apply it to the redirect that
+// follows a form, and the sign-in confirm form redirects to the IdP,
+// whose address this package does not know. no-referrer keeps
 // the sign-in page's URL (which names a pending sign-in) out of the
 // Referer the IdP would see.
 func securityHeaders(h http.Handler) http.Handler {
