@@ -40,7 +40,8 @@
 //     browser and sends the victim the IdP's sign-in page. The callback is
 //     accepted only in the browser that confirmed (an HttpOnly cookie whose
 //     hash the sign-in keeps), so the victim's redirect is refused and the
-//     attacker's ssh gets a refusal.
+//     attacker's ssh gets a refusal. Over https the cookie is
+//     __Host-warden_sso, which no sibling subdomain can plant.
 //   - Cross-site forms: the confirm POST carries a CSRF token, an HMAC of
 //     the sign-in id and the browser's cookie under a key made at start.
 //   - Replay: the state is used once (a second use is refused and

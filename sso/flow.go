@@ -20,6 +20,13 @@ const (
 	startPath    = "/oidc/start"
 	callbackPath = "/oidc/callback"
 	cookieName   = "warden_sso"
+	// hostCookieName is used over https: the __Host- prefix makes the
+	// browser refuse the cookie unless it is Secure, host-only and for
+	// Path /, so a sibling subdomain (or a plain-http man in the middle)
+	// cannot plant its own value in a victim's browser ("cookie
+	// tossing") and so pass the callback's browser check with an
+	// attacker's sign-in.
+	hostCookieName = "__Host-warden_sso"
 	maxFormBytes = 4 << 10
 )
 
@@ -41,16 +48,33 @@ func (s *Service) Mount(m Mux) {
 // SameSite=Lax, not Strict: the callback is a top-level navigation from
 // the IdP's site, on which a Strict cookie would not be sent.
 func (s *Service) browserCookie(w http.ResponseWriter, r *http.Request, base string) (string, error) {
-	if c, err := r.Cookie(cookieName); err == nil && len(c.Value) == 43 {
+	name, path, secure := cookieName, cookiePath(base), strings.HasPrefix(base, "https:")
+	if secure {
+		name, path = hostCookieName, "/"
+	}
+	if c, err := r.Cookie(name); err == nil && len(c.Value) == 43 {
 		return c.Value, nil
 	}
 	v, err := s.random(32)
 	if err != nil {
 		return "", err
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: v, Path: cookiePath(base), HttpOnly: true, Secure: strings.HasPrefix(base, "https:"),
-		SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: path, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	return v, nil
+}
+
+// readCookie returns the browser's sign-in cookie for a sign-in whose
+// links start with base, or "" when it sent none.
+func readCookie(r *http.Request, base string) string {
+	name := cookieName
+	if strings.HasPrefix(base, "https:") {
+		name = hostCookieName
+	}
+	c, err := r.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
 }
 
 // csrfToken binds the confirm form to one sign-in and one browser: a form
@@ -106,8 +130,8 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusNotFound, "Sign-in link not valid", "This sign-in link is unknown, used or expired. Run ssh GATEWAY login again.")
 		return
 	}
-	c, err := r.Cookie(cookieName)
-	if err != nil || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrfToken(p.id, c.Value))) != 1 {
+	cookie := readCookie(r, p.base)
+	if cookie == "" || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrfToken(p.id, cookie))) != 1 {
 		s.log.Info("sign-in confirm refused: CSRF token", "fingerprint", p.fp)
 		s.page(w, http.StatusForbidden, "Not allowed", "This form was not sent from Warden's sign-in page in this browser. Open the link again.")
 		return
@@ -133,7 +157,7 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.render(w, http.StatusForbidden, startTmpl, map[string]any{
-			"ID": p.id, "Action": p.base + startPath, "CSRF": s.csrfToken(p.id, c.Value), "Fingerprint": p.fp, "KeyType": p.key.Type(),
+			"ID": p.id, "Action": p.base + startPath, "CSRF": s.csrfToken(p.id, cookie), "Fingerprint": p.fp, "KeyType": p.key.Type(),
 			"ClientAddr": recorder.Quote(p.clientAddr), "Started": p.created.Format(time.RFC3339), "Expires": p.expires.Format(time.RFC3339),
 			"Wrong": true,
 		})
@@ -160,7 +184,7 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.confirmed, p.state, p.nonce, p.verifier = true, state, nonce, verifier
-	p.browser = sha256.Sum256([]byte(c.Value))
+	p.browser = sha256.Sum256([]byte(cookie))
 	s.byState[state] = p
 	s.mu.Unlock()
 	http.Redirect(w, r, to, http.StatusSeeOther)
@@ -189,11 +213,7 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusBadRequest, "Sign-in not valid", "This sign-in response is unknown or was already used. Run ssh GATEWAY login again.")
 		return
 	}
-	c, err := r.Cookie(cookieName)
-	if err != nil {
-		c = &http.Cookie{}
-	}
-	sum := sha256.Sum256([]byte(c.Value))
+	sum := sha256.Sum256([]byte(readCookie(r, p.base)))
 	if subtle.ConstantTimeCompare(sum[:], p.browser[:]) != 1 {
 		s.refuse(r.Context(), p, "", "callback in another browser", "the sign-in was completed in a browser other than the one that confirmed the code")
 		s.page(w, http.StatusForbidden, "Sign-in refused", "This sign-in was confirmed in another browser. If someone sent you a sign-in link, do not use it.")

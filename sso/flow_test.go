@@ -104,3 +104,33 @@ func TestLinkExpires(t *testing.T) {
 		t.Fatalf("result %+v", r)
 	}
 }
+
+// TestCookieAttributes: the browser cookie is HttpOnly and SameSite=Lax
+// (the IdP's redirect is a cross-site navigation), and over https a
+// __Host- cookie: Secure, host-only, Path=/, so no sibling subdomain can
+// plant one.
+func TestCookieAttributes(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
+	s, st := newService(t, t.TempDir(), clk)
+	defer st.Close()
+	ts, _ := serveFlow(t, s)
+	for _, tc := range []struct{ base, want string }{
+		{ts.URL, "warden_sso=; Path=/oidc/; HttpOnly; SameSite=Lax"},
+		{"https://warden.example.com/gw", "__Host-warden_sso=; Path=/; HttpOnly; Secure; SameSite=Lax"},
+	} {
+		s.opt.BaseURL = func(string) string { return tc.base }
+		p, err := s.Begin(context.Background(), testKey(t), "192.0.2.1:1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(ts.URL + startPath + "?id=" + strings.TrimPrefix(p.URL, tc.base+startPath+"?id="))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := regexp.MustCompile(`=[A-Za-z0-9_-]{43};`).ReplaceAllString(resp.Header.Get("Set-Cookie"), "=;")
+		if resp.StatusCode != 200 || got != tc.want {
+			t.Errorf("base %s: %d Set-Cookie %q, want %q", tc.base, resp.StatusCode, got, tc.want)
+		}
+	}
+}
