@@ -27,7 +27,7 @@ const (
 	// tossing") and so pass the callback's browser check with an
 	// attacker's sign-in.
 	hostCookieName = "__Host-warden_sso"
-	maxFormBytes = 4 << 10
+	maxFormBytes   = 4 << 10
 )
 
 // Mux is where the handlers are mounted: web.Server's Handle.
