@@ -238,6 +238,24 @@ func TestE2ESSOLoginBindsKey(t *testing.T) {
 		t.Fatalf("whoami: exit %d %q", code, out)
 	}
 
+	// Signing in again with the bound key (the login command of a known
+	// user) renews it, here as someone else: the old binding is replaced.
+	pl = sb.startLogin(sb.stranger)
+	if final := br.LogIn(confirm(t, br, pl.url, pl.code), "dana", "dana-pw"); !strings.Contains(final.Body, "Signed in as dana") {
+		t.Fatalf("second sign-in: %s", final)
+	}
+	if code, out, errOut := pl.wait(t); code != 0 || !strings.Contains(out, "signed in as dana until ") {
+		t.Fatalf("second login: exit %d %q %q", code, out, errOut)
+	}
+	sb.waitEvent(sso.EventEnded, "replaced")
+	if out, _, _ := sb.run(sb.stranger, "me", "whoami"); !strings.Contains(out, "user:        dana") {
+		t.Fatalf("whoami after the second sign-in: %q", out)
+	}
+	// A policy key needs no sign-in.
+	if _, errOut, code := sb.run(sb.alice, "me", "login"); code != 1 || !strings.Contains(errOut, "your key is in the policy as alice") {
+		t.Errorf("policy key login: exit %d %q", code, errOut)
+	}
+
 	out, errOut, code = sb.run(sb.stranger, "me", "logout")
 	if code != 0 || !strings.Contains(out, "signed out: key SHA256:") {
 		t.Fatalf("logout: exit %d out %q err %q", code, out, errOut)
