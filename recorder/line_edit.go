@@ -92,6 +92,28 @@ func (e *editor) deleteChar() {
 	e.buf = slices.Delete(e.buf, e.cur, e.cur+n)
 }
 
+// transpose is Ctrl-T, readline's transpose-chars: the rune before the
+// cursor moves over the rune at the cursor, and the cursor follows; at the
+// end of the line the last two runes swap.
+func (e *editor) transpose() {
+	if e.cur == len(e.buf) {
+		_, n := e.runeBefore(e.cur)
+		if n == e.cur {
+			return // fewer than two runes before the cursor
+		}
+		e.cur -= n
+	}
+	_, n1 := e.runeBefore(e.cur)
+	_, n2 := e.runeAfter(e.cur)
+	if n1 == 0 || n2 == 0 {
+		return
+	}
+	from := e.cur - n1
+	swapped := append(append(make([]byte, 0, n1+n2), e.buf[e.cur:e.cur+n2]...), e.buf[from:e.cur]...)
+	copy(e.buf[from:], swapped)
+	e.cur = from + n1 + n2
+}
+
 // kill removes buf[from:to] into the kill buffer and leaves the cursor at
 // from.
 func (e *editor) kill(from, to int) {

@@ -81,7 +81,7 @@ func TestLineEditingKeys(t *testing.T) {
 		{"unknown CSI keys are skipped", []string{"ls\x1b[15~ \x1b[1;2A-\x1b[<0;10;5Ml\r"}, []string{"ls -l"}},
 		{"unknown SS3 keys are skipped", []string{"ls\x1bOP -l\r"}, []string{"ls -l"}},
 		{"unknown Alt-keys are skipped", []string{"ls\x1bx\x1b. -l\r"}, []string{"ls -l"}},
-		{"Alt-Enter does not submit", []string{"ls\x1b\r -l\r"}, []string{"ls -l"}},
+		{"Alt-Enter inserts a newline and does not submit", []string{"ls\x1b\r -l\x1b\n\r"}, []string{"ls\n -l\n"}},
 		{"an overlong CSI is skipped whole", []string{"ls\x1b[" + strings.Repeat("1;", 40) + "A -l\r"}, []string{"ls -l"}},
 		{"CAN cancels a sequence", []string{"ls\x1b[1\x18 -l\r"}, []string{"ls -l"}},
 		{"ESC ESC starts one sequence", []string{"ls\x1b\x1b[D\x1b[Dx\r"}, []string{"xls"}},
