@@ -75,6 +75,7 @@ type LineBuilder struct {
 
 	pipe pipeState // the shell reads a pipe (NewPipeLineBuilder)
 }
+
 // pendingLine is a submitted line waiting for its echo.
 type pendingLine struct {
 	line    Line
