@@ -88,7 +88,16 @@ func (ss *session) bridge(ctx context.Context) {
 	inDone := make(chan struct{})
 	go func() {
 		defer close(inDone)
-		fail(pump(ss.hostCh, ss.ch, &ss.bytesIn, ss.rec.input))
+		err := pump(ss.hostCh, ss.ch, &ss.bytesIn, ss.rec.input)
+		if err == nil {
+			// A shell without a terminal runs a last line with no LF at
+			// EOF: it was held back until now, to be checked first.
+			err = ss.rec.endInput()
+		}
+		if err != nil {
+			fail(err)
+			return
+		}
 		_ = ss.hostCh.CloseWrite()
 	}()
 

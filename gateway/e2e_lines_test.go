@@ -1,0 +1,282 @@
+package gateway_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warden-gw/warden/audit"
+)
+
+// The command log and the deny rules see every line a shell reads: with or
+// without a terminal, whatever key submitted it, whatever the client
+// pretends about pastes (issue 8, finding 4).
+
+// shellRows returns the session's command rows as "source action text",
+// with the rule of denied ones.
+func shellRows(cmds []audit.Command) []string {
+	var rows []string
+	for _, c := range cmds {
+		s := c.Source + " " + c.Action + " " + c.Command
+		if c.Rule != "" {
+			s += " | " + c.Rule
+		}
+		rows = append(rows, s)
+	}
+	return rows
+}
+
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(expectWait)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func assertAbsent(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s exists: a line that must not run ran on the host", filepath.Base(p))
+		}
+	}
+}
+
+func TestPipedShellLinesAreLogged(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	cmd := b.sshWith(testCtx(t), b.alice, []string{"-T"}, "root@web01")
+	// The last line has no LF: the shell still runs it at end of input.
+	cmd.Stdin = strings.NewReader("echo one\nexpr 6 \\* 7\necho a \\\nb\n\necho last")
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ssh -T: %v, stderr %q", err, errb.String())
+	}
+	if out.String() != "one\n42\na b\nlast\n" {
+		t.Fatalf("output %q", out.String())
+	}
+	s := b.lastSession("alice")
+	got := shellRows(b.commands(s.ID))
+	want := []string{"shell allowed echo one", "shell allowed expr 6 \\* 7", "shell allowed echo a \\\nb", "shell allowed echo last"}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Fatalf("command log %q, want %q", got, want)
+	}
+}
+
+// TestPipedShellDeniedLineEndsSession feeds ssh -T line by line: the line
+// before the denied one runs, the denied one and the one after do not, and
+// the session ends with one line that says why.
+func TestPipedShellDeniedLineEndsSession(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	dir := t.TempDir()
+	before, denied, after := filepath.Join(dir, "before"), filepath.Join(dir, "denied"), filepath.Join(dir, "after")
+	cmd := b.sshWith(testCtx(t), b.alice, []string{"-T"}, "root@web01")
+	feed, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb safeBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(feed, "touch %s\n", before)
+	waitFile(t, before)
+	// Typed in two writes, so the host would have had the start of the
+	// line already if the gateway did not hold it back.
+	fmt.Fprintf(feed, "rm -rf /nothing-here; touch ")
+	time.Sleep(100 * time.Millisecond)
+	fmt.Fprintf(feed, "%s\ntouch %s\n", denied, after)
+	err = cmd.Wait()
+	if code := exitCode(err); code != 1 {
+		t.Fatalf("exit %d (%v), stderr %q", code, err, errb.String())
+	}
+	if want := "warden: command denied by rule ^rm -rf / of role web-admin; not sent, session ended\n"; !strings.HasSuffix(errb.String(), want) {
+		t.Fatalf("stderr %q, want it to end with %q", errb.String(), want)
+	}
+	assertAbsent(t, denied, after)
+	s := b.lastSession("alice")
+	if s.EndReason != "refused" {
+		t.Fatalf("end reason %q", s.EndReason)
+	}
+	got := shellRows(b.commands(s.ID))
+	want := []string{"shell allowed touch " + before, "shell denied rm -rf /nothing-here; touch " + denied + " | ^rm -rf /"}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Fatalf("command log %q, want %q", got, want)
+	}
+	b.waitEvent("command.denied", s.ID)
+}
+
+// TestPipedShellDeniedLastLineWithoutLF: a shell runs a last line that has
+// no LF when its input ends, so that line is checked before the EOF.
+func TestPipedShellDeniedLastLineWithoutLF(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	marker := filepath.Join(t.TempDir(), "denied")
+	cmd := b.sshWith(testCtx(t), b.alice, []string{"-T"}, "root@web01")
+	cmd.Stdin = strings.NewReader("echo first\nshutdown -h now || touch " + marker)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if code := exitCode(cmd.Run()); code != 1 || !strings.Contains(errb.String(), "warden: command denied by rule ^shutdown") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	assertAbsent(t, marker)
+	got := shellRows(b.commands(b.lastSession("alice").ID))
+	if len(got) != 2 || got[0] != "shell allowed echo first" || !strings.HasPrefix(got[1], "shell denied shutdown -h now") {
+		t.Fatalf("command log %q", got)
+	}
+}
+
+// TestExecOfAShellReadsLines: `ssh host sh` and `ssh host bash -s` are a
+// shell without a terminal too.
+func TestExecOfAShellReadsLines(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	for _, shell := range [][]string{{"sh"}, {"bash", "-s"}, {"exec $SHELL"}} {
+		t.Run(strings.Join(shell, " "), func(t *testing.T) {
+			marker := filepath.Join(t.TempDir(), "denied")
+			cmd := b.alice.SSH(testCtx(t), b.port, "root@web01", shell...)
+			cmd.Stdin = strings.NewReader("echo via-stdin\nrm -rf /nothing-here; touch " + marker + "\n")
+			var out, errb strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			if code := exitCode(cmd.Run()); code != 1 || !strings.Contains(errb.String(), "command denied by rule ^rm -rf /") {
+				t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+			}
+			assertAbsent(t, marker)
+			got := shellRows(b.commands(b.lastSession("alice").ID))
+			want := []string{"exec allowed " + strings.Join(shell, " "), "shell allowed echo via-stdin",
+				"shell denied rm -rf /nothing-here; touch " + marker + " | ^rm -rf /"}
+			if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+				t.Fatalf("command log %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestExecWithDataInputIsNotLines: the input of an ordinary command is
+// data, not command lines, even when it looks like a denied one.
+func TestExecWithDataInputIsNotLines(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	target := filepath.Join(t.TempDir(), "notes")
+	cmd := b.alice.SSH(testCtx(t), b.port, "root@web01", "cat > "+target)
+	cmd.Stdin = strings.NewReader("shutdown -h now\nrm -rf /\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if data, _ := os.ReadFile(target); string(data) != "shutdown -h now\nrm -rf /\n" {
+		t.Fatalf("file %q", data)
+	}
+	if got := shellRows(b.commands(b.lastSession("alice").ID)); len(got) != 1 || got[0] != "exec allowed cat > "+target {
+		t.Fatalf("command log %q", got)
+	}
+}
+
+// TestClientPasteStartOnSh: sh never turns bracketed paste on, so a
+// client-sent ESC[200~ must not switch the command log off.
+func TestClientPasteStartOnSh(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	victim := filepath.Join(t.TempDir(), "victim")
+	p := b.alice.StartPTY(t, b.port, "root@web01", 100, 30, "sh")
+	p.Send("PS1='SH> '; export PS1\r")
+	p.Expect(t, `SH> $`, expectWait)
+	p.Send("\x1b[200~\r")
+	p.Expect(t, `SH> $`, expectWait)
+	// Typed with its echo waited for, as a person types.
+	p.Send("echo marker-$((6*7))")
+	p.Expect(t, `echo marker-\$\(\(6\*7\)\)$`, expectWait)
+	p.Send("\r")
+	p.Expect(t, `marker-42`, expectWait)
+	p.Send("rm -rf /nothing-here; touch " + victim)
+	p.Expect(t, `victim$`, expectWait)
+	p.Send("\r")
+	p.Expect(t, `warden: command denied by rule \^rm -rf / of role web-admin; not sent`, expectWait)
+	p.Send("exit\r")
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	assertAbsent(t, victim)
+	got := shellRows(b.commands(b.lastSession("alice").ID))
+	if !containsRow(got, "shell allowed echo marker-$((6*7))") || !containsRow(got, "shell denied rm -rf /nothing-here; touch "+victim+" | ^rm -rf /") {
+		t.Fatalf("command log %q", got)
+	}
+}
+
+// TestCtrlOSubmitsInBash: bash's operate-and-get-next runs a line without
+// CR or LF; it is logged, and a denied one does not run.
+func TestCtrlOSubmitsInBash(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	victim := filepath.Join(t.TempDir(), "victim")
+	p := b.alice.StartPTY(t, b.port, "root@web01", 100, 30, "bash", "--norc", "-i")
+	p.Send("PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("echo ctrl-o-$((2+3))\x0f")
+	p.Expect(t, `ctrl-o-5`, expectWait)
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("rm -rf /nothing-here; touch " + victim + "\x0f")
+	p.Expect(t, `warden: command denied by rule \^rm -rf / of role web-admin; not sent`, expectWait)
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("echo still-$((1+1))\r")
+	p.Expect(t, `still-2`, expectWait)
+	p.Send("exit\r")
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	assertAbsent(t, victim)
+	got := shellRows(b.commands(b.lastSession("alice").ID))
+	want := []string{"shell allowed echo ctrl-o-$((2+3))", "shell denied rm -rf /nothing-here; touch " + victim + " | ^rm -rf /",
+		"shell allowed echo still-$((1+1))", "shell allowed exit"}
+	if len(got) < 2 || fmt.Sprintf("%q", got[2:]) != fmt.Sprintf("%q", want) {
+		t.Fatalf("command log %q, want %q after the exec and PS1 rows", got, want)
+	}
+}
+
+// TestClientPasteStartInBashCannotHideALine: bash's readline takes ESC[200~
+// as a paste start even when it did not ask for one (here: bracketed paste
+// turned off). The gateway closes the unasked paste at once, so the lines
+// typed after it run, and are checked, as typed lines.
+func TestClientPasteStartInBashCannotHideALine(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	victim := filepath.Join(t.TempDir(), "victim")
+	p := b.alice.StartPTY(t, b.port, "root@web01", 100, 30, "bash", "--norc", "-i")
+	p.Send("bind 'set enable-bracketed-paste off'; PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("\x1b[200~rm -rf /nothing-here; touch " + victim + "\r")
+	p.Expect(t, `warden: command denied by rule \^rm -rf / of role web-admin; not sent`, expectWait)
+	p.Expect(t, `PROMPT> $`, expectWait)
+	// Had readline stayed in a paste, the denied text would still be in
+	// its line and run now.
+	p.Send("\x1b[201~\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("exit\r")
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	assertAbsent(t, victim)
+}
+
+func containsRow(rows []string, want string) bool {
+	for _, r := range rows {
+		if r == want {
+			return true
+		}
+	}
+	return false
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(interface{ ExitCode() int }); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
