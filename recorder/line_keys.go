@@ -50,9 +50,7 @@ func (b *LineBuilder) feed(c byte, i int) {
 		// control key after it is text, so Ctrl-V Enter does not submit.
 		k.quote = false
 		if c < utf8.RuneSelf {
-			if !b.scr.alt {
-				b.edit().insertRune(rune(c))
-			}
+			b.text(rune(c), true)
 			return
 		}
 	}
@@ -138,8 +136,11 @@ func (b *LineBuilder) key(f func(*editor)) {
 
 // text inserts a rune that was typed, or pasted when literal is set: a
 // bracketed paste inserts control characters as they are, typing does not.
+//
+// NUL is never text: bash and dash drop NUL bytes from what they read, so
+// "r\x00m" is "rm" to them, and must be to the Guard.
 func (b *LineBuilder) text(r rune, literal bool) {
-	if !literal && !printable(r) && r != utf8.RuneError {
+	if r == 0 || !literal && !printable(r) && r != utf8.RuneError {
 		return
 	}
 	if e := b.edit(); e != nil {

@@ -93,6 +93,7 @@ func TestLineEditingKeys(t *testing.T) {
 		{"rune cut short by Enter", []string{"echo \xe2\x82\r"}, []string{"echo \uFFFD"}},
 		{"bracketed paste keeps newlines in the line", []string{"\x1b[200~ls\r\npwd\nid\rw\x1b[201~\r"}, []string{"ls\npwd\nid\nw"}},
 		{"bracketed paste inserts at the cursor", []string{"echo  end\x1b[D\x1b[D\x1b[D\x1b[D\x1b[200~mid\x1b[201~\r"}, []string{"echo mid end"}},
+		{"bracketed paste drops NUL", []string{"\x1b[200~l\x00s\x1b[201~\r"}, []string{"ls"}},
 		{"bracketed paste keeps tabs and controls literally", []string{"\x1b[200~a\tb\x03c\x1b[201~\r"}, []string{"a\tb\x03c"}},
 		{"bracketed paste keeps a false terminator", []string{"\x1b[200~a\x1b[20x\x1b\x1b[201~\r"}, []string{"a\x1b[20x\x1b"}},
 		{"bracketed paste split across chunks", []string{"\x1b[20", "0~echo a\r", "\nb\xc3", "\xa9\x1b[2", "01~", "\r"}, []string{"echo a\nbé"}},

@@ -49,6 +49,7 @@ func TestPipeLines(t *testing.T) {
 		{"a lone CR does not end a line", []string{"ls\rid\n"}, []string{"ls\rid"}, ""},
 		{"backspace is a character", []string{"rm -rf /x\x7f\x7fetc\n"}, []string{"DENIED:rm -rf /x\x7f\x7fetc"}, "-"},
 		{"backspace does not hide a denied line", []string{"lx\x7fs\n"}, []string{"lx\x7fs"}, ""},
+		{"NUL is dropped, as the shell drops it", []string{"r\x00m -rf /x\n"}, []string{"DENIED:rm -rf /x"}, "-"},
 		{"Ctrl-C and ESC are characters", []string{"a\x03b\x1b[Ac\n"}, []string{"a\x03b\x1b[Ac"}, ""},
 		{"blank lines are not returned", []string{"\n \t\n\r\n"}, nil, ""},
 		{"a line split across chunks", []string{"ec", "ho a", "\n"}, []string{"echo a"}, ""},
