@@ -1,12 +1,16 @@
 package gateway_test
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/audit"
 )
@@ -279,4 +283,103 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+// readUntil reads r until what was read contains want.
+func readUntil(t *testing.T, r io.Reader, want string) string {
+	t.Helper()
+	var got []byte
+	buf := make([]byte, 4096)
+	done := make(chan error, 1)
+	go func() {
+		for !strings.Contains(string(got), want) {
+			n, err := r.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("read %q, waiting for %q: %v", got, want, err)
+		}
+	case <-time.After(expectWait):
+		t.Fatalf("%q not seen within %s", want, expectWait)
+	}
+	return string(got)
+}
+
+// TestRawShellWithoutPTYHoldsAnUnfinishedLine: a client that asks for
+// "shell" without "pty-req" (x/crypto) gets its lines logged; when the
+// host ends the session, a line without LF was never sent, and is logged
+// as not submitted.
+func TestRawShellWithoutPTYHoldsAnUnfinishedLine(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	marker := filepath.Join(t.TempDir(), "never")
+	c, _ := b.goClient("root@web01")
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, _ := s.StdinPipe()
+	stdout, _ := s.StdoutPipe()
+	if err := s.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(stdin, "echo raw-$((20+1))\r\n")
+	readUntil(t, stdout, "raw-")
+	// exit ends the shell; the line after it has no LF and stays held.
+	fmt.Fprint(stdin, "exit 3\ntouch "+marker)
+	go io.Copy(io.Discard, stdout)
+	var exit *gossh.ExitError
+	if err := s.Wait(); !errors.As(err, &exit) || exit.ExitStatus() != 3 {
+		t.Fatalf("wait: %v", err)
+	}
+	assertAbsent(t, marker)
+	got := shellRows(b.commands(b.lastSession("alice").ID))
+	want := []string{"shell allowed echo raw-$((20+1))\r", "shell allowed exit 3",
+		"shell allowed touch " + marker + " (not submitted; session ended)"}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Fatalf("command log %q, want %q", got, want)
+	}
+}
+
+// TestPTYLineTypedWhenClientVanishesIsLogged: a line typed but never
+// submitted when the client goes is still in the command log.
+func TestPTYLineTypedWhenClientVanishesIsLogged(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	c, nc := b.goClient("root@web01")
+	// Raw requests: the gateway answers pty-req only once the session has
+	// started, as OpenSSH's client expects, so it is sent without waiting.
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gossh.DiscardRequests(reqs)
+	pty := gossh.Marshal(struct {
+		Term             string
+		Cols, Rows, W, H uint32
+		Modes            string
+	}{"xterm", 80, 24, 0, 0, "\x00"})
+	if _, err := ch.SendRequest("pty-req", false, pty); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := ch.SendRequest("exec", true, gossh.Marshal(struct{ Cmd string }{"bash --norc -i"})); !ok || err != nil {
+		t.Fatalf("exec: %v %v", ok, err)
+	}
+	stdin, stdout := io.Writer(ch), io.Reader(ch)
+	fmt.Fprint(stdin, "PS1='PROMPT> '\r")
+	readUntil(t, stdout, "PROMPT> ")
+	fmt.Fprint(stdin, "echo never-run-$((1+1))")
+	readUntil(t, stdout, "never-run-$((1+1))")
+	nc.Close()
+	sess := b.lastSession("alice")
+	got := shellRows(b.commands(sess.ID))
+	if !containsRow(got, "shell allowed echo never-run-$((1+1)) (not submitted; session ended)") {
+		t.Fatalf("command log %q", got)
+	}
 }

@@ -248,8 +248,18 @@ func (r *sessionRecord) takeLines(lines []recorder.Line, send []byte) ([]byte, e
 // endInput is called when the client's input ends (EOF), before the EOF is
 // passed to the host: a shell without a terminal runs a last line that
 // has no LF, so it is checked, logged and sent now.
+//
+// An input that ended because the session is ending (the host exited, a
+// kill, the gateway closed the client's channel) is no EOF from the
+// client: the line stays unsent, and Flush logs it as not submitted.
 func (r *sessionRecord) endInput() error {
 	if r.lines == nil {
+		return nil
+	}
+	r.ss.mu.Lock()
+	ending := r.ss.endReason != ""
+	r.ss.mu.Unlock()
+	if ending {
 		return nil
 	}
 	send, err := r.takeLines(r.lines.EndInput())
