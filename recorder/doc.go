@@ -40,7 +40,8 @@
 // session, bracketed and unbracketed pastes, and skips escape sequences it
 // does not know. Every key that runs a line submits it: Enter (Ctrl-M),
 // Ctrl-J, Ctrl-O (bash's operate-and-get-next, zsh's
-// accept-line-and-down-history), Alt-a (zsh's accept-and-hold); Ctrl-V
+// accept-line-and-down-history), Alt-# (insert-comment, which with a
+// numeric argument uncomments and runs), Alt-a (zsh's accept-and-hold); Ctrl-V
 // makes the next key text, so Ctrl-V Enter submits nothing. Ctrl-D on a
 // non-empty line, while no line editor is known to be reading, hands the
 // line to the reader without a newline in the tty driver's canonical mode

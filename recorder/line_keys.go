@@ -1,6 +1,9 @@
 package recorder
 
-import "unicode/utf8"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // keyState is where the client→host parser is in a key sequence.
 type keyState uint8
@@ -205,6 +208,11 @@ func (b *LineBuilder) altKey(c byte, i int) {
 		// not follow. The newline stands for both; the Guard also reads the
 		// line without it.
 		b.text('\n', true)
+	case '#':
+		// readline's insert-comment: the line is accepted commented out,
+		// or, after a numeric argument (Alt-1 Alt-#), with its leading #
+		// removed, which runs "#rm -rf /" as "rm -rf /".
+		b.insertComment(i)
 	case 'a', 'A':
 		// zsh's accept-and-hold: run the line and keep it for editing.
 		// (Unbound in bash, where it runs nothing: the line is then logged
@@ -403,6 +411,21 @@ func (b *LineBuilder) operateAndGetNext(i int) {
 		// The newest history line: the next is the copy just added.
 		b.edit().show([]byte(text))
 	}
+}
+
+// insertComment is Alt-#, at p[i]: the line is submitted, and the Guard
+// is also asked about it without a leading #.
+func (b *LineBuilder) insertComment(i int) {
+	if b.scr.alt {
+		return
+	}
+	if text := string(b.ed.buf); strings.HasPrefix(text, "#") {
+		if rule := b.check(text[1:]); rule != "" {
+			b.refuse(text, rule, i, b.ed.truncated)
+			return
+		}
+	}
+	b.submit(i)
 }
 
 // acceptAndHold submits the line at p[i] and keeps its text for editing.
