@@ -383,3 +383,43 @@ func TestPTYLineTypedWhenClientVanishesIsLogged(t *testing.T) {
 		t.Fatalf("command log %q", got)
 	}
 }
+
+// TestHistoryFromBeforeTheSessionIsChecked: Up brings back a line from the
+// shell's history file, which no key of this session typed. The screen
+// shows it, so it is logged and checked like a typed line.
+func TestHistoryFromBeforeTheSessionIsChecked(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	dir := t.TempDir()
+	victim, hist := filepath.Join(dir, "victim"), filepath.Join(dir, "history")
+	old := "rm -rf /nothing-here; touch " + victim + "\necho from-old-$((40+2))\n"
+	if err := os.WriteFile(hist, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := b.alice.StartPTY(t, b.port, "root@web01", 200, 30, "env", "HISTFILE="+hist, "bash", "--norc", "-i")
+	p.Send("PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	// Up twice: past this session's PS1 line, to the old echo line.
+	p.Send("\x1b[A")
+	p.Expect(t, `PS1='PROMPT> '$`, expectWait)
+	p.Send("\x1b[A")
+	p.Expect(t, `echo from-old-\$\(\(40\+2\)\)$`, expectWait)
+	p.Send("\r")
+	p.Expect(t, `from-old-42`, expectWait)
+	p.Expect(t, `PROMPT> $`, expectWait)
+	// The history is now: rm, echo (both old), PS1, echo; up four times.
+	for _, want := range []string{`from-old`, `PS1=`, `from-old`, `victim$`} {
+		p.Send("\x1b[A")
+		p.Expect(t, want, expectWait)
+	}
+	p.Send("\r")
+	p.Expect(t, `warden: command denied by rule \^rm -rf / of role web-admin; not sent`, expectWait)
+	p.Send("exit\r")
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	assertAbsent(t, victim)
+	got := shellRows(b.commands(b.lastSession("alice").ID))
+	if !containsRow(got, "shell allowed echo from-old-$((40+2))") || !containsRow(got, "shell denied rm -rf /nothing-here; touch "+victim+" | ^rm -rf /") {
+		t.Fatalf("command log %q", got)
+	}
+}

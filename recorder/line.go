@@ -47,6 +47,13 @@ type LineBuilder struct {
 	in    keyParser
 	scr   screen
 	open  bool   // a line has started: its echo is being collected
+
+	// startCol is the cursor's column on the screen when the line started
+	// (where the prompt ended), if startOK; shown is what the screen
+	// showed of the line when its submitting key came (see screen_row.go).
+	startCol int
+	startOK  bool
+	shown    string
 	lines []Line // lines settled during the current call
 
 	// Guard, when set, is asked about every line as it is submitted,
@@ -93,6 +100,10 @@ const (
 	maxPending    = 64
 	maxEchoWindow = 64 << 10
 )
+
+// LostLine stands for a line recalled from the shell's history from before
+// the session when the screen did not show it in a form that can be read.
+const LostLine = "(a history line from before the session, not readable)"
 
 // NewLineBuilder returns an empty LineBuilder for a terminal.
 func NewLineBuilder() *LineBuilder { return new(LineBuilder) }
@@ -280,8 +291,26 @@ func (b *LineBuilder) edit() *editor {
 	if !b.open {
 		b.open = true
 		b.scr.echo = b.scr.echo[:0]
+		_, b.startCol, b.startOK = b.scr.row()
 	}
 	return &b.ed
+}
+
+// readShown sets b.shown to the text the screen shows between the prompt
+// and the cursor, or "" if the row is unknown or the line has not started.
+func (b *LineBuilder) readShown() {
+	b.shown = ""
+	if !b.open || !b.startOK || b.pipe.on {
+		return
+	}
+	if b.Guard == nil && !b.ed.lost && !blank(string(b.ed.buf)) {
+		return // only the Guard, or a line the keys do not know, needs it
+	}
+	row, col, ok := b.scr.row()
+	if !ok || b.startCol > col || b.startCol > len(row) {
+		return
+	}
+	b.shown = strings.TrimRight(string(row[b.startCol:min(col, len(row))]), " ")
 }
 
 // submit ends the line with the key whose last byte is p[end].
@@ -289,8 +318,22 @@ func (b *LineBuilder) submit(end int) {
 	if b.scr.alt {
 		return
 	}
+	b.readShown()
+	defer func() { b.shown = "" }()
+	lost := b.ed.lost
 	text, truncated := b.ed.take()
 	b.open = false
+	switch {
+	case lost && b.shown != "":
+		// A history line from before the session: the screen shows it.
+		text = b.shown
+	case lost:
+		text = LostLine
+	case blank(text):
+		// Keys made no text, yet the screen shows a line: one the shell
+		// filled in itself. It runs, so it is checked and logged.
+		text = b.shown
+	}
 	if blank(text) {
 		return
 	}

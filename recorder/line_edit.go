@@ -29,7 +29,8 @@ type editor struct {
 
 	hist      []string // lines submitted in this session, oldest first
 	histBytes int
-	hpos      int    // index in hist of the line shown; len(hist) for a new line
+	hpos      int    // index in hist of the line shown; len(hist) for a new line; < 0 before the session
+	lost      bool   // the line came from history before the session: keys do not know it
 	draft     []byte // the new line, while a history line is shown
 }
 
@@ -182,8 +183,18 @@ func (e *editor) killWordAhead() { e.kill(e.cur, e.wordEnd()) }
 
 // histPrev is Up: show the previous line of the session's history; at the
 // oldest line it stays.
+//
+// Above the session's oldest line the shell shows lines from its history
+// file, which no key typed: the line is lost to the keys (only the screen
+// shows it), until Down comes back to the session's lines.
 func (e *editor) histPrev() {
-	if e.hpos == 0 {
+	if e.hpos <= 0 {
+		if e.hpos > -maxHistory {
+			e.leave()
+			e.hpos--
+			e.show(nil)
+			e.lost = true
+		}
 		return
 	}
 	e.leave()
@@ -199,11 +210,16 @@ func (e *editor) histNext() {
 	}
 	e.leave()
 	e.hpos++
-	if e.hpos == len(e.hist) {
-		e.show(e.draft)
+	switch {
+	case e.hpos < 0:
+		e.show(nil) // still before the session
 		return
+	case e.hpos == len(e.hist):
+		e.show(e.draft)
+	default:
+		e.show([]byte(e.hist[e.hpos]))
 	}
-	e.show([]byte(e.hist[e.hpos]))
+	e.lost = false
 }
 
 // leave keeps the line shown before history moves away from it: the draft,
@@ -212,6 +228,9 @@ func (e *editor) leave() {
 	if e.hpos == len(e.hist) {
 		e.draft = append(e.draft[:0], e.buf...)
 		return
+	}
+	if e.hpos < 0 {
+		return // a line this model does not know
 	}
 	if s := string(e.buf); s != e.hist[e.hpos] {
 		e.histBytes += len(s) - len(e.hist[e.hpos])
@@ -234,6 +253,7 @@ func (e *editor) take() (text string, truncated bool) {
 
 // discard forgets the line being edited, as Ctrl-C does.
 func (e *editor) discard() {
+	e.lost = false
 	e.buf = e.buf[:0]
 	e.cur = 0
 	e.truncated = false

@@ -40,6 +40,12 @@ func (b *LineBuilder) check(text string) string {
 	if rule := try(text); rule != "" {
 		return rule
 	}
+	if b.shown != "" && b.shown != text {
+		// What the screen shows (tab completion, history, search, undo).
+		if rule := try(b.shown); rule != "" {
+			return rule
+		}
+	}
 	if b.cont != "" {
 		if rule := try(b.cont + text); rule != "" {
 			return rule

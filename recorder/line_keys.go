@@ -385,7 +385,10 @@ func (b *LineBuilder) pasteStart(i int) {
 // turned on bracketed paste no line editor is known to be reading, so the
 // Guard is asked now; the line stays open and is logged when it ends.
 func (b *LineBuilder) ctrlD(i int) {
-	if !b.scr.paste && b.deny(string(b.ed.buf), i, b.ed.truncated) {
+	b.readShown()
+	denied := !b.scr.paste && b.deny(string(b.ed.buf), i, b.ed.truncated)
+	b.shown = ""
+	if denied {
 		return
 	}
 	b.edit().deleteChar()
@@ -404,6 +407,10 @@ func (b *LineBuilder) operateAndGetNext(i int) {
 		return
 	}
 	switch {
+	case next < 0:
+		// Still before the session: a line only the screen shows.
+		b.edit().show(nil)
+		b.ed.hpos, b.ed.lost = next, true
 	case next < len(b.ed.hist) && !newest:
 		b.edit().show([]byte(b.ed.hist[next]))
 		b.ed.hpos = next
@@ -420,7 +427,10 @@ func (b *LineBuilder) insertComment(i int) {
 		return
 	}
 	if text := string(b.ed.buf); strings.HasPrefix(text, "#") {
-		if rule := b.check(text[1:]); rule != "" {
+		b.readShown()
+		rule := b.check(text[1:])
+		b.shown = ""
+		if rule != "" {
 			b.refuse(text, rule, i, b.ed.truncated)
 			return
 		}

@@ -31,6 +31,7 @@ func TestKeysThatSubmitALine(t *testing.T) {
 		{"Ctrl-O on a history line shows the next one", []string{"a\r", "b\r", "\x1b[A\x1b[A\x0f", "\r"}, []string{"a", "b", "a", "b"}},
 		{"Ctrl-O on the newest history line shows it again", []string{"a\r", "\x1b[A\x0f", "\r"}, []string{"a", "a", "a"}},
 		{"Ctrl-O then editing the next line", []string{"a\r", "b\r", "\x1b[A\x1b[A\x0f", "\x7fc\r"}, []string{"a", "b", "a", "c"}},
+		{"Ctrl-O before the session's history", []string{"a\r", "\x1b[A\x1b[A\x1b[A\x0f", "\r"}, []string{"a", LostLine, LostLine}},
 		{"Alt-a runs the line and keeps it", []string{"ls\x1ba", " -l\r"}, []string{"ls", "ls -l"}},
 		{"Alt-A too", []string{"ls\x1bA\r"}, []string{"ls", "ls"}},
 		{"Alt-# submits", []string{"ls\x1b#"}, []string{"ls"}},

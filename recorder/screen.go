@@ -39,12 +39,18 @@ type screen struct {
 
 	echo  []byte // printable output while collecting
 	fresh []byte // printable output collected by the current feed
+
+	tail     []byte // output since the last LF (screen_row.go)
+	tailLong bool   // the row outgrew maxTail: it is not read
+	rr       rowReader
+	rowRead  bool // rr holds the reading of tail
 }
 
 // feed parses p. When collect is set, the printable bytes of p go to the
 // echo window: control characters and escape sequences do not, bytes of
 // UTF-8 runes do.
 func (s *screen) feed(p []byte, collect bool) {
+	s.keepTail(p)
 	for i := 0; i < len(p); {
 		c := p[i]
 		switch s.state {
