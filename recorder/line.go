@@ -42,11 +42,11 @@ type Line struct {
 // methods are safe for concurrent use, so the two directions of a bridge
 // may feed it from their own goroutines.
 type LineBuilder struct {
-	mu    sync.Mutex
-	ed    editor
-	in    keyParser
-	scr   screen
-	open  bool   // a line has started: its echo is being collected
+	mu   sync.Mutex
+	ed   editor
+	in   keyParser
+	scr  screen
+	open bool // a line has started: its echo is being collected
 
 	// startCol is the cursor's column on the screen when the line started
 	// (where the prompt ended), if startOK; shown is what the screen
@@ -54,7 +54,7 @@ type LineBuilder struct {
 	startCol int
 	startOK  bool
 	shown    string
-	lines []Line // lines settled during the current call
+	lines    []Line // lines settled during the current call
 
 	// Guard, when set, is asked about every line as it is submitted,
 	// before the host could run it. A non-empty answer (the rule that
