@@ -47,6 +47,16 @@
 // line to the reader without a newline in the tty driver's canonical mode
 // (sh, dash), and a second Ctrl-D runs it: the Guard is asked then.
 //
+// Where keys cannot know the line, the screen shows it: a line recalled
+// from the shell's history from before the session, a tab completion. The
+// rebuilder keeps the host's output since the last LF and reads the
+// cursor's row off it when a line starts (the prompt ends at the cursor)
+// and when it is submitted. The Guard also reads what the screen showed
+// between the prompt and the cursor, and a line the keys do not know is
+// logged as the screen showed it (or as [LostLine]). The screen shows what
+// the host had echoed when the key came: keys sent faster than the echo,
+// as a script sends them, are not on it yet.
+//
 // It watches the host→client stream too: while a full-screen program holds
 // the alternate screen, keys are not lines; and a line the host did not
 // echo, such as a password typed at a sudo prompt, is reported as
@@ -94,10 +104,10 @@
 //
 // The rebuilt lines are evidence, not a sandbox: they show what an honest
 // session typed, and they can be wrong or incomplete when
-//   - history recall reaches lines from before the session (Up arrow beyond
-//     this session's own lines), or Ctrl-R searches history;
-//   - Tab completion fills in text: the completion is only on the screen,
-//     never in the input, so Tab inserts nothing here;
+//   - history recall reaches lines from before the session, or Tab
+//     completion fills in text, faster than the host's echo comes back
+//     (then only the keys are known), or the line wraps and the shell
+//     redraws it from the row above; Ctrl-R searches history;
 //   - the shell uses vi mode (which Alt-Enter turns on in bash), custom key
 //     bindings, or readline commands not modelled here (undo, yank-last-arg,
 //     case changes, macros, Ctrl-X Ctrl-E which runs what an editor saved);
