@@ -12,7 +12,8 @@
 //	session.go      one session channel: requests forwarded in order
 //	bridge.go       bridge: the one place where bytes cross, in both directions
 //	record.go       record: asciicast, typed lines and file operations
-//	guard.go        commands.deny: exec refused, typed lines not sent
+//	guard.go        commands.deny: exec refused, typed lines not sent; which exec
+//	                commands are a shell reading its input (ssh host sh)
 //	registry.go     live sessions, ended early by grant end, kill or shutdown
 //	refuse.go       end: refusals as one line on stderr and exit status 1
 //	forward.go      port, agent and X11 forwarding, refused and logged

@@ -423,3 +423,31 @@ func TestHistoryFromBeforeTheSessionIsChecked(t *testing.T) {
 		t.Fatalf("command log %q", got)
 	}
 }
+
+// TestDeniedLineInsideAPasteClearsTheWholePaste: bash turned bracketed
+// paste on, and the second pasted line is denied at its newline. The
+// paste is ended and the whole buffer dropped: neither line runs.
+func TestDeniedLineInsideAPasteClearsTheWholePaste(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	dir := t.TempDir()
+	first, victim := filepath.Join(dir, "first"), filepath.Join(dir, "victim")
+	p := b.alice.StartPTY(t, b.port, "root@web01", 200, 30, "bash", "--norc", "-i")
+	p.Send("PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("\x1b[200~touch " + first + "\nrm -rf /nothing-here; touch " + victim + "\necho tail\x1b[201~")
+	p.Expect(t, `warden: command denied by rule \^rm -rf / of role web-admin; not sent`, expectWait)
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("echo after-$((3+4))\r")
+	p.Expect(t, `after-7`, expectWait)
+	p.Send("exit\r")
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	assertAbsent(t, first, victim)
+	got := shellRows(b.commands(b.lastSession("alice").ID))
+	if !containsRow(got, "shell denied touch "+first+"\nrm -rf /nothing-here; touch "+victim+"\n | ^rm -rf /") {
+		t.Fatalf("command log %q", got)
+	}
+}
