@@ -51,6 +51,14 @@ func (b *LineBuilder) check(text string) string {
 			return rule
 		}
 	}
+	if strings.ContainsAny(text, "\x7f\x08\x15\x17") {
+		// Erase keys kept as characters (no terminal on this side) are
+		// applied by a terminal further on: a program such as script or
+		// python's pty.spawn runs the shell on a pty of the host's own.
+		if rule := try(ttyEdit(text)); rule != "" {
+			return rule
+		}
+	}
 	if !strings.ContainsAny(text, "\r\n") {
 		return ""
 	}
@@ -131,4 +139,30 @@ func (b *LineBuilder) rewrite(p []byte, stop int, denied bool) []byte {
 		out = append(out, b.clear...)
 	}
 	return out
+}
+
+// ttyEdit applies what the tty driver's canonical mode does with erase
+// (DEL, BS), kill (Ctrl-U) and word erase (Ctrl-W) to text.
+func ttyEdit(text string) string {
+	out := make([]rune, 0, len(text))
+	for _, r := range text {
+		switch r {
+		case 0x7f, 0x08:
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		case 0x15:
+			out = out[:0]
+		case 0x17:
+			for len(out) > 0 && (out[len(out)-1] == ' ' || out[len(out)-1] == '\t') {
+				out = out[:len(out)-1]
+			}
+			for len(out) > 0 && out[len(out)-1] != ' ' && out[len(out)-1] != '\t' {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, r)
+		}
+	}
+	return string(out)
 }

@@ -48,6 +48,8 @@ func TestPipeLines(t *testing.T) {
 		{"CR is a character: bash gets it too", []string{"ls\r\nid\r\n"}, []string{"ls\r", "id\r"}, ""},
 		{"a lone CR does not end a line", []string{"ls\rid\n"}, []string{"ls\rid"}, ""},
 		{"backspace is a character", []string{"rm -rf /x\x7f\x7fetc\n"}, []string{"DENIED:rm -rf /x\x7f\x7fetc"}, "-"},
+		{"erase keys applied by a pty further on are read too", []string{"reboott\x7f\n"}, []string{"DENIED:reboott\x7f"}, "-"},
+		{"Ctrl-U and Ctrl-W as a pty would apply them", []string{"ls\x15shutdown x\x17now\n"}, []string{"DENIED:ls\x15shutdown x\x17now"}, "-"},
 		{"backspace does not hide a denied line", []string{"lx\x7fs\n"}, []string{"lx\x7fs"}, ""},
 		{"NUL is dropped, as the shell drops it", []string{"r\x00m -rf /x\n"}, []string{"DENIED:rm -rf /x"}, "-"},
 		{"Ctrl-C and ESC are characters", []string{"a\x03b\x1b[Ac\n"}, []string{"a\x03b\x1b[Ac"}, ""},
