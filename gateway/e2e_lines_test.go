@@ -451,3 +451,35 @@ func TestDeniedLineInsideAPasteClearsTheWholePaste(t *testing.T) {
 		t.Fatalf("command log %q", got)
 	}
 }
+
+// TestHistorySearchIsChecked: Ctrl-R finds an old line by a few letters;
+// Enter runs the match, which only the screen shows.
+func TestHistorySearchIsChecked(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	dir := t.TempDir()
+	victim, hist := filepath.Join(dir, "victim"), filepath.Join(dir, "history")
+	if err := os.WriteFile(hist, []byte("rm -rf /nothing-here; touch "+victim+"\nuptime\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := b.alice.StartPTY(t, b.port, "root@web01", 200, 30, "env", "HISTFILE="+hist, "bash", "--norc", "-i")
+	p.Send("PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("\x12upt")
+	p.Expect(t, "upt\x1b\\[27m", expectWait) // the match, highlighted
+	p.Send("\r")
+	p.Expect(t, `load average`, expectWait)
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("\x12nothing-h")
+	p.Expect(t, "nothing-h\x1b\\[27m", expectWait)
+	p.Send("\r")
+	p.Expect(t, `warden: command denied by rule \^rm -rf / of role web-admin; not sent`, expectWait)
+	p.Send("exit\r")
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	assertAbsent(t, victim)
+	got := shellRows(b.commands(b.lastSession("alice").ID))
+	if !containsRow(got, "shell allowed uptime") || !containsRow(got, "shell denied rm -rf /nothing-here; touch "+victim+" | ^rm -rf /") {
+		t.Fatalf("command log %q", got)
+	}
+}

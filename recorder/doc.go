@@ -48,7 +48,8 @@
 // (sh, dash), and a second Ctrl-D runs it: the Guard is asked then.
 //
 // Where keys cannot know the line, the screen shows it: a line recalled
-// from the shell's history from before the session, a tab completion. The
+// from the shell's history from before the session, the match of bash's
+// incremental search (Ctrl-R), a tab completion. The
 // rebuilder keeps the host's output since the last LF and reads the
 // cursor's row off it when a line starts (the prompt ends at the cursor)
 // and when it is submitted. The Guard also reads what the screen showed
@@ -107,7 +108,8 @@
 //   - history recall reaches lines from before the session, or Tab
 //     completion fills in text, faster than the host's echo comes back
 //     (then only the keys are known), or the line wraps and the shell
-//     redraws it from the row above; Ctrl-R searches history;
+//     redraws it from the row above; zsh's history search, shown on the
+//     row below the line;
 //   - the shell uses vi mode (which Alt-Enter turns on in bash), custom key
 //     bindings, or readline commands not modelled here (undo, yank-last-arg,
 //     case changes, macros, Ctrl-X Ctrl-E which runs what an editor saved);

@@ -307,7 +307,22 @@ func (b *LineBuilder) readShown() {
 		return // only the Guard, or a line the keys do not know, needs it
 	}
 	row, col, ok := b.scr.row()
-	if !ok || b.startCol > col || b.startCol > len(row) {
+	if !ok {
+		return
+	}
+	if b.ed.searching {
+		// readline's incremental search shows the match on the row as
+		// "(reverse-i-search)`rm': rm -rf /x", with the cursor on the
+		// match: the line is the whole text after the prompt of the search.
+		text := string(row)
+		if k := strings.Index(text, "search)`"); k >= 0 {
+			if m := strings.Index(text[k:], "': "); m >= 0 {
+				b.shown = strings.TrimRight(text[k+m+3:], " ")
+				return
+			}
+		}
+	}
+	if b.startCol > col || b.startCol > len(row) {
 		return
 	}
 	b.shown = strings.TrimRight(string(row[b.startCol:min(col, len(row))]), " ")

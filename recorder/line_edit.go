@@ -31,6 +31,7 @@ type editor struct {
 	histBytes int
 	hpos      int    // index in hist of the line shown; len(hist) for a new line; < 0 before the session
 	lost      bool   // the line came from history before the session: keys do not know it
+	searching bool   // an incremental history search (Ctrl-R, Ctrl-S) is shown
 	draft     []byte // the new line, while a history line is shown
 }
 
@@ -115,6 +116,16 @@ func (e *editor) transpose() {
 	e.cur = from + n1 + n2
 }
 
+// search is Ctrl-R or Ctrl-S, readline's incremental history search: what
+// is typed next is the search string, and the line becomes whatever
+// history line matches, which only the screen shows. The line is lost to
+// the keys until it is submitted or dropped; its place in the history is
+// unknown, so Down does not bring a known line back either.
+func (e *editor) search() {
+	e.searching, e.lost = true, true
+	e.hpos = -maxHistory
+}
+
 // kill removes buf[from:to] into the kill buffer and leaves the cursor at
 // from.
 func (e *editor) kill(from, to int) {
@@ -188,6 +199,7 @@ func (e *editor) killWordAhead() { e.kill(e.cur, e.wordEnd()) }
 // file, which no key typed: the line is lost to the keys (only the screen
 // shows it), until Down comes back to the session's lines.
 func (e *editor) histPrev() {
+	e.searching = false
 	if e.hpos <= 0 {
 		if e.hpos > -maxHistory {
 			e.leave()
@@ -216,6 +228,7 @@ func (e *editor) histNext() {
 		return
 	case e.hpos == len(e.hist):
 		e.show(e.draft)
+		e.searching = false
 	default:
 		e.show([]byte(e.hist[e.hpos]))
 	}
@@ -253,7 +266,7 @@ func (e *editor) take() (text string, truncated bool) {
 
 // discard forgets the line being edited, as Ctrl-C does.
 func (e *editor) discard() {
-	e.lost = false
+	e.lost, e.searching = false, false
 	e.buf = e.buf[:0]
 	e.cur = 0
 	e.truncated = false

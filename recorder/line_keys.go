@@ -98,6 +98,8 @@ func (b *LineBuilder) ground(c byte, i int, wasCR bool) {
 		b.in.quote = true
 	case 0x14: // Ctrl-T
 		b.key((*editor).transpose)
+	case 0x12, 0x13: // Ctrl-R, Ctrl-S
+		b.key((*editor).search)
 	case 0x7f, 0x08: // Backspace, Ctrl-H
 		b.key((*editor).backspace)
 	case 0x01: // Ctrl-A

@@ -85,7 +85,7 @@ func TestLineEditingKeys(t *testing.T) {
 		{"an overlong CSI is skipped whole", []string{"ls\x1b[" + strings.Repeat("1;", 40) + "A -l\r"}, []string{"ls -l"}},
 		{"CAN cancels a sequence", []string{"ls\x1b[1\x18 -l\r"}, []string{"ls -l"}},
 		{"ESC ESC starts one sequence", []string{"ls\x1b\x1b[D\x1b[Dx\r"}, []string{"xls"}},
-		{"other control characters are ignored", []string{"l\x0cs\x12\x00\r"}, []string{"ls"}},
+		{"other control characters are ignored", []string{"l\x0cs\x1d\x00\r"}, []string{"ls"}},
 		{"CSI split across chunks", []string{"lsx", "\x1b", "[", "D", "\x1b[3", "~\r"}, []string{"ls"}},
 		{"SS3 split across chunks", []string{"lx", "\x1bO", "Ds\r"}, []string{"lsx"}},
 		{"rune split across chunks", []string{"echo \xe2", "\x82", "\xac\r"}, []string{"echo €"}},
