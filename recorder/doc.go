@@ -112,7 +112,9 @@
 //     row below the line;
 //   - the shell uses vi mode (which Alt-Enter turns on in bash), custom key
 //     bindings, or readline commands not modelled here (undo, yank-last-arg,
-//     case changes, macros, Ctrl-X Ctrl-E which runs what an editor saved);
+//     macros, Ctrl-X Ctrl-E which runs what an editor saved) and the screen
+//     could not show; after such a key (or Tab) the line is taken from the
+//     screen if it shows all that was typed;
 //   - commands run inside scripts, aliases, functions or here-documents, or
 //     an interpreter other than a shell reads them;
 //   - a program reads its input without echoing it, or echoes something else.

@@ -303,7 +303,7 @@ func (b *LineBuilder) readShown() {
 	if !b.open || !b.startOK || b.pipe.on {
 		return
 	}
-	if b.Guard == nil && !b.ed.lost && !blank(string(b.ed.buf)) {
+	if b.Guard == nil && !b.ed.lost && !b.ed.doubtful && !blank(string(b.ed.buf)) {
 		return // only the Guard, or a line the keys do not know, needs it
 	}
 	row, col, ok := b.scr.row()
@@ -335,10 +335,14 @@ func (b *LineBuilder) submit(end int) {
 	}
 	b.readShown()
 	defer func() { b.shown = "" }()
-	lost := b.ed.lost
+	lost, doubtful := b.ed.lost, b.ed.doubtful
 	text, truncated := b.ed.take()
 	b.open = false
 	switch {
+	case doubtful && b.shown != "" && subsequence(text, b.shown):
+		// A key not modelled (Tab completion, say) changed the line; the
+		// screen shows everything typed, and more: it shows the line.
+		text = b.shown
 	case lost && b.shown != "":
 		// A history line from before the session: the screen shows it.
 		text = b.shown
@@ -396,6 +400,19 @@ func (b *LineBuilder) refuse(text, rule string, end int, truncated bool) {
 	}
 	b.ed.discard()
 	b.open = false
+}
+
+// subsequence reports whether the runes of s appear in t in order.
+func subsequence(s, t string) bool {
+	for _, r := range s {
+		k := strings.IndexRune(t, r)
+		if k < 0 {
+			return false
+		}
+		_, n := utf8.DecodeRuneInString(t[k:])
+		t = t[k+n:]
+	}
+	return true
 }
 
 // blank reports a line the shell runs nothing for.

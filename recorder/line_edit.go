@@ -32,6 +32,7 @@ type editor struct {
 	hpos      int    // index in hist of the line shown; len(hist) for a new line; < 0 before the session
 	lost      bool   // the line came from history before the session: keys do not know it
 	searching bool   // an incremental history search (Ctrl-R, Ctrl-S) is shown
+	doubtful  bool   // a key this model does not follow (Tab, ...) may have changed the line
 	draft     []byte // the new line, while a history line is shown
 }
 
@@ -125,6 +126,43 @@ func (e *editor) search() {
 	e.searching, e.lost = true, true
 	e.hpos = -maxHistory
 }
+
+// caseWord is Alt-u, Alt-l and Alt-c: the next word (from the cursor)
+// in upper case, lower case, or capitalised; the cursor goes past it.
+func (e *editor) caseWord(f func(r rune, first bool) rune) {
+	end := e.wordEnd()
+	out := make([]byte, 0, end-e.cur)
+	first := true
+	for _, r := range string(e.buf[e.cur:end]) {
+		if isWordRune(r) {
+			r = f(r, first)
+			first = false
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	e.buf = slices.Replace(e.buf, e.cur, end, out...)
+	e.cur += len(out)
+}
+
+func (e *editor) upcaseWord() {
+	e.caseWord(func(r rune, _ bool) rune { return unicode.ToUpper(r) })
+}
+
+func (e *editor) downcaseWord() {
+	e.caseWord(func(r rune, _ bool) rune { return unicode.ToLower(r) })
+}
+
+func (e *editor) capitalizeWord() {
+	e.caseWord(func(r rune, first bool) rune {
+		if first {
+			return unicode.ToUpper(r)
+		}
+		return unicode.ToLower(r)
+	})
+}
+
+// doubt notes a key whose effect on the line is not modelled.
+func (e *editor) doubt() { e.doubtful = true }
 
 // kill removes buf[from:to] into the kill buffer and leaves the cursor at
 // from.
@@ -266,7 +304,7 @@ func (e *editor) take() (text string, truncated bool) {
 
 // discard forgets the line being edited, as Ctrl-C does.
 func (e *editor) discard() {
-	e.lost, e.searching = false, false
+	e.lost, e.searching, e.doubtful = false, false, false
 	e.buf = e.buf[:0]
 	e.cur = 0
 	e.truncated = false

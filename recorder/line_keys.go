@@ -125,9 +125,12 @@ func (b *LineBuilder) ground(c byte, i int, wasCR bool) {
 	default:
 		// Tab completes on the host; the completion shows only on the
 		// screen, so it inserts nothing here. Other controls are commands
-		// this model does not follow.
+		// this model does not follow. Either way the screen may know the
+		// line better than the keys.
 		if c >= 0x20 {
 			b.text(rune(c), false)
+		} else {
+			b.key((*editor).doubt)
 		}
 	}
 }
@@ -210,6 +213,12 @@ func (b *LineBuilder) altKey(c byte, i int) {
 		// not follow. The newline stands for both; the Guard also reads the
 		// line without it.
 		b.text('\n', true)
+	case 'u', 'U':
+		b.key((*editor).upcaseWord)
+	case 'l', 'L':
+		b.key((*editor).downcaseWord)
+	case 'c', 'C':
+		b.key((*editor).capitalizeWord)
 	case '#':
 		// readline's insert-comment: the line is accepted commented out,
 		// or, after a numeric argument (Alt-1 Alt-#), with its leading #
@@ -227,7 +236,8 @@ func (b *LineBuilder) altKey(c byte, i int) {
 			b.ground(c, i, false)
 		}
 		// Other Alt-keys (readline commands this model does not follow)
-		// insert nothing.
+		// insert nothing, and may have changed the line.
+		b.key((*editor).doubt)
 	}
 }
 

@@ -41,6 +41,9 @@ func TestKeysThatSubmitALine(t *testing.T) {
 		{"Ctrl-T swaps the last two at the end", []string{"sl\x14\r"}, []string{"ls"}},
 		{"Ctrl-T drags a rune forward", []string{"lsx\x02\x02\x14\r"}, []string{"slx"}},
 		{"Ctrl-T swaps runes whole", []string{"é€\x14\r"}, []string{"€é"}},
+		{"Alt-u upcases the next word", []string{"ls foo bar\x1bb\x1bb\x1bu\r"}, []string{"ls FOO bar"}},
+		{"Alt-l downcases it", []string{"SHUTDOWN\x01\x1bl now\r"}, []string{"shutdown now"}},
+		{"Alt-c capitalises it", []string{"x éTÉ\x01\x1bf\x1bc\r"}, []string{"x Été"}},
 		{"Ctrl-T with one rune does nothing", []string{"a\x14\r"}, []string{"a"}},
 		{"Ctrl-T at the start does nothing", []string{"ab\x01\x14\r"}, []string{"ab"}},
 	} {

@@ -113,7 +113,11 @@ func TestScreenShowsWhatKeysCannot(t *testing.T) {
 	}{
 		{"a history line from before the session", steps(out(bashPrompt), in("\x1b[A"), out("rm -rf /old"), in("\r")), "DENIED:rm -rf /old"},
 		{"history recalled and logged", steps(out(bashPrompt), in("\x1b[A"), out("uptime"), in("\r")), "uptime"},
-		{"tab completion", steps(out(bashPrompt), typed("shutd"), in("\t"), out("own "), in("\r")), "DENIED:shutd"},
+		{"tab completion", steps(out(bashPrompt), typed("shutd"), in("\t"), out("own "), in("\r")), "DENIED:shutdown"},
+		{"tab completion logged as shown", steps(out(bashPrompt), typed("cat fi"), in("\t"), out("le2 "), in("\r")), "cat file2"},
+		{"keys faster than the completion's echo", steps(out(bashPrompt), typed("cat fi"), in("\tle2\r")), "cat file2"},
+		{"an unknown Alt-key", steps(out(bashPrompt), typed("ls foo"), in("\x1b\x01"), out("\b\b\bbar"), in("\r")), "ls foo"},
+		{"an unknown Alt-key the screen explains", steps(out(bashPrompt), typed("ls"), in("\x1bt"), out(" -la"), in("\r")), "ls -la"},
 		{"a redraw after Ctrl-L", steps(out(bashPrompt), in("\x1b[A"), out("x"), in("\x0c"), out("\x1b[H\x1b[2J"+bashPrompt+"shutdown -r"), in("\r")), "DENIED:shutdown -r"},
 		{"an autosuggestion after the cursor is not the line", steps(out(bashPrompt), typed("shu"), out("\x1b[90mtdown\x1b[0m\x1b[5D"), in("f\r")), "shuf"},
 		{"a row redrawn from above is not read", steps(out(bashPrompt), in("\x1b[A"), out("\x1b[Arm -rf /x"), in("\r")), LostLine},
