@@ -483,3 +483,32 @@ func TestHistorySearchIsChecked(t *testing.T) {
 		t.Fatalf("command log %q", got)
 	}
 }
+
+// TestShellOnTheAlternateScreenIsSeen: keys in a full-screen program are
+// not lines, but a shell left on the alternate screen (printf, or a shell
+// inside tmux) is a shell again from its second prompt.
+func TestShellOnTheAlternateScreenIsSeen(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	victim := filepath.Join(t.TempDir(), "victim")
+	p := b.alice.StartPTY(t, b.port, "root@web01", 200, 30, "bash", "--norc", "-i")
+	p.Send("PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("printf '\\033[?1049h'\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("echo first-$((0+1))\r") // the one line that escapes
+	p.Expect(t, `first-1`, expectWait)
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("rm -rf /nothing-here; touch " + victim + "\r")
+	p.Expect(t, `warden: command denied by rule \^rm -rf / of role web-admin; not sent`, expectWait)
+	p.Send("echo second-$((1+1))\r")
+	p.Expect(t, `second-2`, expectWait)
+	p.Send("exit\r")
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	assertAbsent(t, victim)
+	got := shellRows(b.commands(b.lastSession("alice").ID))
+	if !containsRow(got, "shell denied rm -rf /nothing-here; touch "+victim+" | ^rm -rf /") || !containsRow(got, "shell allowed echo second-$((1+1))") {
+		t.Fatalf("command log %q", got)
+	}
+}

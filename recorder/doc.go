@@ -59,7 +59,9 @@
 // as a script sends them, are not on it yet.
 //
 // It watches the host→client stream too: while a full-screen program holds
-// the alternate screen, keys are not lines; and a line the host did not
+// the alternate screen, keys are not lines (but a line editor that turns
+// bracketed paste on at a second prompt there, a shell in tmux or one left
+// on the alternate screen, makes lines again: only its first line escapes); and a line the host did not
 // echo, such as a password typed at a sudo prompt, is reported as
 // [Line.Unechoed] with no text, so that the command log records that
 // something was typed without recording the secret.
