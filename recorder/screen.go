@@ -33,11 +33,11 @@ type screen struct {
 	np       int
 	overflow bool
 
-	alt     bool // a full-screen program holds the keys: altScreen, and no line editor seen on it
+	alt         bool // a full-screen program holds the keys: altScreen, and no line editor seen on it
 	altScreen   bool // alternate screen (DEC modes 47, 1047, 1049)
 	altPasteOns int  // bracketed paste turned on since the alternate screen was
-	paste   bool // bracketed paste (DEC mode 2004)
-	changes int  // alternate screen switches seen
+	paste       bool // bracketed paste (DEC mode 2004)
+	changes     int  // alternate screen switches seen
 
 	echo  []byte // printable output while collecting
 	fresh []byte // printable output collected by the current feed
