@@ -64,9 +64,15 @@ type Options struct {
 	Rotator rotator
 	// Notifier receives alerts (rotation results); nil sends none.
 	Notifier notifier
+	// Rotations is the table of rotations owed by break-glass grants; nil
+	// means JIT when it is one (*jit.Service), else no rotation worker.
+	Rotations rotationLedger
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Until returns a channel that fires once Now reaches t (the rotation
+	// worker's timer); nil means time.After(t.Sub(Now())). Set it with Now.
+	Until func(t time.Time) <-chan time.Time
 	// Rand is the source of session IDs; nil means crypto/rand.
 	Rand io.Reader
 	// Logger receives operational logs; nil means slog.Default().
@@ -84,6 +90,7 @@ type Server struct {
 	log  *slog.Logger
 	srv  *gliderssh.Server
 	live *registry
+	rot  *rotationQueue // break-glass rotations due (breakglass.go)
 	// running counts session and command channels in flight, so that Serve
 	// returns only after each has written its last row.
 	running sync.WaitGroup
@@ -107,6 +114,13 @@ func New(opt Options) (*Server, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.Until == nil {
+		now := opt.Now
+		opt.Until = func(t time.Time) <-chan time.Time { return time.After(t.Sub(now())) }
+	}
+	if opt.Rotations == nil {
+		opt.Rotations, _ = opt.JIT.(rotationLedger)
+	}
 	if opt.Rand == nil {
 		opt.Rand = rand.Reader
 	}
@@ -119,7 +133,7 @@ func New(opt Options) (*Server, error) {
 	if opt.RequestTimeout == 0 {
 		opt.RequestTimeout = 30 * time.Second
 	}
-	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry()}
+	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry(), rot: newRotationQueue()}
 	s.srv = &gliderssh.Server{
 		HostSigners:          []gliderssh.Signer{opt.HostKey},
 		Version:              "Warden",
@@ -163,6 +177,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		_ = s.srv.Close()
 	})
 	defer stop()
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		s.runRotations(ctx)
+	}()
 	err := s.srv.Serve(l)
 	if errors.Is(err, gliderssh.ErrServerClosed) {
 		s.running.Wait()

@@ -127,10 +127,11 @@ func (s *Service) EnsureRotation(ctx context.Context, g Grant) (Rotation, bool, 
 }
 
 // BeginRotationAttempt counts an attempt of grant grantID's rotation and
-// moves its next attempt to next before the attempt runs, so that an
-// attempt cut short by a crash is retried after the backoff, not at once
-// and not never. ok is false when the rotation is done or unknown.
-func (s *Service) BeginRotationAttempt(ctx context.Context, grantID int64, next time.Time) (Rotation, bool, error) {
+// moves its next attempt to now + backoff(attempt) before the attempt
+// runs, so that an attempt cut short by a crash is retried after the
+// backoff, not at once and not never. ok is false when the rotation is
+// done or unknown.
+func (s *Service) BeginRotationAttempt(ctx context.Context, grantID int64, backoff func(attempt int) time.Duration) (Rotation, bool, error) {
 	now := s.now()
 	var r Rotation
 	var ok bool
@@ -141,8 +142,8 @@ func (s *Service) BeginRotationAttempt(ctx context.Context, grantID int64, next 
 			return err
 		}
 		r.Attempts++
-		r.NextAttemptAt = next
-		nx, _ := audit.Time(next)
+		r.NextAttemptAt = now.Add(backoff(r.Attempts))
+		nx, _ := audit.Time(r.NextAttemptAt)
 		ts, _ := audit.Time(now)
 		_, err = tx.Exec(`UPDATE rotations SET attempts = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`, r.Attempts, nx, ts, r.ID)
 		return err
