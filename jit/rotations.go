@@ -87,7 +87,7 @@ func oweRotation(tx *audit.Tx, pol *policy.Config, role *policy.Role, g Grant, n
 	}
 	host, login, terr := RotationTarget(pol, role)
 	r := Rotation{GrantID: g.ID, Tenant: g.Tenant, Role: g.Role, KVPath: role.Credential.VaultKV,
-		Host: host, Login: login, State: RotationOwed, NextAttemptAt: g.ExpiresAt, CreatedAt: now}
+		Host: host, Login: login, State: RotationOwed, NextAttemptAt: now, CreatedAt: now}
 	if terr != nil {
 		r.LastError = terr.Error()
 	}
