@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/notify"
+	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/rotate"
 )
 
@@ -267,4 +270,51 @@ func (s *Server) alertRotation(ctx context.Context, r jit.Rotation, res rotate.R
 			notify.Escape(r.Role), r.GrantID, r.Attempts, r.NextAttemptAt.UTC().Format(time.RFC3339), notify.Escape(err.Error()))
 	}
 	s.opt.Notifier.Notify(ctx, notify.Event{Type: notify.TypeRotationResult, Text: text, Fields: fields})
+}
+
+// printOwedRotations adds to `grants` the rotations owed by ended grants
+// that u may know about: their owner, approvers of their role (as the
+// policy now stands) and auditors. Nothing is printed when none is owed.
+func (s *Server) printOwedRotations(ctx context.Context, w io.Writer, u *policy.User) error {
+	if s.opt.Rotations == nil {
+		return nil
+	}
+	rs, err := s.opt.Rotations.OwedRotations(ctx)
+	if err != nil {
+		return internalError("list owed rotations", err)
+	}
+	pol := s.Policy()
+	auditor := u.InAny([]string{"auditors"})
+	var lines []string
+	for _, r := range rs {
+		role := pol.Role(r.Role)
+		if !r.Due() || !(r.User == u.Name || auditor || role != nil && role.Tenant == r.Tenant && u.InAny(role.Approvers)) {
+			continue
+		}
+		last := ""
+		if r.LastError != "" {
+			last = "; last error: " + printableLine(r.LastError)
+		}
+		lines = append(lines, fmt.Sprintf("rotation owed: grant %d (%s) key %s on %s@%s, %s after %d attempt(s), next try %s%s",
+			r.GrantID, printableLine(r.Role), printableLine(r.KVPath), printableLine(r.Login), printableLine(r.Host), r.State,
+			r.Attempts, r.NextAttemptAt.UTC().Format(time.RFC3339), last))
+	}
+	for _, l := range lines {
+		if _, err := fmt.Fprintln(w, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printableLine quotes s when it holds C0 or C1 controls or bidi
+// controls: rotation errors quote file names from the host.
+func printableLine(s string) string {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == 0x061c || r == 0x200e || r == 0x200f ||
+			(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+			return strconv.QuoteToASCII(s)
+		}
+	}
+	return s
 }

@@ -177,12 +177,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		_ = s.srv.Close()
 	})
 	defer stop()
+	// The rotation worker lives as long as the listener.
+	wctx, stopWorker := context.WithCancel(ctx)
 	s.running.Add(1)
 	go func() {
 		defer s.running.Done()
-		s.runRotations(ctx)
+		s.runRotations(wctx)
 	}()
 	err := s.srv.Serve(l)
+	stopWorker()
 	if errors.Is(err, gliderssh.ErrServerClosed) {
 		s.running.Wait()
 		return nil
