@@ -158,15 +158,17 @@ func sourcesScript(config, login, sep string) string {
 	}, "\n")
 }
 
-// dumpScript prints every existing file among files, each after a header
-// line "SEP PATH". A file that exists but cannot be read fails the script.
+// dumpScript prints every regular file among files (after symbolic
+// links, as sshd opens them; sshd ignores anything else), each after a
+// header line "SEP PATH". A file that exists but cannot be read fails the
+// script.
 func dumpScript(files []string, sep string) string {
 	var b strings.Builder
 	b.WriteString("set -e\n")
 	for _, f := range files {
 		q := shellQuote(f)
-		fmt.Fprintf(&b, "if [ -e %s ] || [ -L %s ]; then printf '%%s %%s\\n' %s %s; cat -- %s; printf '\\n'; fi\n",
-			q, q, shellQuote(sep), q, q)
+		fmt.Fprintf(&b, "if [ -f %s ]; then printf '%%s %%s\\n' %s %s; cat -- %s; printf '\\n'; fi\n",
+			q, shellQuote(sep), q, q)
 	}
 	return b.String()
 }

@@ -247,3 +247,46 @@ func TestFindRetiredIgnoresForgedHeaders(t *testing.T) {
 		t.Errorf("nonces %q %q", n1, n2)
 	}
 }
+
+// TestDumpScriptReadsWhatSshdReads: regular files and links to them are
+// read; a directory, a FIFO (which would block cat) and a dangling link
+// are skipped, as sshd skips them; paths with quotes stay one word.
+func TestDumpScriptReadsWhatSshdReads(t *testing.T) {
+	dir := t.TempDir()
+	pub := testKey(t, 1)
+	line := "ssh-ed25519 " + blobOf(pub) + "\n"
+	odd := filepath.Join(dir, "it's $(touch pwned)")
+	writeFile(t, odd, line)
+	writeFile(t, filepath.Join(dir, "plain"), "# nothing\n")
+	if err := os.Symlink(odd, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "dangling")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "adir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command("mkfifo", filepath.Join(dir, "fifo")).Run(); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, n := range []string{"plain", "link", "dangling", "adir", "fifo", "missing", "it's $(touch pwned)"} {
+		files = append(files, filepath.Join(dir, n))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", dumpScript(files, "SEP"))
+	cmd.Dir = dir // where an injected "touch pwned" would land
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	keys, _ := keyBlobs([]string{blobOf(pub)})
+	if hits := findRetired(out, "SEP", keys); !slices.Equal(hits, []string{filepath.Join(dir, "link"), odd}) {
+		t.Errorf("hits = %q\n%s", hits, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pwned")); err == nil {
+		t.Error("a file name ran as a command")
+	}
+}
