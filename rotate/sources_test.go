@@ -290,3 +290,62 @@ func TestDumpScriptReadsWhatSshdReads(t *testing.T) {
 		t.Error("a file name ran as a command")
 	}
 }
+
+// TestRotateRetiresTheKeyOfAnInterruptedAttempt: an attempt stored a new
+// key in Vault and died before removing the old one, so the host accepts
+// both. The retry fetches the interrupted attempt's key; only because the
+// grant recorded the original key (Target.Retire) does it remove that one
+// too. Without it, the key used in the emergency would stay authorized
+// while every check passed.
+func TestRotateRetiresTheKeyOfAnInterruptedAttempt(t *testing.T) {
+	f := newFixture(t)
+	oldSigner, err := gossh.ParsePrivateKey(f.oldPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The state the crash left: both keys on the host, Vault on the new.
+	mid := sshtest.NewClient(t, "")
+	midPEM, err := os.ReadFile(mid.KeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, f.keysFile, f.oldLine+strings.TrimSpace(string(gossh.MarshalAuthorizedKey(mid.PublicKey)))+" warden-rotate-x\n")
+	putKV(t, f.vault, kvSecret, map[string]any{FieldPrivateKey: string(midPEM)})
+
+	tg := f.target
+	tg.Retire = []string{blobOf(oldSigner.PublicKey())}
+	var fetched gossh.PublicKey
+	tg.OnFetch = func(_ context.Context, k gossh.PublicKey) error { fetched = k; return nil }
+	res, err := Rotate(context.Background(), f.options(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fetched == nil || blobOf(fetched) != blobOf(mid.PublicKey) || res.OldFingerprint != gossh.FingerprintSHA256(mid.PublicKey) {
+		t.Errorf("fetched %v, result old %s; want the interrupted attempt's key", fetched, res.OldFingerprint)
+	}
+	for name, pemText := range map[string][]byte{"original": f.oldPEM, "interrupted attempt's": midPEM} {
+		if err := sshLogin(t, f.host, pemText); err == nil {
+			t.Errorf("the %s key still logs in", name)
+		}
+	}
+	if err := sshLogin(t, f.host, kvKeyPEM(t, f.vault, kvSecret)); err != nil {
+		t.Errorf("the key in Vault does not log in: %v", err)
+	}
+	if n := strings.Count(f.keysContent(t), "\n"); n != 1 {
+		t.Errorf("authorized keys has %d lines, want 1:\n%s", n, f.keysContent(t))
+	}
+
+	t.Run("an OnFetch failure stops before the host is touched", func(t *testing.T) {
+		before := f.keysContent(t)
+		tg := f.target
+		tg.OnFetch = func(context.Context, gossh.PublicKey) error { return errors.New("database gone") }
+		_, err := Rotate(context.Background(), f.options(), tg)
+		var se *StepError
+		if !errors.As(err, &se) || se.Step != StepFetch {
+			t.Fatalf("err = %v, want a fetch failure", err)
+		}
+		if f.keysContent(t) != before {
+			t.Error("the host was changed")
+		}
+	})
+}
