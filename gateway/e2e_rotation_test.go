@@ -297,13 +297,30 @@ func TestRotationOwedByTheGrantSurvivesRoleRemovalAndRestart(t *testing.T) {
 	if _, err := j1.Revoke(context.Background(), p1.User("bob"), g.ID, ""); err != nil {
 		t.Fatal(err)
 	}
+	// A second grant is still running when the gateway stops.
+	g2 := b.breakGlass(j1, p1)
 	p2 := b.policy(false, true)
 	if p2.Role("break-glass") != nil {
 		t.Fatal("the role is still in the policy")
 	}
 	n := &alerts{}
-	b.gateway(p2, b.jit(p2, nil), b.realKV(), n, nil)
+	j2 := b.jit(p2, nil)
+	b.gateway(p2, j2, b.realKV(), n, nil)
+	// At start the workflow deprovisions the grant the policy no longer
+	// allows; that end, too, rotates from the recorded row.
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); j2.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-runDone })
 	b.waitRotation(g.ID, 1, jit.RotationDone)
+	r2 := b.waitRotation(g2.ID, 1, jit.RotationDone)
+	if r2.GrantEndedAt.IsZero() {
+		t.Error("the second grant did not end")
+	}
+	var reason string
+	if err := b.store.DB().QueryRow(`SELECT end_reason FROM grants WHERE id = ?`, g2.ID).Scan(&reason); err != nil || reason != "deprovisioned" {
+		t.Errorf("second grant end_reason %q %v, want deprovisioned", reason, err)
+	}
 	b.assertRotated()
 	if !n.has("rotated after grant") {
 		t.Errorf("no success alert: %v", n.texts())

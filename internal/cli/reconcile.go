@@ -2,8 +2,8 @@ package cli
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,6 +12,7 @@ import (
 	"github.com/warden-gw/warden/evidence"
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/jit"
+	"github.com/warden-gw/warden/policy"
 )
 
 const reconcileSynopsis = "reconcile -c warden.yaml [--data DIR] [--stale-after 90d] [--tenant T] [--apply] [--json]"
@@ -98,7 +99,7 @@ func runReconcile(e *env, args []string) error {
 		// a break-glass grant recorded its rotation when it started: the
 		// row stays owed, and the gateway rotates it (at start, or at its
 		// next sweep while running).
-		if owed, err = owedOf(context.Background(), st.DB(), rec.Deprovisioned); err != nil {
+		if owed, err = owedOf(context.Background(), st, cfg, rec.Deprovisioned); err != nil {
 			return err
 		}
 	} else {
@@ -126,18 +127,35 @@ func runReconcile(e *env, args []string) error {
 	return nil
 }
 
-// owedOf returns those of ids whose grant owes a rotation.
-func owedOf(ctx context.Context, db *sql.DB, ids []int64) ([]int64, error) {
+// owedOf returns those of ids whose grant owes a rotation. A grant that
+// started before rotations were recorded gets its row now, from the
+// policy, when its role names a static credential.
+func owedOf(ctx context.Context, st *audit.Store, cfg *policy.Config, ids []int64) ([]int64, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	j, err := jit.New(jit.Options{Store: st, Policy: func() *policy.Config { return cfg }})
+	if err != nil {
+		return nil, err
+	}
+	grants, err := jit.ListGrants(ctx, st.DB())
+	if err != nil {
+		return nil, err
+	}
 	var out []int64
-	for _, id := range ids {
-		r, ok, err := jit.LoadRotation(ctx, db, id)
+	for _, g := range grants {
+		if !slices.Contains(ids, g.ID) {
+			continue
+		}
+		r, ok, err := j.EnsureRotation(ctx, g)
 		if err != nil {
 			return nil, err
 		}
 		if ok && r.Owed() {
-			out = append(out, id)
+			out = append(out, g.ID)
 		}
 	}
+	slices.Sort(out)
 	return out, nil
 }
 
