@@ -52,7 +52,9 @@
 //
 // The sources step looks from outside the gateway's view: sshd -T names
 // the files sshd reads (AuthorizedKeysFile, for this login and the
-// gateway's address too, and TrustedUserCAKeys), they are expanded for
+// gateway's address too, and TrustedUserCAKeys), and so does the
+// configuration text with its Include files, Match blocks and all
+// (sshdconfig.go); they are expanded for
 // every account in the passwd database and read, and a retired key on any
 // line, under any options, fails the rotation. An AuthorizedKeysCommand
 // fails it as well, since its keys cannot be read. The step needs the

@@ -116,8 +116,8 @@ func newFixtureWith(t *testing.T, vc *api.Client, options string, moreKeyFiles .
 	return newFixtureExtra(t, vc, options, "", moreKeyFiles...)
 }
 
-// newFixtureExtra is newFixtureWith with more sshd_config lines for the
-// "Match all" block.
+// newFixtureExtra is newFixtureWith with more sshd_config lines before
+// the "Match all" block (sshd keeps the first value it reads).
 func newFixtureExtra(t *testing.T, vc *api.Client, options, extra string, moreKeyFiles ...string) *fixture {
 	t.Helper()
 	dir := t.TempDir()
@@ -125,7 +125,7 @@ func newFixtureExtra(t *testing.T, vc *api.Client, options, extra string, moreKe
 	f.host = sshtest.StartHost(t, sshtest.HostOptions{
 		// sshtest's base config says AuthorizedKeysFile none and sshd
 		// keeps the first value, so override it for every connection.
-		ExtraConfig: "Match all\n    AuthorizedKeysFile " + strings.Join(append([]string{f.keysFile}, moreKeyFiles...), " ") + "\n" + extra,
+		ExtraConfig: extra + "Match all\n    AuthorizedKeysFile " + strings.Join(append([]string{f.keysFile}, moreKeyFiles...), " ") + "\n",
 	})
 	keygen := sshtest.NewClient(t, "")
 	var err error

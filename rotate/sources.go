@@ -25,7 +25,9 @@ import (
 // sshd which files it reads (sshd -T, once as configured and once for this
 // login and the gateway's address, since Match blocks change it), expands
 // them for every account in the passwd database, reads them all and fails
-// if any line carries a retired key, under any options. The user CA file
+// if any line carries a retired key, under any options. The configuration
+// text is read too (sshdconfig.go), since a Match block for other
+// addresses never shows in sshd -T for ours. The user CA file
 // (TrustedUserCAKeys) is read too: the old key as a CA would sign its own
 // way back in. An AuthorizedKeysCommand cannot be read, so its presence
 // fails the step.
@@ -255,6 +257,9 @@ func (r *rotation) sources(ctx context.Context, c *gossh.Client) error {
 		if err := src.parse([]byte(p)); err != nil {
 			return fmt.Errorf("rotate: sshd -T on %s: %w", r.t.Host.Name, err)
 		}
+	}
+	if err := r.scanConfig(ctx, c, &src, sep); err != nil {
+		return err
 	}
 	if src.command != "" {
 		return fmt.Errorf("rotate: sshd on %s uses AuthorizedKeysCommand %q, whose keys cannot be checked; the old key may still be accepted",
