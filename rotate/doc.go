@@ -50,17 +50,17 @@
 // in the named authorized_keys file: it could install the new key but
 // never remove the old one.
 //
-// The sources step looks from outside the gateway's view: sshd -T names
-// the files sshd reads (AuthorizedKeysFile, for this login and the
-// gateway's address too, and TrustedUserCAKeys), and so does the
-// configuration text with its Include files, Match blocks and all
-// (sshdconfig.go); they are expanded for
-// every account in the passwd database and read, and a retired key on any
-// line, under any options, fails the rotation. An AuthorizedKeysCommand
-// fails it as well, since its keys cannot be read. The step needs the
-// login to be root. What root can still leave behind outside SSH keys
-// (PAM, setuid binaries, cron, sshd_config itself) is beyond any key
-// check; the session recording is the control there.
+// The sources step looks from outside the gateway's view. sshd -T names
+// the files sshd reads (AuthorizedKeysFile, as configured and for this
+// login and the gateway's address, and TrustedUserCAKeys), and the
+// configuration text with its Include files adds those of Match blocks
+// for other addresses (sshdconfig.go). Each is expanded for every account
+// in the passwd database and read, and a retired key on any line, under
+// any options, fails the rotation. An AuthorizedKeysCommand fails it as
+// well, since its keys cannot be read. The step needs the login to be
+// root. What root can still leave behind outside SSH keys (PAM, setuid
+// binaries, cron, a second sshd with its own configuration) is beyond any
+// key check; the session recording is the control there.
 //
 // Every connection verifies the host key with hostkey.Callback; there is no
 // way to skip it. Remote commands are POSIX sh run by the login's shell,
