@@ -27,6 +27,12 @@ type owedRotation struct {
 // before it. A grant past its expiry counts as ended even when no gateway
 // was running to record the end.
 func (d *dataset) readOwedRotations(tx *sql.Tx, tenant string, p period) error {
+	// A database no gateway has opened since rotations were recorded
+	// (migration 0004) has no table, and so no rotation owed by it.
+	var n int
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'rotations'`).Scan(&n); err != nil || n == 0 {
+		return err
+	}
 	return each(tx, `SELECT r.grant_id, g.user, r.role, r.kv_path, r.host, r.login,
 			MIN(COALESCE(g.ended_at, g.expires_at), g.expires_at) AS ended
 		FROM rotations r JOIN grants g ON g.id = r.grant_id

@@ -68,3 +68,15 @@ func TestOwedRotationIsOverdueInEveryPacketUntilDone(t *testing.T) {
 		t.Errorf("October rebuilt after the rotation: %+v, first build %+v", a, b)
 	}
 }
+
+// TestPacketOfADatabaseWithoutRotations: a database last opened by an
+// older gateway (no rotations table) still gives a packet.
+func TestPacketOfADatabaseWithoutRotations(t *testing.T) {
+	w := newWorld(t, at("2026-10-30T10:00:00Z"))
+	w.exec(`DROP TABLE rotations`)
+	w.clk.Set(at("2026-11-02T00:00:00Z"))
+	if _, err := Build(w.ctx, Options{DataDir: w.dir, Tenant: "acme", Month: at("2026-10-01T00:00:00Z"),
+		Out: filepath.Join(t.TempDir(), "p"), Policy: w.cfg, Now: w.clk.Now}); err != nil {
+		t.Fatal(err)
+	}
+}
