@@ -11,6 +11,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/notify"
 	"github.com/warden-gw/warden/rotate"
 	"github.com/warden-gw/warden/vault"
@@ -169,5 +170,17 @@ func waitEventIn(t *testing.T, st *audit.Store, typ, subject string) audit.Event
 			t.Fatalf("no %s event for %s", typ, subject)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRotationBackoffDoublesUpToAnHour(t *testing.T) {
+	want := []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour}
+	for i, w := range want {
+		if got := gateway.RotationBackoff(i + 1); got != w {
+			t.Errorf("attempt %d: %s, want %s", i+1, got, w)
+		}
+	}
+	if got := gateway.RotationBackoff(1000); got != time.Hour {
+		t.Errorf("attempt 1000: %s", got)
 	}
 }
