@@ -39,9 +39,15 @@ type Command struct {
 	Rule      string // the policy rule that decided, if any
 }
 
+// ErrSessionEnded is matched (with errors.Is) by the error of LogCommand for
+// a session that has ended.
+var ErrSessionEnded = errors.New("audit: session already ended")
+
 // LogCommand appends c to the command log and returns once it is committed.
 // Source and Action must be one of the constants above; the session must
-// already have been started.
+// already have been started and not yet ended: its session.end event holds
+// the digest of its command rows (see EndSession), and a row added after it
+// would be evidence the chain does not cover.
 func (s *Store) LogCommand(ctx context.Context, c Command) error {
 	if err := checkSessionID(c.SessionID); err != nil {
 		return err
@@ -65,7 +71,17 @@ func (s *Store) LogCommand(ctx context.Context, c Command) error {
 		return err
 	}
 	return s.write(ctx, func(tx *sql.Tx, _ *chainTip) error {
-		_, err := tx.Exec(`INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action, rule)
+		var ended sql.NullString
+		err := tx.QueryRow(`SELECT ended_at FROM sessions WHERE id = ?`, c.SessionID).Scan(&ended)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return notFoundf("%s: no such session", what)
+		case err != nil:
+			return fmt.Errorf("audit: %s: %w", what, err)
+		case ended.Valid:
+			return fmt.Errorf("audit: %s: %w", what, ErrSessionEnded)
+		}
+		_, err = tx.Exec(`INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action, rule)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.SessionID, ts, c.User, c.Login, c.Host, c.Tenant, c.Source, c.Command, c.Action, nullString(c.Rule))
 		var se sqlite3.Error

@@ -54,20 +54,68 @@
 // lets any tool that can run SQL and SHA-256 repeat the check.
 //
 // Only the writer goroutine assigns seq and computes hashes, so concurrent
-// appends cannot fork the chain. Verify finds a changed, deleted or inserted
-// event anywhere before the last one. It cannot, by itself, tell a chain
-// whose newest events were removed, or to which someone appended events with
-// correctly computed hashes, from a genuine one: keep VerifyReport.Head (or
-// the last event's hash) somewhere the gateway's host cannot rewrite, and
-// compare. Triggers refuse UPDATE and DELETE on audit_events, which stops
-// mistakes; they do not stop anyone who can drop them, and are not meant to.
+// appends cannot fork the chain. Triggers refuse UPDATE and DELETE on
+// audit_events, which stops mistakes; they do not stop anyone who can drop
+// them, and are not meant to.
+//
+// # What the chain binds
+//
+// Sessions and command rows live in their own tables, outside the chain, so
+// each session's evidence is sealed into the chain when it ends. EndSession
+// (and CloseOrphans, after a crash) closes the session row and, in the same
+// writer transaction, appends its session.end event, whose data holds:
+//
+//	session_id         the session
+//	recording_path     sessions.recording_path ("" when there is none)
+//	recording_sha256   the SHA-256 of that file, lowercase hex ("" when none)
+//	commands           the number of the session's rows in commands
+//	commands_last_id   the id of the last of them (0 when none)
+//	commands_sha256    hex(sha256(ROW_1 || ROW_2 || ... || ROW_n))
+//
+// where ROW_i are the session's rows of commands in ascending id, each the
+// text
+//
+//	[ID,SESSION_ID,TS,USER,LOGIN,HOST,TENANT,SOURCE,COMMAND,ACTION,RULE]
+//
+// followed by one newline (0x0a), with no spaces: ID is the decimal id, RULE
+// is null when the column is NULL, and every other value is the stored
+// column text as a JSON string by the chain's rules above. With no rows,
+// commands_sha256 is the SHA-256 of nothing (e3b0c442...). LogCommand refuses
+// a session that has ended, and the writer runs one write at a time, so no
+// row can be added between the digest and the end. Verify, for every
+// session.end, re-hashes the file at the chained path, compares the session
+// row's path and digest with the event's, and recomputes the command digest;
+// it names the first bad session, file or row (a row added after the end is
+// named by its id). It also reports ended session rows that have no
+// session.end, command rows that name no session, and lists open sessions
+// as live: their evidence is bound only when they end.
+//
+// # What the chain cannot see, and the anchor that fixes it
+//
+// Verify finds a changed, deleted or inserted event anywhere before the last
+// one, and through the seals any changed recording or command row of an
+// ended session. It cannot, by itself, tell a genuine chain from
+//   - one whose newest events were removed (truncation: the last sessions
+//     then look live or vanish with their rows and files), or
+//   - one rewritten wholesale by someone who can write the database and
+//     recompute every hash from the first changed event on.
+//
+// An anchor fixes both: a copy of a chain head (a hash, with its seq) kept
+// where the gateway's host cannot rewrite it. While the event with that hash
+// is still in the chain at its seq and Verify finds no problem, nothing up to
+// it has changed. "warden audit verify" prints the head to keep. The signed
+// monthly evidence packet already carries one: audit_chain_head in
+// summary.json (covered by MANIFEST.sha256 and its signature) is the hash of
+// the last event stamped before the month's end; archive the packet away from
+// the gateway and compare, e.g. with "warden audit verify --anchor HASH".
 //
 // # Event types
 //
 // Type is a free-form string. The gateway uses:
 //
-//	session.start       a session channel started (subject: session ID)
-//	session.end         it ended; also written by CloseOrphans after a crash
+//	session.start       a session channel started (data: session_id)
+//	session.end         it ended, sealed as above; written only by EndSession
+//	                    and, after a crash, CloseOrphans (Append refuses it)
 //	session.refused     a connection or channel was refused (data: reason)
 //	auth.failed         public key or certificate authentication failed
 //	host_key.mismatch   a managed host presented an unexpected host key

@@ -82,6 +82,11 @@ func (s *Store) Append(ctx context.Context, e Event) error {
 	if e.Type == "" {
 		return invalidf("append event: empty type")
 	}
+	if e.Type == EventSessionEnd {
+		// Only EndSession and CloseOrphans write it, sealed with the
+		// session's digests; an unsealed one would stand in for it.
+		return invalidf("append event: %s is written by EndSession", e.Type)
+	}
 	ts, err := stampOrNow(e.TS, s.now)
 	if err != nil {
 		return err

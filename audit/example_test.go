@@ -42,5 +42,5 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Printf("events %d, problems %d\n", rep.Events, len(rep.Problems))
-	// Output: events 1, problems 0
+	// Output: events 2, problems 0
 }

@@ -58,6 +58,9 @@ type SessionFilter struct {
 	Host  string    // host name, or TENANT/HOST
 	Since time.Time // sessions started at or after
 	Limit int       // at most this many; 0 or less means all
+	// Tenants, when not nil, keeps only sessions of these tenants; an
+	// empty non-nil list keeps none (a viewer who oversees no tenant).
+	Tenants []string
 }
 
 const sessionColumns = `id, user, login, host, tenant, role, grant_id, client_addr, started_at, ended_at,
@@ -81,6 +84,15 @@ func (r *Reader) Sessions(ctx context.Context, f SessionFilter) ([]Session, erro
 			return nil, err
 		}
 		where, args = append(where, "started_at >= ?"), append(args, since)
+	}
+	if f.Tenants != nil {
+		if len(f.Tenants) == 0 {
+			return nil, nil
+		}
+		where = append(where, "tenant IN (?"+strings.Repeat(", ?", len(f.Tenants)-1)+")")
+		for _, t := range f.Tenants {
+			args = append(args, t)
+		}
 	}
 	q := "SELECT " + sessionColumns + " FROM sessions"
 	if len(where) > 0 {

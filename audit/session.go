@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -29,9 +30,13 @@ type Session struct {
 	BytesIn         int64
 	BytesOut        int64
 	CertSerial      string // serial of the per-session certificate, if any
+	// PolicyVersion is the Version of the policy that admitted the
+	// session (lowercase hex SHA-256); "" is stored as NULL.
+	PolicyVersion string
 }
 
-// SessionEnd is what is known when a session ends.
+// SessionEnd is what is known when a session ends. EndSession records it in
+// the session row and in the session.end event it appends to the chain.
 type SessionEnd struct {
 	EndedAt         time.Time // zero means now
 	Reason          string    // e.g. "exit", "killed", "grant expired"
@@ -40,6 +45,11 @@ type SessionEnd struct {
 	RecordingSHA256 string
 	BytesIn         int64
 	BytesOut        int64
+
+	// Actor and Subject name the session.end event: who ended up using
+	// the session, and what it reached (e.g. "root@web01"). Empty means
+	// "warden" and the session ID.
+	Actor, Subject string
 }
 
 // StartSession inserts sess as an open session (ended_at NULL). The end
@@ -59,17 +69,21 @@ func (s *Store) StartSession(ctx context.Context, sess Session) error {
 	if err := checkRecordingPath(sess.RecordingPath); err != nil {
 		return err
 	}
+	if checkSHA256(sess.PolicyVersion) != nil {
+		return invalidf("%s: policy version %q: want 64 lowercase hex digits", what, sess.PolicyVersion)
+	}
 	started, err := stampOrNow(sess.StartedAt, s.now)
 	if err != nil {
 		return err
 	}
 	return s.write(ctx, func(tx *sql.Tx, _ *chainTip) error {
 		_, err := tx.Exec(`INSERT INTO sessions
-			(id, user, login, host, tenant, role, grant_id, client_addr, started_at, recording_path, cert_serial)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(id, user, login, host, tenant, role, grant_id, client_addr, started_at, recording_path, cert_serial,
+			 policy_version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sess.ID, sess.User, sess.Login, sess.Host, sess.Tenant, nullString(sess.Role),
 			nullInt64(sess.GrantID), nullString(sess.ClientAddr), started,
-			nullString(sess.RecordingPath), nullString(sess.CertSerial))
+			nullString(sess.RecordingPath), nullString(sess.CertSerial), nullString(sess.PolicyVersion))
 		if err != nil {
 			return fmt.Errorf("audit: %s: %w", what, err)
 		}
@@ -77,9 +91,14 @@ func (s *Store) StartSession(ctx context.Context, sess Session) error {
 	})
 }
 
-// EndSession closes the open session id. It fails with ErrNotFound for an
-// unknown id, and refuses a session that has already ended: an end record,
-// with its recording digest, is written once and not replaced.
+// EndSession closes the open session id and, in the same transaction,
+// appends its session.end event, which carries the recording's path and
+// SHA-256 and the digest of the session's command rows (see doc.go). Since
+// the writer runs one write at a time and LogCommand refuses an ended
+// session, no command row can be added between the digest and the end. It
+// fails with ErrNotFound for an unknown id, and refuses a session that has
+// already ended: an end record, with its digests, is written once and not
+// replaced.
 func (s *Store) EndSession(ctx context.Context, id string, e SessionEnd) error {
 	if err := checkSessionID(id); err != nil {
 		return err
@@ -99,10 +118,13 @@ func (s *Store) EndSession(ctx context.Context, id string, e SessionEnd) error {
 		return err
 	}
 	var exit sql.NullInt64
+	data := map[string]any{"end_reason": e.Reason, "bytes_in": e.BytesIn, "bytes_out": e.BytesOut}
 	if e.ExitStatus != nil {
 		exit = sql.NullInt64{Int64: int64(*e.ExitStatus), Valid: true}
+		data["exit_status"] = *e.ExitStatus
 	}
-	return s.write(ctx, func(tx *sql.Tx, _ *chainTip) error {
+	ev := eventRow{ts: ended, typ: EventSessionEnd, actor: orDefault(e.Actor, "warden"), subject: orDefault(e.Subject, id)}
+	return s.write(ctx, func(tx *sql.Tx, tip *chainTip) error {
 		res, err := tx.Exec(`UPDATE sessions SET ended_at = ?, end_reason = ?, exit_status = ?,
 			recording_path = COALESCE(?, recording_path), recording_sha256 = ?, bytes_in = ?, bytes_out = ?
 			WHERE id = ? AND ended_at IS NULL`,
@@ -111,8 +133,33 @@ func (s *Store) EndSession(ctx context.Context, id string, e SessionEnd) error {
 		if err != nil {
 			return fmt.Errorf("audit: %s: %w", what, err)
 		}
-		return explainMissedUpdate(tx, res, id, what, true)
+		if err := explainMissedUpdate(tx, res, id, what, true); err != nil {
+			return err
+		}
+		return appendSessionEnd(tx, tip, ev, id, data)
 	})
+}
+
+// appendSessionEnd seals data with the session's digests and appends the
+// session.end event row; the caller has just closed the session row in tx.
+func appendSessionEnd(tx *sql.Tx, tip *chainTip, ev eventRow, id string, data map[string]any) error {
+	if err := sealData(tx, id, data); err != nil {
+		return err
+	}
+	var err error
+	if ev.data, err = canonicalData(data); err != nil {
+		return invalidf("end session %s: data: %v", id, err)
+	}
+	ev.actor = strings.ToValidUTF8(ev.actor, "\uFFFD")
+	ev.subject = strings.ToValidUTF8(ev.subject, "\uFFFD")
+	return appendEvent(tx, tip, ev)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // SetSessionCert records the serial of the certificate issued for session
@@ -157,14 +204,15 @@ func explainMissedUpdate(tx *sql.Tx, res sql.Result, id, what string, openOnly b
 	return notFoundf("%s: no such session", what)
 }
 
-// orphanEventType is the type of the event CloseOrphans writes per session.
-const orphanEventType = "session.end"
-
 // CloseOrphans ends every session still open, for use once at gateway start:
 // such rows were left by a crash, since a running gateway ends its sessions.
 // Each gets ended_at now, end_reason reason (default "orphaned") and, in the
-// same transaction, a session.end audit event with actor "warden" and data
-// {"reason": reason, "recovered": true}; callers need not log them again. It
+// same transaction, a session.end audit event with actor "warden", subject
+// the session ID and data {"reason": reason, "recovered": true} sealed with
+// the session's digests like any session.end (see EndSession). A recording
+// left behind is hashed as found, so that from now on the chain binds it;
+// one that is missing or unsafe to open gets no digest, and the event says
+// why under "recording_note". Callers need not log the sessions again. It
 // returns how many sessions it closed.
 func (s *Store) CloseOrphans(ctx context.Context, reason string) (int, error) {
 	if reason == "" {
@@ -174,43 +222,71 @@ func (s *Store) CloseOrphans(ctx context.Context, reason string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	data, err := canonicalData(map[string]any{"reason": reason, "recovered": true})
+	orphans, err := s.openSessions(ctx)
 	if err != nil {
-		return 0, invalidf("close orphaned sessions: reason: %v", err)
+		return 0, err
 	}
 	var closed int
 	err = s.write(ctx, func(tx *sql.Tx, tip *chainTip) error {
 		closed = 0
-		rows, err := tx.Query(`SELECT id FROM sessions WHERE ended_at IS NULL ORDER BY started_at, id`)
-		if err != nil {
-			return fmt.Errorf("audit: close orphaned sessions: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return fmt.Errorf("audit: close orphaned sessions: %w", err)
+		for _, o := range orphans {
+			res, err := tx.Exec(`UPDATE sessions SET ended_at = ?, end_reason = ?, recording_sha256 = COALESCE(?, recording_sha256)
+				WHERE id = ? AND ended_at IS NULL`, now, reason, nullString(o.sum), o.id)
+			if err != nil {
+				return fmt.Errorf("audit: close orphaned session %s: %w", o.id, err)
 			}
-			ids = append(ids, id)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return fmt.Errorf("audit: close orphaned sessions: %w", err)
-		}
-		for _, id := range ids {
-			if _, err := tx.Exec(`UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?`, now, reason, id); err != nil {
-				return fmt.Errorf("audit: close orphaned session %s: %w", id, err)
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				continue // ended meanwhile: it has its own session.end
 			}
-			ev := eventRow{ts: now, typ: orphanEventType, actor: "warden", subject: id, data: data}
-			if err := appendEvent(tx, tip, ev); err != nil {
+			data := map[string]any{"reason": reason, "recovered": true}
+			if o.note != "" {
+				data["recording_note"] = o.note
+			}
+			ev := eventRow{ts: now, typ: EventSessionEnd, actor: "warden", subject: o.id}
+			if err := appendSessionEnd(tx, tip, ev, o.id, data); err != nil {
 				return err
 			}
+			closed++
 		}
-		closed = len(ids)
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
 	return closed, nil
+}
+
+// orphan is an open session found by CloseOrphans, with the digest of the
+// recording it left.
+type orphan struct {
+	id, sum, note string
+}
+
+// openSessions lists the open sessions and hashes their recordings, before
+// the write: hashing large files must not hold up the writer.
+func (s *Store) openSessions(ctx context.Context) ([]orphan, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, recording_path FROM sessions WHERE ended_at IS NULL ORDER BY started_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("audit: close orphaned sessions: %w", err)
+	}
+	var list []orphan
+	var paths []string
+	for rows.Next() {
+		var o orphan
+		var rel sql.NullString
+		if err := rows.Scan(&o.id, &rel); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("audit: close orphaned sessions: %w", err)
+		}
+		list, paths = append(list, o), append(paths, rel.String)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("audit: close orphaned sessions: %w", err)
+	}
+	for i, rel := range paths {
+		if rel != "" {
+			list[i].sum, list[i].note = hashRecording(s.dir, rel)
+		}
+	}
+	return list, nil
 }

@@ -2,7 +2,13 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -155,7 +161,21 @@ func TestCloseOrphansEndsOpenSessionsAndLogsThem(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
 	ctx := context.Background()
-	mustStart(t, s, testSession("A"), testSession("B"), testSession("C"))
+	// A left a recording behind, C a recording path whose file is gone.
+	a, c := testSession("A"), testSession("C")
+	a.RecordingPath, c.RecordingPath = "recordings/2026-11-29/A.cast", "recordings/2026-11-29/C.cast"
+	cast := []byte("{\"version\":2}\n[0.5,\"o\",\"# \"]\n")
+	if err := os.MkdirAll(filepath.Join(dir, "recordings/2026-11-29"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, a.RecordingPath), cast, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustStart(t, s, a, testSession("B"), c)
+	if err := s.LogCommand(ctx, Command{SessionID: "A", User: "alice", Login: "root", Host: "web01", Tenant: "acme",
+		Source: SourceShell, Command: "reboot", Action: ActionAllowed}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.EndSession(ctx, "B", SessionEnd{Reason: "exit"}); err != nil {
 		t.Fatal(err)
 	}
@@ -171,20 +191,30 @@ func TestCloseOrphansEndsOpenSessionsAndLogsThem(t *testing.T) {
 		}
 	}
 	ev, err := s.Events(ctx, 0, 0)
-	if err != nil || len(ev) != 2 {
-		t.Fatalf("events = %d, %v; want one per orphan", len(ev), err)
+	if err != nil || len(ev) != 3 {
+		t.Fatalf("events = %d, %v; want B's end and one per orphan", len(ev), err)
 	}
+	sum := sha256.Sum256(cast)
+	want := map[string]struct {
+		sum      string
+		commands any
+	}{"A": {hex.EncodeToString(sum[:]), json.Number("1")}, "C": {"", json.Number("0")}}
 	for i, id := range []string{"A", "C"} {
-		e := ev[i]
-		if e.Type != "session.end" || e.Actor != "warden" || e.Subject != id ||
-			e.Data["reason"] != "gateway restart" || e.Data["recovered"] != true {
+		e := ev[i+1]
+		if e.Type != "session.end" || e.Actor != "warden" || e.Subject != id || e.Data["session_id"] != id ||
+			e.Data["reason"] != "gateway restart" || e.Data["recovered"] != true ||
+			e.Data["recording_sha256"] != want[id].sum || fmt.Sprint(e.Data["commands"]) != fmt.Sprint(want[id].commands) ||
+			len(fmt.Sprint(e.Data["commands_sha256"])) != 64 {
 			t.Errorf("event %d = %+v", i, e)
 		}
+	}
+	if ev[2].Data["recording_note"] != "recording missing" {
+		t.Errorf("C's event does not say why it has no digest: %+v", ev[2].Data)
 	}
 	if n, err := s.CloseOrphans(ctx, ""); err != nil || n != 0 {
 		t.Fatalf("second CloseOrphans = %d, %v; want 0", n, err)
 	}
-	assertChain(t, s, dir, 2)
+	assertChain(t, s, dir, 3)
 }
 
 func TestSessionsFilterAndOrder(t *testing.T) {
@@ -213,6 +243,9 @@ func TestSessionsFilterAndOrder(t *testing.T) {
 		{"since is inclusive", SessionFilter{Since: at(2)}, "s4 s3 s2"},
 		{"limit", SessionFilter{Limit: 2}, "s4 s3"},
 		{"no match", SessionFilter{User: "carol"}, ""},
+		{"one tenant", SessionFilter{Tenants: []string{"globex"}}, "s4"},
+		{"tenants with limit", SessionFilter{Tenants: []string{"acme", "initech"}, Limit: 2}, "s3 s2"},
+		{"no tenant overseen", SessionFilter{Tenants: []string{}}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := s.Sessions(ctx, c.f)

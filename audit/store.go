@@ -38,6 +38,7 @@ type Store struct {
 	Reader
 
 	now    func() time.Time
+	dir    string       // the data directory, for recordings (CloseOrphans)
 	wdb    *sql.DB      // one connection, used by the writer goroutine only
 	ops    chan *op     // queued writes; closed by Close
 	mu     sync.RWMutex // guards closed against sends on a closed ops
@@ -87,6 +88,7 @@ func Open(ctx context.Context, dataDir string, opt Options) (*Store, error) {
 
 	s := &Store{
 		now:  opt.Now,
+		dir:  dataDir,
 		wdb:  wdb,
 		ops:  make(chan *op, queueSize),
 		done: make(chan struct{}),

@@ -2,8 +2,9 @@ package audit
 
 import (
 	"database/sql"
-	"path/filepath"
 	"strings"
+
+	"github.com/warden-gw/warden/recorder"
 )
 
 // maxSessionID bounds a session ID. IDs are random tokens of a few dozen
@@ -29,17 +30,14 @@ func checkSessionID(id string) error {
 	return nil
 }
 
-// checkRecordingPath accepts a slash-separated path that stays inside the data
-// directory. Verify opens this path, and the database can be edited by anyone
-// who can write the file, so it is checked again there.
+// checkRecordingPath accepts an empty path or one that recorder.CheckRelPath
+// accepts: the one rule for a recording path, applied again by everything
+// that opens a stored path.
 func checkRecordingPath(p string) error {
 	if p == "" {
 		return nil
 	}
-	if strings.ContainsRune(p, '\\') || strings.ContainsRune(p, 0) {
-		return invalidf("recording path %q: use '/' separators", p)
-	}
-	if p == "." || !filepath.IsLocal(filepath.FromSlash(p)) || filepath.ToSlash(filepath.Clean(p)) != p {
+	if err := recorder.CheckRelPath(p); err != nil {
 		return invalidf("recording path %q must be a clean path relative to the data directory", p)
 	}
 	return nil

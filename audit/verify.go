@@ -9,40 +9,71 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
+
+	"github.com/warden-gw/warden/recorder"
 )
 
 // VerifyReport is the outcome of Verify. The data is intact when Problems is
 // empty.
 type VerifyReport struct {
-	Events     int       // events checked
-	Recordings int       // finished recordings re-hashed
-	Head       string    // hash of the last event; keep a copy elsewhere (see doc.go)
-	Problems   []Problem // chain problems in seq order, then recording problems
+	Events     int    // events checked
+	Sessions   int    // ended sessions checked against their session.end event
+	Commands   int    // command rows those events cover
+	Recordings int    // recordings re-hashed
+	Head       string // hash of the last event; keep a copy elsewhere (see doc.go)
+	HeadSeq    int64  // seq of the last event
+
+	// Live lists the sessions still open: the chain covers a session from
+	// its session.end on, so these are reported, not failed.
+	Live []string
+	// Unsealed counts ended sessions whose session.end was written before
+	// events carried digests; their recordings are checked against the
+	// sessions table only, and their command rows not at all.
+	Unsealed int
+
+	Problems []Problem // chain problems in seq order, then session problems
 }
 
-// Problem is one finding of Verify: a chain problem names Seq, a recording
-// problem names File (relative to the data directory).
+// Problem is one finding of Verify. A chain problem names Seq; a session
+// problem names Session, and File or Row when one file or command row is at
+// fault.
 type Problem struct {
-	Seq  int64
-	File string
-	Msg  string
+	Seq     int64
+	Session string
+	File    string // a recording, relative to the data directory
+	Row     int64  // a row of commands
+	Msg     string
 }
 
-// String formats p as one line, e.g. "seq 5: hash mismatch".
+// String formats p as one line, e.g. "seq 5: hash mismatch" or "session
+// S1, recording recordings/2026-11-29/S1.cast: recording missing".
 func (p Problem) String() string {
-	if p.File != "" {
-		return p.File + ": " + p.Msg
+	var where string
+	switch {
+	case p.Session != "" && p.File != "":
+		where = "session " + p.Session + ", recording " + p.File
+	case p.Session != "" && p.Row != 0:
+		where = "session " + p.Session + ", command row " + strconv.FormatInt(p.Row, 10)
+	case p.Session != "":
+		where = "session " + p.Session
+	case p.File != "":
+		where = p.File
+	case p.Row != 0:
+		where = "command row " + strconv.FormatInt(p.Row, 10)
+	default:
+		where = "seq " + strconv.FormatInt(p.Seq, 10)
 	}
-	return "seq " + strconv.FormatInt(p.Seq, 10) + ": " + p.Msg
+	return where + ": " + p.Msg
 }
 
 // Verify checks the database in dataDir without writing to it. It recomputes
 // the hash chain of audit_events, requiring seq to run 1, 2, 3... and each
-// prev_hash to equal the hash before it, and re-hashes every finished
-// recording (sessions with recording_sha256 set) against its digest. Findings
-// are reported in Problems; the error is for failures to check at all.
+// prev_hash to equal the hash before it. Then, for every session.end event,
+// it checks the evidence the event binds (doc.go, "What the chain binds"):
+// the recording file re-hashed, the session row, and the digest of the
+// session's command rows recomputed. Findings are reported in Problems; the
+// error is for failures to check at all.
 //
 // After a problem Verify carries on from the stored row, so one edit gives
 // one finding and later rows are still checked.
@@ -52,8 +83,8 @@ func Verify(ctx context.Context, dataDir string) (VerifyReport, error) {
 		return VerifyReport{}, err
 	}
 	defer r.Close()
-	// One read transaction: chain and sessions come from one snapshot even
-	// while the gateway keeps writing.
+	// One read transaction: chain, sessions and commands come from one
+	// snapshot even while the gateway keeps writing.
 	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("audit: verify: %w", err)
@@ -63,7 +94,7 @@ func Verify(ctx context.Context, dataDir string) (VerifyReport, error) {
 	if err := verifyChain(ctx, tx, &rep); err != nil {
 		return VerifyReport{}, err
 	}
-	if err := verifyRecordings(ctx, tx, dataDir, &rep); err != nil {
+	if err := verifySessions(ctx, tx, dataDir, &rep); err != nil {
 		return VerifyReport{}, err
 	}
 	return rep, nil
@@ -113,63 +144,49 @@ func verifyChain(ctx context.Context, tx *sql.Tx, rep *VerifyReport) error {
 		return fmt.Errorf("audit: verify chain: %w", err)
 	}
 	if rep.Events > 0 {
-		rep.Head = prevHex
+		rep.Head, rep.HeadSeq = prevHex, want-1
 	}
 	return nil
 }
 
-func verifyRecordings(ctx context.Context, tx *sql.Tx, dataDir string, rep *VerifyReport) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id, recording_path, recording_sha256 FROM sessions
-		WHERE recording_sha256 IS NOT NULL ORDER BY started_at, id`)
-	if err != nil {
-		return fmt.Errorf("audit: verify recordings: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, want string
-		var rel sql.NullString
-		if err := rows.Scan(&id, &rel, &want); err != nil {
-			return fmt.Errorf("audit: verify recordings: %w", err)
-		}
-		rep.Recordings++
-		if msg := checkRecording(dataDir, rel.String, want); msg != "" {
-			file := rel.String
-			if file == "" {
-				file = "session " + id
-			}
-			rep.Problems = append(rep.Problems, Problem{File: file, Msg: msg})
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("audit: verify recordings: %w", err)
-	}
-	return nil
-}
-
-// checkRecording re-hashes one recording and describes what is wrong, or
-// returns "". The path comes from the database, which anyone who can write
-// the file can edit, so it is validated again before it is opened.
-func checkRecording(dataDir, rel, want string) string {
-	if rel == "" {
-		return "digest recorded but no recording path"
-	}
-	if err := checkRecordingPath(rel); err != nil {
-		return "unsafe recording path: not opened"
-	}
-	f, err := os.Open(filepath.Join(dataDir, filepath.FromSlash(rel)))
-	if errors.Is(err, os.ErrNotExist) {
-		return "recording missing"
-	}
-	if err != nil {
-		return "cannot open recording: " + err.Error()
+// hashRecording re-hashes the recording rel under dataDir. It returns the
+// lowercase hex SHA-256, or "" and why it could not. The path comes from the
+// database, which anyone who can write the file can edit, so it is opened
+// only through recorder.OpenRecording, the one path check of the code base.
+func hashRecording(dataDir, rel string) (sum, problem string) {
+	f, err := recorder.OpenRecording(dataDir, rel)
+	switch {
+	case errors.Is(err, recorder.ErrUnsafePath):
+		return "", "unsafe recording path: not opened"
+	case errors.Is(err, os.ErrNotExist):
+		return "", "recording missing"
+	case err != nil:
+		return "", "cannot open recording: " + err.Error()
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "cannot read recording: " + err.Error()
+		return "", "cannot read recording: " + err.Error()
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return "sha256 mismatch: the recording was altered"
+	return hex.EncodeToString(h.Sum(nil)), ""
+}
+
+// AnchorSeq returns the seq of the event whose hash is anchor, a chain head
+// kept elsewhere (doc.go, "the anchor"), or an error matching ErrNotFound
+// when the chain no longer holds it: events up to it were removed or
+// rewritten. Together with a Verify that finds no problem, a found anchor
+// proves the chain up to it unchanged.
+func (r *Reader) AnchorSeq(ctx context.Context, anchor string) (int64, error) {
+	if _, ok := decodeHash(anchor); !ok {
+		return 0, invalidf("anchor %q: want 64 lowercase hex digits", anchor)
 	}
-	return ""
+	var seq int64
+	err := r.db.QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE hash = ?`, anchor).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFoundf("anchor %s is not in the chain: events up to it were removed or rewritten", anchor)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("audit: find anchor: %w", err)
+	}
+	return seq, nil
 }

@@ -13,11 +13,13 @@ import (
 
 const (
 	recPath   = "recordings/2026-11-29/S1.cast"
-	numEvents = 10
+	numEvents = 10 // appended after S1's session.end, which is seq 1
 )
 
 // verifyFixture writes, through a Store that it then closes, one finished
-// session with a recording and numEvents chained events.
+// session S1 with a recording and two command rows (ids 1 and 3), an open
+// session S2 with one command row (id 2), and numEvents chained events
+// after S1's session.end (seq 1).
 func verifyFixture(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -34,6 +36,12 @@ func verifyFixture(t *testing.T) string {
 	sess := testSession("S1")
 	sess.RecordingPath = recPath
 	mustStart(t, s, sess, testSession("S2")) // S2 stays open: no digest, not checked
+	for _, c := range []struct{ sid, cmd string }{{"S1", "uptime"}, {"S2", "id"}, {"S1", "rm -rf /tmp/x"}} {
+		if err := s.LogCommand(ctx, Command{SessionID: c.sid, User: "alice", Login: "root", Host: "web01", Tenant: "acme",
+			Source: SourceShell, Command: c.cmd, Action: ActionAllowed}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := s.EndSession(ctx, "S1", SessionEnd{Reason: "exit", RecordingSHA256: hex.EncodeToString(sum[:])}); err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +62,9 @@ func TestVerifyCleanData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Events != numEvents || rep.Recordings != 1 || len(rep.Problems) != 0 {
-		t.Fatalf("report %+v, want %d events, 1 recording, no problems", rep, numEvents)
+	if rep.Events != numEvents+1 || rep.Recordings != 1 || rep.Sessions != 1 || rep.Commands != 2 ||
+		len(rep.Live) != 1 || rep.Live[0] != "S2" || len(rep.Problems) != 0 {
+		t.Fatalf("report %+v, want %d events, 1 session with 1 recording and 2 commands, S2 live, no problems", rep, numEvents+1)
 	}
 	var head string
 	if err := rawDB(t, dir).QueryRow(`SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&head); err != nil || rep.Head != head {
@@ -98,16 +107,36 @@ func TestVerifyFindsTampering(t *testing.T) {
 			Problem{Seq: 3, Msg: "hash mismatch"}, 1},
 		{"delete of a middle event", dropTriggers + `DELETE FROM audit_events WHERE seq = 5`,
 			Problem{Seq: 5, Msg: "missing"}, 2},
-		{"insert after the head with a broken link", `INSERT INTO audit_events VALUES (11, '2026-11-29T09:00:00.000000Z', 'session.end', 'mallory', 'S1', '{}', '` + forged + `', '` + forged + `')`,
-			Problem{Seq: 11, Msg: "prev_hash"}, 2},
+		{"insert after the head with a broken link", `INSERT INTO audit_events VALUES (12, '2026-11-29T09:00:00.000000Z', 'session.end', 'mallory', 'S1', '{}', '` + forged + `', '` + forged + `')`,
+			Problem{Seq: 12, Msg: "prev_hash"}, 3}, // and: a second session.end for S1
 		{"insert before the first event", `INSERT INTO audit_events VALUES (0, '2026-11-29T07:00:00.000000Z', 'x', 'mallory', '', '{}', '` + strings.Repeat("0", 64) + `', '` + forged + `')`,
 			Problem{Seq: 0, Msg: "unexpected seq"}, 3},
-		{"insert leaving a gap", `INSERT INTO audit_events VALUES (13, '2026-11-29T09:00:00.000000Z', 'x', 'mallory', '', '{}', '` + forged + `', '` + forged + `')`,
-			Problem{Seq: 11, Msg: "missing"}, 3},
+		{"insert leaving a gap", `INSERT INTO audit_events VALUES (14, '2026-11-29T09:00:00.000000Z', 'x', 'mallory', '', '{}', '` + forged + `', '` + forged + `')`,
+			Problem{Seq: 12, Msg: "missing"}, 3},
 		{"update of a recording digest", `UPDATE sessions SET recording_sha256 = '` + forged + `' WHERE id = 'S1'`,
-			Problem{File: recPath, Msg: "sha256 mismatch"}, 1},
+			Problem{Seq: 1, Session: "S1", Msg: "sessions.recording_sha256 differs from the chained digest"}, 1},
 		{"recording path pointed outside the data directory", `UPDATE sessions SET recording_path = '../../etc/passwd' WHERE id = 'S1'`,
-			Problem{File: "../../etc/passwd", Msg: "unsafe recording path"}, 1},
+			Problem{Seq: 1, Session: "S1", Msg: "recording_path"}, 1},
+		{"delete of a command row", `DELETE FROM commands WHERE id = 3`,
+			Problem{Seq: 1, Session: "S1", Msg: "1 command row(s) missing"}, 1},
+		{"edit of a command row", `UPDATE commands SET command = 'true' WHERE id = 3`,
+			Problem{Seq: 1, Session: "S1", Msg: "differ from the chained digest"}, 1},
+		{"edit of a command row's rule to NULL-looking text", `UPDATE commands SET rule = 'null' WHERE id = 1`,
+			Problem{Seq: 1, Session: "S1", Msg: "differ from the chained digest"}, 1},
+		{"command row moved to the live session", `UPDATE commands SET session_id = 'S2' WHERE id = 3`,
+			Problem{Seq: 1, Session: "S1", Msg: "missing"}, 1},
+		{"command row added to the ended session", `INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action)
+			VALUES ('S1', '2026-11-29T08:00:00.002000Z', 'alice', 'root', 'web01', 'acme', 'shell', 'echo alibi', 'allowed')`,
+			Problem{Seq: 1, Session: "S1", Row: 4, Msg: "added after the session ended"}, 1},
+		{"live session's command row moved into the ended one", `UPDATE commands SET session_id = 'S1' WHERE id = 2`,
+			Problem{Seq: 1, Session: "S1", Msg: "1 command row(s) more than the chain recorded"}, 1},
+		{"command row naming no session", `INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action)
+			VALUES ('nosuch', '2026-11-29T08:00:00.002000Z', 'alice', 'root', 'web01', 'acme', 'shell', 'id', 'allowed')`,
+			Problem{Row: 4, Msg: "no session row"}, 1},
+		{"session row deleted", `DELETE FROM commands WHERE session_id = 'S1'; DELETE FROM sessions WHERE id = 'S1'`,
+			Problem{Seq: 1, Session: "S1", Msg: "session row is missing"}, 1},
+		{"live session row marked ended", `UPDATE sessions SET ended_at = '2026-11-29T08:00:01.000000Z' WHERE id = 'S2'`,
+			Problem{Session: "S2", Msg: "no session.end event"}, 1},
 	} {
 		for how, tamper := range tamperers {
 			t.Run(c.name+" via "+how, func(t *testing.T) {
@@ -128,11 +157,11 @@ func TestVerifyFindsARehashedEditAtTheNextLink(t *testing.T) {
 	// event 5 still names the old hash.
 	var row eventRow
 	var prev string
-	if err := db.QueryRow(`SELECT ts, type, actor, subject, prev_hash FROM audit_events WHERE seq = 4`).Scan(
-		&row.ts, &row.typ, &row.actor, &row.subject, &prev); err != nil {
+	if err := db.QueryRow(`SELECT ts, type, actor, subject, data, prev_hash FROM audit_events WHERE seq = 4`).Scan(
+		&row.ts, &row.typ, &row.actor, &row.subject, &row.data, &prev); err != nil {
 		t.Fatal(err)
 	}
-	row.actor, row.data = "mallory", `{"i":3}`
+	row.actor = "mallory"
 	prevSum, ok := decodeHash(prev)
 	if !ok {
 		t.Fatalf("stored prev_hash %q", prev)
@@ -175,7 +204,7 @@ func TestVerifyFindsAlteredRecordingFiles(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}, "sha256 mismatch"},
+		}, "sha256 differs from the chained digest"},
 		{"deleted file", func(t *testing.T, path string) {
 			if err := os.Remove(path); err != nil {
 				t.Fatal(err)
@@ -185,7 +214,7 @@ func TestVerifyFindsAlteredRecordingFiles(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := verifyFixture(t)
 			c.edit(t, filepath.Join(dir, recPath))
-			if n := assertFirstProblem(t, dir, Problem{File: recPath, Msg: c.msg}); n != 1 {
+			if n := assertFirstProblem(t, dir, Problem{Session: "S1", File: recPath, Msg: c.msg}); n != 1 {
 				t.Errorf("%d problems, want 1", n)
 			}
 		})
@@ -204,7 +233,8 @@ func assertFirstProblem(t *testing.T, dir string, want Problem) int {
 		t.Fatalf("no problem found; report %+v", rep)
 	}
 	got := rep.Problems[0]
-	if got.Seq != want.Seq || got.File != want.File || !strings.Contains(got.Msg, want.Msg) {
+	if got.Seq != want.Seq || got.Session != want.Session || got.File != want.File || got.Row != want.Row ||
+		!strings.Contains(got.Msg, want.Msg) {
 		t.Fatalf("first problem %q, want %q (all: %v)", got, want, rep.Problems)
 	}
 	return len(rep.Problems)
@@ -214,7 +244,15 @@ func TestProblemString(t *testing.T) {
 	if got := (Problem{Seq: 5, Msg: "hash mismatch"}).String(); got != "seq 5: hash mismatch" {
 		t.Errorf("got %q", got)
 	}
-	if got := (Problem{File: "recordings/a.cast", Msg: "recording missing"}).String(); got != "recordings/a.cast: recording missing" {
-		t.Errorf("got %q", got)
+	for p, want := range map[Problem]string{
+		{File: "recordings/a.cast", Msg: "recording missing"}:                "recordings/a.cast: recording missing",
+		{Session: "S1", File: "recordings/a.cast", Msg: "recording missing"}: "session S1, recording recordings/a.cast: recording missing",
+		{Seq: 1, Session: "S1", Row: 7, Msg: "added"}:                        "session S1, command row 7: added",
+		{Seq: 1, Session: "S1", Msg: "row missing"}:                          "session S1: row missing",
+		{Row: 7, Msg: "no session"}:                                          "command row 7: no session",
+	} {
+		if got := p.String(); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
 	}
 }

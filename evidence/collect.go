@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/warden-gw/warden/audit"
-	"github.com/warden-gw/warden/policy"
+	castfile "github.com/warden-gw/warden/recorder"
 )
 
 // period is the span a packet covers, [start, end): a calendar month in
@@ -47,6 +45,10 @@ type dataset struct {
 	exceptions []exceptionRow
 	recordings []recordingRow
 
+	rotationEvents []rotationRow // rotation.result events in the period
+
+	versionMismatch []versionMismatch // grants whose row and chain disagree on the policy
+
 	approvers map[int64][]string // break-glass grant ID -> who approved its request, sorted
 	pending   []pendingRequest   // undecided at the end of the period, whenever created
 	flagged   []staleEvent       // reconcile.stale_admin events in the period
@@ -70,10 +72,16 @@ type staleEvent struct {
 }
 
 // collect reads the tenant's rows for p from one read transaction, so that
-// every file and number of a packet comes from the same snapshot. Columns
-// that changed after the end of the period are shown as they stood then:
-// a grant revoked on the 2nd is active in the packet of the month before.
-func collect(tx *sql.Tx, dataDir, tenant string, p period, cfg *policy.Config) (*dataset, error) {
+// every file and number of a packet comes from the same snapshot.
+//
+// Periods are overlaps: a request, grant or session is in every packet
+// whose period it overlaps (begun before the end, not over before the
+// start), and an event (approval, command, rotation) in the packet of the
+// period that holds its time. So nothing that happened falls between two
+// packets. Columns that changed after the end of the period are shown as
+// they stood then: a grant revoked on the 2nd is active in the packet of
+// the month before, and revoked in the next one.
+func collect(tx *sql.Tx, dataDir, tenant string, p period, j *judges) (*dataset, error) {
 	d := &dataset{}
 	steps := []struct {
 		what string
@@ -81,9 +89,9 @@ func collect(tx *sql.Tx, dataDir, tenant string, p period, cfg *policy.Config) (
 	}{
 		{"requests", func() error { return d.readRequests(tx, tenant, p) }},
 		{"approvals", func() error { return d.readApprovals(tx, tenant, p) }},
-		{"grants", func() error { return d.readGrants(tx, tenant, p, cfg) }},
+		{"grants", func() error { return d.readGrants(tx, tenant, p, j) }},
 		{"break-glass approvers", func() error { return d.readApprovers(tx, p) }},
-		{"sessions", func() error { return d.readSessions(tx, tenant, p) }},
+		{"sessions", func() error { return d.readSessions(tx, tenant, p, j) }},
 		{"commands", func() error { return d.readCommands(tx, tenant, p) }},
 		{"exceptions", func() error { return d.readExceptions(tx, tenant, p) }},
 		{"pending requests", func() error { return d.readPending(tx, tenant, p) }},
@@ -119,7 +127,7 @@ func (d *dataset) readRequests(tx *sql.Tx, tenant string, p period) error {
 	return each(tx, `SELECT id, user, role, tenant, reason, ticket, duration,
 			CASE WHEN decided_at >= ?1 THEN 'pending' ELSE state END, created_at,
 			CASE WHEN decided_at < ?1 THEN decided_at END
-		FROM requests WHERE tenant = ?2 AND created_at >= ?3 AND created_at < ?1
+		FROM requests WHERE tenant = ?2 AND created_at < ?1 AND (decided_at IS NULL OR decided_at >= ?3)
 		ORDER BY created_at, id`, []any{p.endTxt, tenant, p.startTxt}, func(rows *sql.Rows) error {
 		var r requestRow
 		var reason, ticket, decided sql.NullString
@@ -149,18 +157,23 @@ func (d *dataset) readApprovals(tx *sql.Tx, tenant string, p period) error {
 		})
 }
 
-func (d *dataset) readGrants(tx *sql.Tx, tenant string, p period, cfg *policy.Config) error {
-	return each(tx, `SELECT id, request_id, user, role, tenant, starts_at, expires_at,
-			CASE WHEN ended_at < ?1 THEN ended_at END, CASE WHEN ended_at < ?1 THEN end_reason END
-		FROM grants WHERE tenant = ?2 AND starts_at >= ?3 AND starts_at < ?1 ORDER BY starts_at, id`,
+// readGrants reads the grants in force at some time in the period: started
+// before its end, and ended (or expired) at or after its start. Each is
+// judged by the policy it was granted under (see judges).
+func (d *dataset) readGrants(tx *sql.Tx, tenant string, p period, j *judges) error {
+	err := each(tx, `SELECT id, request_id, user, role, tenant, starts_at, expires_at,
+			CASE WHEN ended_at < ?1 THEN ended_at END, CASE WHEN ended_at < ?1 THEN end_reason END, policy_version
+		FROM grants WHERE tenant = ?2 AND starts_at < ?1 AND min(COALESCE(ended_at, expires_at), expires_at) >= ?3
+		ORDER BY starts_at, id`,
 		[]any{p.endTxt, tenant, p.startTxt}, func(rows *sql.Rows) error {
 			var g grantRow
 			var req sql.NullInt64
-			var ended, reason sql.NullString
-			if err := rows.Scan(&g.ID, &req, &g.User, &g.Role, &g.Tenant, &g.StartsAt, &g.ExpiresAt, &ended, &reason); err != nil {
+			var ended, reason, version sql.NullString
+			if err := rows.Scan(&g.ID, &req, &g.User, &g.Role, &g.Tenant, &g.StartsAt, &g.ExpiresAt, &ended, &reason,
+				&version); err != nil {
 				return err
 			}
-			g.RequestID, g.EndedAt, g.EndReason = nullInt(req), nullStr(ended), nullStr(reason)
+			g.RequestID, g.EndedAt, g.EndReason, g.PolicyVersion = nullInt(req), nullStr(ended), nullStr(reason), version.String
 			switch {
 			case reason.Valid:
 				g.State = reason.String
@@ -178,13 +191,69 @@ func (d *dataset) readGrants(tx *sql.Tx, tenant string, p period, cfg *policy.Co
 				return fmt.Errorf("grant %d: %w", g.ID, err)
 			}
 			g.DurationSeconds = secs
-			if cfg != nil {
-				r := cfg.Role(g.Role)
-				g.BreakGlass = r != nil && r.BreakGlass && r.Tenant == g.Tenant
-			}
 			d.grants = append(d.grants, g)
 			return nil
 		})
+	if err != nil {
+		return err
+	}
+	// The version is also in the hash chain (the request.approved event
+	// that started the grant). The chain wins: someone who can edit
+	// grants.policy_version to an older, laxer policy must not change the
+	// verdict, and the packet reports the disagreement.
+	chained, err := chainedVersions(tx, p)
+	if err != nil {
+		return err
+	}
+	// Judged after the scan: the policies are read in the same snapshot.
+	for i := range d.grants {
+		g := &d.grants[i]
+		version := g.PolicyVersion
+		if c, ok := chained[g.ID]; ok && c != g.PolicyVersion {
+			d.versionMismatch = append(d.versionMismatch, versionMismatch{GrantID: g.ID, Row: g.PolicyVersion, Chain: c})
+			version = c
+		}
+		cfg, current, err := j.forRow(tx, version)
+		if err != nil {
+			return err
+		}
+		if u := j.use(cfg, current); u != nil {
+			u.Grants++
+			g.JudgedBy, g.JudgedByCurrent = u.SHA256, current
+		}
+		if cfg != nil {
+			r := cfg.Role(g.Role)
+			g.BreakGlass = r != nil && r.BreakGlass && r.Tenant == g.Tenant
+		}
+	}
+	return nil
+}
+
+// versionMismatch is a grant whose row names another policy version than
+// the audit event that started it.
+type versionMismatch struct {
+	GrantID    int64
+	Row, Chain string
+}
+
+// chainedVersions maps grant IDs to the policy version recorded in the
+// request.approved event that started them, before the end of p.
+func chainedVersions(tx *sql.Tx, p period) (map[int64]string, error) {
+	out := map[int64]string{}
+	err := each(tx, `SELECT json_extract(data, '$.grant_id'), json_extract(data, '$.policy_version') FROM audit_events
+		WHERE type = 'request.approved' AND ts < ? AND json_extract(data, '$.policy_version') IS NOT NULL`,
+		[]any{p.endTxt}, func(rows *sql.Rows) error {
+			var id sql.NullInt64
+			var v string
+			if err := rows.Scan(&id, &v); err != nil {
+				return err
+			}
+			if id.Valid {
+				out[id.Int64] = v
+			}
+			return nil
+		})
+	return out, err
 }
 
 // readApprovers finds who approved each break-glass grant's request. The
@@ -216,23 +285,28 @@ func (d *dataset) readApprovers(tx *sql.Tx, p period) error {
 	return nil
 }
 
-func (d *dataset) readSessions(tx *sql.Tx, tenant string, p period) error {
-	// A session still running at the end shows no end, exit status, byte
-	// counts or recording digest: those came later.
-	return each(tx, `SELECT id, user, login, host, tenant, role, grant_id, client_addr, started_at,
+// readSessions reads the sessions live at some time in the period. A
+// session still running at the end shows no end, exit status, byte counts
+// or recording digest: those came later, and its recording is re-hashed
+// in the packet of the month in which it ends.
+func (d *dataset) readSessions(tx *sql.Tx, tenant string, p period, j *judges) error {
+	err := each(tx, `SELECT id, user, login, host, tenant, role, grant_id, client_addr, started_at,
 			CASE WHEN ended_at < ?1 THEN ended_at END, CASE WHEN ended_at < ?1 THEN end_reason END,
 			CASE WHEN ended_at < ?1 THEN exit_status END, recording_path,
 			CASE WHEN ended_at < ?1 THEN recording_sha256 END,
-			CASE WHEN ended_at < ?1 THEN bytes_in ELSE 0 END, CASE WHEN ended_at < ?1 THEN bytes_out ELSE 0 END
-		FROM sessions WHERE tenant = ?2 AND started_at >= ?3 AND started_at < ?1 ORDER BY started_at, id`,
+			CASE WHEN ended_at < ?1 THEN bytes_in ELSE 0 END, CASE WHEN ended_at < ?1 THEN bytes_out ELSE 0 END,
+			policy_version
+		FROM sessions WHERE tenant = ?2 AND started_at < ?1 AND (ended_at IS NULL OR ended_at >= ?3)
+		ORDER BY started_at, id`,
 		[]any{p.endTxt, tenant, p.startTxt}, func(rows *sql.Rows) error {
 			var s sessionRow
-			var role, client, ended, reason, rec, sum sql.NullString
+			var role, client, ended, reason, rec, sum, version sql.NullString
 			var grant, exit sql.NullInt64
 			if err := rows.Scan(&s.ID, &s.User, &s.Login, &s.Host, &s.Tenant, &role, &grant, &client, &s.StartedAt,
-				&ended, &reason, &exit, &rec, &sum, &s.BytesIn, &s.BytesOut); err != nil {
+				&ended, &reason, &exit, &rec, &sum, &s.BytesIn, &s.BytesOut, &version); err != nil {
 				return err
 			}
+			s.PolicyVersion = version.String
 			s.Role, s.GrantID, s.ClientAddr, s.EndedAt = nullStr(role), nullInt(grant), nullStr(client), nullStr(ended)
 			s.EndReason, s.ExitStatus, s.RecordingPath, s.RecordingSHA256 = nullStr(reason), nullInt(exit), nullStr(rec), nullStr(sum)
 			s.Privileged = grant.Valid
@@ -246,6 +320,21 @@ func (d *dataset) readSessions(tx *sql.Tx, tenant string, p period) error {
 			d.sessions = append(d.sessions, s)
 			return nil
 		})
+	if err != nil {
+		return err
+	}
+	// No verdict depends on a session's policy; the versions sessions ran
+	// under are listed so the auditor sees which policies were in force.
+	for _, s := range d.sessions {
+		cfg, err := j.version(tx, s.PolicyVersion)
+		if err != nil {
+			return err
+		}
+		if u := j.use(cfg, false); u != nil {
+			u.Sessions++
+		}
+	}
+	return nil
 }
 
 func (d *dataset) readCommands(tx *sql.Tx, tenant string, p period) error {
@@ -348,15 +437,17 @@ func indexRecordings(dataDir string, sessions []sessionRow) []recordingRow {
 // which anyone who can write the file can edit, so it must stay inside the
 // data directory before it is opened.
 func checkRecording(dataDir, rel, want string) (status string, size int64) {
-	local := filepath.FromSlash(rel)
-	if strings.ContainsAny(rel, "\\\x00") || !filepath.IsLocal(local) || filepath.ToSlash(filepath.Clean(rel)) != rel {
+	// castfile.OpenRecording is the one check every reader of a stored path
+	// uses: lexical, then inside the data directory (os.Root), and never
+	// through a symlink, so a row pointing at /etc/shadow or a planted link
+	// is reported, not hashed.
+	f, err := castfile.OpenRecording(dataDir, rel)
+	switch {
+	case errors.Is(err, castfile.ErrUnsafePath):
 		return "unsafe-path", 0
-	}
-	f, err := os.Open(filepath.Join(dataDir, local))
-	if errors.Is(err, os.ErrNotExist) {
+	case errors.Is(err, os.ErrNotExist):
 		return "missing", 0
-	}
-	if err != nil {
+	case err != nil:
 		return "unreadable", 0
 	}
 	defer f.Close()

@@ -18,7 +18,13 @@ func TestCheckRecording(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "recordings", "a.cast"), body)
-	writeFile(t, filepath.Join(t.TempDir(), "outside.cast"), body)
+	outside := filepath.Join(t.TempDir(), "outside.cast")
+	writeFile(t, outside, body)
+	// A planted link inside recordings/ must not make the packet hash (and
+	// vouch for) a file outside the data directory.
+	if err := os.Symlink(outside, filepath.Join(dir, "recordings", "link.cast")); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		rel, sum, want string
 		size           int64
@@ -30,6 +36,7 @@ func TestCheckRecording(t *testing.T) {
 		{"/etc/passwd", good, "unsafe-path", 0},
 		{"recordings/../recordings/a.cast", good, "unsafe-path", 0},
 		{"recordings\\a.cast", good, "unsafe-path", 0},
+		{"recordings/link.cast", good, "unsafe-path", 0},
 	} {
 		if status, size := checkRecording(dir, tc.rel, tc.sum); status != tc.want || size != tc.size {
 			t.Errorf("checkRecording(%q) = %s, %d; want %s, %d", tc.rel, status, size, tc.want, tc.size)

@@ -9,36 +9,68 @@
 //
 //	summary.md, summary.html   one printable page of headline numbers
 //	summary.json               the same numbers, for machines
-//	requests, approvals, grants, sessions, commands, exceptions, recordings
-//	                           .csv and .json each: the rows behind the numbers
+//	requests, approvals, grants, sessions, commands, exceptions, recordings,
+//	rotation_events            .csv and .json each: the rows behind the numbers
+//	policy-SHA256.json         per policy that judged the packet: its tenant's
+//	                           roles and their groups' members (see below)
 //	allowed_signers            the evidence key, for ssh-keygen -Y verify
 //	MANIFEST.sha256            sha256sum listing of every file above, sorted
 //	MANIFEST.sha256.sig        sshsig signature of the manifest
 //
-// An auditor checks it with stock tools:
+// An auditor checks it with stock tools, against a key pinned beforehand:
+// the MSP gives them the output of "warden evidence key" (the key's
+// fingerprint, as ssh-keygen -lf prints it, and its allowed_signers line)
+// through a channel other than the packet, and they verify with that line,
+// never with the packet's own allowed_signers, which anyone who rewrites a
+// packet rewrites too:
 //
 //	sha256sum -c MANIFEST.sha256
-//	ssh-keygen -Y verify -f allowed_signers -I warden -n warden-evidence \
+//	ssh-keygen -Y verify -f pinned_signers -I warden -n warden-evidence \
 //	    -s MANIFEST.sha256.sig < MANIFEST.sha256
-//
-// and compares the key fingerprint in the summary with the one the MSP
-// published: allowed_signers only says which key signed, not that the key
-// is the MSP's.
 //
 // The signature is the sshsig format of OpenSSH (PROTOCOL.sshsig), made here
 // with golang.org/x/crypto/ssh: the key signs "SSHSIG" || string(namespace)
 // || string("") || string("sha512") || string(SHA-512(manifest)), with the
-// namespace "warden-evidence". The key is an ed25519 key kept in
-// DATA/evidence_ed25519 (mode 0600), created on first use.
+// namespace "warden-evidence". The key (keys.go) is an ed25519 key kept in
+// DATA/evidence_ed25519 (mode 0600), created on first use; with
+// evidence.key_per_tenant each tenant has its own, DATA/evidence-keys/
+// TENANT_ed25519, so one tenant's pinned key does not verify another's
+// packets; with evidence.signing_key.vault_kv the key is read from Vault KV
+// v2 (field private_key, per tenant at PATH/TENANT) and never touches disk.
 //
 // # What a month holds
 //
-// Months are calendar months in UTC, [1st 00:00, next 1st 00:00). A row
-// belongs to the month of the event that creates it: requests by
-// created_at, approvals by ts, grants by starts_at, sessions by started_at,
-// commands by ts. Exceptions appear in every month in which they were in
+// Months are calendar months in UTC, [1st 00:00, next 1st 00:00). Periods
+// are overlaps, so that nothing that happened falls between two packets:
+// a request, grant or session is in every month it was open in (begun
+// before the end, not over before the start: a session from 23:58 on the
+// 31st to 00:10 is in both months), an event in the month of its time
+// (approvals, commands, rotation.result events). A recording is re-hashed
+// in the packet of the month in which its session ended; before that it is
+// "unfinished". Exceptions appear in every month in which they were in
 // force. Only the tenant's rows are read; approvals are joined to their
 // request's tenant.
+//
+// # Which policy judges
+//
+// Whether a grant was break-glass, who is a stale admin, which grants the
+// policy no longer explains and when a request is overdue depend on the
+// policy, which changes. Every policy load is recorded (policies.go): the
+// gateway at start (and any reload), and the CLI when evidence or
+// reconcile --apply read one, store its exact bytes under their SHA-256 in
+// policy_versions and append a policy.loaded event; sessions and grants
+// record the version they ran under. A packet judges each grant by its own
+// version, and the end-of-period checks by the gateway's policy at the
+// end (its last load before the end). The policy given to Build (the
+// current one) judges only what has no recorded version, rows from before
+// versions were recorded, and the packet marks them (judged_by_current) and
+// says so. A grant's version is also in the hash chain (its request.approved
+// event); where the row says otherwise the chain's version judges and the
+// packet lists a tampered-row item. So a packet rebuilt after a role is
+// renamed or loses break_glass is the same packet. Each policy used is listed with its hash
+// in summary.json and summary.md, and its extract is in the manifest: the
+// tenant's roles and their groups' members, not the whole file, which
+// describes every tenant of the MSP (a packet holds one tenant's records).
 //
 // Every value is shown as it stood at the end of the month. A grant revoked
 // on the 2nd is "active" in the previous month's packet, a request decided
@@ -56,6 +88,12 @@
 // Recordings are indexed, not copied: the index gives each session's
 // recording path and SHA-256, and the status found by re-hashing the file
 // when the packet was built.
+//
+// summary.md escapes everything typed by the people being audited,
+// including the ':', '.' and '@' that GitHub's autolinks need, so a
+// reason like "see https://evil.example" is not a link in the auditor's
+// viewer; summary.html is escaped by html/template under a CSP that allows
+// no script.
 //
 // # Reconciliation
 //
@@ -75,5 +113,6 @@
 // lists its overdue items: expired exceptions, stale admins, failed
 // rotations, rotations still owed by ended break-glass grants (table
 // rotations, read in rotations.go), pending requests past their TTL,
-// unexplained grants and recordings that no longer match their digest.
+// unexplained grants, recordings that no longer match their digest, and
+// rows that disagree with the hash chain.
 package evidence

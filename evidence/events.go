@@ -85,6 +85,12 @@ func (d *dataset) readEvents(tx *sql.Tx, tenant string, p period) error {
 		}
 	}
 	d.rotations = kept
+	for _, r := range kept {
+		if r.TS >= p.startTxt {
+			d.rotationEvents = append(d.rotationEvents, rotationRow{Seq: r.Seq, TS: r.TS, GrantID: r.GrantID, Role: r.Role,
+				Outcome: r.Outcome, Error: r.Error})
+		}
+	}
 
 	err = each(tx, `SELECT subject, data FROM audit_events WHERE type = ? AND ts >= ? AND ts < ? ORDER BY seq`,
 		[]any{EventStaleAdmin, p.startTxt, p.endTxt}, func(rows *sql.Rows) error {

@@ -117,6 +117,7 @@ type world struct {
 	reg   *exceptions.Register
 	ctx   context.Context
 	recID int
+	ver   string // policy version that sessions record; "" for none
 }
 
 func newWorld(t testing.TB, start time.Time) *world {
@@ -185,7 +186,8 @@ func (w *world) session(id, user, tenant string, grant int64, started, ended str
 		role = "prod-root"
 	}
 	if err := w.st.StartSession(w.ctx, audit.Session{ID: id, User: user, Login: "root", Host: "web01", Tenant: tenant,
-		Role: role, GrantID: grant, ClientAddr: "192.0.2.1:5555", StartedAt: start, RecordingPath: rel}); err != nil {
+		Role: role, GrantID: grant, ClientAddr: "192.0.2.1:5555", StartedAt: start, RecordingPath: rel,
+		PolicyVersion: w.ver}); err != nil {
 		w.t.Fatal(err)
 	}
 	for i, c := range cmds {

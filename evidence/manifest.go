@@ -66,7 +66,7 @@ func parseManifest(b []byte) (map[string]string, error) {
 // '_' and '-', not starting with '.'. Nothing in a manifest can name a path
 // outside the packet.
 func validFileName(n string) bool {
-	if n == "" || len(n) > 64 || n[0] == '.' {
+	if n == "" || len(n) > 128 || n[0] == '.' {
 		return false
 	}
 	for i := 0; i < len(n); i++ {

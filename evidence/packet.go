@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"maps"
 	"regexp"
 	"slices"
 	"time"
@@ -14,7 +14,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/audit"
-	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/policy"
 )
 
@@ -32,19 +31,28 @@ const KeyName = "evidence_ed25519"
 
 // Options configures Build.
 type Options struct {
-	DataDir    string         // holds warden.db, recordings/ and the evidence key
-	Tenant     string         // the tenant whose rows the packet holds; no other tenant's
-	Month      time.Time      // first instant of the month, UTC (see ParseMonth)
-	Out        string         // the packet directory; must not exist, be empty, or hold this very packet
-	Policy     *policy.Config // judges break-glass, stale admins, TTLs; nil leaves those out
-	StaleAfter time.Duration  // stale-admin window; 0 means DefaultStaleAfter
+	DataDir string    // holds warden.db, recordings/ and the evidence key
+	Tenant  string    // the tenant whose rows the packet holds; no other tenant's
+	Month   time.Time // first instant of the month, UTC (see ParseMonth)
+	Out     string    // the packet directory; must not exist, be empty, or hold this very packet
+	// Policy is the current policy. Each grant is judged by the policy it
+	// was granted under, and the end-of-period checks (stale admins,
+	// unexplained grants, request TTLs) by the gateway's policy at the end
+	// of the period, both read from the database; Policy judges only what
+	// has no recorded version (rows from before versions were recorded),
+	// and the packet says so. nil leaves those verdicts out.
+	Policy     *policy.Config
+	StaleAfter time.Duration // stale-admin window; 0 means DefaultStaleAfter
 
 	// Now is the clock; nil means time.Now. It decides whether the month
 	// is over (a packet of the month in progress is marked partial).
 	Now func() time.Time
-	// Signer signs the manifest; nil means the ed25519 key at
-	// DataDir/evidence_ed25519, created (mode 0600, atomically) on first use.
+	// Signer signs the manifest; nil means the tenant's key from Keys.
 	Signer ssh.Signer
+	// Keys finds the tenant's signing key (per tenant, in Vault); nil
+	// means the ed25519 key at DataDir/evidence_ed25519, created (mode
+	// 0600, atomically) on first use.
+	Keys *Keys
 }
 
 // Packet describes a packet that Build wrote or found already written.
@@ -93,22 +101,36 @@ func Build(ctx context.Context, opt Options) (*Packet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
-	d, rec, err := read(ctx, opt, p, window)
+	d, rec, j, err := read(ctx, opt, p, window)
 	if err != nil {
 		return nil, err
 	}
 	signer := opt.Signer
 	if signer == nil {
-		if signer, _, err = keyfile.LoadOrCreateEd25519(filepath.Join(opt.DataDir, KeyName)); err != nil {
-			return nil, fmt.Errorf("evidence: signing key: %w", err)
+		keys := Keys{DataDir: opt.DataDir}
+		if opt.Keys != nil {
+			keys = *opt.Keys
+			if keys.DataDir == "" {
+				keys.DataDir = opt.DataDir
+			}
+		}
+		if signer, err = keys.Signer(ctx, opt.Tenant); err != nil {
+			return nil, err
 		}
 	}
-	s := summarize(d, opt.Tenant, p, opt.Policy, rec, window)
+	s := summarize(d, opt.Tenant, p, j.end, rec, window)
+	s.WithPolicy = j.end != nil || len(j.used) > 0
+	s.PolicyVersions = j.versions()
 	s.EvidenceKey = ssh.FingerprintSHA256(signer.PublicKey())
 	files, err := render(s, d)
 	if err != nil {
 		return nil, err
 	}
+	pf, err := j.policyFiles(opt.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(files, pf)
 	if err := seal(files, signer); err != nil {
 		return nil, err
 	}
@@ -124,39 +146,44 @@ func Build(ctx context.Context, opt Options) (*Packet, error) {
 	return &Packet{Dir: opt.Out, Files: names, Summary: s, Reused: reused}, nil
 }
 
-// read collects the packet's data, and the reconciliation at the period's
-// end when there is a policy, from one read-only snapshot.
-func read(ctx context.Context, opt Options, p period, window time.Duration) (*dataset, *Reconciliation, error) {
+// read collects the packet's data, the policies that judge it, and the
+// reconciliation at the period's end when there is a policy, from one
+// read-only snapshot.
+func read(ctx context.Context, opt Options, p period, window time.Duration) (*dataset, *Reconciliation, *judges, error) {
 	r, err := audit.OpenReadOnly(opt.DataDir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("evidence: %w", err)
+		return nil, nil, nil, fmt.Errorf("evidence: %w", err)
 	}
 	defer r.Close()
 	tx, err := r.DB().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, nil, fmt.Errorf("evidence: read: %w", err)
+		return nil, nil, nil, fmt.Errorf("evidence: read: %w", err)
 	}
 	defer tx.Rollback()
-	if err := checkTenant(tx, opt.Tenant, opt.Policy); err != nil {
-		return nil, nil, err
+	j := newJudges(opt.Policy)
+	if err := j.atEnd(tx, p.endTxt); err != nil {
+		return nil, nil, nil, fmt.Errorf("evidence: %w", err)
 	}
-	d, err := collect(tx, opt.DataDir, opt.Tenant, p, opt.Policy)
+	if err := checkTenant(tx, opt.Tenant, opt.Policy, j.end); err != nil {
+		return nil, nil, nil, err
+	}
+	d, err := collect(tx, opt.DataDir, opt.Tenant, p, j)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var rec *Reconciliation
-	if opt.Policy != nil {
-		if rec, err = assess(tx, opt.Policy, opt.Tenant, p.end, window); err != nil {
-			return nil, nil, err
+	if j.end != nil {
+		if rec, err = assess(tx, j.end, opt.Tenant, p.end, window); err != nil {
+			return nil, nil, nil, err
 		}
 	}
-	return d, rec, nil
+	return d, rec, j, nil
 }
 
 // checkTenant accepts a tenant the policy names or the database has rows
 // for: a tenant dropped from the policy still gets its last packets.
-func checkTenant(tx *sql.Tx, tenant string, cfg *policy.Config) error {
-	if cfg != nil && cfg.Tenant(tenant) != nil {
+func checkTenant(tx *sql.Tx, tenant string, cfg, atEnd *policy.Config) error {
+	if cfg != nil && cfg.Tenant(tenant) != nil || atEnd != nil && atEnd.Tenant(tenant) != nil {
 		return nil
 	}
 	for _, table := range []string{"sessions", "requests", "grants", "exceptions"} {
@@ -193,6 +220,7 @@ func render(s Summary, d *dataset) (map[string][]byte, error) {
 		add(encodeNamed("commands", commandHeader, d.commands)),
 		add(encodeNamed("exceptions", exceptionHeader, d.exceptions)),
 		add(encodeNamed("recordings", recordingHeader, d.recordings)),
+		add(encodeNamed("rotation_events", rotationHeader, d.rotationEvents)),
 	} {
 		if err != nil {
 			return nil, err

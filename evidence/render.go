@@ -87,22 +87,30 @@ func cut(rows [][]string, file string) ([][]string, string) {
 
 func buildView(s Summary, d *dataset) view {
 	v := view{Title: fmt.Sprintf("Privileged-access evidence: %s, %s", s.Tenant, s.Month)}
-	v.Lines = append(v.Lines, fmt.Sprintf("Period %s to %s (UTC). Tenant %s only.", s.PeriodStart, s.PeriodEnd, s.Tenant))
+	v.Lines = append(v.Lines, fmt.Sprintf("Period %s to %s (UTC). Tenant %s only. Requests, grants and sessions "+
+		"are those open at some time in the period, wherever they began; approvals, commands and rotations those made in it.",
+		s.PeriodStart, s.PeriodEnd, s.Tenant))
 	if s.Partial {
 		v.Lines = append(v.Lines, "PARTIAL: the month had not ended when this packet was built; figures stop at the period end above.")
 	}
 	if !s.WithPolicy {
 		v.Lines = append(v.Lines, "Built without a policy: break-glass roles, stale admins, unexplained grants and request TTLs were not judged.")
 	}
-	v.Lines = append(v.Lines, "Signed with evidence key "+s.EvidenceKey+
-		"; compare this fingerprint with the one your provider gave you before trusting allowed_signers.")
-	v.Verify = "sha256sum -c " + ManifestName + "\nssh-keygen -Y verify -f " + AllowedSignersName + " -I " + signerIdentity +
-		" -n " + Namespace + " -s " + SignatureName + " < " + ManifestName
+	v.Lines = append(v.Lines, "Signed with evidence key "+s.EvidenceKey+". This packet's allowed_signers proves nothing by "+
+		"itself: verify against the key whose fingerprint your provider gave you through another channel.")
+	v.Verify = "# 1. Pin the signing key through another channel than this packet: your provider sends you\n" +
+		"#    the output of 'warden evidence key'; check its fingerprint with them (phone, portal), then:\n" +
+		"echo '" + signerIdentity + " namespaces=\"" + Namespace + "\" ssh-ed25519 AAAA...(the pinned key)' > pinned_signers\n" +
+		"# 2. Check the files and the signature against the pinned key, not against this packet's allowed_signers:\n" +
+		"sha256sum -c " + ManifestName + "\n" +
+		"ssh-keygen -Y verify -f pinned_signers -I " + signerIdentity + " -n " + Namespace + " -s " + SignatureName + " < " + ManifestName
 
 	v.Sections = append(v.Sections, section{Title: "Elevation", Facts: [][2]string{
-		{"Requests", fmt.Sprintf("%d (%s)", s.Requests, countsBy(s.RequestsByState, "approved", "denied", "pending"))},
+		{"Requests", fmt.Sprintf("%d (%s); %d created in the period", s.Requests,
+			countsBy(s.RequestsByState, "approved", "denied", "pending"), s.RequestsCreated)},
 		{"Approval decisions", fmt.Sprintf("%d approve, %d deny", s.Approvals, s.Denials)},
-		{"Grants", fmt.Sprintf("%d (%s)", s.Grants, countsBy(s.GrantsByState, "expired", "revoked", "relinquished", "deprovisioned", "active"))},
+		{"Grants", fmt.Sprintf("%d (%s); %d started in the period", s.Grants,
+			countsBy(s.GrantsByState, "expired", "revoked", "relinquished", "deprovisioned", "active"), s.GrantsStarted)},
 		{"Grant duration", fmt.Sprintf("median %s, longest %s (grant %d)", fmtSeconds(s.GrantMedianSeconds),
 			fmtSeconds(s.GrantLongestSeconds), s.GrantLongestID)},
 	}})
@@ -119,7 +127,8 @@ func buildView(s Summary, d *dataset) view {
 	v.Sections = append(v.Sections, bg)
 
 	ps := section{Title: "Privileged sessions", Facts: [][2]string{
-		{"Sessions", fmt.Sprintf("%d, of which privileged (under a grant) %d", s.Sessions, s.PrivilegedSessions)},
+		{"Sessions", fmt.Sprintf("%d, of which privileged (under a grant) %d; %d started in the period", s.Sessions,
+			s.PrivilegedSessions, s.SessionsStarted)},
 		{"Longest privileged", fmt.Sprintf("%s (session %s)", fmtSeconds(s.PrivilegedLongestSeconds), s.PrivilegedLongestID)},
 		{"Recordings", fmt.Sprintf("%d indexed with SHA-256, %d missing or altered", s.Recordings, s.RecordingProblems)},
 	}, Header: []string{"User", "Privileged sessions", "Total time"}, Empty: "No privileged sessions."}
@@ -165,13 +174,28 @@ func buildView(s Summary, d *dataset) view {
 	od.Rows, od.More = cut(od.Rows, "summary.json")
 	v.Sections = append(v.Sections, od)
 
+	pv := section{Title: "Policies that judged this packet", Header: []string{"Policy SHA-256", "Grants", "Sessions", "Judged"},
+		Empty: "None: no policy was recorded or given."}
+	for _, p := range s.PolicyVersions {
+		var what []string
+		if p.EndOfPeriod {
+			what = append(what, "end-of-period checks")
+		}
+		if p.Current {
+			what = append(what, "CURRENT policy, for what had no recorded version")
+		}
+		pv.Rows = append(pv.Rows, []string{p.SHA256, strconv.Itoa(p.Grants), strconv.Itoa(p.Sessions), strings.Join(what, "; ")})
+	}
+	v.Sections = append(v.Sections, pv)
+
 	head := s.AuditChainHead
 	if head == "" {
 		head = "(no events)"
 	}
 	v.Sections = append(v.Sections, section{Title: "Integrity", Facts: [][2]string{
 		{"Audit chain head at period end", head},
-		{"Data files", "requests, approvals, grants, sessions, commands, exceptions, recordings (.csv and .json); summary.json"},
+		{"Data files", "requests, approvals, grants, sessions, commands, exceptions, recordings, rotation_events " +
+			"(.csv and .json); summary.json; policy-SHA256.json per policy above"},
 	}})
 	return v
 }
@@ -224,11 +248,16 @@ func (v view) markdown() []byte {
 
 // mdEscape backslash-escapes the characters that carry inline meaning in
 // CommonMark and GitHub tables (emphasis, code, links, HTML, entities,
-// strikethrough, cell separators).
+// strikethrough, cell separators), and those that GitHub's autolinks
+// need: ':' (https://, mailto:), '.' (www., domains) and '@' (e-mail). A
+// reason such as "see https://evil.example" typed by an audited admin
+// must not become a link in the auditor's viewer. An escaped character is
+// its own text to the parser, so no autolink rule can span it, and it
+// renders as the plain character.
 func mdEscape(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if strings.ContainsRune("\\`*_[]<>|~&!#", r) {
+		if strings.ContainsRune("\\`*_[]<>|~&!#:.@", r) {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)

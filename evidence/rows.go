@@ -59,17 +59,21 @@ type grantRow struct {
 	ExpiresAt       string  `json:"expires_at"`
 	EndedAt         *string `json:"ended_at"`
 	EndReason       *string `json:"end_reason"`
-	State           string  `json:"state"`            // active, or how it ended
-	DurationSeconds int64   `json:"duration_seconds"` // ended_at (else expires_at) minus starts_at
-	BreakGlass      bool    `json:"break_glass"`      // by the policy the packet was built with
+	State           string  `json:"state"`             // active, or how it ended
+	DurationSeconds int64   `json:"duration_seconds"`  // ended_at (else expires_at) minus starts_at
+	BreakGlass      bool    `json:"break_glass"`       // by the policy in JudgedBy
+	PolicyVersion   string  `json:"policy_version"`    // recorded with the grant; "" before versions were recorded
+	JudgedBy        string  `json:"judged_by"`         // SHA-256 of the policy that judged it; "" for none
+	JudgedByCurrent bool    `json:"judged_by_current"` // no usable recorded version: the build's policy judged it
 }
 
 var grantHeader = []string{"id", "request_id", "user", "role", "tenant", "starts_at", "expires_at", "ended_at",
-	"end_reason", "state", "duration_seconds", "break_glass"}
+	"end_reason", "state", "duration_seconds", "break_glass", "policy_version", "judged_by", "judged_by_current"}
 
 func (g grantRow) csv() []string {
 	return []string{itoa(g.ID), optInt(g.RequestID), cell(g.User), cell(g.Role), cell(g.Tenant), cell(g.StartsAt), cell(g.ExpiresAt),
-		optCell(g.EndedAt), optCell(g.EndReason), cell(g.State), itoa(g.DurationSeconds), strconv.FormatBool(g.BreakGlass)}
+		optCell(g.EndedAt), optCell(g.EndReason), cell(g.State), itoa(g.DurationSeconds), strconv.FormatBool(g.BreakGlass),
+		cell(g.PolicyVersion), cell(g.JudgedBy), strconv.FormatBool(g.JudgedByCurrent)}
 }
 
 type sessionRow struct {
@@ -91,17 +95,18 @@ type sessionRow struct {
 	BytesOut        int64   `json:"bytes_out"`
 	Privileged      bool    `json:"privileged"`       // ran under a grant
 	DurationSeconds *int64  `json:"duration_seconds"` // null while live at the end of the period
+	PolicyVersion   string  `json:"policy_version"`   // of the policy that admitted it; "" before versions were recorded
 }
 
 var sessionHeader = []string{"id", "user", "login", "host", "tenant", "role", "grant_id", "client_addr", "started_at",
 	"ended_at", "end_reason", "exit_status", "recording_path", "recording_sha256", "bytes_in", "bytes_out",
-	"privileged", "duration_seconds"}
+	"privileged", "duration_seconds", "policy_version"}
 
 func (s sessionRow) csv() []string {
 	return []string{cell(s.ID), cell(s.User), cell(s.Login), cell(s.Host), cell(s.Tenant), optCell(s.Role),
 		optInt(s.GrantID), optCell(s.ClientAddr), cell(s.StartedAt), optCell(s.EndedAt), optCell(s.EndReason), optInt(s.ExitStatus),
 		optCell(s.RecordingPath), optCell(s.RecordingSHA256), itoa(s.BytesIn), itoa(s.BytesOut),
-		strconv.FormatBool(s.Privileged), optInt(s.DurationSeconds)}
+		strconv.FormatBool(s.Privileged), optInt(s.DurationSeconds), cell(s.PolicyVersion)}
 }
 
 type commandRow struct {
@@ -170,6 +175,25 @@ var recordingHeader = []string{"session_id", "user", "host", "started_at", "path
 func (r recordingRow) csv() []string {
 	return []string{cell(r.SessionID), cell(r.User), cell(r.Host), cell(r.StartedAt), cell(r.Path), cell(r.SHA256),
 		itoa(r.Size), r.Status}
+}
+
+// rotationRow is one rotation.result audit event of the period: a
+// break-glass credential rotated (or not) after its grant ended. The
+// event is in the packet of the month of its time, even when its grant
+// ended in the month before.
+type rotationRow struct {
+	Seq     int64  `json:"seq"` // of the audit event
+	TS      string `json:"ts"`
+	GrantID int64  `json:"grant_id"`
+	Role    string `json:"role"`
+	Outcome string `json:"outcome"` // succeeded, failed or unknown
+	Error   string `json:"error"`
+}
+
+var rotationHeader = []string{"seq", "ts", "grant_id", "role", "outcome", "error"}
+
+func (r rotationRow) csv() []string {
+	return []string{itoa(r.Seq), cell(r.TS), itoa(r.GrantID), cell(r.Role), r.Outcome, cell(r.Error)}
 }
 
 // csvRow is a row that renders itself as CSV cells.

@@ -50,6 +50,7 @@ type ScheduleOptions struct {
 	Policy     *policy.Config // its tenants get packets; it judges them
 	StaleAfter time.Duration  // 0 means DefaultStaleAfter
 	Notifier   Notifier       // nil sends nothing
+	Keys       *Keys          // the tenants' signing keys; nil means DATA/evidence_ed25519
 	// Store, when set, records each packet written as an audit event
 	// (type evidence.packet, with the manifest's SHA-256), anchoring the
 	// packet in the hash chain.
@@ -117,7 +118,7 @@ func writeMonth(ctx context.Context, opt ScheduleOptions, month time.Time, now f
 			continue // written before a restart
 		}
 		pk, err := Build(ctx, Options{DataDir: opt.DataDir, Tenant: tenant.Name, Month: month, Out: dir,
-			Policy: opt.Policy, StaleAfter: opt.StaleAfter, Now: now})
+			Policy: opt.Policy, StaleAfter: opt.StaleAfter, Now: now, Keys: opt.Keys})
 		if err != nil {
 			opt.logf("evidence: %s %s: %v", tenant.Name, month.Format("2006-01"), err)
 			opt.notify(ctx, Event{Type: EventPacketFailed,

@@ -21,12 +21,17 @@ type Summary struct {
 	Partial     bool   `json:"partial"`      // the month was still running
 	WithPolicy  bool   `json:"with_policy"`  // break-glass, staleness and TTLs were judged by a policy
 
-	Requests        int            `json:"requests"`          // created in the period
+	// Requests, grants and sessions count those open at some time in the
+	// period, wherever they began; the *Created/*Started counts those that
+	// began in it. So the two packets a midnight spans both show it.
+	Requests        int            `json:"requests"`
+	RequestsCreated int            `json:"requests_created"`
 	RequestsByState map[string]int `json:"requests_by_state"` // state at the end of the period
 	Approvals       int            `json:"approvals"`         // approve decisions in the period
 	Denials         int            `json:"denials"`           // deny decisions in the period
 
-	Grants              int            `json:"grants"` // started in the period
+	Grants              int            `json:"grants"`
+	GrantsStarted       int            `json:"grants_started"`
 	GrantsByState       map[string]int `json:"grants_by_state"`
 	GrantMedianSeconds  int64          `json:"grant_median_seconds"`
 	GrantLongestSeconds int64          `json:"grant_longest_seconds"`
@@ -34,6 +39,7 @@ type Summary struct {
 	BreakGlass          []BreakGlass   `json:"break_glass"`
 
 	Sessions                 int            `json:"sessions"`
+	SessionsStarted          int            `json:"sessions_started"`
 	PrivilegedSessions       int            `json:"privileged_sessions"` // with a grant_id
 	PrivilegedLongestSeconds int64          `json:"privileged_longest_seconds"`
 	PrivilegedLongestID      string         `json:"privileged_longest_id"`
@@ -51,10 +57,14 @@ type Summary struct {
 	ExceptionsExpired     int `json:"exceptions_expired"`
 	ExceptionsClosed      int `json:"exceptions_closed"` // closed during the period
 
-	Overdue        []OverdueItem  `json:"overdue"`
-	OverdueByKind  map[string]int `json:"overdue_by_kind"`
-	AuditChainHead string         `json:"audit_chain_head"` // hash of the last audit event before the end
-	EvidenceKey    string         `json:"evidence_key"`     // SHA256 fingerprint of the signing key
+	Overdue       []OverdueItem  `json:"overdue"`
+	OverdueByKind map[string]int `json:"overdue_by_kind"`
+	// PolicyVersions are the policies that judged the packet (see
+	// PolicyVersion); each has its extract in the packet.
+	PolicyVersions []PolicyVersion `json:"policy_versions"`
+
+	AuditChainHead string `json:"audit_chain_head"` // hash of the last audit event before the end
+	EvidenceKey    string `json:"evidence_key"`     // SHA256 fingerprint of the signing key
 }
 
 // BreakGlass is one use of a break-glass role: a grant of it.
@@ -83,9 +93,11 @@ const (
 	OverdueRequest    = "pending-request"
 	OverdueGrant      = "unexplained-grant"
 	OverdueRecording  = "recording"
+	OverdueTampered   = "tampered-row" // a row disagrees with the hash chain
 )
 
-var overdueOrder = []string{OverdueException, OverdueStaleAdmin, OverdueRotation, OverdueRotationOwed, OverdueRequest, OverdueGrant, OverdueRecording}
+var overdueOrder = []string{OverdueException, OverdueStaleAdmin, OverdueRotation, OverdueRotationOwed, OverdueRequest, OverdueGrant,
+	OverdueRecording, OverdueTampered}
 
 // OverdueItem is something that should have been dealt with by the end of
 // the period and was not.
@@ -112,6 +124,9 @@ func summarize(d *dataset, tenant string, p period, cfg *policy.Config, rec *Rec
 	s.Requests = len(d.requests)
 	for _, r := range d.requests {
 		s.RequestsByState[r.State]++
+		if r.CreatedAt >= p.startTxt {
+			s.RequestsCreated++
+		}
 	}
 	for _, a := range d.approvals {
 		switch decisionKind(a.Decision) {
@@ -123,6 +138,16 @@ func summarize(d *dataset, tenant string, p period, cfg *policy.Config, rec *Rec
 	}
 	summarizeGrants(&s, d)
 	summarizeSessions(&s, d)
+	for _, g := range d.grants {
+		if g.StartsAt >= p.startTxt {
+			s.GrantsStarted++
+		}
+	}
+	for _, x := range d.sessions {
+		if x.StartedAt >= p.startTxt {
+			s.SessionsStarted++
+		}
+	}
 	for _, c := range d.commands {
 		s.Commands++
 		if c.Action == "denied" {
@@ -285,6 +310,10 @@ func overdue(s *Summary, d *dataset, p period, cfg *policy.Config, rec *Reconcil
 		if r.Status != "ok" && r.Status != "unfinished" {
 			add(OverdueRecording, r.Path, "session %s: %s", r.SessionID, r.Status)
 		}
+	}
+	for _, m := range d.versionMismatch {
+		add(OverdueTampered, fmt.Sprintf("grant %d", m.GrantID), "grants.policy_version is %q but the audit chain says %s; judged by the chain's",
+			m.Row, m.Chain)
 	}
 	slices.SortStableFunc(out, func(a, b OverdueItem) int {
 		return cmp.Compare(slices.Index(overdueOrder, a.Kind), slices.Index(overdueOrder, b.Kind))

@@ -3,11 +3,10 @@ package exceptions
 import (
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
+
+	"github.com/warden-gw/warden/recorder"
 )
 
 // WriteTable prints list as the aligned table of "warden exceptions" and of
@@ -28,13 +27,8 @@ func WriteTable(w io.Writer, list []Exception) error {
 	return tw.Flush()
 }
 
-// safe keeps a value on one table row and harmless to a terminal. Values are
-// validated when stored, but the database file can be edited by anyone who
-// can write it, so anything unprintable (or a tab, which would shift the
-// columns) is shown quoted and escaped.
-func safe(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return strconv.QuoteToGraphic(s)
-	}
-	return s
-}
+// safe keeps a value on one table row and harmless to a terminal: it is
+// recorder.Quote, the one escaping of values shown to people (C0, C1, bytes
+// that are not UTF-8, bidi controls). Values are validated when stored, but
+// the database file can be edited by anyone who can write it.
+func safe(s string) string { return recorder.Quote(s) }

@@ -1,9 +1,7 @@
 package gateway
 
 import (
-	"context"
 	"errors"
-	"sync"
 
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
@@ -21,9 +19,18 @@ const (
 // knownKey is the gliderlabs PublicKeyHandler. It only answers whether a key
 // belongs to some user; it must not remember which key it saw, because the
 // client may offer (query) one key and then sign with another (the lesson of
-// CVE-2024-45337). The identity is bound in verifiedKey instead.
-func (s *Server) knownKey(_ gliderssh.Context, key gliderssh.PublicKey) bool {
-	return s.Policy().UserByKey(key) != nil
+// CVE-2024-45337). The identity is bound in verifiedKey instead. A key that
+// names nobody is counted (not stored) for the pre-authentication report.
+func (s *Server) knownKey(ctx gliderssh.Context, key gliderssh.PublicKey) bool {
+	gc := gateConnOf(ctx)
+	if gc == nil {
+		return false // not admitted through the gate: fail closed
+	}
+	if s.Policy().UserByKey(key) == nil {
+		s.report.rejectedKey(gc.src, key.Marshal())
+		return false
+	}
+	return true
 }
 
 // serverConfig builds the per-connection x/crypto config. The identity is
@@ -31,7 +38,7 @@ func (s *Server) knownKey(_ gliderssh.Context, key gliderssh.PublicKey) bool {
 // client proved possession of the key, and whose Permissions become the
 // connection's: so conn.Permissions names the key that really authenticated.
 func (s *Server) serverConfig(gctx gliderssh.Context) *gossh.ServerConfig {
-	var failed authFailures
+	gc := gateConnOf(gctx)
 	return &gossh.ServerConfig{
 		VerifiedPublicKeyCallback: func(conn gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.Permissions, _ string) (*gossh.Permissions, error) {
 			u := s.Policy().UserByKey(key)
@@ -43,9 +50,20 @@ func (s *Server) serverConfig(gctx gliderssh.Context) *gossh.ServerConfig {
 				extFingerprint: gossh.FingerprintSHA256(key),
 			}}, nil
 		},
+		// x/crypto calls AuthLogCallback after every authentication
+		// request, and with a nil error exactly when the client has
+		// authenticated: that ends its grace time and frees its slot.
+		// Refusals are aggregated per source (preauth_report.go), not one
+		// audit row each: a key-spraying client must not grow the chain
+		// with every key it sends. The "none" request every client sends
+		// first tries no credential and is not counted.
 		AuthLogCallback: func(conn gossh.ConnMetadata, method string, err error) {
-			if err != nil && method == "publickey" {
-				failed.add()
+			switch {
+			case gc == nil:
+			case err == nil:
+				s.gate.authenticated(gc)
+			case method != "none":
+				s.report.failed(gc.src, conn.User())
 			}
 		},
 		// Passwords and keyboard-interactive are never offered: identity is
@@ -60,36 +78,7 @@ func (s *Server) serverConfig(gctx gliderssh.Context) *gossh.ServerConfig {
 			Ciphers: []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com"},
 		},
 		MaxAuthTries: 6,
-		// A connection that ends without authenticating leaves one
-		// auth.failed event, not one per key the client offered.
-		PreAuthConnCallback: func(c gossh.ServerPreAuthConn) {
-			context.AfterFunc(gctx, func() {
-				if _, ok := gctx.Value(gliderssh.ContextKeyConn).(*gossh.ServerConn); ok {
-					return // authenticated: nothing to report
-				}
-				if failed.count() > 0 {
-					s.audit(context.Background(), "auth.failed", "", truncate(c.User(), 256), map[string]any{
-						"client_addr": c.RemoteAddr().String(),
-						"reason":      "unknown public key",
-						"attempts":    failed.count(),
-					})
-				}
-			})
-		},
 	}
-}
-
-// authFailures counts rejected public keys on one connection.
-type authFailures struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (a *authFailures) add() { a.mu.Lock(); a.n++; a.mu.Unlock() }
-func (a *authFailures) count() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.n
 }
 
 // identity is who is behind an authenticated connection.

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/policy"
 )
 
@@ -19,6 +22,9 @@ type admission struct {
 	// deadline is when the session must end (the grant's expiry); zero for
 	// standing access.
 	deadline time.Time
+	// policy is the Version of the policy that admitted the session; the
+	// session row records it for the evidence packet.
+	policy string
 }
 
 // authorize decides whether id may open a session as t.login on t.host.
@@ -35,7 +41,7 @@ func (s *Server) authorize(ctx context.Context, id identity, t target, port stri
 	}
 	d := pol.Authorize(id.user, t.login, h)
 	if d.Standing != nil {
-		return admission{host: h, role: d.Standing}, nil
+		return admission{host: h, role: d.Standing, policy: pol.Version()}, nil
 	}
 	if len(d.Requestable) == 0 {
 		return admission{}, refusal("%s may not log in as %s on %s: no role grants it", id.user.Name, t.login, h.Name)
@@ -47,7 +53,7 @@ func (s *Server) authorize(ctx context.Context, id identity, t target, port stri
 				return admission{}, internalError("grant lookup", err)
 			}
 			if ok && g.ExpiresAt.After(s.now()) {
-				return admission{host: h, role: r, grantID: g.ID, deadline: g.ExpiresAt}, nil
+				return admission{host: h, role: r, grantID: g.ID, deadline: g.ExpiresAt, policy: pol.Version()}, nil
 			}
 		}
 	}
@@ -123,4 +129,79 @@ func userMessage(err error) string {
 		return "warden: " + ue.msg
 	}
 	return "warden: internal error; the session was refused and logged"
+}
+
+// recheck admits a session again when its start request arrives. The
+// channel was admitted when it opened, but a client may wait before it
+// asks to start; in between, its key may have been removed, the policy
+// reloaded, or its grant revoked or expired (a revocation also cancels the
+// session through the registry, but this check does not rely on the
+// notification having arrived). The session starts only if the identity
+// still holds, the same role still admits it on the same host, and a grant
+// session's own grant is still active in the store. On success the fresh
+// identity and admission replace the ones of the channel's opening.
+func (ss *session) recheck(ctx context.Context) error {
+	s := ss.s
+	ident, ok := s.reidentify(ss.ident)
+	if !ok {
+		return refusal("your key is no longer known")
+	}
+	var g jit.Grant
+	if ss.grantID != 0 {
+		var err error
+		if g, ok, err = s.activeGrant(ctx, ident.user.Name, ss.grantID); err != nil {
+			return internalError("grant lookup", err)
+		}
+		if !ok {
+			return refusal("grant %d ended before the session started", ss.grantID)
+		}
+	}
+	adm, err := s.authorize(ctx, ident, ss.t, ss.port)
+	if err != nil {
+		return err
+	}
+	if adm.role.Name != ss.adm.role.Name || adm.host.QualifiedName() != ss.adm.host.QualifiedName() ||
+		ss.grantID != 0 && (g.Role != adm.role.Name || g.Tenant != adm.role.Tenant) {
+		return refusal("your access to %s changed before the session started; open a new session", ss.t.String())
+	}
+	if ss.grantID != 0 {
+		// authorize picks the longest-lasting grant of the role; the
+		// session stays bound to the one it was admitted under.
+		adm.grantID, adm.deadline = g.ID, g.ExpiresAt
+	}
+	ss.mu.Lock()
+	ss.ident, ss.adm = ident, adm
+	ss.mu.Unlock()
+	return nil
+}
+
+// activeGrant finds user's grant id among their grants active now.
+func (s *Server) activeGrant(ctx context.Context, user string, id int64) (jit.Grant, bool, error) {
+	gs, err := s.opt.JIT.Grants(ctx, user, true)
+	if err != nil {
+		return jit.Grant{}, false, err
+	}
+	for _, g := range gs {
+		if g.ID == id && g.ExpiresAt.After(s.now()) {
+			return g, true, nil
+		}
+	}
+	return jit.Grant{}, false, nil
+}
+
+// reidentify looks the identity up again in the current policy: the user
+// must still exist and still own the key that authenticated the
+// connection, so removing a key ends its access at the next session start.
+func (s *Server) reidentify(id identity) (identity, bool) {
+	u := s.Policy().User(id.user.Name)
+	if u == nil {
+		return identity{}, false
+	}
+	for _, k := range u.Keys {
+		if gossh.FingerprintSHA256(k) == id.fingerprint {
+			id.user = u
+			return id, true
+		}
+	}
+	return identity{}, false
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/notify"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recorder"
 	"github.com/warden-gw/warden/rotate"
 )
 
@@ -293,10 +293,10 @@ func (s *Server) printOwedRotations(ctx context.Context, w io.Writer, u *policy.
 		}
 		last := ""
 		if r.LastError != "" {
-			last = "; last error: " + printableLine(r.LastError)
+			last = "; last error: " + recorder.Quote(r.LastError)
 		}
 		lines = append(lines, fmt.Sprintf("rotation owed: grant %d (%s) key %s on %s@%s, %s after %d attempt(s), next try %s%s",
-			r.GrantID, printableLine(r.Role), printableLine(r.KVPath), printableLine(r.Login), printableLine(r.Host), r.State,
+			r.GrantID, recorder.Quote(r.Role), recorder.Quote(r.KVPath), recorder.Quote(r.Login), recorder.Quote(r.Host), r.State,
 			r.Attempts, r.NextAttemptAt.UTC().Format(time.RFC3339), last))
 	}
 	for _, l := range lines {
@@ -305,16 +305,4 @@ func (s *Server) printOwedRotations(ctx context.Context, w io.Writer, u *policy.
 		}
 	}
 	return nil
-}
-
-// printableLine quotes s when it holds C0 or C1 controls or bidi
-// controls: rotation errors quote file names from the host.
-func printableLine(s string) string {
-	for _, r := range s {
-		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == 0x061c || r == 0x200e || r == 0x200f ||
-			(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
-			return strconv.QuoteToASCII(s)
-		}
-	}
-	return s
 }

@@ -88,8 +88,13 @@ func (ss *session) bridge(ctx context.Context) {
 	inDone := make(chan struct{})
 	go func() {
 		defer close(inDone)
-		fail(pump(ss.hostCh, ss.ch, &ss.bytesIn, ss.rec.input))
-		_ = ss.hostCh.CloseWrite()
+		err := pump(ss.hostCh, ss.ch, &ss.bytesIn, ss.rec.input)
+		fail(err)
+		if err == nil {
+			// Not after a failure: an EOF would let the host's program
+			// exit 0 and report that, racing the gateway's exit status 1.
+			_ = ss.hostCh.CloseWrite()
+		}
 	}()
 
 	hostReqsDone := make(chan struct{})
@@ -175,6 +180,16 @@ func (ss *session) exitReasonOr(fallback string) string {
 // status for the session row.
 func (ss *session) forwardHostRequests() {
 	for r := range ss.hostReqs {
+		if (r.Type == "exit-status" || r.Type == "exit-signal") && ss.endedByGateway() {
+			// The gateway ended the session (kill, grant end, recording
+			// failure) and gave the client its own status 1; the host's
+			// program, exiting because its input closed, must not
+			// overwrite it with a 0.
+			if r.WantReply {
+				_ = r.Reply(false, nil)
+			}
+			continue
+		}
 		switch r.Type {
 		case "exit-status":
 			if len(r.Payload) >= 4 {
@@ -191,6 +206,14 @@ func (ss *session) forwardHostRequests() {
 			_ = r.Reply(ok && err == nil, nil)
 		}
 	}
+}
+
+// endedByGateway reports whether the gateway, not the host, ended the
+// session: an end reason is set and it is not the host's exit signal.
+func (ss *session) endedByGateway() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.endReason != "" && ss.endReason != endSignal
 }
 
 // forwardClientRequests passes the client's requests after the start to the
@@ -223,7 +246,10 @@ func (ss *session) forwardClientRequests() {
 	}
 }
 
-// finish closes the recording and the session row.
+// finish closes the recording and the session row. EndSession writes the
+// session.end event in the same transaction, sealed with the recording's
+// SHA-256 and the digest of the session's command rows, so every command
+// must be logged before this point: the store refuses later ones.
 func (ss *session) finish(ctx context.Context) {
 	s := ss.s
 	var sha string
@@ -239,19 +265,12 @@ func (ss *session) finish(ctx context.Context) {
 		EndedAt: s.now(), Reason: ss.endReason, ExitStatus: ss.exitStatus,
 		RecordingPath: ss.rec.relPathOrEmpty(), RecordingSHA256: sha,
 		BytesIn: ss.bytesIn.Load(), BytesOut: ss.bytesOut.Load(),
+		Actor: ss.ident.user.Name, Subject: ss.t.String(),
 	}
 	ss.mu.Unlock()
 	if err := s.opt.Store.EndSession(context.WithoutCancel(ctx), ss.id, end); err != nil {
 		s.log.Error("session row not closed", "session", ss.id, "err", err)
 	}
-	data := map[string]any{
-		"session_id": ss.id, "end_reason": end.Reason, "recording_sha256": sha,
-		"bytes_in": end.BytesIn, "bytes_out": end.BytesOut,
-	}
-	if end.ExitStatus != nil {
-		data["exit_status"] = *end.ExitStatus
-	}
-	s.audit(ctx, "session.end", ss.ident.user.Name, ss.t.String(), data)
 }
 
 func (r *sessionRecord) relPathOrEmpty() string {

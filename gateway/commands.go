@@ -42,6 +42,7 @@ func (s *Server) commands() map[string]command {
 		"hosts":  {usage: "hosts [--json]", help: "hosts and logins you may reach now, or after a request", run: cmdHosts},
 		"help":   {usage: "help", help: "this list", run: cmdHelp},
 	}
+	cmds["clear-denial"] = clearDenialCommand // commands_cooldown.go
 	for name, c := range s.jitCommands() {
 		cmds[name] = c
 	}
@@ -63,28 +64,50 @@ func (s *Server) runCommand(ctx context.Context, ident identity, name string, ch
 	if !ok {
 		return
 	}
-	args, err := splitArgs(line)
+	cl, err := s.parseCommandLine(line)
 	status := uint32(0)
-	e := &cmdEnv{s: s, ident: ident, out: ch}
+	e := &cmdEnv{s: s, ident: ident, out: ch, json: cl.json}
 	switch {
 	case err != nil:
-		status = s.commandError(ctx, ch, ident, line, fmt.Errorf("%w: %v", errUsage, err), "")
-	case len(args) == 0:
+		status = s.commandError(ctx, ch, ident, line, err, "")
+	case cl.name == "":
 		_ = cmdHelp(ctx, e, nil)
 	default:
-		cmd, found := s.commands()[args[0]]
-		if !found {
-			status = s.commandError(ctx, ch, ident, line, fmt.Errorf("%w: unknown command %q; run: ssh GATEWAY help", errUsage, truncate(args[0], 64)), "")
-			break
-		}
-		rest := args[1:]
-		rest, e.json = takeFlag(rest, "--json")
-		if err := cmd.run(ctx, e, rest); err != nil {
-			status = s.commandError(ctx, ch, ident, line, err, cmd.usage)
+		if err := cl.cmd.run(ctx, e, cl.args); err != nil {
+			status = s.commandError(ctx, ch, ident, line, err, cl.cmd.usage)
 		}
 	}
 	_ = ch.CloseWrite()
 	sendExitStatus(ch, status)
+}
+
+// commandLine is a parsed command-interface line.
+type commandLine struct {
+	name string // "" for an empty line (help)
+	cmd  command
+	args []string // after the name, without --json
+	json bool
+}
+
+// parseCommandLine reads a command channel's exec line, which the client
+// chooses byte for byte: its words as a POSIX shell splits them, the
+// command, and --json. A failure is a usage error of one line that quotes
+// at most a little of the input.
+func (s *Server) parseCommandLine(line string) (commandLine, error) {
+	args, err := splitArgs(line)
+	if err != nil {
+		return commandLine{}, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if len(args) == 0 {
+		return commandLine{}, nil
+	}
+	cmd, found := s.commands()[args[0]]
+	if !found {
+		return commandLine{}, fmt.Errorf("%w: unknown command %q; run: ssh GATEWAY help", errUsage, truncate(args[0], 64))
+	}
+	cl := commandLine{name: args[0], cmd: cmd}
+	cl.args, cl.json = takeFlag(args[1:], "--json")
+	return cl, nil
 }
 
 // commandError reports a failed command on stderr and in the audit log.

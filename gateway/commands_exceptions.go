@@ -34,18 +34,27 @@ func exceptionError(err error) error {
 	return internalError("exception register", err)
 }
 
-// mayGovern reports whether u may change the register: members of a role's
-// approver groups, and auditors.
-func mayGovern(pol *policy.Config, u *policy.User) bool {
-	if u.InAny([]string{"auditors"}) {
-		return true
+// noException is the one answer to an exception ID the caller may not act
+// on, whether it belongs to another tenant or does not exist.
+func noException(id int64, cause string) error {
+	return &userError{msg: fmt.Sprintf("no exception %d that you can act on", id), cause: errors.New(cause)}
+}
+
+// noTenant is the one answer to a tenant the caller does not oversee,
+// whether it exists or not: tenant names are client names.
+func noTenant(name string) error {
+	return refusal("no tenant %s that you oversee", truncate(name, 64))
+}
+
+// governor returns the tenants whose register the caller may change: those
+// they oversee as an approver or auditor.
+func (e *cmdEnv) governor() (policy.Oversight, error) {
+	pol := e.s.Policy()
+	o := pol.OversightOf(pol.User(e.ident.user.Name))
+	if o.None() {
+		return o, refusal("only approvers and auditors may change the exception register")
 	}
-	for _, r := range pol.Roles {
-		if u.InAny(r.Approvers) {
-			return true
-		}
-	}
-	return false
+	return o, nil
 }
 
 func cmdExceptions(ctx context.Context, e *cmdEnv, args []string) error {
@@ -53,18 +62,28 @@ func cmdExceptions(ctx context.Context, e *cmdEnv, args []string) error {
 	if reg == nil {
 		return errNoRegister
 	}
-	pos, o, err := options(args)
+	pos, opt, err := options(args)
 	if err != nil {
 		return err
 	}
 	if err := noArgs(pos); err != nil {
 		return err
 	}
-	_, expired := o["--expired"]
-	_, all := o["--all"]
-	list, err := reg.List(ctx, exceptions.Filter{ExpiredOnly: expired, IncludeClosed: all})
+	_, expired := opt["--expired"]
+	_, all := opt["--all"]
+	found, err := reg.List(ctx, exceptions.Filter{ExpiredOnly: expired, IncludeClosed: all})
 	if err != nil {
 		return exceptionError(err)
+	}
+	// Only the tenants the caller oversees; someone who oversees none sees
+	// an empty register.
+	pol := e.s.Policy()
+	o := pol.OversightOf(pol.User(e.ident.user.Name))
+	var list []exceptions.Exception
+	for _, x := range found {
+		if o.Covers(x.Tenant) {
+			list = append(list, x)
+		}
 	}
 	if e.json {
 		if list == nil {
@@ -83,11 +102,12 @@ func cmdException(ctx context.Context, e *cmdEnv, args []string) error {
 	if len(args) == 0 || args[0] != "add" && args[0] != "close" {
 		return fmt.Errorf("%w: exception add ... or exception close ID --note TEXT", errUsage)
 	}
-	if !mayGovern(e.s.Policy(), e.ident.user) {
-		return refusal("only approvers and auditors may change the exception register")
+	o, err := e.governor()
+	if err != nil {
+		return err
 	}
 	if args[0] == "close" {
-		pos, o, err := options(args[1:], "--note")
+		pos, opt, err := options(args[1:], "--note")
 		if err != nil {
 			return err
 		}
@@ -98,17 +118,27 @@ func cmdException(ctx context.Context, e *cmdEnv, args []string) error {
 		if err != nil {
 			return fmt.Errorf("%w: exception ID %q is not a positive integer", errUsage, truncate(pos[0], 32))
 		}
-		if strings.TrimSpace(o["--note"]) == "" {
+		if strings.TrimSpace(opt["--note"]) == "" {
 			return fmt.Errorf("%w: --note TEXT is required to close an exception", errUsage)
 		}
-		x, err := reg.Close(ctx, id, e.ident.user.Name, o["--note"])
-		if err != nil {
+		// The tenant of an entry never changes, so checking it before
+		// closing is not a race.
+		x, err := reg.Get(ctx, id)
+		switch {
+		case errors.Is(err, exceptions.ErrNotFound):
+			return noException(id, "does not exist")
+		case err != nil:
+			return exceptionError(err)
+		case !o.Covers(x.Tenant):
+			return noException(id, "tenant "+x.Tenant+" not overseen")
+		}
+		if x, err = reg.Close(ctx, id, e.ident.user.Name, opt["--note"]); err != nil {
 			return exceptionError(err)
 		}
 		fmt.Fprintf(e.out, "exception %d closed\n", x.ID)
 		return nil
 	}
-	pos, o, err := options(args[1:], "--tenant", "--owner", "--reason", "--controls", "--expires")
+	pos, opt, err := options(args[1:], "--tenant", "--owner", "--reason", "--controls", "--expires")
 	if err != nil {
 		return err
 	}
@@ -116,19 +146,19 @@ func cmdException(ctx context.Context, e *cmdEnv, args []string) error {
 		return err
 	}
 	for _, f := range []string{"--tenant", "--owner", "--reason", "--controls", "--expires"} {
-		if strings.TrimSpace(o[f]) == "" {
+		if strings.TrimSpace(opt[f]) == "" {
 			return fmt.Errorf("%w: %s is required", errUsage, f)
 		}
 	}
-	if e.s.Policy().Tenant(o["--tenant"]) == nil {
-		return refusal("unknown tenant %s", truncate(o["--tenant"], 64))
+	if e.s.Policy().Tenant(opt["--tenant"]) == nil || !o.Covers(opt["--tenant"]) {
+		return noTenant(opt["--tenant"])
 	}
-	exp, err := exceptions.ParseExpiry(o["--expires"])
+	exp, err := exceptions.ParseExpiry(opt["--expires"])
 	if err != nil {
 		return exceptionError(err)
 	}
 	x, err := reg.Add(ctx, exceptions.Exception{
-		Tenant: o["--tenant"], Owner: o["--owner"], Reason: o["--reason"], Controls: o["--controls"],
+		Tenant: opt["--tenant"], Owner: opt["--owner"], Reason: opt["--reason"], Controls: opt["--controls"],
 		ExpiresAt: exp, CreatedBy: e.ident.user.Name,
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -80,7 +81,7 @@ func options(args []string, valued ...string) ([]string, map[string]string, erro
 				opts[name] = "true"
 				continue
 			}
-			return nil, nil, fmt.Errorf("%w: unknown flag %s", errUsage, truncate(name, 32))
+			return nil, nil, fmt.Errorf("%w: unknown flag %q", errUsage, truncate(name, 32))
 		}
 		if !hasVal {
 			if i+1 >= len(args) {
@@ -196,7 +197,7 @@ func cmdApprove(ctx context.Context, e *cmdEnv, args []string) error {
 	}
 	r, g, err := j.Approve(ctx, e.ident.user, id, o["--comment"])
 	if err != nil {
-		return jitError(err)
+		return e.requestError(ctx, j, id, err, false)
 	}
 	if e.json {
 		return writeJSON(e.out, struct {
@@ -222,7 +223,7 @@ func cmdDeny(ctx context.Context, e *cmdEnv, args []string) error {
 	}
 	r, err := j.Deny(ctx, e.ident.user, id, o["--reason"])
 	if err != nil {
-		return jitError(err)
+		return e.requestError(ctx, j, id, err, false)
 	}
 	fmt.Fprintf(e.out, "request %d denied\n", r.ID)
 	return nil
@@ -235,7 +236,7 @@ func cmdCancel(ctx context.Context, e *cmdEnv, args []string) error {
 	}
 	r, err := j.Cancel(ctx, e.ident.user, id)
 	if err != nil {
-		return jitError(err)
+		return e.requestError(ctx, j, id, err, true)
 	}
 	fmt.Fprintf(e.out, "request %d cancelled\n", r.ID)
 	return nil
@@ -287,13 +288,61 @@ func cmdRevoke(ctx context.Context, e *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Sessions live before the revocation count as closed by it, even if
+	// the workflow's OnGrantEnd callback ends them before we look again.
+	before := e.s.live.ofGrant(id)
 	g, err := j.Revoke(ctx, e.ident.user, id, o["--reason"])
 	if err != nil {
+		// Revoke checks who may act before it reveals anything about the
+		// grant, so "not found" and "not yours" are the same answer.
+		if errors.Is(err, jit.ErrNotFound) || errors.Is(err, jit.ErrForbidden) {
+			return noObject("grant", id, err)
+		}
 		return jitError(err)
 	}
-	// The workflow's OnGrantEnd callback closes live sessions as well; this
-	// makes the answer say so without waiting for it.
-	n := e.s.live.cancelGrant(g.ID, errGrantRevoked)
-	fmt.Fprintf(e.out, "grant %d %s; %d live session(s) closed\n", g.ID, g.EndReason, n)
+	closed := map[string]bool{}
+	for _, sid := range append(before, e.s.live.cancelGrant(g.ID, errGrantRevoked)...) {
+		closed[sid] = true
+	}
+	fmt.Fprintf(e.out, "grant %d %s; %d live session(s) closed\n", g.ID, g.EndReason, len(closed))
 	return nil
+}
+
+// noObject is the one answer to a request or grant ID the caller may not
+// act on: the same bytes whether it exists or not, so that nobody learns
+// of another user's or another client's requests and grants, their owner
+// or their role. cause goes to the audit event only.
+func noObject(what string, id int64, cause error) error {
+	return &userError{msg: fmt.Sprintf("no %s %d that you can act on", what, id), cause: cause}
+}
+
+// requestError is jitError for a command on request id: a refusal about a
+// request the caller may not act on (not theirs to decide or cancel) is
+// noObject, whatever the workflow said, because its message may name the
+// request's role or state. mine says whether the caller acts as the
+// requester (cancel) rather than as an approver (approve, deny).
+func (e *cmdEnv) requestError(ctx context.Context, j elevation, id int64, err error, mine bool) error {
+	if _, ok := jit.UserMessage(err); !ok {
+		return jitError(err)
+	}
+	// Requests lists the caller's own requests and those they may decide.
+	// It runs for a missing request too, so that the time of the answer
+	// does not tell a foreign request from a missing one either.
+	visible, lerr := j.Requests(ctx, e.ident.user, false)
+	if lerr != nil {
+		return internalError("list requests", lerr)
+	}
+	if errors.Is(err, jit.ErrNotFound) {
+		return noObject("request", id, err)
+	}
+	for _, r := range visible {
+		// An approver may be told why they cannot decide a request they
+		// see anyway, and a requester why their own cannot be decided by
+		// them ("you cannot approve your own request"); only the requester
+		// may be told about cancelling it.
+		if r.ID == id && (!mine || r.User == e.ident.user.Name) {
+			return jitError(err)
+		}
+	}
+	return noObject("request", id, err)
 }

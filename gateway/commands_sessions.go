@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -10,32 +11,59 @@ import (
 	"time"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recorder"
 )
 
 // Session oversight over SSH (CONTRACT §3): sessions [--live], watch
-// SESSION_ID (auditors: a read-only live view) and kill SESSION_ID
-// (approvers and auditors).
+// SESSION_ID (a read-only live view) and kill SESSION_ID. Each is scoped by
+// tenant: one client's approvers never see or end another client's
+// sessions (policy.Config.OversightOf).
 
 func (s *Server) sessionCommands() map[string]command {
 	return map[string]command{
-		"sessions": {usage: "sessions [--live] [--json]", help: "recent sessions, or the live ones (auditors, approvers)", run: cmdSessions},
-		"watch":    {usage: "watch SESSION_ID", help: "read-only live view of a session (auditors)", run: cmdWatch},
-		"kill":     {usage: "kill SESSION_ID", help: "terminate a live session (approvers, auditors)", run: cmdKill},
+		"sessions": {usage: "sessions [--live] [--json]", help: "recent sessions, or the live ones, of the tenants you oversee", run: cmdSessions},
+		"watch":    {usage: "watch SESSION_ID", help: "read-only live view of a session of a tenant you oversee", run: cmdWatch},
+		"kill":     {usage: "kill SESSION_ID", help: "terminate a live session of a tenant you oversee", run: cmdKill},
 	}
 }
 
-// isAuditor reports membership of the auditors group.
-func (e *cmdEnv) isAuditor() bool { return e.ident.user.InAny([]string{"auditors"}) }
-
-// overseer is an approver or an auditor: who may list and kill sessions.
-func (e *cmdEnv) overseer() error {
-	if e.isAuditor() || mayGovern(e.s.Policy(), e.ident.user) {
-		return nil
+// oversight returns the tenants the caller oversees under the current
+// policy, or a refusal for someone who oversees none. The refusal does not
+// depend on any ID the caller gave, so it reveals nothing about it.
+func (e *cmdEnv) oversight() (policy.Oversight, error) {
+	pol := e.s.Policy()
+	o := pol.OversightOf(pol.User(e.ident.user.Name))
+	if o.None() {
+		return o, refusal("only approvers and auditors may see or end other users' sessions")
 	}
-	return refusal("only approvers and auditors may see or end other users' sessions")
+	return o, nil
 }
 
-type liveOut struct {
+// noSession is the one answer to a session ID the caller may not act on,
+// whether it exists in another tenant, has ended or never existed: the
+// answer must not tell one client that another's session exists. cause
+// goes to the audit event only.
+func noSession(id, cause string) error {
+	return &userError{msg: fmt.Sprintf("no live session %s that you can act on", id), cause: errors.New(cause)}
+}
+
+// liveSession returns the live session id if the caller oversees its tenant.
+func (e *cmdEnv) liveSession(o policy.Oversight, id string) (*session, sessionView, error) {
+	ss := e.s.live.get(id)
+	if ss == nil {
+		return nil, sessionView{}, noSession(id, "not live")
+	}
+	v := ss.view()
+	if !o.Covers(v.Tenant) {
+		return nil, sessionView{}, noSession(id, "tenant "+v.Tenant+" not overseen")
+	}
+	return ss, v, nil
+}
+
+// sessionView is what oversight reads of a live session, copied under the
+// session's lock (the start re-check replaces its admission).
+type sessionView struct {
 	ID        string    `json:"id"`
 	User      string    `json:"user"`
 	Login     string    `json:"login"`
@@ -45,13 +73,29 @@ type liveOut struct {
 	GrantID   int64     `json:"grant_id,omitempty"`
 	StartedAt time.Time `json:"started_at"`
 	Live      bool      `json:"live"`
+	// State is "running", or "opening" for a channel admitted but not
+	// started yet (it is live: a revocation or kill ends it too).
+	State string `json:"state,omitempty"`
+}
+
+func (ss *session) view() sessionView {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	v := sessionView{ID: ss.id, User: ss.ident.user.Name, Login: ss.t.login, Host: ss.adm.host.Name,
+		Tenant: ss.adm.host.Tenant, Role: ss.adm.role.Name, GrantID: ss.grantID, StartedAt: ss.startedAt,
+		Live: true, State: "running"}
+	if v.StartedAt.IsZero() {
+		v.StartedAt, v.State = ss.openedAt, "opening"
+	}
+	return v
 }
 
 func cmdSessions(ctx context.Context, e *cmdEnv, args []string) error {
-	if err := e.overseer(); err != nil {
+	o, err := e.oversight()
+	if err != nil {
 		return err
 	}
-	pos, o, err := options(args)
+	pos, opts, err := options(args)
 	if err != nil {
 		return err
 	}
@@ -59,22 +103,30 @@ func cmdSessions(ctx context.Context, e *cmdEnv, args []string) error {
 		return err
 	}
 	live := e.s.live.snapshot()
-	list := []liveOut{}
-	if o["--live"] != "" {
+	list := []sessionView{}
+	if opts["--live"] != "" {
 		for _, ss := range live {
-			list = append(list, liveOut{ID: ss.id, User: ss.ident.user.Name, Login: ss.t.login, Host: ss.adm.host.Name,
-				Tenant: ss.adm.host.Tenant, Role: ss.adm.role.Name, GrantID: ss.adm.grantID, StartedAt: ss.startedAt, Live: true})
+			if v := ss.view(); o.Covers(v.Tenant) {
+				list = append(list, v)
+			}
 		}
 		sort.Slice(list, func(i, j int) bool { return list[i].StartedAt.Before(list[j].StartedAt) })
 	} else {
-		rows, err := e.s.opt.Store.Sessions(ctx, audit.SessionFilter{Limit: 50})
+		f := audit.SessionFilter{Limit: 50}
+		if !o.All {
+			f.Tenants = o.Tenants
+		}
+		rows, err := e.s.opt.Store.Sessions(ctx, f)
 		if err != nil {
 			return internalError("list sessions", err)
 		}
 		for _, r := range rows {
 			_, isLive := live[r.ID]
-			list = append(list, liveOut{ID: r.ID, User: r.User, Login: r.Login, Host: r.Host, Tenant: r.Tenant,
-				Role: r.Role, GrantID: r.GrantID, StartedAt: r.StartedAt, Live: isLive})
+			v := sessionView{ID: r.ID, User: r.User, Login: r.Login, Host: r.Host, Tenant: r.Tenant,
+				Role: r.Role, GrantID: r.GrantID, StartedAt: r.StartedAt, Live: isLive}
+			if o.Covers(v.Tenant) { // the filter did it; kept as a second lock
+				list = append(list, v)
+			}
 		}
 	}
 	if e.json {
@@ -83,21 +135,29 @@ func cmdSessions(ctx context.Context, e *cmdEnv, args []string) error {
 	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTARTED\tUSER\tTARGET\tROLE\tLIVE")
 	for _, l := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s@%s/%s\t%s\t%v\n", l.ID, l.StartedAt.UTC().Format(time.RFC3339), l.User, l.Login, l.Tenant, l.Host, l.Role, l.Live)
+		live := fmt.Sprint(l.Live)
+		if l.State == "opening" {
+			live = "opening"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s@%s/%s\t%s\t%s\n", l.ID, l.StartedAt.UTC().Format(time.RFC3339), l.User, l.Login, l.Tenant, l.Host, l.Role, live)
 	}
 	return tw.Flush()
 }
 
 func cmdKill(ctx context.Context, e *cmdEnv, args []string) error {
-	if err := e.overseer(); err != nil {
+	o, err := e.oversight()
+	if err != nil {
 		return err
 	}
 	id, err := oneSessionID(args)
 	if err != nil {
 		return err
 	}
+	if _, _, err := e.liveSession(o, id); err != nil {
+		return err
+	}
 	if !e.s.Kill(id) {
-		return refusal("session %s is not live", id)
+		return noSession(id, "ended meanwhile")
 	}
 	e.s.audit(ctx, "session.killed", e.ident.user.Name, id, nil)
 	fmt.Fprintf(e.out, "session %s terminated\n", id)
@@ -105,27 +165,31 @@ func cmdKill(ctx context.Context, e *cmdEnv, args []string) error {
 }
 
 func cmdWatch(ctx context.Context, e *cmdEnv, args []string) error {
-	if !e.isAuditor() {
-		return refusal("only auditors may watch sessions")
+	o, err := e.oversight()
+	if err != nil {
+		return err
 	}
 	id, err := oneSessionID(args)
 	if err != nil {
 		return err
 	}
-	ss := e.s.live.get(id)
-	var rec *sessionRecord
-	if ss != nil {
-		ss.mu.Lock()
-		rec = ss.rec
-		ss.mu.Unlock()
+	ss, v, err := e.liveSession(o, id)
+	if err != nil {
+		return err
 	}
+	ss.mu.Lock()
+	rec := ss.rec
+	ss.mu.Unlock()
 	if rec == nil {
-		return refusal("session %s is not live", id)
+		return noSession(id, "not started")
 	}
 	e.s.audit(ctx, "session.watched", e.ident.user.Name, id, nil)
 	w := rec.watch()
 	defer rec.unwatch(w)
-	fmt.Fprintf(e.out, "warden: watching %s (%s as %s@%s); read-only, Ctrl-C to leave\r\n", id, ss.ident.user.Name, ss.t.login, ss.adm.host.Name)
+	fmt.Fprintf(e.out, "warden: watching %s (%s as %s@%s); read-only, Ctrl-C to leave\r\n", id, v.User, v.Login, v.Host)
+	// The host chose these bytes: no clipboard writes, titles, links or
+	// terminal reports reach the auditor's machine (recorder.ViewFilter).
+	view := recorder.NewViewFilter(e.out)
 	for {
 		select {
 		case b, ok := <-w.ch:
@@ -133,7 +197,7 @@ func cmdWatch(ctx context.Context, e *cmdEnv, args []string) error {
 				fmt.Fprintf(e.out, "\r\nwarden: session %s ended\r\n", id)
 				return nil
 			}
-			if _, err := e.out.Write(b); err != nil {
+			if _, err := view.Write(b); err != nil {
 				return nil
 			}
 		case <-ctx.Done():

@@ -3,16 +3,68 @@ package gateway
 import (
 	"bufio"
 	"net"
+	"sync/atomic"
+	"time"
 )
 
-// readBufferSize is the read buffer put under each SSH connection.
-// x/crypto/ssh reads through a 4 KiB bufio.Reader, so a 32 KiB data packet
-// costs several read system calls; with a larger buffer beneath it, one
-// read takes in several packets, which is most of the gateway's cost on
-// bulk output.
+// readBufferSize is the read buffer put under each authenticated SSH
+// connection. x/crypto/ssh reads through a 4 KiB bufio.Reader, so a 32 KiB
+// data packet costs several read system calls; with a larger buffer beneath
+// it, one read takes in several packets, which is most of the gateway's cost
+// on bulk output.
+//
+// It is allocated only after authentication succeeds: before that, anyone
+// who can open a TCP connection decides how many there are, and 256 KiB
+// each is how 2,000 stalled connections once cost a gigabyte.
 const readBufferSize = 256 << 10
 
-// bufferedConn is a net.Conn whose reads go through a large buffer.
+// gateConn is an accepted connection as the gate admitted it: it knows its
+// source, holds a pre-authentication slot until it authenticates or closes,
+// and reads unbuffered until it has authenticated.
+type gateConn struct {
+	net.Conn
+	gate   *gate
+	src    string    // source key: IPv4 address or IPv6 /64
+	admit  time.Time // when it was admitted (for eviction order and logs)
+	timer  *time.Timer
+	authed atomic.Bool
+
+	// listed is true while the connection holds a slot; guarded by gate.mu.
+	listed bool
+
+	// r is the large buffer, created by the first Read after
+	// authentication. Only x/crypto's read loop calls Read, so r needs no
+	// lock; authed is the hand-over from the authenticating goroutine.
+	r *bufio.Reader
+}
+
+// Read reads straight from the socket before authentication (x/crypto's own
+// 4 KiB reader is the only buffer) and through readBufferSize after it. The
+// unbuffered reads hold nothing back, so switching loses no bytes.
+func (c *gateConn) Read(p []byte) (int, error) {
+	if c.r == nil {
+		if !c.authed.Load() {
+			return c.Conn.Read(p)
+		}
+		c.r = bufio.NewReaderSize(c.Conn, readBufferSize)
+	}
+	return c.r.Read(p)
+}
+
+// Close gives back the connection's slot, if it still holds one, and
+// closes the socket. A connection that closes while holding a slot never
+// authenticated.
+func (c *gateConn) Close() error {
+	if c.gate.release(c) {
+		c.timer.Stop()
+		c.gate.report.ended(c.src)
+	}
+	return c.Conn.Close()
+}
+
+// bufferedConn is a net.Conn whose reads go through readBufferSize. The
+// gateway puts it under its connections to managed hosts, which it opens
+// only for authenticated clients.
 type bufferedConn struct {
 	net.Conn
 	r *bufio.Reader

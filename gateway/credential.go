@@ -13,6 +13,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/hostkey"
+	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/vault"
 )
 
@@ -39,13 +40,19 @@ func (ss *session) begin(ctx context.Context) error {
 	if ss.adm.grantID != 0 && s.opt.JIT != nil {
 		// Marks the grant used; the first use of a break-glass grant
 		// alerts (the workflow sends it).
+		// It also re-checks the grant inside the store's writer, after
+		// any revocation committed before it: the last word on whether
+		// the grant still admits the session.
 		if _, err := s.opt.JIT.RecordUse(ctx, ss.adm.grantID, ss.id, ss.t.login, ss.adm.host.Name); err != nil {
+			if _, refused := jit.UserMessage(err); refused {
+				return &userError{msg: fmt.Sprintf("grant %d ended before the session started", ss.adm.grantID), cause: err}
+			}
 			return internalError("record grant use", err)
 		}
 	}
 	s.audit(ctx, "session.start", row.User, ss.t.String(), map[string]any{
 		"session_id": ss.id, "role": row.Role, "tenant": row.Tenant, "kind": ss.kind,
-		"client_addr": row.ClientAddr, "grant_id": row.GrantID,
+		"client_addr": row.ClientAddr, "grant_id": row.GrantID, "policy_version": row.PolicyVersion,
 	})
 	if err := ss.guardExec(ctx); err != nil {
 		return err

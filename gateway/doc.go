@@ -4,23 +4,29 @@
 // A session walks through the files of this package in order:
 //
 //	server.go       accept: the gliderlabs/ssh listener and its lifetime
+//	preauth.go      before authentication: grace time, per-source and global caps
+//	preauth_report.go  what strangers did, one auth.failed event per source per minute
 //	authenticate.go authenticate: the client's public key names the user
 //	target.go       the SSH user name LOGIN@HOST, parsed and validated
-//	authorize.go    authorize: policy roles (and, later, grants) for LOGIN@HOST
+//	authorize.go    authorize: policy roles and grants for LOGIN@HOST, at
+//	                channel open and again at the start request
 //	credential.go   credential: a fresh per-session certificate from the signer
 //	dial.go         dial: the managed host, its key verified by package hostkey
 //	session.go      one session channel: requests forwarded in order
 //	bridge.go       bridge: the one place where bytes cross, in both directions
 //	record.go       record: asciicast, typed lines and file operations
+//	record_transfer.go  sftp and scp: parsed, or ended, or recorded raw
 //	guard.go        commands.deny: exec refused, typed lines not sent
-//	registry.go     live sessions, ended early by grant end, kill or shutdown
+//	registry.go     live sessions from channel open, ended early by grant end,
+//	                kill or shutdown
 //	refuse.go       end: refusals as one line on stderr and exit status 1
 //	forward.go      port, agent and X11 forwarding, refused and logged
-//	conn.go         large read buffers under x/crypto's connections
+//	conn.go         read buffers under x/crypto's connections: large only after auth
 //	commands.go     Warden's own command interface (a user name with no '@')
 //	commands_jit.go   request, approve, deny, cancel, grants, revoke
 //	commands_exceptions.go  the exception register over SSH
-//	commands_sessions.go    sessions --live, watch and kill
+//	commands_sessions.go    sessions --live, watch and kill, scoped by tenant
+//	commands_cooldown.go    clear-denial: an approver lifts a deny's hold
 //	breakglass.go   a grant's end: live sessions closed; the rotation worker
 //	                rotates what the grant recorded, retries with backoff
 //

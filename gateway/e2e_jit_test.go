@@ -117,8 +117,8 @@ func TestElevationRulesThroughSSH(t *testing.T) {
 		code int
 	}{
 		"own request":      {b.bob, []string{"approve", id}, "warden: you cannot approve your own request", 1},
-		"not an approver":  {b.alice, []string{"approve", id}, "warden: you are not an approver of prod-root", 1},
-		"unknown id":       {b.carol, []string{"approve", "999"}, "warden: request 999 does not exist", 1},
+		"not an approver":  {b.alice, []string{"approve", id}, "warden: no request " + id + " that you can act on", 1},
+		"unknown id":       {b.carol, []string{"approve", "999"}, "warden: no request 999 that you can act on", 1},
 		"not eligible":     {b.carol, []string{"request", "prod-root", "--for", "1h", "--reason", "x"}, "warden: you are not eligible to request prod-root", 1},
 		"too long":         {b.bob, []string{"request", "prod-root", "--for", "3h", "--reason", "x"}, "warden: role prod-root allows at most 2h (asked 3h)", 1},
 		"negative":         {b.bob, []string{"request", "prod-root", "--for", "-1h", "--reason", "x"}, "warden: duration must be positive", 1},

@@ -46,8 +46,8 @@ func TestSessionsWatchAndKill(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, errOut, code := b.run(b.carol, "gw", "watch", id); code != 1 || !strings.Contains(errOut, "only auditors") {
-		t.Fatalf("carol watching: %d %q", code, errOut)
+	if _, errOut, code := b.run(b.bob, "gw", "watch", id); code != 1 || !strings.Contains(errOut, "only approvers and auditors") {
+		t.Fatalf("bob watching: %d %q", code, errOut)
 	}
 
 	// An approver ends it.
@@ -68,7 +68,7 @@ func TestSessionsWatchAndKill(t *testing.T) {
 		t.Fatalf("end reason %q", s.EndReason)
 	}
 	b.waitEvent("session.killed", "carol")
-	if _, errOut, code := b.run(b.carol, "gw", "kill", id); code != 1 || !strings.Contains(errOut, "not live") {
+	if _, errOut, code := b.run(b.carol, "gw", "kill", id); code != 1 || errOut != "warden: no live session "+id+" that you can act on\n" {
 		t.Fatalf("kill again: %d %q", code, errOut)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/sshtest"
 )
 
@@ -39,6 +40,7 @@ func TestUnknownKeyFailsAuthentication(t *testing.T) {
 	if code != 255 || !strings.Contains(errOut, "Permission denied (publickey)") {
 		t.Fatalf("code %d stderr %q", code, errOut)
 	}
+	gateway.FlushPreAuth(b.gw) // failures are aggregated per source per minute
 	b.waitEvent("auth.failed", "unknown public key")
 }
 

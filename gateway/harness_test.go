@@ -81,6 +81,11 @@ type bedOptions struct {
 	// verify returns web01's host verification line (host_key: ...,
 	// known_hosts: ... or host_ca: ...) instead of the pinned key.
 	verify func(h *sshtest.Host) string
+	// tenants returns more tenants, appended after extraPolicy; it is
+	// given the managed host so that their hosts can reach it.
+	tenants func(h *sshtest.Host) string
+	// extraGroups and extraUsers are appended to groups and users.
+	extraGroups, extraUsers string
 }
 
 func newTestbed(t testing.TB, opt bedOptions) *testbed {
@@ -116,6 +121,10 @@ func newTestbed(t testing.TB, opt bedOptions) *testbed {
 	case opt.verify != nil:
 		verify = opt.verify(b.host)
 	}
+	tenants := ""
+	if opt.tenants != nil {
+		tenants = opt.tenants(b.host)
+	}
 	rec := opt.recording
 	if rec == "" {
 		rec = "recording:\n  input: true\n  on_failure: terminate\n"
@@ -137,7 +146,7 @@ groups:
   - name: helpdesk
   - name: management
   - name: auditors
-users:
+%susers:
   - name: alice
     keys: [%q]
     groups: [sysadmins]
@@ -153,7 +162,7 @@ users:
   - name: erin
     keys: [%q]
     groups: [auditors]
-roles:
+%sroles:
   - name: web-admin
     tenant: acme
     hosts: {labels: {tier: web}}
@@ -168,8 +177,8 @@ roles:
     eligible: [helpdesk]
     approvers: [security]
     max_duration: 2h
-%s`, filepath.Join(dir, "gw_host_ed25519"), b.data, creds, rec, addr, verify, opt.extraPolicy,
-		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey), authorizedKey(b.carol.PublicKey), authorizedKey(b.dave.PublicKey), authorizedKey(b.erin.PublicKey), opt.extraRoles)
+%s`, filepath.Join(dir, "gw_host_ed25519"), b.data, creds, rec, addr, verify, opt.extraPolicy+tenants, opt.extraGroups,
+		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey), authorizedKey(b.carol.PublicKey), authorizedKey(b.dave.PublicKey), authorizedKey(b.erin.PublicKey), opt.extraUsers, opt.extraRoles)
 	cfgPath := filepath.Join(dir, "warden.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/warden-gw/warden/audit"
@@ -38,6 +39,16 @@ type sessionRecord struct {
 	// castOK reads it for every chunk of both directions.
 	failed atomic.Bool
 
+	// For file transfers, which have no cast of their own: raw is a cast
+	// opened when bytes arrive that no parser accounts for (stderr, or
+	// everything after the parser stopped under on_failure: continue).
+	row      audit.Session
+	raw      atomic.Pointer[recorder.Writer]
+	rawMu    sync.Mutex // opening raw
+	rawErr   error      // why raw could not be opened; under rawMu
+	stopOnce sync.Once  // the parser's failure is logged once
+	stopErr  error      // what ends the session under terminate; set in stopOnce
+
 	viewers watchers // auditors watching live (ssh gw watch)
 }
 
@@ -49,25 +60,70 @@ func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 	s := ss.s
 	cfg := s.Policy().Recording
 	// Break-glass sessions always record keystrokes: emergency root is
-	// exactly what an auditor must be able to replay key by key.
-	r := &sessionRecord{ss: ss, recInput: cfg.Input || ss.adm.role.BreakGlass, terminate: cfg.OnFailure != "continue"}
+	// exactly what an auditor must be able to replay key by key. So do
+	// roles without file transfer: for them the only way to move data is
+	// through a command's input (`cat > f`), which must then be recorded.
+	role := ss.adm.role
+	r := &sessionRecord{ss: ss, row: row, recInput: cfg.Input || role.BreakGlass || !role.FileTransfer, terminate: cfg.OnFailure != "continue"}
 	if ss.pty != nil {
 		r.lines = recorder.NewLineBuilder()
 		if role := ss.adm.role; len(role.Commands.Deny) > 0 {
 			r.lines.Guard = func(text string) string { return denyRule(role, text) }
 		}
 	}
+	if ss.isTransfer() && !ss.adm.role.FileTransfer {
+		// Refused before the session row, the certificate and the host:
+		// the role's policy says its access is for recorded terminals.
+		return nil, refusal("file transfer is not allowed for role %s", ss.adm.role.Name)
+	}
+	if ss.isTransfer() {
+		ss.dropTransferEnv()
+	}
 	if ss.kind == "subsystem" {
 		r.sftp = transfer.NewSFTP()
 		return r, nil
 	}
-	if ss.kind == "exec" {
-		if dir, target, recursive, ok := transfer.ParseSCPCommand(ss.command); ok {
-			r.scp = transfer.NewSCP(dir, target, recursive)
-			r.scpUp = dir == transfer.Upload
-			return r, nil
-		}
+	if dir, target, recursive, ok := ss.scpCommand(); ok {
+		r.scp = transfer.NewSCP(dir, target, recursive)
+		r.scpUp = dir == transfer.Upload
+		return r, nil
 	}
+	w, err := recorder.Create(s.Policy().DataDir, ss.castHeader(row), recorder.Options{Now: s.opt.Now})
+	if err != nil {
+		s.audit(context.Background(), "recording.failed", row.User, ss.t.String(), map[string]any{
+			"session_id": row.ID, "cause": err.Error(),
+		})
+		if r.terminate {
+			return nil, &userError{msg: "session recording unavailable; session refused", cause: err}
+		}
+		s.log.Error("recording unavailable, continuing unrecorded (recording.on_failure: continue)", "session", row.ID, "err", err)
+		r.failed.Store(true)
+		return r, nil
+	}
+	r.cast = w
+	return r, nil
+}
+
+// scpCommand reports whether the session is a legacy scp transfer: an exec
+// of exactly the command OpenSSH's scp sends (transfer.ParseSCPCommand),
+// without a pty. Real scp never asks for a pty, and a terminal's line
+// discipline would change the bytes after the parser saw them.
+func (ss *session) scpCommand() (dir transfer.Direction, target string, recursive bool, ok bool) {
+	if ss.kind != "exec" || ss.pty != nil {
+		return 0, "", false, false
+	}
+	return transfer.ParseSCPCommand(ss.command)
+}
+
+// isTransfer reports whether the session is sftp or legacy scp.
+func (ss *session) isTransfer() bool {
+	_, _, _, scp := ss.scpCommand()
+	return scp || (ss.kind == "subsystem" && ss.command == "sftp")
+}
+
+// castHeader is the asciicast header of the session's recording.
+func (ss *session) castHeader(row audit.Session) recorder.Header {
+	s := ss.s
 	cols, rows, term := 80, 24, ""
 	if ss.pty != nil {
 		if ss.pty.Cols > 0 && ss.pty.Rows > 0 {
@@ -89,27 +145,17 @@ func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 	if ss.kind == "exec" {
 		h.Command = ss.command
 	}
-	w, err := recorder.Create(s.Policy().DataDir, h, recorder.Options{Now: s.opt.Now})
-	if err != nil {
-		s.audit(context.Background(), "recording.failed", row.User, ss.t.String(), map[string]any{
-			"session_id": row.ID, "cause": err.Error(),
-		})
-		if r.terminate {
-			return nil, &userError{msg: "session recording unavailable; session refused", cause: err}
-		}
-		s.log.Error("recording unavailable, continuing unrecorded (recording.on_failure: continue)", "session", row.ID, "err", err)
-		r.failed.Store(true)
-		return r, nil
-	}
-	r.cast = w
-	return r, nil
+	return h
 }
 
 func (r *sessionRecord) relPath() string {
-	if r.cast == nil {
-		return ""
+	if r.cast != nil {
+		return r.cast.RelPath()
 	}
-	return r.cast.RelPath()
+	if w := r.raw.Load(); w != nil {
+		return w.RelPath()
+	}
+	return ""
 }
 
 // logStart logs the exec command before it is sent to the host.
@@ -166,6 +212,11 @@ func (r *sessionRecord) stderr(p []byte) ([]byte, error) {
 	if r.castOK() {
 		return p, r.castErr(r.cast.Output(p))
 	}
+	if r.sftp != nil || r.scp != nil {
+		// No protocol runs on a transfer's stderr, so what crosses it is
+		// recorded raw rather than let through unseen.
+		return p, r.recordRaw(p, false)
+	}
 	return p, nil
 }
 
@@ -181,16 +232,7 @@ func (r *sessionRecord) onOutput(p []byte) error {
 			return err
 		}
 	}
-	switch {
-	case r.sftp != nil:
-		return r.logOps("sftp", r.sftp.HostData(p))
-	case r.scp != nil && !r.scpUp:
-		return r.logOps("scp", r.scp.Data(p))
-	case r.scp != nil:
-		// The host's one-byte answers tell a refused upload from file data.
-		return r.logOps("scp", r.scp.Reply(p))
-	}
-	return nil
+	return r.transferOutput(p)
 }
 
 // input sees client→host bytes and returns what to send on.
@@ -214,23 +256,7 @@ func (r *sessionRecord) input(p []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	var ops []transfer.Op
-	switch {
-	case r.sftp != nil:
-		ops = r.sftp.ClientData(p)
-	case r.scp != nil && r.scpUp:
-		ops = r.scp.Data(p)
-	case r.scp != nil:
-		ops = r.scp.Reply(p)
-	}
-	return p, r.logOps(transferSource(r), ops)
-}
-
-func transferSource(r *sessionRecord) string {
-	if r.sftp != nil {
-		return "sftp"
-	}
-	return "scp"
+	return p, r.transferInput(p)
 }
 
 // logLines logs typed lines as the rebuilder settles them, in the order
@@ -254,37 +280,20 @@ func (r *sessionRecord) resize(cols, rows int) {
 	}
 }
 
-func (r *sessionRecord) logOps(source string, ops []transfer.Op) error {
-	for _, op := range ops {
-		if err := r.logCommand(context.Background(), source, op.String()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// close flushes what is left: file operations still open and the cast,
-// returning the cast's SHA-256.
+// close flushes what is left: file operations still open and the cast (or
+// a transfer's raw cast), returning the cast's SHA-256.
 func (r *sessionRecord) close(ctx context.Context) (sha string, err error) {
 	r.endWatch()
 	var errs []error
 	if r.lines != nil {
 		errs = append(errs, r.logLines(r.lines.Flush()))
 	}
-	switch {
-	case r.sftp != nil:
-		errs = append(errs, r.logOps("sftp", r.sftp.Close()))
-		if perr := r.sftp.Err(); perr != nil {
-			errs = append(errs, r.logCommand(ctx, "sftp", "(sftp stream not parsed further: "+perr.Error()+")"))
-		}
-	case r.scp != nil:
-		errs = append(errs, r.logOps("scp", r.scp.Close()))
-		if perr := r.scp.Err(); perr != nil {
-			errs = append(errs, r.logCommand(ctx, "scp", "(scp stream not parsed further: "+perr.Error()+")"))
-		}
-	}
+	errs = append(errs, r.closeTransfer())
 	if r.cast != nil {
 		sha, err = r.cast.Close()
+		errs = append(errs, err)
+	} else if w := r.raw.Load(); w != nil {
+		sha, err = w.Close()
 		errs = append(errs, err)
 	}
 	return sha, errors.Join(errs...)

@@ -8,7 +8,9 @@ import (
 )
 
 // registry holds the live sessions so that a grant's revocation, a kill or
-// a shutdown can cancel them through their context, without polling.
+// a shutdown can cancel them through their context, without polling. A
+// session is live from the moment its channel is admitted, before it asks
+// to start, so that nothing admitted escapes a revocation.
 type registry struct {
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -46,18 +48,32 @@ func (r *registry) snapshot() map[string]*session {
 	return out
 }
 
-// cancelGrant ends every live session running under grantID.
-func (r *registry) cancelGrant(grantID int64, cause error) int {
+// ofGrant returns the IDs of the live sessions admitted under grantID.
+func (r *registry) ofGrant(grantID int64) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := 0
-	for _, ss := range r.sessions {
-		if ss.adm.grantID == grantID {
-			ss.cancel(cause)
-			n++
+	var ids []string
+	for id, ss := range r.sessions {
+		if ss.grantID == grantID {
+			ids = append(ids, id)
 		}
 	}
-	return n
+	return ids
+}
+
+// cancelGrant ends every live session running under grantID and returns
+// their IDs.
+func (r *registry) cancelGrant(grantID int64, cause error) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	for id, ss := range r.sessions {
+		if ss.grantID == grantID {
+			ss.cancel(cause)
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // cancelSession ends one live session; it reports whether it was live.
@@ -80,7 +96,9 @@ func (r *registry) cancelAll(cause error) {
 }
 
 // RevokeGrant ends the live sessions of a grant that was revoked.
-func (s *Server) RevokeGrant(grantID int64) int { return s.live.cancelGrant(grantID, errGrantRevoked) }
+func (s *Server) RevokeGrant(grantID int64) int {
+	return len(s.live.cancelGrant(grantID, errGrantRevoked))
+}
 
 // Kill ends a live session; it reports whether the session was live.
 func (s *Server) Kill(sessionID string) bool { return s.live.cancelSession(sessionID, errKilled) }

@@ -91,6 +91,10 @@ type Server struct {
 	srv  *gliderssh.Server
 	live *registry
 	rot  *rotationQueue // break-glass rotations due (breakglass.go)
+	// gate admits connections before their handshake and closes those that
+	// do not authenticate in time; report aggregates what they did.
+	gate   *gate
+	report *preauthReport
 	// running counts session and command channels in flight, so that Serve
 	// returns only after each has written its last row.
 	running sync.WaitGroup
@@ -134,6 +138,8 @@ func New(opt Options) (*Server, error) {
 		opt.RequestTimeout = 30 * time.Second
 	}
 	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry(), rot: newRotationQueue()}
+	s.report = newPreauthReport(s.now)
+	s.gate = newGate(opt.Policy.Limits, s.report, s.now)
 	s.srv = &gliderssh.Server{
 		HostSigners:          []gliderssh.Signer{opt.HostKey},
 		Version:              "Warden",
@@ -146,7 +152,7 @@ func New(opt Options) (*Server, error) {
 		RequestHandlers: map[string]gliderssh.RequestHandler{
 			"default": s.refuseGlobalRequest,
 		},
-		ConnCallback: func(_ gliderssh.Context, c net.Conn) net.Conn { return newBufferedConn(c) },
+		ConnCallback: s.admitted,
 		ConnectionFailedCallback: func(c net.Conn, err error) {
 			s.log.Debug("handshake failed", "client", c.RemoteAddr().String(), "err", err)
 		},
@@ -170,13 +176,23 @@ func (s *Server) SetPolicy(p *policy.Config) {
 }
 
 // Serve accepts connections on l until ctx is done or Shutdown is called.
-// Live sessions are ended when ctx is done.
+// Live sessions are ended when ctx is done. Connections pass the
+// pre-authentication limits (preauth.go) as they are accepted.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	stop := context.AfterFunc(ctx, func() {
 		s.live.cancelAll(errShutdown)
 		_ = s.srv.Close()
 	})
 	defer stop()
+	stopReports := s.reportLoop()
+	defer func() {
+		// gliderlabs closes only connections that finished their
+		// handshake; the others are ours to close. Then the last,
+		// partial windows of the report are written.
+		s.gate.closeAll()
+		stopReports()
+		s.flushPreAuth(true)
+	}()
 	// The rotation worker lives as long as the listener.
 	wctx, stopWorker := context.WithCancel(ctx)
 	s.running.Add(1)
@@ -184,7 +200,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		defer s.running.Done()
 		s.runRotations(wctx)
 	}()
-	err := s.srv.Serve(l)
+	err := s.srv.Serve(gateListener{Listener: l, gate: s.gate})
 	stopWorker()
 	if errors.Is(err, gliderssh.ErrServerClosed) {
 		s.running.Wait()
@@ -203,6 +219,45 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) now() time.Time { return s.opt.Now().UTC() }
+
+// reportTick is how often the pre-authentication report is looked at; a
+// source's window is written between reportWindow and reportWindow +
+// reportTick after it opened.
+const reportTick = 10 * time.Second
+
+// reportLoop writes the pre-authentication report's finished windows until
+// the returned stop is called.
+func (s *Server) reportLoop() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(reportTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				s.flushPreAuth(false)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// flushPreAuth appends the report's finished windows (all of them when all
+// is set) to the audit chain, one auth.failed event per source.
+func (s *Server) flushPreAuth(all bool) {
+	for _, e := range s.report.flush(all) {
+		if err := s.opt.Store.Append(context.Background(), e); err != nil {
+			s.log.Error("audit event not written", "type", e.Type, "subject", e.Subject, "err", err)
+		}
+		s.log.Info("unauthenticated connections", "client_addr", e.Subject, "reason", e.Data["reason"],
+			"attempts", e.Data["attempts"], "timed_out", e.Data["timed_out"], "dropped", e.Data["dropped"], "evicted", e.Data["evicted"])
+	}
+}
 
 // audit appends an audit event. A failure is logged: the event that could not
 // be written is about something that was already refused or ended.

@@ -81,6 +81,11 @@ type session struct {
 	rec       *sessionRecord
 	started   bool // the session row exists
 	startedAt time.Time
+	openedAt  time.Time // when the channel was admitted and joined the registry
+
+	// grantID is the grant the channel was admitted under, fixed at open
+	// so that the registry can read it without a lock.
+	grantID int64
 
 	cancel context.CancelCauseFunc
 
@@ -127,7 +132,7 @@ func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc g
 		refuse(ch, reqs, nil, userMessage(err), false, s.opt.RequestTimeout)
 		return
 	}
-	ss := &session{s: s, ident: ident, t: t, adm: adm, port: port, ch: ch, reqs: reqs}
+	ss := &session{s: s, ident: ident, t: t, adm: adm, grantID: adm.grantID, port: port, ch: ch, reqs: reqs}
 	ss.run(gctx)
 }
 
@@ -140,20 +145,23 @@ func (s *Server) logRefusal(err error, ident identity, t target) {
 	s.log.Info("session refused", "user", ident.user.Name, "target", t.String(), "reason", err.Error())
 }
 
-// run drives one admitted session channel from its first request to its end.
+// run drives one admitted session channel from its opening to its end.
+//
+// The session joins the live registry as soon as the channel is admitted,
+// under a context whose deadline is the grant's end, because a client may
+// wait up to RequestTimeout before it asks to start: a revocation, an
+// expiry, a kill, deprovisioning or a shutdown must reach such a channel
+// too, or a spare channel opened under a grant would outlive the grant.
+// When the start request comes, the admission is checked again (recheck).
 func (ss *session) run(connCtx context.Context) {
 	s := ss.s
-	if !ss.awaitStart() {
-		_ = ss.ch.Close()
-		return
-	}
 	id, err := newSessionID(s.opt.Rand)
 	if err != nil {
 		ss.refuse(connCtx, internalError("session id", err), endInternal)
 		return
 	}
 	ss.id = id
-	ss.startedAt = s.now()
+	ss.openedAt = s.now()
 
 	ctx, cancel := context.WithCancelCause(connCtx)
 	defer cancel(nil)
@@ -166,6 +174,24 @@ func (ss *session) run(connCtx context.Context) {
 	s.live.add(ss)
 	defer s.live.remove(ss)
 
+	if !ss.awaitStart(ctx) {
+		if connCtx.Err() == nil && ctx.Err() != nil {
+			// Ended by the gateway before it started: say why.
+			cause := context.Cause(ctx)
+			ss.refuse(ctx, ss.endedBeforeStart(cause), endFor(cause))
+			return
+		}
+		_ = ss.ch.Close()
+		return
+	}
+	if err := ss.recheck(ctx); err != nil {
+		ss.refuse(ctx, err, endRefused)
+		return
+	}
+	ss.mu.Lock()
+	ss.startedAt = s.now()
+	ss.mu.Unlock()
+
 	if err := ss.begin(ctx); err != nil {
 		ss.refuse(ctx, err, endRefused)
 		return
@@ -174,11 +200,28 @@ func (ss *session) run(connCtx context.Context) {
 	ss.finish(ctx)
 }
 
+// endedBeforeStart is the refusal for a channel whose context ended, by
+// cause, before its start request came.
+func (ss *session) endedBeforeStart(cause error) error {
+	switch {
+	case errors.Is(cause, errGrantExpired):
+		return refusal("grant %d expired before the session started", ss.grantID)
+	case errors.Is(cause, errGrantRevoked):
+		return refusal("grant %d ended before the session started", ss.grantID)
+	case errors.Is(cause, errKilled):
+		return refusal("session terminated by an administrator")
+	case errors.Is(cause, errShutdown):
+		return refusal("gateway shutting down; session refused")
+	}
+	return refusal("session ended before it started")
+}
+
 // awaitStart reads the channel's requests up to and including the one that
 // starts it (shell, exec or subsystem), answering those that concern only
 // the gateway and queueing the rest to forward in order once the host is
-// connected. It returns false if the channel closed or never started.
-func (ss *session) awaitStart() bool {
+// connected. It returns false if the channel closed, never started, or ctx
+// ended first (revocation, expiry, kill or shutdown).
+func (ss *session) awaitStart(ctx context.Context) bool {
 	timer := time.NewTimer(ss.s.opt.RequestTimeout)
 	defer timer.Stop()
 	for {
@@ -209,6 +252,8 @@ func (ss *session) awaitStart() bool {
 				ss.otherRequest(r)
 			}
 		case <-timer.C:
+			return false
+		case <-ctx.Done():
 			return false
 		}
 	}
@@ -295,6 +340,6 @@ func (ss *session) sessionRow() audit.Session {
 	return audit.Session{
 		ID: ss.id, User: ss.ident.user.Name, Login: ss.t.login, Host: ss.adm.host.Name,
 		Tenant: ss.adm.host.Tenant, Role: ss.adm.role.Name, GrantID: ss.adm.grantID,
-		ClientAddr: ss.ident.clientAddr, StartedAt: ss.startedAt,
+		ClientAddr: ss.ident.clientAddr, StartedAt: ss.startedAt, PolicyVersion: ss.adm.policy,
 	}
 }

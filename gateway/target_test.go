@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -50,22 +51,46 @@ func TestParseTarget(t *testing.T) {
 	}
 }
 
+// FuzzParseTarget feeds the SSH user name, the first bytes a stranger
+// chooses, to the parser. What it accepts must be exactly LOGIN@HOST (or a
+// plain name) made of valid names, and what it refuses must say so in an
+// error that shows no raw control or bidi character and stays short.
 func FuzzParseTarget(f *testing.F) {
-	for _, s := range []string{"root@web01", "@@", "a@b@c@d", "root@acme/web01", "x\x00@y"} {
+	for _, s := range []string{"root@web01", "@@", "a@b@c@d", "root@acme/web01", "x\x00@y", "alice",
+		"root@\u202eweb01", "root@web01\x1b[2J", "root@a/b/c", "-oProxyCommand=x@web01", "root@..", "r\xffoot@web01"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		tg, err := parseTarget(s)
 		if err != nil {
-			if len(err.Error()) > 2*maxUserName+200 {
-				t.Fatalf("error too long: %d", len(err.Error()))
+			if !errors.Is(err, errBadTarget) {
+				t.Fatalf("error %v is not errBadTarget", err)
+			}
+			msg := err.Error()
+			if len(msg) > 2*maxUserName+200 {
+				t.Fatalf("error too long: %d", len(msg))
+			}
+			for _, r := range msg {
+				if r != ' ' && !unicode.IsPrint(r) {
+					t.Fatalf("error shows %U raw: %q", r, msg)
+				}
 			}
 			return
 		}
 		if !validName(tg.login) {
 			t.Fatalf("accepted invalid login %q", tg.login)
 		}
-		if tg.direct && strings.Count(tg.host, "/") > 1 {
+		if !tg.direct {
+			if tg.login != s || tg.host != "" {
+				t.Fatalf("command interface %q parsed as %+v", s, tg)
+			}
+			return
+		}
+		if tg.String() != s || strings.Count(s, "@") != 1 {
+			t.Fatalf("%q parsed as %+v", s, tg)
+		}
+		tenant, name, ok := strings.Cut(tg.host, "/")
+		if ok && (!validName(tenant) || !validName(name)) || !ok && !validName(tg.host) {
 			t.Fatalf("accepted host %q", tg.host)
 		}
 	})

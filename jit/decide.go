@@ -170,12 +170,15 @@ func approve(tx *audit.Tx, pol *policy.Config, role *policy.Role, req *Request, 
 		StartsAt: d.At, ExpiresAt: d.At.Add(req.Duration),
 	}
 	var err error
-	if g.ID, err = insertGrant(tx, g); err != nil {
+	if g.ID, err = insertGrant(tx, g, pol.Version()); err != nil {
 		return nil, err
 	}
 	approvers := approverNames(*req)
 	data = requestData(*req)
 	data["grant_id"], data["approvers"] = g.ID, approvers
+	// The policy version is in the hash chain too, not only in the grants
+	// row, so an edit of the row is caught by audit verify.
+	data["policy_version"] = pol.Version()
 	if err := record(tx, d.At, EventRequestApproved, d.Approver, requestSubject(req.ID), data); err != nil {
 		return nil, err
 	}

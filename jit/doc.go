@@ -32,7 +32,11 @@
 //     role's approver groups and decides a request once;
 //   - a request needs the role's number of approvals from distinct
 //     approvers, and at least two for break-glass; one denial ends it;
-//   - a closed, expired or unknown request cannot be decided.
+//   - a closed, expired or unknown request cannot be decided;
+//   - a deny holds: the same user may not request the same role again for
+//     its deny_cooldown (default 1h), or, for break-glass, until an
+//     approver other than that user clears it (ClearDenial, audited as
+//     denial.cleared); see cooldown.go.
 //
 // Refusals are *Error values whose Msg is one line for the user; they match
 // ErrNotFound, ErrForbidden, ErrInvalid or ErrState. Any other error is
@@ -72,5 +76,7 @@
 // Enforcement does not depend on Run being on time: ActiveGrant admits a
 // session only inside the grant's window and only while the current
 // policy still allows the grant, and the gateway ends each session at the
-// grant's expiry by its own deadline.
+// grant's expiry by its own deadline. RecordUse, which the gateway calls
+// when a session starts, checks the grant once more inside the writer's
+// transaction and refuses one that has ended.
 package jit

@@ -17,8 +17,10 @@ const actorWarden = "warden"
 // exist and be privileged, user must be eligible, d must be positive and
 // within the role's max_duration (one hour at most for break-glass), and a
 // reason or ticket must be given when the role requires one. A user has at
-// most one pending request per role. The request and its audit event
-// (plus breakglass.requested for break-glass roles) commit together.
+// most one pending request per role, and none while the denial of their
+// last request for it holds (deny_cooldown; until cleared for
+// break-glass). The request and its audit event (plus
+// breakglass.requested for break-glass roles) commit together.
 func (s *Service) Request(ctx context.Context, user *policy.User, role string, d time.Duration, reason, ticket string) (Request, error) {
 	pol := s.policy()
 	u, err := currentUser(pol, user)
@@ -35,6 +37,14 @@ func (s *Service) Request(ctx context.Context, user *policy.User, role string, d
 		Duration: d, State: StatePending, CreatedAt: now,
 	}
 	err = s.store.Update(ctx, func(tx *audit.Tx) error {
+		// A deny holds (cooldown.go). Checked in the writer, like the
+		// pending request below, so a deny committed a moment earlier
+		// is always seen.
+		if d, held, err := holdingDenial(tx, in.role, req.User, now); err != nil {
+			return err
+		} else if held {
+			return denialError(d, now)
+		}
 		// Checked in the writer, so two identical requests sent at once
 		// cannot both pass.
 		id, found, err := pendingRequestOf(tx, req.User, req.Role)

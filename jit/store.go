@@ -242,8 +242,10 @@ func insertDecision(tx *audit.Tx, id int64, d Decision) error {
 	return nil
 }
 
-// insertGrant stores g and returns its new ID.
-func insertGrant(tx *audit.Tx, g Grant) (int64, error) {
+// insertGrant stores g, started under the policy of version policyVersion
+// (policy.Config.Version; "" stores NULL), and returns its new ID. The
+// evidence packet judges the grant by that policy, whatever it says later.
+func insertGrant(tx *audit.Tx, g Grant, policyVersion string) (int64, error) {
 	starts, err := audit.Time(g.StartsAt)
 	if err != nil {
 		return 0, err
@@ -252,8 +254,8 @@ func insertGrant(tx *audit.Tx, g Grant) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := tx.Exec(`INSERT INTO grants (request_id, user, role, tenant, starts_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		g.RequestID, g.User, g.Role, g.Tenant, starts, expires)
+	res, err := tx.Exec(`INSERT INTO grants (request_id, user, role, tenant, starts_at, expires_at, policy_version)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, g.RequestID, g.User, g.Role, g.Tenant, starts, expires, nullable(policyVersion))
 	if err != nil {
 		return 0, fmt.Errorf("jit: store grant: %w", err)
 	}

@@ -2,8 +2,10 @@ package jit
 
 import (
 	"context"
+	"time"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/policy"
 )
 
 // RecordUse tells the Service that session sessionID, as login on host,
@@ -11,6 +13,13 @@ import (
 // a breakglass.used event and sends an alert; first reports whether this
 // call was it. Other uses record nothing here: the sessions table already
 // holds them. The gateway calls it after admitting the session.
+//
+// A grant that has ended, or whose window is not open at the Service's
+// clock, or that the current policy no longer allows, is refused with
+// ErrState: a session must never run under a grant that ended between the
+// channel's admission and its start (revocation dodged by an early
+// channel). The check runs inside the writer's transaction, after any
+// revocation committed before it.
 func (s *Service) RecordUse(ctx context.Context, grantID int64, sessionID, login, host string) (first bool, err error) {
 	pol := s.policy()
 	now := s.now()
@@ -19,6 +28,9 @@ func (s *Service) RecordUse(ctx context.Context, grantID int64, sessionID, login
 		var err error
 		first = false
 		if g, err = loadGrant(tx, grantID); err != nil {
+			return err
+		}
+		if err := usable(pol, g, now); err != nil {
 			return err
 		}
 		if r := pol.Role(g.Role); r == nil || !r.BreakGlass {
@@ -49,4 +61,20 @@ func (s *Service) RecordUse(ctx context.Context, grantID int64, sessionID, login
 		s.notify(ctx, breakGlassUsedNotice(g, sessionID, login, host))
 	}
 	return first, nil
+}
+
+// usable refuses a grant that gives no access at now: ended, outside its
+// window, or no longer allowed by pol.
+func usable(pol *policy.Config, g Grant, now time.Time) error {
+	switch {
+	case !g.EndedAt.IsZero():
+		return refuse(ErrState, "grant %d has ended (%s)", g.ID, g.EndReason)
+	case now.Before(g.StartsAt):
+		return refuse(ErrState, "grant %d has not started", g.ID)
+	case !now.Before(g.ExpiresAt):
+		return refuse(ErrState, "grant %d has ended (%s)", g.ID, EndExpired)
+	case !entitled(pol, g.User, g.Role, g.Tenant):
+		return refuse(ErrState, "grant %d is no longer allowed by the policy", g.ID)
+	}
+	return nil
 }

@@ -87,3 +87,48 @@ func TestRecordUseConcurrentSessionsAlertOnce(t *testing.T) {
 		t.Errorf("%d first uses, %d events", firsts, len(e.events(EventBreakGlassUsed)))
 	}
 }
+
+// A grant that ended after the gateway admitted a channel must not be
+// marked used: the session that would run under it is refused.
+func TestRecordUseRefusesEndedGrant(t *testing.T) {
+	ctx := context.Background()
+	t.Run("expired", func(t *testing.T) {
+		e := newEnv(t)
+		g := e.grant(30 * time.Minute)
+		e.clock.Set(g.ExpiresAt) // Run is not running: the row still says running
+		_, err := e.svc.RecordUse(ctx, g.ID, "s", "root", "web01")
+		wantRefusal(t, err, ErrState, "grant 1 has ended (expired)")
+		e.clock.Set(g.ExpiresAt.Add(-time.Nanosecond))
+		if _, err := e.svc.RecordUse(ctx, g.ID, "s", "root", "web01"); err != nil {
+			t.Fatalf("last moment of the window: %v", err)
+		}
+	})
+	t.Run("revoked", func(t *testing.T) {
+		e := newEnv(t)
+		g := e.grant(time.Hour)
+		if _, err := e.svc.Revoke(ctx, e.user("carol"), g.ID, "done"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.svc.RecordUse(ctx, g.ID, "s", "root", "web01")
+		wantRefusal(t, err, ErrState, "grant 1 has ended (revoked)")
+	})
+	t.Run("relinquished break-glass records no use", func(t *testing.T) {
+		e := newEnv(t)
+		g := e.breakGlassGrant()
+		if _, err := e.svc.Revoke(ctx, e.user("oscar"), g.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.svc.RecordUse(ctx, g.ID, "s", "root", "web01")
+		wantRefusal(t, err, ErrState, "grant 1 has ended (relinquished)")
+		if n := len(e.events(EventBreakGlassUsed)); n != 0 {
+			t.Errorf("%d break-glass use events for an ended grant", n)
+		}
+	})
+	t.Run("no longer eligible", func(t *testing.T) {
+		e := newEnv(t)
+		g := e.grant(time.Hour)
+		e.pol.Store(mustPolicy(t, "  - {name: alice, groups: [sysadmins]}=>  - {name: alice, groups: []}"))
+		_, err := e.svc.RecordUse(ctx, g.ID, "s", "root", "web01")
+		wantRefusal(t, err, ErrState, "grant 1 is no longer allowed by the policy")
+	})
+}

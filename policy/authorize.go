@@ -25,18 +25,31 @@ type Access struct {
 	NeedsGrant bool // true for privileged roles
 }
 
-// Matches reports whether the selector picks h: its name matches one of
-// Names, or it carries every one of Labels. An empty Labels matches nothing,
-// so a selector never selects every host by omission.
+// Matches reports whether the selector picks h. With only Names, h's name
+// must match one of them (path.Match globs); with only Labels, h must carry
+// every one of them. With both, h must do both: a policy author who writes
+// names and labels together means "these hosts, and only those with these
+// labels", and least privilege says the narrower reading wins. An empty
+// selector matches nothing, so a role never selects every host by omission.
 func (s HostSelector) Matches(h *Host) bool {
+	if len(s.Names) == 0 && len(s.Labels) == 0 {
+		return false
+	}
+	return (len(s.Names) == 0 || s.matchesName(h)) && (len(s.Labels) == 0 || s.matchesLabels(h))
+}
+
+// matchesName reports whether h's name matches one of Names.
+func (s HostSelector) matchesName(h *Host) bool {
 	for _, g := range s.Names {
 		if ok, _ := path.Match(g, h.Name); ok {
 			return true
 		}
 	}
-	if len(s.Labels) == 0 {
-		return false
-	}
+	return false
+}
+
+// matchesLabels reports whether h carries every one of Labels.
+func (s HostSelector) matchesLabels(h *Host) bool {
 	for k, v := range s.Labels {
 		if got, ok := h.Labels[k]; !ok || got != v {
 			return false

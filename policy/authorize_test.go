@@ -19,26 +19,74 @@ func host(t *testing.T, c *Config, spec string) *Host {
 
 func TestHostSelectorMatches(t *testing.T) {
 	web := &Host{Name: "web01", Labels: map[string]string{"env": "prod", "tier": "web"}}
+	stage := &Host{Name: "web02", Labels: map[string]string{"env": "stage", "tier": "web"}}
+	db := &Host{Name: "db01", Labels: map[string]string{"env": "prod", "tier": "db"}}
+	bare := &Host{Name: "web03"}
+	prod := map[string]string{"env": "prod"}
 	tests := []struct {
 		name string
 		sel  HostSelector
-		want bool
+		want []*Host // of web, stage, db, bare
 	}{
-		{"empty selector matches nothing", HostSelector{}, false},
-		{"exact name", HostSelector{Names: []string{"web01"}}, true},
-		{"glob", HostSelector{Names: []string{"db*", "web*"}}, true},
-		{"glob class", HostSelector{Names: []string{"web0[2-9]"}}, false},
-		{"all labels match", HostSelector{Labels: map[string]string{"env": "prod", "tier": "web"}}, true},
-		{"one label differs", HostSelector{Labels: map[string]string{"env": "prod", "tier": "db"}}, false},
-		{"label absent", HostSelector{Labels: map[string]string{"zone": ""}}, false},
-		{"names or labels", HostSelector{Names: []string{"db*"}, Labels: map[string]string{"tier": "web"}}, true},
+		{"empty selector matches nothing", HostSelector{}, nil},
+		{"empty lists match nothing", HostSelector{Names: []string{}, Labels: map[string]string{}}, nil},
+		{"exact name", HostSelector{Names: []string{"web01"}}, []*Host{web}},
+		{"glob", HostSelector{Names: []string{"db*", "web*"}}, []*Host{web, stage, db, bare}},
+		{"glob class", HostSelector{Names: []string{"web0[2-9]"}}, []*Host{stage, bare}},
+		{"all labels match", HostSelector{Labels: map[string]string{"env": "prod", "tier": "web"}}, []*Host{web}},
+		{"one label differs", HostSelector{Labels: map[string]string{"env": "prod", "tier": "cache"}}, nil},
+		{"label absent", HostSelector{Labels: map[string]string{"zone": ""}}, nil},
+		{"labels only", HostSelector{Labels: prod}, []*Host{web, db}},
+		// With both, a host must match both: "these names, and only the
+		// prod ones", never the union.
+		{"names and labels: both match", HostSelector{Names: []string{"web*"}, Labels: prod}, []*Host{web}},
+		{"names and labels: name matches, labels do not", HostSelector{Names: []string{"web02"}, Labels: prod}, nil},
+		{"names and labels: labels match, name does not", HostSelector{Names: []string{"app*"}, Labels: prod}, nil},
+		{"names and labels: host without labels", HostSelector{Names: []string{"web03"}, Labels: prod}, nil},
+		{"star and labels is labels", HostSelector{Names: []string{"*"}, Labels: prod}, []*Host{web, db}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.sel.Matches(web); got != tc.want {
-				t.Errorf("Matches = %v, want %v", got, tc.want)
+			for _, h := range []*Host{web, stage, db, bare} {
+				if got, want := tc.sel.Matches(h), slices.Contains(tc.want, h); got != want {
+					t.Errorf("Matches(%s) = %v, want %v", h.Name, got, want)
+				}
 			}
 		})
+	}
+}
+
+// TestNamesAndLabelsNeverWiden checks the selector where the gateway uses
+// it: a role with names and labels gives access to their intersection only.
+func TestNamesAndLabelsNeverWiden(t *testing.T) {
+	c := mustParse(t, fixture(
+		"groups: [{name: ops}]",
+		"users: [{name: ann, keys: ['$KEY3'], groups: [ops]}]",
+		"tenants:",
+		"  - name: acme",
+		"    hosts:",
+		"      - {name: web01, address: 10.0.0.1, host_key: '$KEY1', labels: {env: prod}}",
+		"      - {name: web02, address: 10.0.0.2, host_key: '$KEY1', labels: {env: stage}}",
+		"      - {name: db01, address: 10.0.0.3, host_key: '$KEY2', labels: {env: prod}}",
+		"roles:",
+		"  - {name: r, tenant: acme, hosts: {names: ['web*'], labels: {env: prod}}, logins: [deploy], members: [ops]}",
+	))
+	u, r := c.User("ann"), c.Role("r")
+	for spec, want := range map[string]bool{"acme/web01": true, "acme/web02": false, "acme/db01": false} {
+		h := host(t, c, spec)
+		if got := c.Authorize(u, "deploy", h).Standing == r; got != want {
+			t.Errorf("Authorize(ann, deploy, %s) standing = %v, want %v", spec, got, want)
+		}
+	}
+	var reach []string
+	for _, a := range c.Reachable(u) {
+		reach = append(reach, a.Host.Name)
+	}
+	if !slices.Equal(reach, []string{"web01"}) {
+		t.Errorf("Reachable = %v, want [web01]", reach)
+	}
+	if hs := c.HostsOf(r); len(hs) != 1 || hs[0].Name != "web01" {
+		t.Errorf("HostsOf = %v", hs)
 	}
 }
 

@@ -35,18 +35,30 @@ type Config struct {
 	Recording   Recording
 	Notify      Notify
 	Evidence    Evidence
+	Limits      Limits
 	Tenants     []*Tenant
 	Groups      []*Group
 	Users       []*User
 	Roles       []*Role
 	Path        string // absolute path of the file the policy was loaded from
+	// Source is the exact bytes the policy was parsed from. Its SHA-256
+	// (Version) names the policy in the database, so that evidence can be
+	// judged later by the policy in force at the time.
+	Source []byte
 
+	version     string // hex SHA-256 of Source
 	tenants     map[string]*Tenant
 	users       map[string]*User
 	usersByKey  map[string]*User // SHA-256 fingerprint -> user
 	roles       map[string]*Role
 	hostsByName map[string][]*Host
 }
+
+// Version returns the policy's version: the lowercase hex SHA-256 of the
+// exact bytes it was parsed from, or "" for a Config not made by Load or
+// Parse. Sessions and grants record it, and the evidence packet judges
+// each row by the policy it names.
+func (c *Config) Version() string { return c.version }
 
 // Credentials chooses who signs the per-session certificates.
 type Credentials struct {
@@ -93,6 +105,27 @@ type Evidence struct {
 	// Schedule is "" (packets only on demand) or "monthly": on the 1st the
 	// server writes last month's packet for every tenant.
 	Schedule string
+	// KeyPerTenant gives every tenant its own signing key, so that one
+	// customer's auditor cannot be shown a packet signed for another.
+	KeyPerTenant bool
+	// SigningKeyVaultKV, when set, is the Vault KV v2 path (e.g.
+	// secret/data/warden/evidence) whose private_key field holds the
+	// signing key, instead of a file next to the database. With
+	// KeyPerTenant, each tenant's key is at SigningKeyVaultKV/TENANT.
+	SigningKeyVaultKV string
+}
+
+// Limits bound what a client may cost the gateway before it authenticates,
+// in the spirit of OpenSSH's LoginGraceTime and MaxStartups.
+type Limits struct {
+	// LoginGraceTime is how long a connection may take to complete the
+	// handshake and authenticate before it is closed; default 30s.
+	LoginGraceTime Duration
+	// MaxStartups caps unauthenticated connections in all; default 100.
+	MaxStartups int
+	// MaxStartupsPerSource caps them per source address (IPv6: per /64);
+	// default 10, at most MaxStartups.
+	MaxStartupsPerSource int
 }
 
 // EvidenceMonthly is the one schedule there is.
@@ -130,10 +163,15 @@ type User struct {
 // that joining or leaving a team is one line in users.
 type Group struct {
 	Name string
+	// Audits names the tenants whose sessions and exception register the
+	// group's members oversee, as the auditors group does for all tenants
+	// (see Config.OversightOf).
+	Audits []string
 }
 
 // HostSelector picks hosts within a role's tenant: a host is selected when its
-// name matches any of Names (path.Match globs) or it carries all of Labels.
+// name matches any of Names (path.Match globs) and it carries all of Labels;
+// a part left empty does not constrain. See Matches.
 type HostSelector struct {
 	Names  []string
 	Labels map[string]string
@@ -172,4 +210,12 @@ type Role struct {
 	RequireTicket bool
 	Commands      CommandRules
 	Credential    RoleCredential // break-glass only
+	// FileTransfer allows the sftp subsystem and legacy scp; default true,
+	// false for break-glass roles. Without it they are refused.
+	FileTransfer bool
+
+	// DenyCooldown is how long after a deny the same user may not request
+	// the role again (default 1h; 0 turns it off). Break-glass roles ignore
+	// it: their denials hold until an approver clears them.
+	DenyCooldown Duration
 }

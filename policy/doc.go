@@ -19,6 +19,11 @@
 // SQL rows and certificate principals. No name may contain '/', '@',
 // whitespace or control characters, and none may start with '.' or '-'.
 //
+// OversightOf answers the gateway's second question: whose sessions and
+// exceptions may this user see and end? Approvers oversee the tenants of
+// the roles they approve, a group's audits list makes its members auditors
+// of those tenants, and the auditors group oversees every tenant.
+//
 // A *Config is immutable after Parse and safe for concurrent use; the lookups
 // (UserByKey, User, Role, ResolveHost) use indexes built once at load time.
 package policy

@@ -20,6 +20,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("groups:\n  - &g {name: ops}\n  - *g\n"))
 	f.Add([]byte("listen: ':1'\n---\nlisten: ':2'\n"))
 	f.Add(rolePolicy("  - {name: r, tenant: acme, hosts: {names: ['web*']}, logins: [root], break_glass: true, eligible: [ops], approvers: [sec]}"))
+	f.Add(rolePolicy("  - {name: r, tenant: acme, hosts: {names: ['web*', db01], labels: {env: prod}}, logins: [root], privileged: true, eligible: [ops], approvers: [sec], deny_cooldown: 15m}"))
+	f.Add(rolePolicy("  - {name: r, tenant: acme, hosts: {names: [db01], labels: {tier: web}}, logins: [root], members: [ops], deny_cooldown: 0s}"))
 	f.Add(fixture("users:", "  - {name: a, keys: ['$KEY1'], groups: []}", "  - {name: b, keys: ['$KEY1']}"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -96,6 +98,15 @@ func checkInvariants(t *testing.T, c *Config) {
 		}
 		if r.BreakGlass && (!r.Privileged || r.Approvals < 2 || r.MaxDuration.Std() > breakGlassMaxDuration || !r.RequireReason) {
 			t.Fatalf("break-glass role %+v accepted", r)
+		}
+		if r.DenyCooldown < 0 || r.DenyCooldown.Std() > maxDenyCooldown || !r.Privileged && r.DenyCooldown != 0 {
+			t.Fatalf("role %s: deny_cooldown %s accepted", r.Name, r.DenyCooldown)
+		}
+		// A selector never widens: every host it picks passes each part given.
+		for _, h := range c.HostsOf(r) {
+			if len(r.Hosts.Names) > 0 && !r.Hosts.matchesName(h) || len(r.Hosts.Labels) > 0 && !r.Hosts.matchesLabels(h) {
+				t.Fatalf("role %s selects %s, which fails part of %+v", r.Name, h.Name, r.Hosts)
+			}
 		}
 		if !r.Privileged && len(r.Members) == 0 {
 			t.Fatalf("standing role %s without members accepted", r.Name)

@@ -5,8 +5,8 @@ import (
 	"encoding/base64"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
-	"gopkg.in/yaml.v3"
 )
 
 // minRSABits is the smallest RSA key accepted anywhere in the policy.

@@ -1,18 +1,20 @@
 package policy
 
 import (
+	"fmt"
 	"path"
 	"regexp"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 var roleKeys = []string{
 	"name", "tenant", "hosts", "logins", "members", "privileged", "break_glass",
 	"eligible", "approvers", "approvals", "max_duration", "request_ttl",
 	"require_reason", "require_ticket", "commands", "credential",
+	"file_transfer", "deny_cooldown",
 }
 
 // jitKeys configure requests and grants, so they only make sense on
@@ -20,7 +22,7 @@ var roleKeys = []string{
 // does not exist.
 var jitKeys = []string{
 	"eligible", "approvers", "approvals", "max_duration", "request_ttl",
-	"require_reason", "require_ticket",
+	"require_reason", "require_ticket", "deny_cooldown",
 }
 
 // Defaults and limits of privileged roles.
@@ -32,6 +34,12 @@ const (
 	// lasts longer, someone asks again and leaves a second record.
 	breakGlassMaxDuration = time.Hour
 	defaultRequestTTL     = 24 * time.Hour
+	// defaultDenyCooldown keeps a denial from being undone by asking again
+	// at once: the requester waits, or an approver clears it on the record.
+	defaultDenyCooldown = time.Hour
+	// maxDenyCooldown bounds deny_cooldown; a denial that should last longer
+	// is a policy change (remove the user from eligible), not a cooldown.
+	maxDenyCooldown = 30 * 24 * time.Hour
 )
 
 // refs holds what roles may refer to.
@@ -100,6 +108,7 @@ func (d *decoder) role(n *yaml.Node, refs refs, seen map[string]int) *Role {
 
 	d.commands(f.get("commands"), &r.Commands)
 	d.credential(f, r, refs.vault)
+	d.fileTransfer(f, r)
 
 	if r.Name == "" || !d.unique(seen, f.get("name"), "role", r.Name) {
 		return nil
@@ -171,6 +180,47 @@ func (d *decoder) privileged(f fields, r *Role) {
 		}
 	}
 	r.RequireTicket, _ = d.boolean(f.get("require_ticket"), "require_ticket")
+	d.denyCooldown(f, r)
+}
+
+// denyCooldown decodes deny_cooldown: how long, after a deny, the same
+// user may not request the role again. 0s turns it off. Break-glass roles
+// take no value: their denials hold until an approver clears them, so that
+// one approver's veto cannot be outvoted by asking the others.
+func (d *decoder) denyCooldown(f fields, r *Role) {
+	n := f.get("deny_cooldown")
+	r.DenyCooldown = Duration(defaultDenyCooldown)
+	if isNull(n) || !d.kind(n, yaml.ScalarNode, "deny_cooldown") {
+		return
+	}
+	if r.BreakGlass {
+		d.hintf(f.at("deny_cooldown"), "remove it; an approver clears a break-glass denial with: ssh gw clear-denial ROLE --user U --reason TEXT",
+			"break_glass denials hold until cleared; deny_cooldown does not apply")
+		return
+	}
+	var v Duration
+	switch err := v.UnmarshalText([]byte(n.Value)); {
+	case err != nil:
+		d.hintf(n, "use a Go duration such as 30m or 1h; 0s turns the cooldown off", "bad duration %q for deny_cooldown", n.Value)
+	case v < 0:
+		d.errorf(n, "deny_cooldown must not be negative, not %s", n.Value)
+	case v.Std() > maxDenyCooldown:
+		d.hintf(n, "to keep a user from asking at all, remove them from eligible", "deny_cooldown is at most 720h, not %s", n.Value)
+	default:
+		r.DenyCooldown = v
+	}
+}
+
+// fileTransfer decodes file_transfer, whether the role may use sftp and
+// legacy scp. It defaults to true, except on break_glass roles: emergency
+// root is for repairs typed at a recorded terminal, and a file transfer is
+// logged by name and size, not by content, so it is the wrong tool there
+// unless the policy says so.
+func (d *decoder) fileTransfer(f fields, r *Role) {
+	r.FileTransfer = !r.BreakGlass
+	if v, set := d.boolean(f.get("file_transfer"), "file_transfer"); set {
+		r.FileTransfer = v
+	}
 }
 
 // commands decodes commands: {deny: [REGEXP...]}.
@@ -267,8 +317,39 @@ func (d *decoder) selector(n, at *yaml.Node, t *Tenant, who string) HostSelector
 			return s
 		}
 	}
-	d.hintf(at, "check the names and labels against the tenant's hosts", "role %s matches no host in tenant %q", who, t.Name)
+	d.hintf(at, selectorHint(s, t), "role %s matches no host in tenant %q", who, t.Name)
 	return s
+}
+
+// selectorHint explains why s picks no host of t. With both names and
+// labels it says that a host must match both, and which hosts each part
+// picks on its own, since a policy author may have expected the union.
+func selectorHint(s HostSelector, t *Tenant) string {
+	if len(s.Names) == 0 || len(s.Labels) == 0 {
+		return "check the names and labels against the tenant's hosts"
+	}
+	var byName, byLabels []string
+	for _, h := range t.Hosts {
+		if s.matchesName(h) {
+			byName = append(byName, h.Name)
+		}
+		if s.matchesLabels(h) {
+			byLabels = append(byLabels, h.Name)
+		}
+	}
+	return fmt.Sprintf("a host must match both names and labels; names alone match %s, labels alone match %s",
+		hostList(byName), hostList(byLabels))
+}
+
+// hostList shows at most five host names.
+func hostList(names []string) string {
+	switch {
+	case len(names) == 0:
+		return "none"
+	case len(names) > 5:
+		return strings.Join(names[:5], ", ") + fmt.Sprintf(" and %d more", len(names)-5)
+	}
+	return strings.Join(names, ", ")
 }
 
 func validGlob(g string) bool {

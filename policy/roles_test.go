@@ -66,6 +66,7 @@ func TestRoleExplicitValues(t *testing.T) {
 		"    request_ttl: 2h",
 		"    require_reason: false",
 		"    require_ticket: true",
+		"    deny_cooldown: 15m",
 		"    commands: {deny: ['^rm -rf /', '^shutdown\\b']}",
 		"  - name: bg",
 		"    tenant: acme",
@@ -79,6 +80,9 @@ func TestRoleExplicitValues(t *testing.T) {
 		"    credential: {vault_kv: secret/data/breakglass/acme}",
 	))
 	r := c.Role("root")
+	if r.DenyCooldown.Std() != 15*time.Minute {
+		t.Errorf("deny_cooldown = %s, want 15m", r.DenyCooldown)
+	}
 	if !slices.Equal(r.Hosts.Names, []string{"web*", "db01"}) || r.Hosts.Labels["tier"] != "web" ||
 		!slices.Equal(r.Logins, []string{"root", "admin"}) || !slices.Equal(r.Approvers, []string{"sec", "mgmt"}) ||
 		r.Approvals != 2 || r.MaxDuration.Std() != 4*time.Hour || r.RequestTTL.Std() != 2*time.Hour ||
@@ -132,6 +136,10 @@ func TestRoleErrors(t *testing.T) {
 			[]string{`9: role "r" matches no host in tenant "acme" (hint: check the names and labels against the tenant's hosts)`}},
 		{"labels matching nothing", rolePolicy("  - {name: r, tenant: acme, hosts: {labels: {env: prod, tier: cache}}, logins: [root], members: [ops]}"),
 			[]string{`9: role "r" matches no host in tenant "acme" (hint: check the names and labels against the tenant's hosts)`}},
+		{"names and labels with no host in common", rolePolicy("  - {name: r, tenant: acme, hosts: {names: [web01], labels: {tier: db}}, logins: [root], members: [ops]}"),
+			[]string{`9: role "r" matches no host in tenant "acme" (hint: a host must match both names and labels; names alone match web01, labels alone match db01)`}},
+		{"names and labels matching nothing at all", rolePolicy("  - {name: r, tenant: acme, hosts: {names: ['app*'], labels: {tier: cache}}, logins: [root], members: [ops]}"),
+			[]string{`9: role "r" matches no host in tenant "acme" (hint: a host must match both names and labels; names alone match none, labels alone match none)`}},
 		{"bad glob", rolePolicy("  - {name: r, tenant: acme, hosts: {names: ['[web']}, logins: [root], members: [ops]}"),
 			[]string{`9: invalid host pattern "[web" (hint: host names, optionally with the globs * ? and [...]; hosts are matched within the role's tenant)`}},
 		{"qualified host in a selector", rolePolicy("  - {name: r, tenant: acme, hosts: {names: [acme/web01]}, logins: [root], members: [ops]}"),
@@ -163,6 +171,20 @@ func TestRoleErrors(t *testing.T) {
 			[]string{`9: approvals must be a whole number, not "two"`}},
 		{"bad max_duration", rolePolicy("  - {name: r, " + priv + ", max_duration: 2 hours}"),
 			[]string{`9: bad duration "2 hours" for max_duration (hint: use a Go duration such as 90m or 2h)`}},
+		{"bad deny_cooldown", rolePolicy("  - {name: r, " + priv + ", deny_cooldown: an hour}"),
+			[]string{`9: bad duration "an hour" for deny_cooldown (hint: use a Go duration such as 30m or 1h; 0s turns the cooldown off)`}},
+		{"bare number deny_cooldown", rolePolicy("  - {name: r, " + priv + ", deny_cooldown: 60}"),
+			[]string{`9: bad duration "60" for deny_cooldown (hint: use a Go duration such as 30m or 1h; 0s turns the cooldown off)`}},
+		{"negative deny_cooldown", rolePolicy("  - {name: r, " + priv + ", deny_cooldown: -1h}"),
+			[]string{`9: deny_cooldown must not be negative, not -1h`}},
+		{"deny_cooldown over 30 days", rolePolicy("  - {name: r, " + priv + ", deny_cooldown: 721h}"),
+			[]string{`9: deny_cooldown is at most 720h, not 721h (hint: to keep a user from asking at all, remove them from eligible)`}},
+		{"deny_cooldown as a list", rolePolicy("  - {name: r, " + priv + ", deny_cooldown: [1h]}"),
+			[]string{`9: deny_cooldown must be a single value, not a list`}},
+		{"deny_cooldown on a standing role", rolePolicy("  - {name: r, " + std + ", members: [ops], deny_cooldown: 1h}"),
+			[]string{`9: deny_cooldown only applies to privileged roles ` + jitHint}},
+		{"deny_cooldown on break-glass", rolePolicy("  - {name: r, " + bg + ", deny_cooldown: 0s}"),
+			[]string{`9: break_glass denials hold until cleared; deny_cooldown does not apply (hint: remove it; an approver clears a break-glass denial with: ssh gw clear-denial ROLE --user U --reason TEXT)`}},
 		{"break-glass with one approval", rolePolicy("  - {name: r, " + bg + ", approvals: 1}"),
 			[]string{`9: break_glass roles need at least 2 approvals (hint: break-glass access needs two distinct approvers)`}},
 		{"break-glass longer than an hour", rolePolicy("  - {name: r, " + bg + ", max_duration: 2h}"),
@@ -190,4 +212,52 @@ func TestRoleErrors(t *testing.T) {
 			"  - {name: r, "+bg+", credential: {vault_kv: secret/data/x}}"),
 			[]string{`4: credential.vault_kv needs Vault, but credentials.vault has no address (hint: add credentials.vault with its address)`}},
 	})
+}
+
+func TestRoleFileTransfer(t *testing.T) {
+	c := mustParse(t, rolePolicy(
+		"  - {name: deploy, tenant: acme, hosts: {names: [web01]}, logins: [deploy], members: [ops]}",
+		"  - {name: audit, tenant: acme, hosts: {names: [web01]}, logins: [deploy], members: [ops], file_transfer: false}",
+		"  - {name: bg, tenant: acme, hosts: {names: ['*']}, logins: [root], break_glass: true, eligible: [oncall], approvers: [sec, mgmt]}",
+		"  - {name: bgft, tenant: acme, hosts: {names: ['*']}, logins: [root], break_glass: true, eligible: [oncall], approvers: [sec, mgmt], file_transfer: true}",
+	))
+	for role, want := range map[string]bool{"deploy": true, "audit": false, "bg": false, "bgft": true} {
+		if got := c.Role(role).FileTransfer; got != want {
+			t.Errorf("%s: FileTransfer = %v, want %v", role, got, want)
+		}
+	}
+	runErrCases(t, []errCase{
+		{"file_transfer in words", rolePolicy("  - {name: r, tenant: acme, hosts: {names: [web01]}, logins: [root], members: [ops], file_transfer: no}"),
+			[]string{`9: file_transfer must be true or false, not "no" (hint: write true or false)`}},
+	})
+}
+
+func TestDenyCooldown(t *testing.T) {
+	c := mustParse(t, rolePolicy(
+		"  - {name: dflt, tenant: acme, hosts: {names: [web01]}, logins: [root], privileged: true, eligible: [ops], approvers: [sec]}",
+		"  - {name: off, tenant: acme, hosts: {names: [web01]}, logins: [root], privileged: true, eligible: [ops], approvers: [sec], deny_cooldown: 0s}",
+		"  - {name: month, tenant: acme, hosts: {names: [web01]}, logins: [root], privileged: true, eligible: [ops], approvers: [sec], deny_cooldown: 720h}",
+		"  - {name: std, tenant: acme, hosts: {names: [web01]}, logins: [root], members: [ops]}",
+	))
+	for role, want := range map[string]time.Duration{"dflt": time.Hour, "off": 0, "month": 720 * time.Hour, "std": 0} {
+		if got := c.Role(role).DenyCooldown.Std(); got != want {
+			t.Errorf("%s: deny_cooldown %s, want %s", role, got, want)
+		}
+	}
+}
+
+func TestHostList(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, "none"},
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b", "c", "d", "e"}, "a, b, c, d, e"},
+		{[]string{"a", "b", "c", "d", "e", "f", "g"}, "a, b, c, d, e and 2 more"},
+	} {
+		if got := hostList(tc.in); got != tc.want {
+			t.Errorf("hostList(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
 }

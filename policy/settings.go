@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Defaults and limits of the top-level settings.
@@ -279,9 +279,10 @@ func (d *decoder) notify(n *yaml.Node, no *Notify) {
 	no.WebhookURL = s
 }
 
-// evidence decodes the evidence section.
-func (d *decoder) evidence(n *yaml.Node, e *Evidence) {
-	f, ok := d.mapping(n, "evidence", []string{"schedule"})
+// evidence decodes the evidence section. vault tells whether
+// credentials.vault.address is set: a signing key in Vault needs it.
+func (d *decoder) evidence(n *yaml.Node, e *Evidence, vault bool) {
+	f, ok := d.mapping(n, "evidence", []string{"schedule", "key_per_tenant", "signing_key"})
 	if !ok {
 		return
 	}
@@ -290,5 +291,70 @@ func (d *decoder) evidence(n *yaml.Node, e *Evidence) {
 		e.Schedule = s
 	default:
 		d.hintf(f.get("schedule"), "use monthly, or leave it out", "unknown evidence.schedule %q", s)
+	}
+	if v, set := d.boolean(f.get("key_per_tenant"), "evidence.key_per_tenant"); set {
+		e.KeyPerTenant = v
+	}
+	sk, ok := d.mapping(f.get("signing_key"), "evidence.signing_key", []string{"vault_kv"})
+	if !ok || isNull(f.get("signing_key")) {
+		return
+	}
+	p := d.str(sk.get("vault_kv"), "vault_kv")
+	switch {
+	case p == "":
+		d.hintf(sk.at("vault_kv"), "e.g. signing_key: {vault_kv: secret/data/warden/evidence}", "evidence.signing_key needs vault_kv")
+	case !validVaultPath(p) || !strings.Contains(p, "/data/"):
+		d.hintf(sk.get("vault_kv"), "a KV v2 path such as secret/data/warden/evidence", "invalid evidence.signing_key.vault_kv %q", p)
+	case !vault:
+		d.hintf(sk.get("vault_kv"), "add credentials.vault with at least address", "evidence.signing_key.vault_kv needs credentials.vault")
+	default:
+		e.SigningKeyVaultKV = p
+	}
+}
+
+// Defaults and bounds of the pre-authentication limits. The bounds keep a
+// typo from switching a limit off: a grace time of hours or a cap of
+// millions is no limit at all.
+const (
+	defaultLoginGraceTime       = 30 * time.Second
+	defaultMaxStartups          = 100
+	defaultMaxStartupsPerSource = 10
+	maxLoginGraceTime           = 10 * time.Minute
+	maxMaxStartups              = 10000
+)
+
+// limits decodes the limits section and applies its defaults.
+func (d *decoder) limits(n *yaml.Node, l *Limits) {
+	l.LoginGraceTime = Duration(defaultLoginGraceTime)
+	l.MaxStartups, l.MaxStartupsPerSource = defaultMaxStartups, defaultMaxStartupsPerSource
+	f, ok := d.mapping(n, "limits", []string{"login_grace_time", "max_startups", "max_startups_per_source"})
+	if !ok {
+		return
+	}
+	if g, set := d.duration(f.get("login_grace_time"), "login_grace_time"); set {
+		if g.Std() < time.Second || g.Std() > maxLoginGraceTime {
+			d.hintf(f.get("login_grace_time"), "OpenSSH uses 2m; 30s is plenty for a key", "login_grace_time %s is outside 1s..10m", g)
+		} else {
+			l.LoginGraceTime = g
+		}
+	}
+	count := func(key string, dst *int) bool {
+		v, set := d.integer(f.get(key), key)
+		if !set {
+			return false
+		}
+		if v < 1 || v > maxMaxStartups {
+			d.hintf(f.get(key), "a positive number of connections; there is no way to switch the limit off", "%s %d is outside 1..%d", key, v, maxMaxStartups)
+			return false
+		}
+		*dst = v
+		return true
+	}
+	count("max_startups", &l.MaxStartups)
+	if !count("max_startups_per_source", &l.MaxStartupsPerSource) {
+		// Unset: the default, but never above a smaller global cap.
+		l.MaxStartupsPerSource = min(l.MaxStartupsPerSource, l.MaxStartups)
+	} else if l.MaxStartupsPerSource > l.MaxStartups {
+		d.hintf(f.get("max_startups_per_source"), "one source may hold at most all of max_startups", "max_startups_per_source %d is above max_startups %d", l.MaxStartupsPerSource, l.MaxStartups)
 	}
 }

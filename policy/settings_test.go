@@ -180,3 +180,43 @@ func TestEvidenceSchedule(t *testing.T) {
 		t.Fatalf("weekly: %v", err)
 	}
 }
+
+func TestEvidenceSigningKeys(t *testing.T) {
+	const vaultSec = "credentials: {vault: {address: http://127.0.0.1:8200}}\n"
+	cfg, err := Parse([]byte(vaultSec+"evidence: {key_per_tenant: true, signing_key: {vault_kv: secret/data/warden/evidence}}\n"), "w.yaml")
+	if err != nil || !cfg.Evidence.KeyPerTenant || cfg.Evidence.SigningKeyVaultKV != "secret/data/warden/evidence" {
+		t.Fatalf("keys: %+v %v", cfg, err)
+	}
+	for _, c := range []struct{ src, want string }{
+		{"evidence: {key_per_tenant: yes}\n", "evidence.key_per_tenant must be true or false"},
+		{"evidence: {signing_key: {vault_kv: secret/data/warden/evidence}}\n", "needs credentials.vault"},
+		{vaultSec + "evidence: {signing_key: {vault_kv: secret/warden}}\n", "invalid evidence.signing_key.vault_kv"},
+		{vaultSec + "evidence: {signing_key: {vault_kv: ../data/x}}\n", "invalid evidence.signing_key.vault_kv"},
+		{vaultSec + "evidence: {signing_key: {transit: x}}\n", `unknown key "transit"`},
+		{vaultSec + "evidence: {signing_key: {}}\n", "evidence.signing_key needs vault_kv"},
+	} {
+		if _, err := Parse([]byte(c.src), "w.yaml"); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want %q", c.src, err, c.want)
+		}
+	}
+}
+
+func TestVersionIsTheSHA256OfTheExactBytes(t *testing.T) {
+	a, err := Parse([]byte("evidence: {schedule: monthly}\n"), "w.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse([]byte("evidence: {schedule: monthly}  # same policy, other bytes\n"), "w.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Version() != "2d1686046b0e9925dc459a98bce076dc5afb2139f45a315e716a6ecbc3e8985a" {
+		t.Errorf("version %q", a.Version())
+	}
+	if a.Version() == b.Version() || string(a.Source) != "evidence: {schedule: monthly}\n" {
+		t.Errorf("versions %s %s, source %q", a.Version(), b.Version(), a.Source)
+	}
+	if (&Config{}).Version() != "" {
+		t.Error("a Config not parsed has a version")
+	}
+}

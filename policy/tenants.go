@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh/knownhosts"
-	"gopkg.in/yaml.v3"
 )
 
 var (

@@ -3,17 +3,18 @@ package policy
 import (
 	"fmt"
 
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
-	"gopkg.in/yaml.v3"
 )
 
 var (
-	groupKeys = []string{"name"}
+	groupKeys = []string{"name", "audits"}
 	userKeys  = []string{"name", "keys", "groups"}
 )
 
 // groups decodes the groups section and returns the line of each group.
-func (d *decoder) groups(n *yaml.Node, c *Config) map[string]int {
+// tenants are the declared tenants, which a group's audits list names.
+func (d *decoder) groups(n *yaml.Node, c *Config, tenants map[string]*Tenant) map[string]int {
 	seen := map[string]int{}
 	d.seq(n, "groups", func(item *yaml.Node) {
 		f, ok := d.mapping(item, "group", groupKeys)
@@ -27,11 +28,38 @@ func (d *decoder) groups(n *yaml.Node, c *Config) map[string]int {
 			}
 			return
 		}
+		g := &Group{Name: name, Audits: d.audits(f.get("audits"), name, tenants)}
 		if d.unique(seen, f.get("name"), "group", name) {
-			c.Groups = append(c.Groups, &Group{Name: name})
+			c.Groups = append(c.Groups, g)
 		}
 	})
 	return seen
+}
+
+// audits decodes a group's audits list: the tenants whose sessions and
+// exception register its members oversee. The auditors group oversees
+// every tenant already, so a list there would only mislead the reader.
+func (d *decoder) audits(n *yaml.Node, group string, tenants map[string]*Tenant) []string {
+	if isNull(n) {
+		return nil
+	}
+	if group == AuditorsGroup {
+		d.hintf(n, "put tenant auditors in a group of their own, e.g. acme-auditors", "the %s group oversees every tenant; it takes no audits list", AuditorsGroup)
+		return nil
+	}
+	names, nodes := d.names(n, "audits", tenantName)
+	if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+		d.hintf(n, "list the tenants its members audit, or remove audits", "empty audits list")
+	}
+	var out []string
+	for i, t := range names {
+		if tenants[t] == nil {
+			d.hintf(nodes[i], refHint(t, tenants, "tenants"), "undefined tenant %q in audits", t)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // groupRefs decodes a list of group names, each of which must be declared.

@@ -59,4 +59,20 @@
 //
 // The recording keeps what the screen showed, and the keys when input
 // recording is on, so an auditor can always replay the session ([Play]).
+//
+// # What reaches a person's terminal
+//
+// Recordings keep every byte the host sent, hostile ones included: that is
+// the evidence. What is shown to people is made safe on the way out, in one
+// place per kind of output:
+//   - [Quote] escapes a stored value for a listing (every CLI table and error
+//     line, the SSH command interface's tables): C0 and C1 controls, bytes
+//     that are not UTF-8, and bidi and other invisible format characters.
+//   - [ViewFilter] passes live or replayed terminal output ([Play], ssh gw
+//     watch) through an allow-list of drawing sequences, and drops what acts
+//     on the viewer's machine: OSC 52 clipboard writes, titles, hyperlinks,
+//     DCS/APC/PM/SOS strings and requests that make the terminal answer.
+//   - [OpenRecording] is the one check before a path read from the database
+//     is opened: clean, relative, inside the data directory, no symbolic
+//     link ([CheckRelPath] is its lexical half, also applied on write).
 package recorder

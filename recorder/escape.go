@@ -2,8 +2,34 @@ package recorder
 
 import (
 	"encoding/binary"
+	"strconv"
+	"unicode"
 	"unicode/utf8"
 )
+
+// Quote makes a stored value safe to print in a listing on a person's
+// terminal: every CLI table and the SSH command interface's listings go
+// through it. A value of printable characters only is returned as it is;
+// any other value is returned quoted in Go syntax, with every character that
+// is not graphic escaped: C0 controls and DEL (escape sequences, a pasted
+// newline, a tab that would shift the columns), C1 controls U+0080 to
+// U+009F (which some terminals read as CSI, OSC, ...), bytes that are not
+// UTF-8 (a raw 0x9b is CSI to an 8-bit terminal), and the invisible format
+// characters, bidi controls among them (U+202A-U+202E, U+2066-U+2069,
+// U+200E, U+200F, U+061C), which make a line read differently from what it
+// holds. Values come from the database, which anyone who can write its file
+// can edit, and from what users typed, so none is trusted.
+func Quote(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.QuoteToGraphic(s)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.QuoteToGraphic(s)
+		}
+	}
+	return s
+}
 
 // jsonSafe[c] reports whether byte c may be copied into a JSON string as it
 // is. Bytes from 0x80 up are false here: they go through UTF-8 validation.

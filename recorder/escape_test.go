@@ -183,3 +183,27 @@ func BenchmarkEscape(b *testing.B) {
 		dst = appendEscaped(dst[:0], chunk, &h)
 	}
 }
+
+func TestQuoteEscapesWhatActsOnATerminal(t *testing.T) {
+	for in, want := range map[string]string{
+		"uptime":                   "uptime",
+		"naïve 日本 'quoted' \"x\"":  "naïve 日本 'quoted' \"x\"",
+		"rm -rf /\x1b[8m":          `"rm -rf /\x1b[8m"`,
+		"a\tb":                     `"a\tb"`,
+		"line\nnext":               `"line\nnext"`,
+		"del\x7f":                  `"del\x7f"`,
+		"c1 \u009b31m":             `"c1 \u009b31m"`,
+		"raw c1 \x9b31m":           `"raw c1 \x9b31m"`,
+		"osc \u009d52;c;eA==":      `"osc \u009d52;c;eA=="`,
+		"bad \xff utf8":            `"bad \xff utf8"`,
+		"rm -rf /\u202e/ cod.exe":  `"rm -rf /\u202e/ cod.exe"`,
+		"\u202a\u202b\u202c\u202d": `"\u202a\u202b\u202c\u202d"`,
+		"\u2066\u2067\u2068\u2069": `"\u2066\u2067\u2068\u2069"`,
+		"\u200e\u200f\u061c":       `"\u200e\u200f\u061c"`,
+		"zero\u200bwidth":          `"zero\u200bwidth"`,
+	} {
+		if got := Quote(in); got != want {
+			t.Errorf("Quote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

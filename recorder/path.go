@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -62,4 +63,75 @@ func createFile(dataDir, rel string) (*os.File, string, error) {
 		return nil, "", fmt.Errorf("recorder: create: %w", err)
 	}
 	return f, full, nil
+}
+
+// ErrUnsafePath is matched (with errors.Is) by the errors of [CheckRelPath]
+// and [OpenRecording] about a recording path that could lead outside the
+// data directory or to something that is not a recording file.
+var ErrUnsafePath = errors.New("recorder: unsafe recording path")
+
+// CheckRelPath accepts a recording path as stored in
+// sessions.recording_path: '/'-separated, clean, relative, and inside the
+// data directory by its letters alone (no "..", no leading '/', no '\', no
+// NUL). The database can be edited by anyone who can write its file, so
+// every reader of a stored path checks it again with this function, through
+// [OpenRecording].
+func CheckRelPath(rel string) error {
+	switch {
+	case rel == "" || rel == ".":
+		return fmt.Errorf("%w: empty", ErrUnsafePath)
+	case strings.ContainsAny(rel, "\\\x00"):
+		return fmt.Errorf("%w: %q: use '/' separators", ErrUnsafePath, rel)
+	case !filepath.IsLocal(filepath.FromSlash(rel)) || path.Clean(rel) != rel:
+		return fmt.Errorf("%w: %q is not a clean path inside the data directory", ErrUnsafePath, rel)
+	}
+	return nil
+}
+
+// OpenRecording opens the recording rel (a stored recording_path) under
+// dataDir for reading, or refuses it. Beyond [CheckRelPath], it resolves the
+// path inside an [os.Root] of the data directory, so a symbolic link on the
+// way that points outside is refused, and it refuses a last element that is
+// itself a symbolic link or not a regular file: recordings are created with
+// O_EXCL and are never links, so a link there was planted.
+func OpenRecording(dataDir, rel string) (*os.File, error) {
+	if err := CheckRelPath(rel); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: open data directory: %w", err)
+	}
+	defer root.Close()
+	name := filepath.FromSlash(rel)
+	fi, err := root.Lstat(name)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %q: %v", ErrUnsafePath, rel, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %q is a %s, not a recording file", ErrUnsafePath, rel, kind(fi.Mode()))
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrUnsafePath, rel, err)
+	}
+	// The file opened must be the one inspected, not one swapped in since.
+	if got, err := f.Stat(); err != nil || !os.SameFile(fi, got) {
+		f.Close()
+		return nil, fmt.Errorf("%w: %q changed while it was opened", ErrUnsafePath, rel)
+	}
+	return f, nil
+}
+
+func kind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsDir():
+		return "directory"
+	}
+	return "special file"
 }

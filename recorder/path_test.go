@@ -63,3 +63,49 @@ func TestRelPathUsesUTCDay(t *testing.T) {
 		t.Fatalf("relPath = %q, want %q", got, want)
 	}
 }
+
+func TestOpenRecordingRefusesPathsThatLeaveTheDataDirectory(t *testing.T) {
+	data, outside := t.TempDir(), t.TempDir()
+	secret := outside + "/secret"
+	if err := os.WriteFile(secret, []byte("root:x:0:0"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	day := data + "/recordings/2026-11-29"
+	if err := os.MkdirAll(day, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(day+"/good.cast", []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, link := range []struct{ name, target string }{
+		{day + "/link.cast", secret},              // the file itself is a link
+		{day + "/inner.cast", day + "/good.cast"}, // even one that stays inside
+		{data + "/recordings/out", outside},       // a directory on the way leads out
+	} {
+		if err := os.Symlink(link.target, link.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := OpenRecording(data, "recordings/2026-11-29/good.cast")
+	if err != nil {
+		t.Fatalf("a genuine recording: %v", err)
+	}
+	f.Close()
+	for _, rel := range []string{
+		"../../etc/passwd", "/etc/passwd", "recordings/../../x.cast", "recordings//2026-11-29/good.cast",
+		`recordings\2026-11-29\good.cast`, "recordings/2026-11-29/good.cast\x00", "", ".",
+		"recordings/2026-11-29/link.cast", "recordings/2026-11-29/inner.cast", "recordings/out/secret",
+		"recordings/2026-11-29",
+	} {
+		f, err := OpenRecording(data, rel)
+		if err == nil {
+			f.Close()
+			t.Errorf("OpenRecording(%q) opened it", rel)
+		} else if !errors.Is(err, ErrUnsafePath) {
+			t.Errorf("OpenRecording(%q) = %v, want ErrUnsafePath", rel, err)
+		}
+	}
+	if _, err := OpenRecording(data, "recordings/2026-11-29/missing.cast"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v, want ErrNotExist", err)
+	}
+}

@@ -67,7 +67,12 @@ func ParseEvent(line []byte) (Event, error) {
 
 // Play writes the output events of the cast read from r to w in real time
 // (scaled by Speed, pauses capped by IdleLimit). It returns the header.
+// The output passes through a [ViewFilter], one for the whole cast so that a
+// sequence split across events is still seen whole: the recorded host chose
+// those bytes, and replaying them must not write the viewer's clipboard,
+// retitle its window or make its terminal answer.
 func Play(w io.Writer, r io.Reader, opt PlayOptions) (Header, error) {
+	w = NewViewFilter(w)
 	if opt.Speed <= 0 {
 		opt.Speed = 1
 	}

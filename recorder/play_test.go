@@ -70,3 +70,22 @@ func FuzzParseEvent(f *testing.F) {
 		}
 	})
 }
+
+// TestPlayStripsHostSequencesAimedAtTheViewer replays a recording whose host
+// wrote the viewer's clipboard (OSC 52), retitled the window and asked for a
+// cursor report, one sequence split across two events.
+func TestPlayStripsHostSequencesAimedAtTheViewer(t *testing.T) {
+	cast := `{"version":2,"width":80,"height":24}
+[0.1,"o","$ \u001b[1;32mls\u001b[0m\r\n"]
+[0.2,"o","\u001b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\u0007"]
+[0.3,"o","\u001b]0;root@prod\u001b"]
+[0.4,"o","\\\u001b[6n\u009d52;c;eA==\u009cdone"]
+`
+	var out bytes.Buffer
+	if _, err := Play(&out, strings.NewReader(cast), PlayOptions{Sleep: func(time.Duration) {}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), "$ \x1b[1;32mls\x1b[0m\r\ndone"; got != want {
+		t.Fatalf("played %q, want %q", got, want)
+	}
+}

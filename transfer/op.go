@@ -20,6 +20,11 @@ const (
 	KindSymlink = "symlink" // symbolic link Path created, pointing at Path2
 	KindSetstat = "setstat" // attributes (mode, owner, times, size) changed
 	KindLink    = "link"    // hard link Path created to the existing file Path2
+	KindCopy    = "copy"    // data copied on the host from Path into Path2 (SFTP copy-data)
+	// KindError is an error text that an scp peer sent (Path holds it), for
+	// example `scp: /etc/x: Permission denied`. It is logged because any
+	// text that crosses the stream must be seen, not only file names.
+	KindError = "error"
 )
 
 // MaxPacket is the largest SFTP packet, and the longest scp protocol line,
@@ -46,14 +51,15 @@ var (
 // Op is one file operation seen in a transfer stream.
 type Op struct {
 	// Kind is one of the Kind constants: "get", "put", "remove", "rename",
-	// "mkdir", "rmdir", "symlink", "setstat" or "link".
+	// "mkdir", "rmdir", "symlink", "setstat", "link", "copy" or "error".
 	Kind string
 	// Path is the file the operation acts on, as the protocol named it
 	// (SFTP paths may be relative to the login's home directory). For scp
 	// it is the command's target joined with the names in the protocol.
 	Path string
 	// Path2 is the second path of rename (the new name), symlink and link
-	// (what the new link points at); empty otherwise.
+	// (what the new link points at), and copy (the file written); empty
+	// otherwise.
 	Path2 string
 	// Bytes counts the file bytes transferred for get and put: bytes the
 	// host acknowledged writing, or bytes it sent back for reads.
@@ -81,7 +87,7 @@ func (o Op) String() string {
 	switch o.Kind {
 	case KindGet, KindPut:
 		notes = append(notes, fmt.Sprintf("%d bytes", o.Bytes))
-	case KindRename, KindSymlink, KindLink:
+	case KindRename, KindSymlink, KindLink, KindCopy:
 		b.WriteString(" -> ")
 		b.WriteString(quotePath(o.Path2))
 	case KindSetstat:

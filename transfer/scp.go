@@ -24,10 +24,14 @@ const (
 // uploads, directories) it carries. The zero value is not usable; call
 // NewSCP.
 //
-// Data takes the protocol-bearing direction. Reply optionally takes the
-// other one, the receiver's answers; with it the parser also knows which
-// files the receiver refused. Data and Reply may be called from different
-// goroutines; each chunk must be fed before it is forwarded.
+// Data takes the protocol-bearing direction and Reply the other one, the
+// receiver's answers. Both must be fed, every chunk before it is forwarded:
+// the parser holds the two sides to the lock-step that OpenSSH's scp keeps
+// (the sender waits for the answer to each message before it goes on, and
+// the receiver answers nothing it was not asked), because bytes outside
+// that exchange are exactly how a program that merely calls itself scp
+// would carry a shell. Data and Reply may be called from different
+// goroutines.
 type SCP struct {
 	mu        sync.Mutex
 	dir       Direction
@@ -41,7 +45,10 @@ type SCP struct {
 	remain int64    // body bytes still to come
 	ack    *expect  // the C or D line in scpAck
 
-	reply
+	expects []*expect // messages awaiting an answer, oldest first
+	inText  bool      // the text of an error answer is passing
+	text    []byte    // that text, or the sender's own error text
+
 	out    []Op
 	err    error
 	closed bool
@@ -58,7 +65,8 @@ type SCP struct {
 // "..", "~") is always a directory. For a download, top-level names replace
 // the target's last element, which also resolves globs (`scp -f '/tmp/*.log'`).
 func NewSCP(dir Direction, target string, recursive bool) *SCP {
-	return &SCP{dir: dir, target: target, recursive: recursive}
+	// The receiver speaks first: its opening answer says it is ready.
+	return &SCP{dir: dir, target: target, recursive: recursive, expects: []*expect{{kind: 'I'}}}
 }
 
 // Data parses bytes of the protocol-bearing direction (client→host for
@@ -71,7 +79,6 @@ func (s *SCP) Data(p []byte) []Op {
 		return nil
 	}
 	s.out = nil
-	s.dataSeen = s.dataSeen || len(p) > 0
 	s.err = s.feed(p)
 	return s.out
 }
@@ -97,6 +104,14 @@ func (s *SCP) Close() []Op {
 	if s.cur != nil && (s.state == scpBody || s.state == scpStatus) {
 		ops = append(ops, *s.cur)
 	}
+	// A message or text cut off by the end of the stream has passed
+	// without being understood; it is reported as it stands.
+	if len(s.line) > 0 {
+		ops = append(ops, Op{Kind: KindError, Path: "incomplete message: " + string(s.line)})
+	}
+	if len(s.text) > 0 {
+		ops = append(ops, Op{Kind: KindError, Path: string(s.text)})
+	}
 	return ops
 }
 
@@ -112,9 +127,10 @@ func (s *SCP) feed(p []byte) error {
 	for len(p) > 0 {
 		switch s.state {
 		case scpAck:
-			// The sender went on before the answer was seen, so it took the
-			// answer to be yes: follow the sender, whose bytes these are.
-			s.accept(s.ack)
+			// OpenSSH's scp waits for the answer to a C or D line before it
+			// sends the body or the directory's contents. A sender that
+			// does not is not scp, and its bytes must not pass as a file.
+			return fmt.Errorf("transfer: scp sender went on before the answer to its %c message: %w", s.ack.kind, ErrMalformed)
 		case scpBody:
 			n := int64(len(p))
 			if n > s.remain {
@@ -143,22 +159,33 @@ func (s *SCP) feed(p []byte) error {
 			}
 			s.cur = nil
 		case scpText:
-			i := bytes.IndexByte(p, '\n')
-			if i < 0 {
-				return nil
+			var done bool
+			var err error
+			p, done, err = s.errorText(p)
+			if err != nil || !done {
+				return err
 			}
-			p = p[i+1:]
 			s.state = scpLine
 		case scpLine:
+			if len(s.line) == 0 && len(s.expects) > 0 {
+				// OpenSSH's scp sends nothing new before the answer to its
+				// last message: see scpAck.
+				return fmt.Errorf("transfer: scp sender went on before the answer to its %c message: %w", s.expects[0].kind, ErrMalformed)
+			}
 			if len(s.line) == 0 && (p[0] == 1 || p[0] == 2) {
 				// An error message on its own: the sender could not send
 				// something (a missing or unreadable file) and does not say
 				// which in a parsable way. Report the attempt on the place
-				// being transferred.
+				// being transferred; the text follows as its own op.
 				s.out = append(s.out, Op{Kind: s.fileKind(), Path: s.here(), Failed: true})
 				s.state = scpText
 				p = p[1:]
 				continue
+			}
+			if len(s.line) == 0 && strings.IndexByte("CDET", p[0]) < 0 {
+				// Judged on its first byte, so that not even the start of
+				// something else (a shell command) reaches the receiver.
+				return fmt.Errorf("transfer: scp message type %q: %w", p[0], ErrMalformed)
 			}
 			i := bytes.IndexByte(p, '\n')
 			if i < 0 {
@@ -202,32 +229,31 @@ func (s *SCP) message(line string) error {
 			// The receiver refuses a directory without -r.
 			e.op.Failed = e.op.Failed || !s.recursive
 		}
-		if !s.acked {
-			s.accept(e)
-			if e.kind == 'D' {
-				s.reportDir(e)
-			}
-			return nil
-		}
 		s.state, s.ack = scpAck, e
 		return s.await(e)
 	case 'E':
+		if line != "E" {
+			return fmt.Errorf("transfer: scp E message with text: %w", ErrMalformed)
+		}
 		if len(s.dirs) == 0 {
 			return fmt.Errorf("transfer: scp end of directory outside one: %w", ErrMalformed)
 		}
 		s.dirs = s.dirs[:len(s.dirs)-1]
-		return s.awaitAnswer('E')
+		return s.await(&expect{kind: 'E'})
 	case 'T':
-		// Times carry nothing the command log shows.
-		return s.awaitAnswer('T')
+		// Times carry nothing the command log shows, but the line must be
+		// one: anything else would be text passing unlogged.
+		if !validTimes(line[1:]) {
+			return fmt.Errorf("transfer: scp T message: bad times: %w", ErrMalformed)
+		}
+		return s.await(&expect{kind: 'T'})
 	}
 	return fmt.Errorf("transfer: scp message type %q: %w", line[0], ErrMalformed)
 }
 
-// accept goes on after a C or D line as if the receiver took it: a file's
-// body follows, or the directory is entered.
+// accept goes on after the receiver took a C or D line: a file's body
+// follows, or the directory is entered.
 func (s *SCP) accept(e *expect) {
-	e.accepted = true
 	s.ack = nil
 	s.state = scpLine
 	if e.kind == 'D' {
@@ -250,13 +276,9 @@ func (s *SCP) reportDir(e *expect) {
 	}
 }
 
-// fileSent reports a file whose body and status byte have passed, or, when
-// the receiver's answers are followed, waits for its final answer.
+// fileSent waits for the final answer on a file whose body and status byte
+// have passed.
 func (s *SCP) fileSent(op *Op) error {
-	if !s.acked {
-		s.out = append(s.out, *op)
-		return nil
-	}
 	return s.await(&expect{kind: 'F', op: op})
 }
 
@@ -340,4 +362,25 @@ func parseEntry(line string) (mode uint32, size int64, name string, err error) {
 		return 0, 0, "", bad("size out of range")
 	}
 	return mode, size, rest[sp+1:], nil
+}
+
+// validTimes reports whether t is the rest of a T message as OpenSSH sends
+// it and its sink accepts it: `MTIME 0 ATIME 0`, four decimal numbers, the
+// microseconds below one million.
+func validTimes(t string) bool {
+	f := strings.Split(t, " ")
+	if len(f) != 4 {
+		return false
+	}
+	for i, n := range f {
+		if n == "" || len(n) > 20 || (i%2 == 1 && len(n) > 6) {
+			return false
+		}
+		for _, d := range n {
+			if d < '0' || d > '9' {
+				return false
+			}
+		}
+	}
+	return true
 }

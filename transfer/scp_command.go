@@ -1,9 +1,6 @@
 package transfer
 
-import (
-	"path"
-	"strings"
-)
+import "strings"
 
 // Direction says which way an scp transfer goes, and so which side of the
 // channel speaks the protocol.
@@ -19,25 +16,30 @@ const (
 )
 
 // ParseSCPCommand recognises the remote side of a legacy scp transfer,
-// `scp [-v] [-r] [-p] [-d] -t|-f [--] PATH`, as OpenSSH's scp sends it in an
-// exec request; flags may be combined (`-rt`) and the program may be an
-// absolute path to scp. It returns the direction, the target PATH with
-// shell quoting removed, and whether -r was given.
+// `scp [-v] [-r] [-p] [-d] -t|-f [--] PATH`, exactly as OpenSSH's scp (and
+// PuTTY's pscp and WinSCP) send it in an exec request; flags may be
+// combined (`-rt`). It returns the direction, the target PATH with shell
+// quoting removed, and whether -r was given.
+//
+// The program must be the bare word scp. Clients never send a path to
+// scp, so a path (`/usr/bin/scp`, `/tmp/x/scp`) buys no compatibility and
+// would let a user pick a program of their own that merely has the name.
+// Even a bare scp is resolved by the host's PATH and shell startup files,
+// so the name alone proves nothing: the parser must then account for every
+// byte of the stream, and a session that does not parse as scp is ended or
+// recorded raw (see the package documentation).
 //
 // When -d is given (the client sends it for several sources, so the sink
 // must be a directory) the target is returned with a trailing slash, which
 // tells NewSCP that names join onto it.
 //
 // Anything else is not recognised (ok false), in particular a command with
-// shell syntax beyond quoting (`;`, `|`, `$`, redirections, ...): such a
-// command can do more than transfer files, so it must not be logged as a
-// mere transfer.
+// shell syntax beyond quoting (`;`, `|`, `$`, redirections, ...), extra
+// arguments or other flags: such a command can do more than transfer files,
+// so it must be recorded as the ordinary command it is.
 func ParseSCPCommand(cmd string) (dir Direction, target string, recursive bool, ok bool) {
 	words, ok := shellWords(cmd)
-	if !ok || len(words) < 3 {
-		return 0, "", false, false
-	}
-	if prog := words[0]; prog != "scp" && !(path.IsAbs(prog) && path.Base(prog) == "scp") {
+	if !ok || len(words) < 3 || words[0] != "scp" {
 		return 0, "", false, false
 	}
 	mustBeDir := false
@@ -85,9 +87,16 @@ func ParseSCPCommand(cmd string) (dir Direction, target string, recursive bool, 
 // subset that needs no expansion: words separated by blanks, with single
 // quotes, double quotes and backslash escapes. It fails on every other
 // shell syntax (operators, redirections, substitutions, comments, brace
-// expansion), because the command then does not mean what its words say.
+// expansion) and on control characters, because the command then does not
+// mean what its words say.
 // Glob characters are kept literally: for `scp -f` the glob names the files.
 func shellWords(s string) ([]string, bool) {
+	// sshd hands the command to the shell as a C string, so a NUL would
+	// cut it short of what was logged; other controls (tab aside) have no
+	// place in what a client sends, quoted or not.
+	if strings.ContainsFunc(s, func(r rune) bool { return r != '\t' && (r < 0x20 || r == 0x7f) }) {
+		return nil, false
+	}
 	var words []string
 	var w strings.Builder
 	inWord := false

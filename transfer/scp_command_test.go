@@ -1,6 +1,9 @@
 package transfer
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseSCPCommand(t *testing.T) {
 	tests := []struct {
@@ -17,7 +20,7 @@ func TestParseSCPCommand(t *testing.T) {
 		{"-d keeps an existing trailing slash", "scp -d -t /srv/", Upload, "/srv/", false, true},
 		{"-d does not touch a download", "scp -d -f /srv", Download, "/srv", false, true},
 		{"combined flags", "scp -rpf site", Download, "site", true, true},
-		{"absolute program path", "/usr/bin/scp -t .", Upload, ".", false, true},
+		{"quoted program name", "'scp' -t .", Upload, ".", false, true},
 		{"dash path after --", "scp -t -- -weird", Upload, "-weird", false, true},
 		{"extra blanks", "  scp \t-t   /tmp  ", Upload, "/tmp", false, true},
 		{"single quotes", "scp -t '/tmp/my file'", Upload, "/tmp/my file", false, true},
@@ -48,6 +51,21 @@ func TestParseSCPCommand(t *testing.T) {
 		{"flag after path", "scp -t /tmp -r", 0, "", false, false},
 		{"other program", "ls -t /tmp", 0, "", false, false},
 		{"relative program path", "bin/scp -t /tmp", 0, "", false, false},
+		{"absolute program path", "/usr/bin/scp -t .", 0, "", false, false},
+		{"program of the user's own", "/tmp/x/scp -t x", 0, "", false, false},
+		{"chained shell", "scp -t x; sh", 0, "", false, false},
+		{"chained without blank", "scp -t x;sh -i", 0, "", false, false},
+		{"and-list", "scp -t x && sh", 0, "", false, false},
+		{"extra argument", "scp -t x sh", 0, "", false, false},
+		{"option with a value", "scp -S /bin/sh -t x", 0, "", false, false},
+		{"quiet flag OpenSSH never sends", "scp -q -t x", 0, "", false, false},
+		{"env prefix", "PATH=/tmp scp -t x", 0, "", false, false},
+		{"program glob", "sc? -t x", 0, "", false, false},
+		{"uppercase", "SCP -t x", 0, "", false, false},
+		{"NUL in the target: sshd would cut the command there", "scp -t x\x00y", 0, "", false, false},
+		{"control character", "scp -t x\x1by", 0, "", false, false},
+		{"NUL inside quotes", "scp -t 'x\x00y'", 0, "", false, false},
+		{"newline inside quotes", "scp -t 'x\nid'", 0, "", false, false},
 		{"program named like scp", "scpx -t /tmp", 0, "", false, false},
 		{"empty", "", 0, "", false, false},
 	}
@@ -60,4 +78,29 @@ func TestParseSCPCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseSCPCommand checks that whatever is accepted is the bare scp
+// command with a direction and a target, and that nothing panics.
+func FuzzParseSCPCommand(f *testing.F) {
+	for _, s := range []string{"scp -t /tmp", "scp -v -r -p -d -t -- /srv", "scp -f '/a b'", `scp -f "x\$y"`,
+		"/tmp/x/scp -t x", "scp -t x; sh", "scp -t $(id)", "scp -t 'a\x00b'"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, cmd string) {
+		dir, target, _, ok := ParseSCPCommand(cmd)
+		if !ok {
+			if dir != 0 || target != "" {
+				t.Fatalf("refused %q but returned %v %q", cmd, dir, target)
+			}
+			return
+		}
+		words, _ := shellWords(cmd)
+		if words[0] != "scp" || (dir != Upload && dir != Download) || target == "" {
+			t.Fatalf("accepted %q as %v %q", cmd, dir, target)
+		}
+		if strings.ContainsAny(cmd, ";&|<>()$`{}\n\r\x00") && !strings.ContainsAny(cmd, `'"\`) {
+			t.Fatalf("accepted shell syntax in %q", cmd)
+		}
+	})
 }

@@ -22,12 +22,6 @@ func dline(mode uint32, name string) string { return fmt.Sprintf("D%04o 0 %s\n",
 func snd(s string) msg { return c([]byte(s)) }
 func ans(s string) msg { return h([]byte(s)) }
 
-// withoutAnswers drops the receiver's runs: what a parser fed by Data
-// alone sees.
-func withoutAnswers(conv []msg) []msg {
-	return slices.DeleteFunc(slices.Clone(conv), func(m msg) bool { return m.host })
-}
-
 func feedSCP(dir Direction, target string, recursive bool) func([]msg, func([]byte) [][]byte) ([]Op, error) {
 	return func(conv []msg, split func([]byte) [][]byte) ([]Op, error) {
 		s := NewSCP(dir, target, recursive)
@@ -72,9 +66,7 @@ func TestSCPUploadRecursiveHoweverTheStreamIsSplit(t *testing.T) {
 		{Kind: KindPut, Path: "/srv/site/empty", Mode: 0o644},
 		{Kind: KindPut, Path: "/srv/top.sh", Bytes: 4, Mode: 0o755},
 	}
-	feed := feedSCP(Upload, "/srv", true)
-	t.Run("with answers", func(t *testing.T) { assertSplitInvariant(t, recursiveUpload(), feed, want) })
-	t.Run("sender only", func(t *testing.T) { assertSplitInvariant(t, withoutAnswers(recursiveUpload()), feed, want) })
+	assertSplitInvariant(t, recursiveUpload(), feedSCP(Upload, "/srv", true), want)
 }
 
 func TestSCPDownloadHoweverTheStreamIsSplit(t *testing.T) {
@@ -104,19 +96,20 @@ func TestSCPDownloadHoweverTheStreamIsSplit(t *testing.T) {
 				{Kind: KindGet, Path: "/srv/site/sub/b", Bytes: 1, Mode: 0o644}}},
 		{"missing source reported as a failed attempt", "/etc/shadow", false,
 			[]msg{ans(yes), snd("\x01scp: /etc/shadow: Permission denied\n")},
-			[]Op{{Kind: KindGet, Path: "/etc/shadow", Failed: true}}},
+			[]Op{{Kind: KindGet, Path: "/etc/shadow", Failed: true},
+				{Kind: KindError, Path: "scp: /etc/shadow: Permission denied"}}},
 		{"unreadable file inside a directory", "/srv", true,
 			[]msg{ans(yes), snd(dline(0o755, "srv")), ans(yes), snd("\x01scp: /srv/x: Permission denied\n"), snd("E\n"), ans(yes)},
-			[]Op{{Kind: KindGet, Path: "/srv", Failed: true}}},
+			[]Op{{Kind: KindGet, Path: "/srv", Failed: true}, {Kind: KindError, Path: "scp: /srv/x: Permission denied"}}},
 		{"directory without -r", "/srv", false,
 			[]msg{ans(yes), snd(dline(0o755, "srv")), ans("\x01scp: received directory without -r\n")},
-			[]Op{{Kind: KindGet, Path: "/srv", Mode: 0o755, Failed: true}}},
+			[]Op{{Kind: KindGet, Path: "/srv", Mode: 0o755, Failed: true},
+				{Kind: KindError, Path: "scp: received directory without -r"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			feed := feedSCP(Download, tt.target, tt.recursive)
 			assertSplitInvariant(t, tt.conv, feed, tt.want)
-			assertSplitInvariant(t, withoutAnswers(tt.conv), feed, tt.want)
 		})
 	}
 }
@@ -141,9 +134,9 @@ func TestSCPUploadPaths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSCP(Upload, tt.target, false)
-			got := s.Data([]byte(cline(0, 0, tt.file) + yes))
-			if err := s.Err(); err != nil {
+			conv := []msg{ans(yes), snd(cline(0, 0, tt.file)), ans(yes), snd(yes), ans(yes)}
+			got, err := feedSCP(Upload, tt.target, false)(conv, whole)
+			if err != nil {
 				t.Fatalf("Err() = %v", err)
 			}
 			if !slices.Equal(got, []Op{tt.want}) {
@@ -159,9 +152,6 @@ func TestSCPCloseReportsFilesWithoutOutcome(t *testing.T) {
 		conv   []msg
 		closed []Op // what Close reports
 	}{
-		{"body cut short, sender only", []msg{
-			snd(cline(0o644, 2, "done") + "dd" + yes), snd(cline(0o644, 100, "big") + "0123456789")},
-			[]Op{{Kind: KindPut, Path: "/tmp/big", Bytes: 10, Mode: 0o644}}},
 		{"body cut short, with answers", []msg{
 			ans(yes), snd(cline(0o644, 2, "done")), ans(yes), snd("dd" + yes), ans(yes),
 			snd(cline(0o644, 100, "big")), ans(yes), snd("0123456789")},
@@ -172,6 +162,12 @@ func TestSCPCloseReportsFilesWithoutOutcome(t *testing.T) {
 		{"never accepted: outcome unknown, not reported", []msg{
 			ans(yes), snd(cline(0o644, 2, "done"))},
 			nil},
+		{"message cut off: reported as it stands", []msg{
+			ans(yes), snd("C0644 2 half-a-na")},
+			[]Op{{Kind: KindError, Path: "incomplete message: C0644 2 half-a-na"}}},
+		{"error text cut off: reported as it stands", []msg{
+			ans(yes), snd("\x01scp: half")},
+			[]Op{{Kind: KindError, Path: "scp: half"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,7 +182,7 @@ func TestSCPCloseReportsFilesWithoutOutcome(t *testing.T) {
 			if got := s.Close(); !slices.Equal(got, tt.closed) {
 				t.Fatalf("Close() = %v, want %v", got, tt.closed)
 			}
-			if s.Close() != nil || s.Data([]byte(cline(0, 0, "x")+yes)) != nil || s.Reply([]byte(yes)) != nil {
+			if s.Close() != nil || s.Data([]byte(cline(0, 0, "x"))) != nil || s.Reply([]byte(yes)) != nil {
 				t.Fatal("parsed after Close")
 			}
 		})
@@ -196,34 +192,64 @@ func TestSCPCloseReportsFilesWithoutOutcome(t *testing.T) {
 func TestSCPStopsOnBadInput(t *testing.T) {
 	tests := []struct {
 		name string
-		data string
+		conv []msg // the receiver's opening answer is sent first
 		want error
 	}{
-		{"unknown message", "X0644 1 a\n", ErrMalformed},
-		{"empty message", "\n", ErrMalformed},
-		{"mode not octal", "C0684 1 a\n", ErrMalformed},
-		{"mode too short", "C644 1 a\n", ErrMalformed},
-		{"size not delimited", "C0644 1\n", ErrMalformed},
-		{"size not a number", "C0644 -1 a\n", ErrMalformed},
-		{"size out of range", "C0644 99999999999999999999 a\n", ErrMalformed},
-		{"end outside a directory", "E\n", ErrMalformed},
-		{"bad status after body", cline(0o644, 1, "a") + "a\x05", ErrMalformed},
-		{"message line too long", "C0644 1 " + strings.Repeat("n", MaxPacket), ErrTooLarge},
+		{"unknown message", []msg{snd("X0644 1 a\n")}, ErrMalformed},
+		{"empty message", []msg{snd("\n")}, ErrMalformed},
+		{"mode not octal", []msg{snd("C0684 1 a\n")}, ErrMalformed},
+		{"mode too short", []msg{snd("C644 1 a\n")}, ErrMalformed},
+		{"size not delimited", []msg{snd("C0644 1\n")}, ErrMalformed},
+		{"size not a number", []msg{snd("C0644 -1 a\n")}, ErrMalformed},
+		{"size out of range", []msg{snd("C0644 99999999999999999999 a\n")}, ErrMalformed},
+		{"end outside a directory", []msg{snd("E\n")}, ErrMalformed},
+		{"bad status after body", []msg{snd(cline(0o644, 1, "a")), ans(yes), snd("a\x05")}, ErrMalformed},
+		{"message line too long", []msg{snd("C0644 1 " + strings.Repeat("n", MaxPacket))}, ErrTooLarge},
+
+		// What a shell reached through a program named scp would be sent.
+		{"shell command", []msg{snd("id\n")}, ErrMalformed},
+		{"start of a shell command", []msg{snd("i")}, ErrMalformed},
+		{"shell command starting with t", []msg{snd("touch /tmp/pwned\n")}, ErrMalformed},
+		{"shell command after a T", []msg{snd("T1 0 1 0; sh\n")}, ErrMalformed},
+		{"T without times", []msg{snd("Tid\n")}, ErrMalformed},
+		{"T with a fifth field", []msg{snd("T1 0 1 0 0\n")}, ErrMalformed},
+		{"T microseconds too long", []msg{snd("T1 1234567 1 0\n")}, ErrMalformed},
+		{"E with text", []msg{snd(dline(0o755, "d")), ans(yes), snd("Eid\n")}, ErrMalformed},
+		{"sender error text too long", []msg{snd("\x01" + strings.Repeat("e", MaxPacket+1))}, ErrTooLarge},
+
+		// The lock-step that OpenSSH's scp keeps.
+		{"sender before the opening answer", []msg{{b: []byte(cline(0o644, 1, "a"))}}, ErrMalformed},
+		{"body before the answer to its C", []msg{snd(cline(0o644, 1, "a") + "a")}, ErrMalformed},
+		{"next file before the final answer", []msg{snd(cline(0o644, 1, "a")), ans(yes), snd("a" + yes + cline(0o644, 1, "b"))}, ErrMalformed},
+		{"contents before the answer to its D", []msg{snd(dline(0o755, "d") + cline(0o644, 1, "b"))}, ErrMalformed},
+		{"message before the answer to a T", []msg{snd("T1 0 1 0\n" + cline(0o644, 1, "b"))}, ErrMalformed},
+		{"answer to no message", []msg{ans(yes)}, ErrMalformed},
+		{"shell output as answers", []msg{snd(cline(0o644, 1, "a")), ans(yes + "uid=0(root)\n")}, ErrMalformed},
+		{"answer text too long", []msg{snd(cline(0o644, 1, "a")), ans("\x01" + strings.Repeat("e", MaxPacket+1))}, ErrTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			conv := append([]msg{ans(yes)}, tt.conv...)
+			if !tt.conv[0].host && tt.name == "sender before the opening answer" {
+				conv = tt.conv
+			}
 			for _, split := range []func([]byte) [][]byte{whole, randomChunks(2)} {
-				s := NewSCP(Upload, "/tmp", true)
-				for _, p := range split([]byte(tt.data)) {
-					s.Data(p)
-				}
-				err := s.Err()
+				_, err := feedSCP(Upload, "/tmp", true)(conv, split)
 				if !errors.Is(err, tt.want) || !strings.HasPrefix(err.Error(), "transfer: ") {
 					t.Fatalf("Err() = %v, want %v", err, tt.want)
 				}
-				if ops := s.Data([]byte(cline(0, 0, "x") + yes)); ops != nil || s.Err() != err {
-					t.Fatalf("parsed after error: %v, %v", ops, s.Err())
+			}
+			s := NewSCP(Upload, "/tmp", true)
+			for _, m := range conv {
+				if m.host {
+					s.Reply(m.b)
+				} else {
+					s.Data(m.b)
 				}
+			}
+			err := s.Err()
+			if ops := s.Data([]byte(cline(0, 0, "x"))); ops != nil || s.Reply([]byte(yes)) != nil || s.Err() != err {
+				t.Fatalf("parsed after error: %v, %v", ops, s.Err())
 			}
 		})
 	}
@@ -268,42 +294,60 @@ func TestSCPIsSafeForOneGoroutinePerDirection(t *testing.T) {
 	}
 }
 
-// FuzzSCP feeds an arbitrary sender stream, optionally with answers fed
-// first. It checks that nothing panics and that cutting the streams
-// differently changes nothing.
-func FuzzSCP(f *testing.F) {
-	var data, answers []byte
-	for _, m := range recursiveUpload() {
-		if m.host {
-			answers = append(answers, m.b...)
-		} else {
-			data = append(data, m.b...)
+// encodeConv packs a conversation for the fuzzers: per run, one byte
+// whose low bit says which side sends it, a length byte, and the bytes.
+func encodeConv(conv []msg) []byte {
+	var out []byte
+	for _, m := range conv {
+		for b := m.b; len(b) > 0; {
+			n := min(len(b), 255)
+			side := byte(0)
+			if m.host {
+				side = 1
+			}
+			out = append(out, side, byte(n))
+			out = append(out, b[:n]...)
+			b = b[n:]
 		}
 	}
-	f.Add(data, answers, true)
-	f.Add(data, []byte{}, false)
-	f.Add([]byte("\x01scp: x: denied\nD0755 0 ../x\nE\n"), []byte("\x00\x01no\n"), false)
-	f.Fuzz(func(t *testing.T, data, answers []byte, upload bool) {
+	return out
+}
+
+// decodeConv is the inverse of encodeConv for any input.
+func decodeConv(in []byte) []msg {
+	var conv []msg
+	for len(in) >= 2 {
+		host, n := in[0]&1 == 1, int(in[1])
+		in = in[2:]
+		n = min(n, len(in))
+		conv = append(conv, msg{host: host, b: in[:n]})
+		in = in[n:]
+	}
+	return conv
+}
+
+// FuzzSCP feeds an arbitrary conversation of sender and receiver runs. It
+// checks that nothing panics, that cutting the runs differently changes
+// nothing, and that nothing is parsed after an error.
+func FuzzSCP(f *testing.F) {
+	f.Add(encodeConv(recursiveUpload()), true)
+	f.Add(encodeConv([]msg{ans(yes), snd("id\n")}), true)
+	f.Add(encodeConv([]msg{ans(yes), snd("T1 0 1 0\n"), ans(yes), snd(cline(0o644, 3, "x")), ans(yes), snd("abc" + yes), ans("\x01no\n")}), false)
+	f.Add(encodeConv([]msg{ans(yes), snd("\x01scp: x: denied\nD0755 0 ../x\n"), ans(yes), snd("E\n")}), false)
+	f.Fuzz(func(t *testing.T, raw []byte, upload bool) {
 		dir := Download
 		if upload {
 			dir = Upload
 		}
-		run := func(split func([]byte) [][]byte) ([]Op, error) {
-			s := NewSCP(dir, "/t", true)
-			var ops []Op
-			for _, p := range split(answers) {
-				ops = append(ops, s.Reply(p)...)
-			}
-			for _, p := range split(data) {
-				ops = append(ops, s.Data(p)...)
-			}
-			err := s.Err()
-			return append(ops, s.Close()...), err
-		}
-		ops1, err1 := run(whole)
-		ops2, err2 := run(bytewise)
+		conv := decodeConv(raw)
+		feed := feedSCP(dir, "/t", true)
+		ops1, err1 := feed(conv, whole)
+		ops2, err2 := feed(conv, bytewise)
 		if !slices.Equal(ops1, ops2) || (err1 == nil) != (err2 == nil) {
 			t.Fatalf("whole: %v %v; bytewise: %v %v", ops1, err1, ops2, err2)
+		}
+		if err1 != nil && !strings.HasPrefix(err1.Error(), "transfer: ") {
+			t.Fatalf("error %q lacks the package prefix", err1)
 		}
 	})
 }

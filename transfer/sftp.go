@@ -7,14 +7,28 @@ import (
 	"sync"
 )
 
-// maxHeld caps the bytes of state an SFTP parser keeps for requests awaiting
-// replies and for open handles. A client may pipeline requests faster than
-// the host answers them, and every one holds a path until its reply; without
-// a cap a hostile client could grow the gateway's memory without bound.
-const maxHeld = 8 << 20
+// Limits on the state an SFTP parser keeps. A client may pipeline requests
+// faster than the host answers them, and each one it must report holds an
+// entry until its reply; without caps a hostile client could grow the
+// gateway's memory without bound. Exceeding one stops the parser (ErrLimit),
+// which the gateway treats like any other parse failure: it fails closed.
+//
+// maxPending is the most requests awaiting a reply: 262144, the highest
+// pipeline OpenSSH's sftp accepts (-X nrequests; its default is 64, and
+// scp's is the same). Only requests that are reported count (opens, closes
+// and I/O on tracked files, and path operations), at a few dozen bytes each.
+//
+// maxHeld caps the bytes of paths and handles held by those requests and by
+// open files. OpenSSH's clients wait for the answer to every request that
+// carries a path, so they hold a handful; 16 MiB is room for sixty-four
+// paths of the longest packet.
+const (
+	maxPending = 256 << 10
+	maxHeld    = 16 << 20
+)
 
-// entryCost is the bookkeeping charged per request or handle on top of the
-// strings it holds, so that many empty paths still count.
+// entryCost is the bookkeeping charged per path-carrying request or handle
+// on top of its strings, so that many empty paths still count.
 const entryCost = 64
 
 // SFTP follows one SFTP v3 session (both directions) and reports the file
@@ -27,13 +41,14 @@ type SFTP struct {
 	mu      sync.Mutex
 	client  framer
 	host    framer
-	pending map[uint32]*request // requests awaiting a reply, by id
-	handles map[string]*file    // files opened and not yet closed
-	held    int                 // bytes of pending and handles, against maxHeld
-	seq     int                 // numbers files in the order they were opened
-	reading *file               // file of the DATA packet being skipped
-	readN   int64               // its data length
-	out     []Op                // ops produced by the current call
+	pending map[uint32]request // requests awaiting a reply, by id
+	handles map[string]*file   // files opened and not yet closed
+	held    int                // bytes of paths and handles, against maxHeld
+	started [2]bool            // the client's INIT, the host's VERSION seen
+	seq     int                // numbers files in the order they were opened
+	reading *file              // file of the DATA packet being skipped
+	readN   int64              // its data length
+	out     []Op               // ops produced by the current call
 	err     error
 	closed  bool
 }
@@ -48,13 +63,15 @@ type file struct {
 // reported as it stands once the host answers it.
 const reqPathOp = 0
 
-// request is a client request whose reply decides what gets reported.
+// request is a client request whose reply decides what gets reported. It
+// is kept by value and small: a pipelined READ or WRITE needs only its file
+// and length.
 type request struct {
 	typ  byte  // SFTP packet type, or reqPathOp
-	op   Op    // path operations: reported on the STATUS reply
+	op   *Op   // path operations: reported on the STATUS reply
 	f    *file // OPEN, READ, WRITE and CLOSE: the file concerned
 	n    int64 // WRITE: data length, counted once the host acknowledges it
-	cost int
+	cost int   // bytes charged against maxHeld
 }
 
 // NewSFTP returns a parser for a new SFTP session.
@@ -62,7 +79,7 @@ func NewSFTP() *SFTP {
 	return &SFTP{
 		client:  framer{skipType: fxpWrite},
 		host:    framer{skipType: fxpData},
-		pending: make(map[uint32]*request),
+		pending: make(map[uint32]request),
 		handles: make(map[string]*file),
 	}
 }
@@ -128,10 +145,11 @@ func (s *SFTP) Err() error {
 	return s.err
 }
 
-// hold charges n bytes of state, failing once the session holds too much.
+// hold charges n bytes of paths and handles, failing once the session
+// holds too much.
 func (s *SFTP) hold(n int) error {
 	if s.held+n > maxHeld {
-		return fmt.Errorf("transfer: sftp state above %d bytes: %w", maxHeld, ErrLimit)
+		return fmt.Errorf("transfer: sftp paths awaiting replies above %d bytes: %w", maxHeld, ErrLimit)
 	}
 	s.held += n
 	return nil
@@ -139,8 +157,11 @@ func (s *SFTP) hold(n int) error {
 
 // await records a request until its reply. A reused id replaces the older
 // request, whose reply can no longer be told apart.
-func (s *SFTP) await(id uint32, r *request) error {
+func (s *SFTP) await(id uint32, r request) error {
 	s.take(id)
+	if len(s.pending) >= maxPending {
+		return fmt.Errorf("transfer: sftp client has more than %d requests awaiting replies: %w", maxPending, ErrLimit)
+	}
 	if err := s.hold(r.cost); err != nil {
 		return err
 	}
@@ -148,14 +169,15 @@ func (s *SFTP) await(id uint32, r *request) error {
 	return nil
 }
 
-// take removes and returns the request with the given id, or nil.
-func (s *SFTP) take(id uint32) *request {
-	r := s.pending[id]
-	if r != nil {
+// take removes and returns the request with the given id; ok is false when
+// there is none.
+func (s *SFTP) take(id uint32) (r request, ok bool) {
+	r, ok = s.pending[id]
+	if ok {
 		delete(s.pending, id)
 		s.held -= r.cost
 	}
-	return r
+	return r, ok
 }
 
 // open starts tracking a file under the host's handle. A handle the host

@@ -37,6 +37,14 @@ func fullAttrs(mode uint32) []byte {
 }
 
 func initPkt() []byte { return pkt(fxpInit, be32(3)) }
+
+// startedSFTP returns a parser past the INIT and VERSION exchange.
+func startedSFTP() *SFTP {
+	s := NewSFTP()
+	s.ClientData(initPkt())
+	s.HostData(versionPkt())
+	return s
+}
 func versionPkt() []byte {
 	return pkt(fxpVersion, be32(3), sstr("posix-rename@openssh.com"), sstr("1"))
 }
@@ -85,7 +93,7 @@ func h(parts ...[]byte) msg { return msg{host: true, b: slices.Concat(parts...)}
 // feedSFTP feeds a conversation, each run cut into pieces by split, and
 // returns every op including Close's, and the final error.
 func feedSFTP(conv []msg, split func(run []byte) [][]byte) ([]Op, error) {
-	s := NewSFTP()
+	s := startedSFTP()
 	var ops []Op
 	for _, m := range conv {
 		for _, piece := range split(m.b) {

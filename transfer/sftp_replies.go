@@ -11,6 +11,12 @@ const sftpVersion = 3
 func (s *SFTP) hostPacket(body []byte, length uint32) error {
 	d := decoder{b: body}
 	typ := d.u8()
+	if !s.started[1] {
+		if typ != fxpVersion {
+			return fmt.Errorf("transfer: sftp host began with packet type %d, not VERSION: %w", typ, ErrMalformed)
+		}
+		s.started[1] = true
+	}
 	if typ == fxpVersion {
 		// Later versions change the packet layouts (attributes, open
 		// flags, new request types); reading them as v3 would report
@@ -32,8 +38,8 @@ func (s *SFTP) hostPacket(body []byte, length uint32) error {
 	case fxpHandle:
 		handle := d.str()
 		return d.check("handle", func() error {
-			r := s.take(id)
-			if r == nil || r.typ != fxpOpen {
+			r, ok := s.take(id)
+			if !ok || r.typ != fxpOpen {
 				return nil
 			}
 			return s.open(handle, r.f)
@@ -43,10 +49,12 @@ func (s *SFTP) hostPacket(body []byte, length uint32) error {
 		if err := d.check("data", nil); err != nil {
 			return err
 		}
-		if int64(length)-9 != int64(n) {
+		// Bytes after the data are ignored, as OpenSSH's client ignores
+		// them.
+		if int64(length)-9 < int64(n) {
 			return fmt.Errorf("transfer: sftp data length %d in a packet of %d bytes: %w", n, length, ErrMalformed)
 		}
-		if r := s.take(id); r != nil && r.typ == fxpRead {
+		if r, ok := s.take(id); ok && r.typ == fxpRead {
 			s.reading, s.readN = r.f, int64(n)
 		}
 		return nil
@@ -59,15 +67,15 @@ func (s *SFTP) hostPacket(body []byte, length uint32) error {
 
 // status applies a STATUS reply to the request it answers.
 func (s *SFTP) status(id, code uint32) {
-	r := s.take(id)
-	if r == nil {
+	r, ok := s.take(id)
+	if !ok {
 		return
 	}
 	failed := code != fxOK
 	switch r.typ {
 	case reqPathOp:
 		r.op.Failed = failed
-		s.out = append(s.out, r.op)
+		s.out = append(s.out, *r.op)
 	case fxpOpen:
 		// A STATUS instead of a HANDLE means the open was refused. It is
 		// reported, marked failed, because a refused read of a sensitive

@@ -6,7 +6,7 @@ import (
 )
 
 func TestSFTPReportsEachOperationWhenItsReplyArrives(t *testing.T) {
-	s := NewSFTP()
+	s := startedSFTP()
 	s.ClientData(slices.Concat(initPkt(), pathPkt(fxpRemove, 1, "/x")))
 	s.HostData(versionPkt())
 	if got := s.ClientData(pathPkt(fxpRmdir, 2, "/d")); got != nil {

@@ -7,6 +7,7 @@ const (
 	extPosixRename = "posix-rename@openssh.com"
 	extHardlink    = "hardlink@openssh.com"
 	extLsetstat    = "lsetstat@openssh.com"
+	extCopyData    = "copy-data"
 )
 
 // clientPacket handles one client request. Requests that only read
@@ -16,6 +17,15 @@ const (
 func (s *SFTP) clientPacket(body []byte, length uint32) error {
 	d := decoder{b: body}
 	typ := d.u8()
+	if !s.started[0] {
+		// sftp-server ends the session on anything before INIT; so does
+		// this parser, so that a subsystem that is not SFTP cannot pass
+		// bytes as if it were.
+		if typ != fxpInit {
+			return fmt.Errorf("transfer: sftp client began with packet type %d, not INIT: %w", typ, ErrMalformed)
+		}
+		s.started[0] = true
+	}
 	if typ == fxpInit {
 		d.u32()
 		return d.check("init", nil)
@@ -33,13 +43,15 @@ func (s *SFTP) clientPacket(body []byte, length uint32) error {
 		return d.check("open", func() error {
 			s.seq++
 			f := &file{op: op, seq: s.seq}
-			return s.await(id, &request{typ: typ, f: f, cost: entryCost + len(path)})
+			return s.await(id, request{typ: typ, f: f, cost: entryCost + len(path)})
 		})
 	case fxpClose:
 		handle := d.str()
 		return d.check("close", func() error {
 			if f := s.closeHandle(handle); f != nil {
-				return s.await(id, &request{typ: typ, f: f, cost: entryCost + len(f.op.Path)})
+				// The path stays held until the reply: the file is
+				// reported then.
+				return s.await(id, request{typ: typ, f: f, cost: entryCost + len(f.op.Path)})
 			}
 			return nil
 		})
@@ -52,7 +64,9 @@ func (s *SFTP) clientPacket(body []byte, length uint32) error {
 		handle := d.str()
 		d.u64()
 		n := d.u32()
-		if !d.bad && int64(length)-int64(len(body)-len(d.b)) != int64(n) {
+		// Bytes after the data are ignored, as sftp-server ignores them;
+		// the write is reported with the data length it names.
+		if !d.bad && int64(length)-int64(len(body)-len(d.b)) < int64(n) {
 			return fmt.Errorf("transfer: sftp write data length %d in a packet of %d bytes: %w", n, length, ErrMalformed)
 		}
 		return d.check("write", func() error { return s.awaitIO(id, typ, handle, int64(n)) })
@@ -100,14 +114,32 @@ func (s *SFTP) extended(d *decoder, id uint32) error {
 	case extLsetstat:
 		path, mode := d.str(), d.attrs()
 		return s.awaitOp(d, name, id, Op{Kind: KindSetstat, Path: path, Mode: mode})
+	case extCopyData:
+		// The host copies between two open handles, so file contents
+		// change without a WRITE: report it, naming the files behind the
+		// handles (empty when a handle is not a tracked file).
+		from := d.str()
+		d.u64()
+		d.u64()
+		to := d.str()
+		d.u64()
+		return s.awaitOp(d, name, id, Op{Kind: KindCopy, Path: s.handlePath(from), Path2: s.handlePath(to)})
 	}
 	return d.check("extended", nil)
+}
+
+// handlePath is the path of the file open under handle, or "".
+func (s *SFTP) handlePath(handle string) string {
+	if f := s.handles[handle]; f != nil {
+		return f.op.Path
+	}
+	return ""
 }
 
 // awaitOp records a path operation, reported when the host answers it.
 func (s *SFTP) awaitOp(d *decoder, what string, id uint32, op Op) error {
 	return d.check(what, func() error {
-		return s.await(id, &request{typ: reqPathOp, op: op, cost: entryCost + len(op.Path) + len(op.Path2)})
+		return s.await(id, request{typ: reqPathOp, op: &op, cost: entryCost + len(op.Path) + len(op.Path2)})
 	})
 }
 
@@ -118,7 +150,7 @@ func (s *SFTP) awaitIO(id uint32, typ byte, handle string, n int64) error {
 	if f == nil {
 		return nil
 	}
-	return s.await(id, &request{typ: typ, f: f, n: n, cost: entryCost})
+	return s.await(id, request{typ: typ, f: f, n: n})
 }
 
 // check returns ErrMalformed when a field ran past the packet, and

@@ -47,6 +47,11 @@ func session() ([]msg, []Op) {
 		c(pkt(fxpSetstat, be32(21), sstr("/tmp/c"), permAttrs(0o4755))), h(statusPkt(21, fxOK)),
 		c(extPkt(22, extLsetstat, sstr("/tmp/soft"), noAttrs())), h(statusPkt(22, 2)),
 		c(extPkt(23, "statvfs@openssh.com", sstr("/"))), h(pkt(fxpExtendedReply, be32(23), be64(1))),
+		// a server-side copy between two handles.
+		c(openPkt(40, "/src", flRead, noAttrs()), openPkt(41, "/dst", flPutNew, noAttrs())),
+		h(handlePkt(40, "hs"), handlePkt(41, "hd")),
+		c(extPkt(42, extCopyData, sstr("hs"), be64(0), be64(0), sstr("hd"), be64(0))), h(statusPkt(42, fxOK)),
+		c(closePkt(43, "hs"), closePkt(44, "hd")), h(statusPkt(43, fxOK), statusPkt(44, fxOK)),
 		// a directory listing is not reported, nor is closing its handle.
 		c(pathPkt(11, 24, "/tmp")), h(handlePkt(24, "d1")),
 		c(pkt(12, be32(25), sstr("d1"))), h(namePkt(25, "x")),
@@ -74,6 +79,9 @@ func session() ([]msg, []Op) {
 		{Kind: KindRmdir, Path: "/tmp/d"},
 		{Kind: KindSetstat, Path: "/tmp/c", Mode: 0o4755},
 		{Kind: KindSetstat, Path: "/tmp/soft", Failed: true},
+		{Kind: KindCopy, Path: "/src", Path2: "/dst"},
+		{Kind: KindGet, Path: "/src"},
+		{Kind: KindPut, Path: "/dst"},
 		{Kind: KindPut, Path: "/var/db", Failed: true},
 		{Kind: KindPut, Path: "/var/log/x", Bytes: 7},
 	}
@@ -87,7 +95,7 @@ func TestSFTPReportsOperationsHoweverTheStreamIsSplit(t *testing.T) {
 
 func TestSFTPCountsLargeTransfersWithoutBuffering(t *testing.T) {
 	const size = 3 << 20 // WRITE and DATA packets far above MaxPacket
-	s := NewSFTP()
+	s := startedSFTP()
 	s.ClientData(openPkt(1, "/big", flPutNew, noAttrs()))
 	s.HostData(handlePkt(1, "h"))
 	hdr := slices.Concat(be32(uint32(1+4+4+1+8+4+size)), []byte{fxpWrite}, be32(2), sstr("h"), be64(0), be32(size))
@@ -118,7 +126,7 @@ func TestSFTPCountsLargeTransfersWithoutBuffering(t *testing.T) {
 }
 
 func TestSFTPCloseReportsOpenAndClosingFilesInOpenOrder(t *testing.T) {
-	s := NewSFTP()
+	s := startedSFTP()
 	s.ClientData(slices.Concat(openPkt(1, "/a", flRead, noAttrs()), openPkt(2, "/b", flPutNew, noAttrs()),
 		openPkt(3, "/never-answered", flRead, noAttrs())))
 	s.HostData(slices.Concat(handlePkt(2, "hb"), handlePkt(1, "ha")))
@@ -146,33 +154,50 @@ func TestSFTPStopsOnBadInput(t *testing.T) {
 		want   error
 	}{
 		{"zero length packet", be32(0), nil, ErrMalformed},
+		{"before INIT: a request", pathPkt(fxpRemove, 1, "/x"), nil, ErrMalformed},
+		{"before INIT: a reply", initPkt(), statusPkt(1, fxOK), ErrMalformed},
+		{"before INIT: shell text", []byte("id\nid\n"), nil, ErrTooLarge},
+		{"before INIT: a packet that looks fine", pkt(fxpOpen, be32(1), sstr("/x"), be32(0), noAttrs()), nil, ErrMalformed},
+		{"before INIT: shell text, longer", []byte("cat /etc/shadow\n"), nil, ErrTooLarge},
 		{"oversized request", huge, nil, ErrTooLarge},
 		{"oversized reply", nil, slices.Concat(be32(MaxPacket+1), []byte{fxpName}), ErrTooLarge},
 		{"string past packet end", pkt(fxpOpen, be32(1), be32(100), []byte("short")), nil, ErrMalformed},
 		{"attrs past packet end", pkt(fxpMkdir, be32(1), sstr("/d"), be32(attrPermissions)), nil, ErrMalformed},
 		{"extended attrs count past end", pkt(fxpSetstat, be32(1), sstr("/d"), be32(attrExtended), be32(1<<31)), nil, ErrMalformed},
-		{"write length disagrees with packet", pkt(fxpWrite, be32(1), sstr("h"), be64(0), be32(10), []byte("abc")), nil, ErrMalformed},
 		{"write handle longer than allowed", writePkt(1, strings.Repeat("h", maxHandle+1), 0, []byte("x")), nil, ErrMalformed},
 		{"write of type byte only", pkt(fxpWrite), nil, ErrMalformed},
-		{"data length disagrees with packet", nil, pkt(fxpData, be32(1), be32(5), []byte("abcdefgh")), ErrMalformed},
+		{"data length beyond the packet", nil, pkt(fxpData, be32(1), be32(10), []byte("abcdefgh")), ErrMalformed},
+		{"write length beyond the packet", pkt(fxpWrite, be32(1), sstr("h"), be64(0), be32(10), []byte("abc")), nil, ErrMalformed},
 		{"status without code", nil, pkt(fxpStatus, be32(1)), ErrMalformed},
 		{"version other than 3", nil, pkt(fxpVersion, be32(6)), ErrVersion},
 		{"one large path within the state cap", pathPkt(fxpRemove, 1, strings.Repeat("p", 200<<10)), nil, nil},
+		{"write with bytes after its data", pkt(fxpWrite, be32(1), sstr("h"), be64(0), be32(3), []byte("abc"), []byte("trailing")), nil, nil},
+		{"data with bytes after its data", nil, pkt(fxpData, be32(1), be32(3), []byte("abc"), []byte("trailing")), nil},
+		{"second INIT is left to the host", initPkt(), versionPkt(), nil},
 	}
-	var flood []byte
+	var flood, many []byte
 	for id := range uint32(maxHeld / (200 << 10) * 2) {
 		flood = append(flood, pathPkt(fxpRemove, id, strings.Repeat("p", 200<<10))...)
 	}
-	tests = append(tests, struct {
+	for id := range uint32(maxPending + 1) {
+		many = append(many, pathPkt(fxpRemove, id, "p")...)
+	}
+	tests = append(tests, []struct {
 		name   string
 		client []byte
 		host   []byte
 		want   error
-	}{"pipelined requests beyond the state cap", flood, nil, ErrLimit})
+	}{
+		{"pipelined paths beyond the state cap", flood, nil, ErrLimit},
+		{"pipelined requests beyond the count cap", many, nil, ErrLimit},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, split := range []func([]byte) [][]byte{whole, randomChunks(1)} {
-				s := NewSFTP()
+				s := startedSFTP()
+				if strings.HasPrefix(tt.name, "before INIT:") {
+					s = NewSFTP()
+				}
 				for _, p := range split(tt.client) {
 					s.ClientData(p)
 				}
@@ -208,7 +233,7 @@ func TestSFTPStopsOnBadInput(t *testing.T) {
 }
 
 func TestSFTPOpsAfterAnErrorInTheSameChunkAreKept(t *testing.T) {
-	s := NewSFTP()
+	s := startedSFTP()
 	s.ClientData(pathPkt(fxpRemove, 1, "/x"))
 	got := s.HostData(slices.Concat(statusPkt(1, fxOK), be32(0)))
 	if want := []Op{{Kind: KindRemove, Path: "/x"}}; !slices.Equal(got, want) {
@@ -221,7 +246,7 @@ func TestSFTPOpsAfterAnErrorInTheSameChunkAreKept(t *testing.T) {
 
 func TestSFTPIsSafeForOneGoroutinePerDirection(t *testing.T) {
 	conv, want := session()
-	s := NewSFTP()
+	s := startedSFTP()
 	// Each run is fed by its direction's goroutine, in causal order: run i
 	// starts only once run i-1 has been fed, as the bridge guarantees.
 	turn := make([]chan struct{}, len(conv)+1)
@@ -259,30 +284,75 @@ func TestSFTPIsSafeForOneGoroutinePerDirection(t *testing.T) {
 	}
 }
 
-// FuzzSFTP feeds arbitrary client and host streams. It checks that nothing
-// panics and that cutting the streams differently changes nothing.
+// TestSFTPAcceptsWhatSFTPServerAccepts covers requests that OpenSSH's
+// sftp-server takes, so a client sending them must not be cut off: bytes
+// after a WRITE's data, and deep pipelines of small writes (beyond the
+// 8 MiB of state an earlier version gave up at).
+func TestSFTPAcceptsWhatSFTPServerAccepts(t *testing.T) {
+	t.Run("write with trailing bytes", func(t *testing.T) {
+		conv := []msg{
+			c(openPkt(1, "/tmp/t", flPutNew, noAttrs())), h(handlePkt(1, "h")),
+			c(pkt(fxpWrite, be32(2), sstr("h"), be64(0), be32(3), []byte("abc"), []byte("ignored by sftp-server"))),
+			h(statusPkt(2, fxOK)),
+			c(pathPkt(fxpRemove, 3, "/tmp/gone")), h(statusPkt(3, fxOK)),
+			c(closePkt(4, "h")), h(statusPkt(4, fxOK)),
+		}
+		assertSplitInvariant(t, conv, feedSFTP, []Op{{Kind: KindRemove, Path: "/tmp/gone"}, {Kind: KindPut, Path: "/tmp/t", Bytes: 3}})
+	})
+	t.Run("remove with trailing bytes", func(t *testing.T) {
+		conv := []msg{c(pkt(fxpRemove, be32(1), sstr("/tmp/x"), []byte("junk"))), h(statusPkt(1, fxOK))}
+		assertSplitInvariant(t, conv, feedSFTP, []Op{{Kind: KindRemove, Path: "/tmp/x"}})
+	})
+	t.Run("deep pipeline of small writes", func(t *testing.T) {
+		const n = 200_000 // 12.8 MB of state at the old accounting
+		s := startedSFTP()
+		s.ClientData(openPkt(1, "/tmp/p", flPutNew, noAttrs()))
+		s.HostData(handlePkt(1, "h"))
+		var reqs, acks []byte
+		for id := range uint32(n) {
+			reqs = append(reqs, writePkt(id+2, "h", uint64(id), []byte("x"))...)
+			acks = append(acks, statusPkt(id+2, fxOK)...)
+		}
+		s.ClientData(reqs)
+		s.HostData(acks)
+		s.ClientData(closePkt(n+2, "h"))
+		got := s.HostData(statusPkt(n+2, fxOK))
+		if err := s.Err(); err != nil {
+			t.Fatalf("Err() = %v", err)
+		}
+		if want := []Op{{Kind: KindPut, Path: "/tmp/p", Bytes: n}}; !slices.Equal(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	})
+}
+
+// FuzzSFTP feeds an arbitrary conversation of client and host runs (see
+// encodeConv), from the very start or past INIT. It checks that nothing
+// panics, that cutting the runs differently changes nothing, and that
+// every error carries the package prefix.
 func FuzzSFTP(f *testing.F) {
 	conv, _ := session()
-	var cl, ho []byte
-	for _, m := range conv {
-		if m.host {
-			ho = append(ho, m.b...)
-		} else {
-			cl = append(cl, m.b...)
-		}
-	}
-	f.Add(cl, ho)
-	f.Add(pkt(fxpWrite, be32(1), sstr("h"), be64(0), be32(1)), pkt(fxpData, be32(1), be32(0)))
-	f.Add(openPkt(1, "/a", flRead, noAttrs()), slices.Concat(handlePkt(1, "h"), statusPkt(1, fxOK)))
-	f.Fuzz(func(t *testing.T, client, host []byte) {
+	f.Add(encodeConv(conv), true)
+	f.Add(encodeConv([]msg{c(pkt(fxpWrite, be32(1), sstr("h"), be64(0), be32(1))), h(pkt(fxpData, be32(1), be32(0)))}), false)
+	f.Add(encodeConv([]msg{c(openPkt(1, "/a", flPutNew, noAttrs())), h(handlePkt(1, "h")),
+		c(pkt(fxpWrite, be32(2), sstr("h"), be64(0), be32(1), []byte("xtrailing"))), h(statusPkt(2, fxOK))}), false)
+	f.Add(encodeConv([]msg{c([]byte("id\nsh -i\n"))}), true)
+	f.Fuzz(func(t *testing.T, raw []byte, fromStart bool) {
+		conv := decodeConv(raw)
 		run := func(split func([]byte) [][]byte) ([]Op, error) {
-			s := NewSFTP()
-			var ops []Op
-			for _, p := range split(client) {
-				ops = append(ops, s.ClientData(p)...)
+			s := startedSFTP()
+			if fromStart {
+				s = NewSFTP()
 			}
-			for _, p := range split(host) {
-				ops = append(ops, s.HostData(p)...)
+			var ops []Op
+			for _, m := range conv {
+				for _, p := range split(m.b) {
+					if m.host {
+						ops = append(ops, s.HostData(p)...)
+					} else {
+						ops = append(ops, s.ClientData(p)...)
+					}
+				}
 			}
 			err := s.Err()
 			return append(ops, s.Close()...), err
@@ -292,8 +362,8 @@ func FuzzSFTP(f *testing.F) {
 		if !slices.Equal(ops1, ops2) || (err1 == nil) != (err2 == nil) {
 			t.Fatalf("whole: %v %v; bytewise: %v %v", ops1, err1, ops2, err2)
 		}
-		for _, op := range ops1 {
-			_ = op.String()
+		if err1 != nil && !strings.HasPrefix(err1.Error(), "transfer: ") {
+			t.Fatalf("error %q lacks the package prefix", err1)
 		}
 	})
 }

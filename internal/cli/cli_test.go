@@ -69,6 +69,48 @@ func TestPolicyCheck(t *testing.T) {
 	}
 }
 
+// TestPolicyCheckExplainsNamesAndLabels: a selector with names and labels
+// picks the hosts that match both; policy check says so and lists them when
+// the policy is valid, and its hint says so when nothing is left.
+func TestPolicyCheckExplainsNamesAndLabels(t *testing.T) {
+	src, err := os.ReadFile("../../testdata/policy/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const from = "hosts: {labels: {tier: web}}"
+	if !bytes.Contains(src, []byte(from)) {
+		t.Fatalf("valid.yaml no longer has %q", from)
+	}
+	dir := t.TempDir()
+	known, err := os.ReadFile("../../testdata/policy/known_hosts") // valid.yaml names it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "known_hosts"), known, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write := func(sel string) string {
+		p := filepath.Join(dir, "w.yaml")
+		if err := os.WriteFile(p, bytes.Replace(src, []byte(from), []byte(sel), 1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	out, errOut, code := run("policy", "check", "-c", write(`hosts: {names: ["*"], labels: {tier: web}}`))
+	if code != 0 || !strings.Contains(out, "note: role web-deploy: a host must match both names and labels; it selects web01\n") {
+		t.Fatalf("both given: code %d out %q err %q", code, out, errOut)
+	}
+	p := write(`hosts: {names: [db01], labels: {tier: web}}`)
+	_, errOut, code = run("policy", "check", "-c", p)
+	if code != 2 || !strings.Contains(errOut, `role "web-deploy" matches no host in tenant "acme" (hint: a host must match both names and labels; names alone match db01, labels alone match web01)`) {
+		t.Fatalf("disjoint: code %d err %q", code, errOut)
+	}
+	out, _, code = run("policy", "check", "-c", "../../testdata/policy/valid.yaml")
+	if code != 0 || strings.Contains(out, "note:") {
+		t.Fatalf("selectors without both parts got a note: %q", out)
+	}
+}
+
 // seed writes one finished session with a recording and two commands.
 func seed(t *testing.T) (string, string) {
 	t.Helper()

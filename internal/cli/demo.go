@@ -2,9 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net"
@@ -56,6 +53,10 @@ func runDemo(e *env, args []string) error {
 }
 
 func demo(ctx context.Context, e *env, dir string, port int, log *slog.Logger) error {
+	dir, err := checkDemoDir(dir, os.Geteuid()) // demo_dir.go
+	if err != nil {
+		return err
+	}
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
@@ -113,18 +114,21 @@ func demo(ctx context.Context, e *env, dir string, port int, log *slog.Logger) e
 	if err := os.WriteFile(known, []byte(fmt.Sprintf("[127.0.0.1]:%s %s\n[localhost]:%s %s\n", gwPort, line, gwPort, line)), 0o600); err != nil {
 		return err
 	}
-	printDemo(e, dir, gwPort, login, known)
+	printDemo(e, dir, gwPort, login, known, host.Describe())
 	return gw.serve(ctx, ln)
 }
 
-func printDemo(e *env, dir, port, login, known string) {
+func printDemo(e *env, dir, port, login, known, accounts string) {
 	ssh := func(user, key string) string {
 		return fmt.Sprintf("ssh -p %s -i %s -o IdentitiesOnly=yes -o UserKnownHostsFile=%s %s@localhost",
 			port, filepath.Join(dir, "keys", key), known, user)
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "Warden demo running: gateway on 127.0.0.1:%s, built-in CA, managed host demo01.\n", port)
-	fmt.Fprintf(w, "Everything it writes is under %s (policy: %s).\n\n", dir, filepath.Join(dir, "warden.yaml"))
+	fmt.Fprintf(w, "Everything it writes is under %s (policy: %s).\n", dir, filepath.Join(dir, "warden.yaml"))
+	// Said plainly: which OS user a login becomes is the demo host's doing,
+	// not Warden's, and it decides what "root" means below.
+	fmt.Fprintf(w, "Note: %s.\n\n", accounts)
 	fmt.Fprintln(w, "Demo users (keys in "+filepath.Join(dir, "keys")+"):")
 	for _, u := range demoUsers {
 		fmt.Fprintf(w, "  %-6s %s\n", u.name, u.what)
@@ -146,35 +150,16 @@ func printDemo(e *env, dir, port, login, known string) {
 	fmt.Fprintln(w, "\nPress Ctrl-C to stop.")
 }
 
-// demoUserKey returns the public key of the demo key at path, generating
-// the key pair on first run.
-func demoUserKey(path string) (string, error) {
-	if b, err := os.ReadFile(path + ".pub"); err == nil {
-		return strings.TrimSpace(string(b)), nil
-	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return "", err
-	}
-	blk, err := gossh.MarshalPrivateKey(priv, filepath.Base(path)+"@warden-demo")
-	if err != nil {
-		return "", err
-	}
-	if err := keyfile.WriteAtomic(path, pem.EncodeToMemory(blk), 0o600); err != nil {
-		return "", err
-	}
-	sp, err := gossh.NewPublicKey(pub)
-	if err != nil {
-		return "", err
-	}
-	line := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(sp))) + " " + filepath.Base(path) + "@warden-demo"
-	return line, keyfile.WriteAtomic(path+".pub", []byte(line+"\n"), 0o644)
-}
-
-// currentLogin is the login the demo offers. The demo host runs every
-// session as the OS user running the demo, whatever the login.
+// currentLogin is the login of the demo's standing role: the name of the
+// OS user running the demo, which the demo host runs every session as. Run
+// as root it is "demo", which the demo host runs as an unprivileged
+// account: a standing role must never be uid 0, or the just-in-time root
+// step would show nothing.
 func currentLogin() string {
-	if u, err := user.Current(); err == nil && validLogin(u.Username) {
+	if os.Geteuid() == 0 {
+		return "demo"
+	}
+	if u, err := user.Current(); err == nil && validLogin(u.Username) && u.Username != demohost.RootLogin {
 		return u.Username
 	}
 	return "demo"

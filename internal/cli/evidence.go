@@ -4,21 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"time"
 
+	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/evidence"
 	"github.com/warden-gw/warden/policy"
 )
 
-const evidenceSynopsis = "evidence --tenant T --month YYYY-MM --out DIR [--data DIR] [-c warden.yaml] [--stale-after 90d]"
+const evidenceSynopsis = "evidence --tenant T --month YYYY-MM --out DIR [--data DIR] [-c warden.yaml] [--stale-after 90d]\n" +
+	"       warden evidence key [-c warden.yaml | --data DIR] [--tenant T]"
 
 func runEvidence(e *env, args []string) error {
+	if len(args) > 0 && args[0] == "key" {
+		return runEvidenceKey(e, args[1:])
+	}
 	fs := newFlags(e, "evidence", evidenceSynopsis)
 	tenant := fs.String("tenant", "", "tenant whose packet to write (required)")
 	month := fs.String("month", "", "month YYYY-MM, UTC (required)")
 	out := fs.String("out", "", "packet directory; must not exist, be empty, or hold this very packet (required)")
 	data := fs.String("data", "", "data directory (default: data_dir of the policy, else ./data)")
-	cfgPath := fs.String("c", "", "policy that judges break-glass roles, stale admins and request TTLs (default: ./warden.yaml when present)")
+	cfgPath := fs.String("c", "", "current policy: names the tenants and where the signing keys are, and judges what has no recorded policy version (default: ./warden.yaml when present)")
 	staleAfter := fs.String("stale-after", "90d", "stale-admin window: days (90d), weeks (12w) or a Go duration")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -44,8 +51,10 @@ func runEvidence(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pk, err := evidence.Build(context.Background(), evidence.Options{DataDir: dir, Tenant: *tenant, Month: m,
-		Out: *out, Policy: cfg, StaleAfter: window})
+	ctx := context.Background()
+	recordPolicy(ctx, e, cfg, dir, evidence.UseEvidence)
+	pk, err := evidence.Build(ctx, evidence.Options{DataDir: dir, Tenant: *tenant, Month: m,
+		Out: *out, Policy: cfg, StaleAfter: window, Keys: evidenceKeys(cfg, dir, e)})
 	if err != nil {
 		return err
 	}
@@ -59,9 +68,87 @@ func runEvidence(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "partial: %s is not over; the packet stops at %s\n", s.Month, s.PeriodEnd)
 	}
 	fmt.Fprintf(e.stdout, "evidence key %s; %d overdue item(s)\n", s.EvidenceKey, len(s.Overdue))
-	fmt.Fprintf(e.stdout, "verify: cd %s && sha256sum -c %s && ssh-keygen -Y verify -f %s -I warden -n %s -s %s < %s\n",
-		pk.Dir, evidence.ManifestName, evidence.AllowedSignersName, evidence.Namespace, evidence.SignatureName, evidence.ManifestName)
+	fmt.Fprintf(e.stdout, "verify: cd %s && sha256sum -c %s && ssh-keygen -Y verify -f PINNED_SIGNERS -I warden -n %s -s %s < %s\n",
+		pk.Dir, evidence.ManifestName, evidence.Namespace, evidence.SignatureName, evidence.ManifestName)
+	fmt.Fprintln(e.stdout, "  (PINNED_SIGNERS: the line of 'warden evidence key' the auditor got from you by another channel, not the packet's allowed_signers)")
 	return nil
+}
+
+const evidenceKeySynopsis = "evidence key [-c warden.yaml | --data DIR] [--tenant T]"
+
+// runEvidenceKey prints the signing key's fingerprint, as ssh-keygen -lf
+// prints it, and its allowed_signers line: what the MSP gives the auditor
+// through a channel other than the packet, for the auditor to pin.
+func runEvidenceKey(e *env, args []string) error {
+	fs := newFlags(e, "evidence key", evidenceKeySynopsis)
+	cfgPath := fs.String("c", "", "policy whose evidence section says where the keys are (default: ./warden.yaml when present)")
+	data := fs.String("data", "", "data directory (default: data_dir of the policy, else ./data)")
+	tenant := fs.String("tenant", "", "tenant whose key to print (required with evidence.key_per_tenant)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("evidence key takes no arguments (got %q)", pos[0])
+	}
+	cfg, dir, err := policyAndData(*cfgPath, *data, false)
+	if err != nil {
+		return err
+	}
+	keys := evidenceKeys(cfg, dir, e)
+	if keys.PerTenant && *tenant == "" {
+		return usageError("evidence key: --tenant is required: evidence.key_per_tenant gives each tenant its own key")
+	}
+	if *tenant != "" && cfg != nil && cfg.Tenant(*tenant) == nil {
+		return fmt.Errorf("unknown tenant %q: not in %s", *tenant, cfg.Path)
+	}
+	if keys.VaultKV == "" {
+		// A file key is created on first use; not in a directory that a
+		// typo in --data named.
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return fmt.Errorf("data directory %s does not exist", dir)
+		}
+	}
+	signer, err := keys.Signer(context.Background(), *tenant)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, evidence.FingerprintLine(signer.PublicKey()))
+	fmt.Fprintln(e.stdout, evidence.AllowedSigners(signer.PublicKey()))
+	return nil
+}
+
+// evidenceKeys returns where cfg keeps the evidence signing keys. A key in
+// Vault is read with a fresh login each time: packets are monthly.
+func evidenceKeys(cfg *policy.Config, dir string, e *env) *evidence.Keys {
+	if cfg == nil {
+		return evidence.KeysFor(nil, dir, nil)
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return evidence.KeysFor(cfg, dir, serveKeyFetcher(cfg, log))
+}
+
+// recordPolicy stores the version of the policy a CLI command read (issue
+// 13: every load is recorded), when there is a database to store it in.
+// Failing to is a warning: the command only reads, and an auditor may run
+// it on a read-only copy.
+func recordPolicy(ctx context.Context, e *env, cfg *policy.Config, dir, use string) {
+	if cfg == nil {
+		return
+	}
+	r, err := audit.OpenReadOnly(dir) // never create a database to record a policy in
+	if err != nil {
+		return
+	}
+	r.Close()
+	st, err := audit.Open(ctx, dir, audit.Options{})
+	if err == nil {
+		err = evidence.RecordPolicy(ctx, st, cfg, use, time.Time{})
+		st.Close()
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "warden: warning: policy version %s not recorded: %s\n", cfg.Version(), oneLine(err.Error()))
+	}
 }
 
 // policyAndData loads the policy given with -c, or ./warden.yaml when -c is

@@ -90,8 +90,8 @@ func govData(t *testing.T) (data, cfg, month string) {
 				VALUES (1, 1, 'alice', 'prod-root', 'acme', ?, ?, ?, 'expired')`, []any{ts(2 * time.Hour), ts(3 * time.Hour), ts(3 * time.Hour)}},
 			{`INSERT INTO grants (id, user, role, tenant, starts_at, expires_at)
 				VALUES (2, 'bob', 'prod-root', 'acme', ?, ?)`, []any{ts(4 * time.Hour), later}},
-			{`INSERT INTO sessions (id, user, login, host, tenant, role, grant_id, started_at, ended_at, end_reason)
-				VALUES ('sess1', 'alice', 'root', 'web01', 'acme', 'prod-root', 1, ?, ?, 'exit')`, []any{ts(2*time.Hour + time.Minute), ts(2*time.Hour + 9*time.Minute)}},
+			{`INSERT INTO sessions (id, user, login, host, tenant, role, grant_id, started_at)
+				VALUES ('sess1', 'alice', 'root', 'web01', 'acme', 'prod-root', 1, ?)`, []any{ts(2*time.Hour + time.Minute)}},
 			{`INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action, rule)
 				VALUES ('sess1', ?, 'alice', 'root', 'web01', 'acme', 'shell', 'rm -rf /', 'denied', '^rm -rf /')`, []any{ts(2*time.Hour + 2*time.Minute)}},
 		} {
@@ -102,6 +102,10 @@ func govData(t *testing.T) (data, cfg, month string) {
 		return nil
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Ended through the store, which seals the session.end event.
+	if err := st.EndSession(context.Background(), "sess1", audit.SessionEnd{EndedAt: first.Add(2*time.Hour + 9*time.Minute), Reason: "exit"}); err != nil {
 		t.Fatal(err)
 	}
 	return data, cfg, first.Format("2006-01")

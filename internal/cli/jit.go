@@ -43,14 +43,14 @@ func runRequests(e *env, args []string) error {
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tUSER\tROLE\tTENANT\tFOR\tCREATED\tDECIDED\tAPPROVALS\tTICKET\tREASON")
-	for _, q := range list {
+	for _, r := range list {
 		var ds []string
-		for _, d := range q.Approvals {
-			ds = append(ds, d.Approver+":"+d.Verdict)
+		for _, d := range r.Approvals {
+			ds = append(ds, q(d.Approver)+":"+q(d.Verdict))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.State, q.User, q.Role, q.Tenant,
-			q.Duration, rfc3339(q.CreatedAt), orDash(rfc3339(q.DecidedAt)), orDash(strings.Join(ds, ",")),
-			orDash(quoteControl(q.Ticket)), quoteControl(q.Reason))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, q(r.State), q(r.User), q(r.Role), q(r.Tenant),
+			r.Duration, rfc3339(r.CreatedAt), orDash(rfc3339(r.DecidedAt)), orDash(strings.Join(ds, ",")),
+			orDash(q(r.Ticket)), q(r.Reason))
 	}
 	return tw.Flush()
 }
@@ -90,8 +90,8 @@ func runGrants(e *env, args []string) error {
 			end = "active"
 		}
 		rot, ok := rots[g.ID]
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.RequestID, g.User, g.Role, g.Tenant,
-			rfc3339(g.StartsAt), rfc3339(g.ExpiresAt), orDash(rfc3339(g.EndedAt)), orDash(end), rotationCell(rot, ok))
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.RequestID, q(g.User), q(g.Role), q(g.Tenant),
+			rfc3339(g.StartsAt), rfc3339(g.ExpiresAt), orDash(rfc3339(g.EndedAt)), orDash(q(end)), rotationCell(rot, ok))
 		ids = append(ids, g.ID)
 	}
 	if err := tw.Flush(); err != nil {

@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,13 +29,9 @@ func runPlay(e *env, args []string) error {
 	if *idle < 0 {
 		return usageError("--idle-limit must not be negative")
 	}
-	path, err := castPath(*data, pos[0])
+	f, err := openCast(*data, pos[0])
 	if err != nil {
 		return err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open recording: %w", err)
 	}
 	defer f.Close()
 	_, err = recorder.Play(e.stdout, f, recorder.PlayOptions{
@@ -44,30 +40,45 @@ func runPlay(e *env, args []string) error {
 	return err
 }
 
-// castPath resolves a session ID through the database, or takes a .cast
-// file as given. A session ID is validated before it is used at all.
-func castPath(data, arg string) (string, error) {
+// openCast opens a session's recording, found through the database, or a
+// .cast file named by the user. A session ID is validated before it is used
+// at all, and the stored recording_path, which anyone who can write the
+// database can point anywhere, is opened only through
+// recorder.OpenRecording: the path check every reader of a stored path uses.
+func openCast(data, arg string) (*os.File, error) {
 	if strings.HasSuffix(arg, ".cast") || strings.ContainsRune(arg, os.PathSeparator) {
-		return arg, nil
+		// A file the user names is theirs to open, like any file argument.
+		f, err := os.Open(arg)
+		if err != nil {
+			return nil, fmt.Errorf("open recording: %w", err)
+		}
+		return f, nil
 	}
 	if !recorder.ValidSessionID(arg) {
-		return "", usageError("%q is neither a session ID nor a .cast file", arg)
+		return nil, usageError("%q is neither a session ID nor a .cast file", arg)
 	}
 	r, err := openReader(data)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer r.Close()
 	s, err := r.Session(context.Background(), arg)
 	if err != nil {
-		return "", fmt.Errorf("session %s: %w", arg, err)
+		return nil, fmt.Errorf("session %s: %w", arg, err)
 	}
 	if s.RecordingPath == "" {
-		return "", fmt.Errorf("session %s has no terminal recording (file transfers are in: warden commands --session %s)", arg, arg)
+		return nil, fmt.Errorf("session %s has no terminal recording (file transfers are in: warden commands --session %s)", arg, arg)
 	}
 	dir, err := dataDir(data)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return filepath.Join(dir, filepath.FromSlash(s.RecordingPath)), nil
+	f, err := recorder.OpenRecording(dir, s.RecordingPath)
+	if errors.Is(err, recorder.ErrUnsafePath) {
+		return nil, fmt.Errorf("session %s: recording path %s refused: not a recording file inside the data directory (database altered? run: warden audit verify)", arg, q(s.RecordingPath))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session %s: open recording: %w", arg, err)
+	}
+	return f, nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/warden-gw/warden/policy"
 )
@@ -41,7 +42,25 @@ func runPolicy(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s: ok (%d tenants, %d hosts, %d users, %d groups, %d roles)\n",
 		*cfgPath, len(cfg.Tenants), countHosts(cfg), len(cfg.Users), len(cfg.Groups), len(cfg.Roles))
+	selectorNotes(e, cfg)
 	return nil
+}
+
+// selectorNotes tells, for every role whose hosts selector gives both names
+// and labels, that a host must match both and which hosts that leaves: an
+// author who expected the union sees at once that the role reaches fewer.
+func selectorNotes(e *env, cfg *policy.Config) {
+	for _, r := range cfg.Roles {
+		if len(r.Hosts.Names) == 0 || len(r.Hosts.Labels) == 0 {
+			continue
+		}
+		var names []string
+		for _, h := range cfg.HostsOf(r) {
+			names = append(names, h.Name)
+		}
+		fmt.Fprintf(e.stdout, "note: role %s: a host must match both names and labels; it selects %s\n",
+			r.Name, strings.Join(names, ", "))
+	}
 }
 
 func countHosts(cfg *policy.Config) int {

@@ -87,6 +87,9 @@ func runReconcile(e *env, args []string) error {
 			return err
 		}
 		r.Close()
+		// The policy that decides what is ended is recorded; a dry run
+		// writes nothing.
+		recordPolicy(context.Background(), e, cfg, dir, evidence.UseReconcile)
 		st, err := audit.Open(context.Background(), dir, audit.Options{})
 		if err != nil {
 			return err
@@ -189,7 +192,11 @@ func printReconciliation(e *env, rec *evidence.Reconciliation, applied bool) err
 			if s.ExceptionID != 0 {
 				exc = fmt.Sprint(s.ExceptionID)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Tenant, s.User, strings.Join(s.Roles, ","), last, exc)
+			roles := make([]string, len(s.Roles))
+			for i, r := range s.Roles {
+				roles[i] = q(r)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", q(s.Tenant), q(s.User), strings.Join(roles, ","), last, exc)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -199,8 +206,8 @@ func printReconciliation(e *env, rec *evidence.Reconciliation, applied bool) err
 	if len(rec.Unexplained) > 0 {
 		fmt.Fprintln(tw, "GRANT\tTENANT\tUSER\tROLE\tEXPIRES\tWHY")
 		for _, g := range rec.Unexplained {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", g.GrantID, g.Tenant, quoteControl(g.User), quoteControl(g.Role),
-				rfc3339(g.ExpiresAt), quoteControl(g.Why))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", g.GrantID, q(g.Tenant), q(g.User), q(g.Role),
+				rfc3339(g.ExpiresAt), q(g.Why))
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -71,20 +70,8 @@ func printOwedRotations(w io.Writer, rs map[int64]jit.Rotation, ids []int64) err
 		if r.Host == "" {
 			target = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.GrantID, r.Tenant, safeText(r.Role), safeText(target),
-			safeText(r.KVPath), r.State, r.Attempts, rfc3339(r.NextAttemptAt), orDash(safeText(r.LastError)))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.GrantID, r.Tenant, q(r.Role), q(target),
+			q(r.KVPath), r.State, r.Attempts, rfc3339(r.NextAttemptAt), orDash(q(r.LastError)))
 	}
 	return tw.Flush()
-}
-
-// safeText quotes s when it holds a C0 or C1 control or a bidi control,
-// which could rewrite what the terminal shows.
-func safeText(s string) string {
-	for _, r := range s {
-		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == 0x061c || r == 0x200e || r == 0x200f ||
-			(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
-			return strconv.QuoteToASCII(s)
-		}
-	}
-	return s
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recorder"
 )
 
 // Version is the program version, set at link time with
@@ -84,10 +85,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errPolicyInvalid):
 		return 2 // every error was printed with its file:line
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(stderr, "warden: "+strings.TrimPrefix(err.Error(), "usage: "))
+		fmt.Fprintln(stderr, "warden: "+recorder.Quote(strings.TrimPrefix(err.Error(), "usage: ")))
 		return 2
 	}
-	fmt.Fprintln(stderr, "warden: "+oneLine(err.Error()))
+	// Errors can carry stored or typed text: escaped like every listing.
+	fmt.Fprintln(stderr, "warden: "+recorder.Quote(oneLine(err.Error())))
 	return 1
 }
 

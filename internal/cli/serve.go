@@ -19,6 +19,7 @@ import (
 	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/notify"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/rotate"
 	"github.com/warden-gw/warden/vault"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -78,6 +79,16 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	} else if n > 0 {
 		log.Warn("closed sessions left open by a previous run", "count", n)
 	}
+	// The policy in force is stored byte for byte with its SHA-256, and
+	// sessions and grants name it, so that evidence is judged later by
+	// this policy, not by whatever the file says then. A gateway that
+	// cannot record it does not start. A reload must do the same before
+	// it puts a new policy in force.
+	if err := evidence.RecordPolicy(ctx, st, cfg, evidence.UseGateway, time.Time{}); err != nil {
+		st.Close()
+		return nil, err
+	}
+	log.Info("policy loaded", "sha256", cfg.Version())
 	sig, closeSigner, err := openSigner(ctx, cfg, log)
 	if err != nil {
 		st.Close()
@@ -153,6 +164,7 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 			}
 			err := evidence.RunMonthly(bg, evidence.ScheduleOptions{
 				Schedule: r.cfg.Evidence.Schedule, DataDir: r.cfg.DataDir, Policy: r.cfg, Notifier: n, Store: r.store,
+				Keys: evidence.KeysFor(r.cfg, r.cfg.DataDir, serveKeyFetcher(r.cfg, r.log)),
 				Logf: func(format string, args ...any) { r.log.Error(fmt.Sprintf(format, args...)) },
 			})
 			if err != nil {
@@ -208,6 +220,23 @@ func openSigner(ctx context.Context, cfg *policy.Config, log *slog.Logger) (gate
 		return v, v.Close, nil
 	}
 	return nil, nil, errors.New("unknown credentials.backend " + cfg.Credentials.Backend)
+}
+
+// serveKeyFetcher reads the evidence signing key from Vault KV when the
+// policy keeps it there, with a fresh login each month.
+func serveKeyFetcher(cfg *policy.Config, log *slog.Logger) evidence.KeyFetcher {
+	if cfg.Evidence.SigningKeyVaultKV == "" {
+		return nil
+	}
+	return func(ctx context.Context, path string) (gossh.Signer, error) {
+		v, err := openKV(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		defer v.Close()
+		s, _, err := rotate.Fetch(ctx, v.API(), path)
+		return s, err
+	}
 }
 
 // evidenceNotifier adapts the webhook to the evidence schedule.

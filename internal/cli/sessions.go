@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/recorder"
 )
 
 // sessionJSON is the stable --json form of a session (CONTRACT §5 columns).
@@ -100,8 +101,8 @@ func runSessions(e *env, args []string) error {
 		if s.ExitStatus != nil {
 			exit = fmt.Sprint(*s.ExitStatus)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s@%s/%s\t%s\t%s\t%s\t%s\n", s.ID, rfc3339(s.StartedAt), s.User,
-			s.Login, s.Tenant, s.Host, s.Role, dur, end, exit)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s@%s/%s\t%s\t%s\t%s\t%s\n", q(s.ID), rfc3339(s.StartedAt), q(s.User),
+			q(s.Login), q(s.Tenant), q(s.Host), q(s.Role), dur, q(end), exit)
 	}
 	return tw.Flush()
 }
@@ -161,24 +162,17 @@ func runCommands(e *env, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tSESSION\tUSER\tTARGET\tSOURCE\tACTION\tCOMMAND")
 	for _, c := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s@%s\t%s\t%s\t%s\n", rfc3339(c.TS), c.SessionID, c.User, c.Login, c.Host,
-			c.Source, c.Action, quoteControl(c.Command))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s@%s\t%s\t%s\t%s\n", rfc3339(c.TS), q(c.SessionID), q(c.User), q(c.Login), q(c.Host),
+			q(c.Source), q(c.Action), q(c.Command))
 	}
 	return tw.Flush()
 }
 
-// quoteControl keeps a logged command on one table row: control characters
-// (a pasted newline, an escape sequence) are shown escaped, never executed
-// by the auditor's terminal.
-func quoteControl(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
-			q := fmt.Sprintf("%q", s)
-			return q
-		}
-	}
-	return s
-}
+// q is recorder.Quote, the one escaping of values shown on a terminal: a
+// logged command or any other stored text may hold escape sequences, C1
+// controls or bidi overrides, and the database file can be edited, so every
+// value of every table goes through it.
+func q(s string) string { return recorder.Quote(s) }
 
 func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {

@@ -16,8 +16,12 @@
 //   - Port and X11 forwarding are refused. An agent-forwarding request is
 //     acknowledged by gliderlabs, but no agent channel is ever opened.
 //
-// The demo host does not switch users: every session runs as the OS user
-// that runs the demo, whatever login name the client used. A login name is
-// only checked against the certificate's principals, so "root@web01" through
-// the gateway reaches this host as login "root" but runs as, say, "alice".
+// The demo host keeps no accounts (account.go). Run by an ordinary user,
+// every session runs as that user, whatever login name the client used: a
+// login name is only checked against the certificate's principals, so
+// "root@web01" through the gateway reaches this host as login "root" but
+// runs as, say, "alice"; Host.Describe says so for the demo's screen. Run
+// as root, only the login "root" runs as uid 0 and every other login runs
+// as an unprivileged account ("nobody"), so that a standing role is never
+// root access in disguise.
 package demohost

@@ -11,15 +11,15 @@ const defaultPath = "/usr/local/bin:/usr/bin:/bin"
 // environ builds a session's environment from scratch rather than from the
 // demo process's, which may hold secrets such as a Vault token. The client
 // may set only the variables acceptEnv allows, as sshd's AcceptEnv does.
-func (h *Host) environ(client []string, term string) []string {
+func (h *Host) environ(acct account, client []string, term string) []string {
 	path := os.Getenv("PATH")
 	if path == "" {
 		path = defaultPath
 	}
 	env := []string{
-		"HOME=" + h.account.home,
-		"USER=" + h.account.name,
-		"LOGNAME=" + h.account.name,
+		"HOME=" + acct.home,
+		"USER=" + acct.name,
+		"LOGNAME=" + acct.name,
 		"SHELL=" + h.shell,
 		"PATH=" + path,
 	}

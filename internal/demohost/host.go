@@ -46,6 +46,10 @@ type Options struct {
 	Now func() time.Time
 	// SFTPServer is the sftp-server program; "" means DefaultSFTPServer.
 	SFTPServer string
+	// Unprivileged is the OS account that runs every login except "root"
+	// when the host runs as root; "" means DefaultUnprivileged. Ignored
+	// when the host does not run as root (see account.go).
+	Unprivileged string
 }
 
 // Host is a running demo host.
@@ -58,7 +62,7 @@ type Host struct {
 	shell      string
 	dir        string
 	sftpServer string
-	account    account
+	accounts   accounts
 
 	ln        net.Listener
 	mu        sync.Mutex
@@ -67,11 +71,6 @@ type Host struct {
 	closeErr  error
 	closed    chan struct{} // closed by Close
 	served    chan struct{} // closed when Serve has returned
-}
-
-// account is the OS user every session runs as.
-type account struct {
-	name, home string
 }
 
 // Start listens on opt.Addr and serves until ctx is done or Close is called.
@@ -83,7 +82,6 @@ func Start(ctx context.Context, opt Options) (*Host, error) {
 	h := &Host{
 		log:        opt.Logger,
 		sftpServer: opt.SFTPServer,
-		account:    currentAccount(),
 		conns:      map[net.Conn]struct{}{},
 		closed:     make(chan struct{}),
 		served:     make(chan struct{}),
@@ -95,10 +93,13 @@ func Start(ctx context.Context, opt Options) (*Host, error) {
 		h.sftpServer = DefaultSFTPServer
 	}
 	var err error
+	if h.accounts, err = newAccounts(os.Geteuid(), opt.Unprivileged); err != nil {
+		return nil, err
+	}
 	if h.shell, err = resolveShell(opt.Shell); err != nil {
 		return nil, err
 	}
-	if h.dir, err = resolveDir(opt.Dir, h.account.home); err != nil {
+	if h.dir, err = resolveDir(opt.Dir, h.accounts.self.home); err != nil {
 		return nil, err
 	}
 	signer, err := loadOrCreateHostKey(opt.HostKeyPath)
@@ -153,7 +154,7 @@ func Start(ctx context.Context, opt Options) (*Host, error) {
 		}
 	}()
 	h.log.Info("demohost: listening", "addr", h.addr, "host_key", ssh.FingerprintSHA256(h.hostKey),
-		"runs_as", h.account.name, "shell", h.shell)
+		"runs_as", h.Describe(), "shell", h.shell)
 	return h, nil
 }
 

@@ -58,10 +58,16 @@ func (h *Host) command(ctx context.Context, s gliderssh.Session, term string, ar
 	return cmd
 }
 
-// prepare sets the working directory, environment and cancellation of cmd.
+// prepare sets the OS user, working directory, environment and
+// cancellation of cmd.
 func (h *Host) prepare(cmd *exec.Cmd, s gliderssh.Session, term string) {
+	acct := h.accounts.forLogin(s.User())
 	cmd.Dir = h.dir
-	cmd.Env = h.environ(s.Environ(), term)
+	if acct.dir != "" {
+		cmd.Dir = acct.dir
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: acct.cred}
+	cmd.Env = h.environ(acct, s.Environ(), term)
 	// Kill the whole process group (the child leads its own: Setpgid for
 	// pipes, Setsid for a terminal), not just the shell, so nothing a
 	// session started outlives its connection.
@@ -72,7 +78,7 @@ func (h *Host) prepare(cmd *exec.Cmd, s gliderssh.Session, term string) {
 // runPipes runs cmd with the channel as stdin and stdout and the channel's
 // stderr stream as stderr, and returns cmd.Wait's error.
 func runPipes(cmd *exec.Cmd, s gliderssh.Session) error {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr.Setpgid = true // prepare set the credential
 	cmd.Stdout = s
 	cmd.Stderr = s.Stderr()
 	// A pipe we copy into ourselves, not cmd.Stdin = s: exec would make

@@ -32,7 +32,7 @@ func TestSFTPPutGetRoundTrip(t *testing.T) {
 // login "root@web01", the shape of a login through the gateway.
 func TestSCPRoundTripWithAtInLogin(t *testing.T) {
 	d := startDemo(t, Options{}, "root@web01")
-	dir := t.TempDir()
+	dir := sharedDir(t) // run as root, login root@web01 runs as nobody
 	src := filepath.Join(dir, "src.txt")
 	content := []byte("demo host scp\n")
 	writeTestFile(t, src, content)
@@ -79,4 +79,17 @@ func assertSameFile(t *testing.T, path string, want []byte) {
 	if string(got) != string(want) {
 		t.Fatalf("%s = %q, want %q", path, got, want)
 	}
+}
+
+// sharedDir is a temporary directory that the demo host's unprivileged
+// account can write too, for logins other than root on a host run as root.
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
