@@ -273,8 +273,9 @@ func (s *Server) alertRotation(ctx context.Context, r jit.Rotation, res rotate.R
 }
 
 // printOwedRotations adds to `grants` the rotations owed by ended grants
-// that u may know about: their owner, approvers of their role (as the
-// policy now stands) and auditors. Nothing is printed when none is owed.
+// that u may know about: their owner, and whoever oversees the grant's
+// tenant (its approvers and auditors, policy.OversightOf). Nothing is
+// printed when none is owed.
 func (s *Server) printOwedRotations(ctx context.Context, w io.Writer, u *policy.User) error {
 	if s.opt.Rotations == nil {
 		return nil
@@ -284,11 +285,10 @@ func (s *Server) printOwedRotations(ctx context.Context, w io.Writer, u *policy.
 		return internalError("list owed rotations", err)
 	}
 	pol := s.Policy()
-	auditor := u.InAny([]string{"auditors"})
+	o := pol.OversightOf(pol.User(u.Name))
 	var lines []string
 	for _, r := range rs {
-		role := pol.Role(r.Role)
-		if !r.Due() || !(r.User == u.Name || auditor || role != nil && role.Tenant == r.Tenant && u.InAny(role.Approvers)) {
+		if !r.Due() || !(r.User == u.Name || o.Covers(r.Tenant)) {
 			continue
 		}
 		last := ""
