@@ -515,3 +515,35 @@ func TestRotationOfAHostGoneFromThePolicyFailsLoudly(t *testing.T) {
 		t.Errorf("the rotator was called: %+v", rot.seen())
 	}
 }
+
+// TestRotationSweepPicksUpAGrantEndedElsewhere: `warden reconcile --apply`
+// in another process ends a break-glass grant while the gateway runs; no
+// hook tells the gateway, and its sweep (RotationSweep of the injected
+// clock) finds the owed rotation.
+func TestRotationSweepPicksUpAGrantEndedElsewhere(t *testing.T) {
+	b := &rotBed{t: t, dir: t.TempDir()}
+	b.data = filepath.Join(b.dir, "data")
+	b.host = &sshtest.Host{Addr: "127.0.0.1:1", HostKey: mustKey(t)}
+	b.vault = &vaulttest.Server{Addr: "http://127.0.0.1:1"}
+	var err error
+	if b.store, err = audit.Open(context.Background(), b.data, audit.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.store.Close() })
+	clk := newFakeClock(time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC))
+	p1 := b.policy(true, true)
+	j := b.jit(p1, clk)
+	rot := &flakyRotator{}
+	b.gateway(p1, j, rot, nil, clk)
+	g := b.breakGlass(j, p1)
+	p2 := b.policy(false, true)
+	if _, err := evidence.ApplyReconcile(context.Background(), b.store, p2, evidence.ReconcileOptions{Now: clk.Now}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if len(rot.seen()) != 0 {
+		t.Fatal("rotated before the sweep: something told the gateway")
+	}
+	clk.Advance(gateway.RotationSweep)
+	b.waitRotation(g.ID, 1, jit.RotationDone)
+}
