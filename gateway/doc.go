@@ -28,7 +28,8 @@
 //	commands_exceptions.go  the exception register over SSH
 //	commands_sessions.go    sessions --live, watch and kill, scoped by tenant
 //	commands_cooldown.go    clear-denial: an approver lifts a deny's hold
-//	breakglass.go   a grant's end: live sessions closed, static key rotated
+//	breakglass.go   a grant's end: live sessions closed; the rotation worker
+//	                rotates what the grant recorded, retries with backoff
 //
 // Every refusal reaches the client as one line on stderr that starts with
 // "warden: ", exits with status 1 and leaves an audit event. Internal causes
