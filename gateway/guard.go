@@ -147,8 +147,10 @@ const maxShellDepth = 4
 //
 // This is a guard rail: a program that starts a shell by other means (a
 // script, an interpreter's pty module) is not recognised. It errs towards
-// yes: a command that merely names a shell as its last word (`which bash`)
-// counts, and then only its input is taken as command lines.
+// yes: any simple command of the line that starts a shell counts (`cd /x;
+// sh`, `cat | sh`), and so does a word that expands a variable in command
+// position; a false yes only means that the command's input is logged
+// and checked as command lines.
 func readsShellInput(command string) bool { return readsShell(command, 0) }
 
 func readsShell(command string, depth int) bool {

@@ -61,8 +61,9 @@ func (b *LineBuilder) forwardPipe(p []byte) ([]Line, []byte) {
 	ps.held = append(ps.held, p[ps.cut:]...)
 	if !ps.stream && len(ps.held) > MaxLineBytes {
 		// Too long to hold: ask about its start, then let it flow.
-		if text := string(b.ed.buf); b.check(text) != "" {
-			b.refuse(text, b.check(text), -1, b.ed.truncated)
+		text := string(b.ed.buf)
+		if rule := b.check(text); rule != "" {
+			b.refuse(text, rule, -1, b.ed.truncated)
 			b.denied = false
 			ps.held = ps.held[:0]
 			b.in = keyParser{}
