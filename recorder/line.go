@@ -126,9 +126,10 @@ func (b *LineBuilder) Input(p []byte) []Line {
 //   - a denied line: send stops before its submitting key and ends with
 //     keys that make the host's line editor drop the line (on a terminal),
 //     or holds only the lines before it (without one);
-//   - a bracketed-paste start the host did not ask for: a paste end is
-//     sent right after it, so that the host, too, reads what follows as
-//     typed (see [LineBuilder.Output]);
+//   - a bracketed-paste start the host did not ask for (mode 2004 off): a
+//     paste end is sent right after it, so that the host, too, reads what
+//     follows as typed (readline takes ESC [200~ as a paste start whatever
+//     the mode);
 //   - without a terminal, the line in progress is held back until its LF.
 //
 // send may alias p; it is valid until the next call.
