@@ -16,7 +16,8 @@
 //	bridge.go       bridge: the one place where bytes cross, in both directions
 //	record.go       record: asciicast, typed lines and file operations
 //	record_transfer.go  sftp and scp: parsed, or ended, or recorded raw
-//	guard.go        commands.deny: exec refused, typed lines not sent
+//	guard.go        commands.deny: exec refused, typed lines not sent; which exec
+//	                commands are a shell reading its input (ssh host sh)
 //	registry.go     live sessions from channel open, ended early by grant end,
 //	                kill or shutdown
 //	refuse.go       end: refusals as one line on stderr and exit status 1
