@@ -6,7 +6,8 @@
 //	server.go       accept: the gliderlabs/ssh listener and its lifetime
 //	preauth.go      before authentication: grace time, per-source and global caps
 //	preauth_report.go  what strangers did, one auth.failed event per source per minute
-//	authenticate.go authenticate: the client's public key names the user
+//	authenticate.go authenticate: the client's public key names the user,
+//	                through the policy or a sign-in binding
 //	target.go       the SSH user name LOGIN@HOST, parsed and validated
 //	authorize.go    authorize: policy roles and grants for LOGIN@HOST, at
 //	                channel open and again at the start request
@@ -28,6 +29,8 @@
 //	commands_exceptions.go  the exception register over SSH
 //	commands_sessions.go    sessions --live, watch and kill, scoped by tenant
 //	commands_cooldown.go    clear-denial: an approver lifts a deny's hold
+//	commands_sso.go   login and logout (package sso); an unknown key may
+//	                  connect to run login and nothing else
 //	breakglass.go   a grant's end: live sessions closed; the rotation worker
 //	                rotates what the grant recorded, retries with backoff
 //

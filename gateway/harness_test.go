@@ -86,6 +86,9 @@ type bedOptions struct {
 	tenants func(h *sshtest.Host) string
 	// extraGroups and extraUsers are appended to groups and users.
 	extraGroups, extraUsers string
+	// configure adjusts the gateway's options before it is built, once
+	// the store is open (e2e_sso_test.go adds single sign-on).
+	configure func(b *testbed, o *gateway.Options)
 }
 
 func newTestbed(t testing.TB, opt bedOptions) *testbed {
@@ -209,6 +212,9 @@ groups:
 	if opt.breakGlass != nil {
 		kv := testKV{c: opt.breakGlass.Client(), authorizedKeys: opt.authorizedKeys, sshdConfig: b.host.ConfigPath}
 		gopt.StaticKeys, gopt.Rotator = kv, kv
+	}
+	if opt.configure != nil {
+		opt.configure(b, &gopt)
 	}
 	b.gw, err = gateway.New(gopt)
 	if err != nil {

@@ -64,6 +64,9 @@ type Options struct {
 	Rotator rotator
 	// Notifier receives alerts (rotation results); nil sends none.
 	Notifier notifier
+	// SignOn is single sign-on for SSH keys (authenticate.go,
+	// commands_sso.go); nil admits policy keys only.
+	SignOn signOn
 	// Rotations is the table of rotations owed by break-glass grants; nil
 	// means JIT when it is one (*jit.Service), else no rotation worker.
 	Rotations rotationLedger

@@ -98,6 +98,10 @@ type session struct {
 
 // handleSession is the gliderlabs channel handler for "session" channels.
 func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc gossh.NewChannel, gctx gliderssh.Context) {
+	if signInOnly(conn) { // an unknown key: `login` and nothing else (commands_sso.go)
+		s.handleSignIn(gctx, conn, nc)
+		return
+	}
 	ident, ok := s.identify(conn)
 	if !ok {
 		s.audit(gctx, "session.refused", "", truncate(conn.User(), 256), map[string]any{

@@ -22,7 +22,7 @@ import (
 const maxPolicySize = 4 << 20
 
 var topKeys = []string{
-	"listen", "host_key", "data_dir", "http_listen", "credentials",
+	"listen", "host_key", "data_dir", "http_listen", "http_tls", "http_public_url", "identity", "credentials",
 	"recording", "notify", "evidence", "limits", "tenants", "groups", "users", "roles",
 }
 
@@ -158,6 +158,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.notify(f.get("notify"), &c.Notify)
 	d.evidence(f.get("evidence"), &c.Evidence, c.Credentials.Vault.Address != "")
 	d.limits(f.get("limits"), &c.Limits)
+	d.identity(f.get("identity"), c) // identity.go
 
 	tenants := d.tenants(f.get("tenants"), c)
 	groups := d.groups(f.get("groups"), c, tenants)
