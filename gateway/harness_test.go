@@ -86,6 +86,8 @@ type bedOptions struct {
 	tenants func(h *sshtest.Host) string
 	// extraGroups and extraUsers are appended to groups and users.
 	extraGroups, extraUsers string
+	// requestTimeout overrides the gateway's RequestTimeout (default 30s).
+	requestTimeout time.Duration
 }
 
 func newTestbed(t testing.TB, opt bedOptions) *testbed {
@@ -205,7 +207,7 @@ groups:
 		t.Fatal(err)
 	}
 	gopt := gateway.Options{Policy: b.cfg, Store: b.store, Signer: ca, HostKey: hk, DialTimeout: 5 * time.Second,
-		JIT: b.jit, Exceptions: &exceptions.Register{Store: b.store, DB: b.store.DB()}}
+		JIT: b.jit, Exceptions: &exceptions.Register{Store: b.store, DB: b.store.DB()}, RequestTimeout: opt.requestTimeout}
 	if opt.breakGlass != nil {
 		kv := testKV{c: opt.breakGlass.Client(), authorizedKeys: opt.authorizedKeys}
 		gopt.StaticKeys, gopt.Rotator = kv, kv

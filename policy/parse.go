@@ -24,6 +24,7 @@ const maxPolicySize = 4 << 20
 var topKeys = []string{
 	"listen", "host_key", "data_dir", "http_listen", "credentials",
 	"recording", "notify", "evidence", "limits", "tenants", "groups", "users", "roles",
+	"ssh_algorithms",
 }
 
 // Load reads the policy at path and parses it like Parse. It also opens the
@@ -158,6 +159,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.notify(f.get("notify"), &c.Notify)
 	d.evidence(f.get("evidence"), &c.Evidence, c.Credentials.Vault.Address != "")
 	d.limits(f.get("limits"), &c.Limits)
+	d.sshAlgorithms(f.get("ssh_algorithms"), &c.SSHAlgorithms)
 
 	tenants := d.tenants(f.get("tenants"), c)
 	groups := d.groups(f.get("groups"), c, tenants)
