@@ -223,3 +223,44 @@ func TestTransferEnvAnsweredYetDropped(t *testing.T) {
 		t.Fatalf("environment seen by the host's scp: %q (%v)", got, err)
 	}
 }
+
+// TestEarlyRequestsAreBounded: a client cannot make the gateway hold any
+// number of requests before it starts. Past the bound, requests are
+// answered no; resizes replace each other; the session still runs.
+func TestEarlyRequestsAreBounded(t *testing.T) {
+	b := newTestbed(t, bedOptions{requestTimeout: 60 * time.Second})
+	c, _ := b.goClient("root@web01")
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gossh.DiscardRequests(reqs)
+	defer ch.Close()
+	noDeadlock(t, c, func() error {
+		yes := 0
+		for i := range 200 {
+			ok, err := ch.SendRequest("env", true, gossh.Marshal(struct{ K, V string }{fmt.Sprintf("WARDEN_TEST_%d", i), "v"}))
+			if err != nil {
+				return err
+			}
+			if ok {
+				yes++
+			}
+		}
+		if yes != 128 {
+			t.Errorf("%d of 200 env requests accepted, want 128", yes)
+		}
+		ok, err := ch.SendRequest("exec", true, gossh.Marshal(struct{ C string }{`echo "first=$WARDEN_TEST_0 last=$WARDEN_TEST_127 over=$WARDEN_TEST_128"`}))
+		if err != nil || !ok {
+			t.Errorf("exec answered %v, %v", ok, err)
+		}
+		return nil
+	})
+	var out bytes.Buffer
+	if _, err := out.ReadFrom(ch); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "first=v last=v over=\n" {
+		t.Fatalf("host output %q", got)
+	}
+}
