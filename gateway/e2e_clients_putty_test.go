@@ -94,6 +94,34 @@ func TestPlinkExecAndPty(t *testing.T) {
 	}
 }
 
+// TestPlinkInteractiveShell: plink with a terminal and no command, lines
+// typed on its input; each line is logged as a shell command.
+func TestPlinkInteractiveShell(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	p := newPutty(t, b)
+	cmd := p.cmd("plink", "-t", "127.0.0.1")
+	cmd.Stdin = strings.NewReader("echo typed-$((2*21))\nexit\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "typed-42") {
+		t.Fatalf("plink shell: %v: %q", err, out)
+	}
+	row := b.lastSession("alice")
+	var lines []string
+	for _, c := range b.commands(row.ID) {
+		if c.Source == "shell" {
+			lines = append(lines, c.Command)
+		}
+	}
+	// Input typed before the shell's prompt is echoed by the terminal
+	// driver rather than readline, so only the command line is required.
+	if !slices.Contains(lines, "echo typed-$((2*21))") {
+		t.Fatalf("shell lines %q", lines)
+	}
+	if _, o := castStreams(t, b.castOf(row.RecordingPath)); !strings.Contains(o, "typed-42") {
+		t.Fatalf("cast output %q", o)
+	}
+}
+
 func TestPscpBothWaysOverSFTPAndSCP(t *testing.T) {
 	b := newTestbed(t, bedOptions{})
 	p := newPutty(t, b)
