@@ -121,15 +121,10 @@ func (s *Server) serverConfig(gctx gliderssh.Context) *gossh.ServerConfig {
 		},
 		// Passwords and keyboard-interactive are never offered: identity is
 		// the key (CONTRACT §1). Leaving their callbacks nil removes them.
-		Config: gossh.Config{
-			// AES-GCM only. The client's order picks the cipher, and
-			// OpenSSH lists chacha20-poly1305 (no assembly in x/crypto on
-			// amd64) and then AES-CTR with HMAC-SHA2 (a second pass over
-			// every byte, on both ends) before AES-GCM; either would cost
-			// the bridge a third of its throughput. Every OpenSSH since 6.2
-			// and PuTTY since 0.76 offer AES-GCM by default.
-			Ciphers: []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com"},
-		},
+		//
+		// What the handshake offers: ssh_algorithms, or the defaults
+		// (server.go), from the policy in force when the client connects.
+		Config:       clientAlgorithms(s.Policy().SSHAlgorithms),
 		MaxAuthTries: 6,
 	}
 }

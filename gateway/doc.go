@@ -3,7 +3,8 @@
 //
 // A session walks through the files of this package in order:
 //
-//	server.go       accept: the gliderlabs/ssh listener and its lifetime
+//	server.go       accept: the gliderlabs/ssh listener, its lifetime, and
+//	                the algorithms it offers (ssh_algorithms)
 //	preauth.go      before authentication: grace time, per-source and global caps
 //	preauth_report.go  what strangers did, one auth.failed event per source per minute
 //	authenticate.go authenticate: the client's public key names the user,
@@ -13,7 +14,8 @@
 //	                channel open and again at the start request
 //	credential.go   credential: a fresh per-session certificate from the signer
 //	dial.go         dial: the managed host, its key verified by package hostkey
-//	session.go      one session channel: requests forwarded in order
+//	session.go      one session channel: early requests answered at once,
+//	                all forwarded in order
 //	bridge.go       bridge: the one place where bytes cross, in both directions
 //	record.go       record: asciicast, typed lines and file operations
 //	record_transfer.go  sftp and scp: parsed, or ended, or recorded raw

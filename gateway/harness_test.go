@@ -89,6 +89,8 @@ type bedOptions struct {
 	// configure adjusts the gateway's options before it is built, once
 	// the store is open (e2e_sso_test.go adds single sign-on).
 	configure func(b *testbed, o *gateway.Options)
+	// requestTimeout overrides the gateway's RequestTimeout (default 30s).
+	requestTimeout time.Duration
 }
 
 func newTestbed(t testing.TB, opt bedOptions) *testbed {
@@ -208,7 +210,7 @@ groups:
 		t.Fatal(err)
 	}
 	gopt := gateway.Options{Policy: b.cfg, Store: b.store, Signer: ca, HostKey: hk, DialTimeout: 5 * time.Second,
-		JIT: b.jit, Exceptions: &exceptions.Register{Store: b.store, DB: b.store.DB()}}
+		JIT: b.jit, Exceptions: &exceptions.Register{Store: b.store, DB: b.store.DB()}, RequestTimeout: opt.requestTimeout}
 	if opt.breakGlass != nil {
 		kv := testKV{c: opt.breakGlass.Client(), authorizedKeys: opt.authorizedKeys, sshdConfig: b.host.ConfigPath}
 		gopt.StaticKeys, gopt.Rotator = kv, kv

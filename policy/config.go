@@ -54,6 +54,9 @@ type Config struct {
 	// judged later by the policy in force at the time.
 	Source []byte
 
+	// SSHAlgorithms restricts what the handshake offers (ssh_algorithms).
+	SSHAlgorithms SSHAlgorithms
+
 	version     string // hex SHA-256 of Source
 	tenants     map[string]*Tenant
 	users       map[string]*User
