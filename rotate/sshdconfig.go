@@ -39,7 +39,13 @@ func configTokens(line string) []string {
 	var out []string
 	var cur strings.Builder
 	inQuote, have := false, false
-	for _, c := range line {
+	// Byte by byte, not rune by rune: every delimiter is ASCII, and a
+	// range over the string would turn a byte that is not UTF-8 into
+	// U+FFFD, so a root who names an AuthorizedKeysFile with such a byte
+	// would have the check read some other, absent file (found by
+	// FuzzSourcesParsers).
+	for i := 0; i < len(line); i++ {
+		c := line[i]
 		switch {
 		case c == '"':
 			inQuote, have = !inQuote, true
@@ -50,7 +56,7 @@ func configTokens(line string) []string {
 				have = false
 			}
 		default:
-			cur.WriteRune(c)
+			cur.WriteByte(c)
 			have = true
 		}
 	}

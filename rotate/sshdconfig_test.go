@@ -43,6 +43,8 @@ func TestConfigTokens(t *testing.T) {
 		"# AuthorizedKeysFile /x":                   nil,
 		"   ":                                       nil,
 		"Match Address 10.0.0.0/8\r":                {"Match", "Address", "10.0.0.0/8"},
+		// A path that is not UTF-8 keeps its bytes (fuzz finding).
+		"AuthoriZedkeYsfile /k/\x98": {"AuthoriZedkeYsfile", "/k/\x98"},
 	} {
 		if got := configTokens(in); !slices.Equal(got, want) {
 			t.Errorf("%q = %q, want %q", in, got, want)
