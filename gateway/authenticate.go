@@ -89,7 +89,11 @@ type identity struct {
 }
 
 // identify returns the identity bound during authentication, looked up again
-// in the current policy so that a user removed since is refused.
+// in the current policy (reidentify) so that a user removed since is
+// refused, and so is a key removed since: a connection opened with a key
+// that leaked and was then replaced (a ControlMaster holds it for hours)
+// must not open new channels under the user's name, though the user still
+// exists with the new key.
 func (s *Server) identify(conn *gossh.ServerConn) (identity, bool) {
 	if conn.Permissions == nil {
 		return identity{}, false
@@ -99,7 +103,7 @@ func (s *Server) identify(conn *gossh.ServerConn) (identity, bool) {
 	if name == "" || u == nil {
 		return identity{}, false
 	}
-	return identity{user: u, fingerprint: conn.Permissions.Extensions[extFingerprint], clientAddr: conn.RemoteAddr().String()}, true
+	return s.reidentify(identity{user: u, fingerprint: conn.Permissions.Extensions[extFingerprint], clientAddr: conn.RemoteAddr().String()})
 }
 
 func truncate(s string, n int) string {
