@@ -106,6 +106,15 @@ func (s *Server) identify(conn *gossh.ServerConn) (identity, bool) {
 	return s.reidentify(identity{user: u, fingerprint: conn.Permissions.Extensions[extFingerprint], clientAddr: conn.RemoteAddr().String()})
 }
 
+// connUser is the user name bound to conn at authentication, unchecked
+// against the current policy: for audit events about the connection.
+func connUser(conn *gossh.ServerConn) string {
+	if conn.Permissions == nil {
+		return ""
+	}
+	return conn.Permissions.Extensions[extUser]
+}
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -32,6 +32,10 @@ type gateConn struct {
 	// listed is true while the connection holds a slot; guarded by gate.mu.
 	listed bool
 
+	// sessions counts the session channels in flight on the connection,
+	// at most maxSessionsPerConn (holdSession).
+	sessions atomic.Int32
+
 	// r is the large buffer, created by the first Read after
 	// authentication. Only x/crypto's read loop calls Read, so r needs no
 	// lock; authed is the hand-over from the authenticating goroutine.
@@ -50,6 +54,27 @@ func (c *gateConn) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// maxSessionsPerConn is how many session channels (to hosts or to the
+// command interface) one connection may have in flight, as sshd's
+// MaxSessions (whose default it is). Each costs the gateway a host
+// connection with its certificate, recording and buffers, so an
+// authenticated client multiplexing hundreds of channels over one
+// connection (ControlMaster, or a few lines of Go) would cost hundreds of
+// times that.
+const maxSessionsPerConn = 10
+
+// holdSession takes one of the connection's session slots, or reports that
+// all are taken. The holder calls releaseSession when its channel is done.
+func (c *gateConn) holdSession() bool {
+	if c.sessions.Add(1) > maxSessionsPerConn {
+		c.sessions.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (c *gateConn) releaseSession() { c.sessions.Add(-1) }
 
 // Close gives back the connection's slot, if it still holds one, and
 // closes the socket. A connection that closes while holding a slot never

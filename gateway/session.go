@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -98,6 +99,15 @@ type session struct {
 
 // handleSession is the gliderlabs channel handler for "session" channels.
 func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc gossh.NewChannel, gctx gliderssh.Context) {
+	gc := gateConnOf(gctx)
+	if gc == nil || !gc.holdSession() {
+		s.audit(gctx, "session.refused", connUser(conn), truncate(conn.User(), 256), map[string]any{
+			"reason": "too many sessions on this connection", "client_addr": conn.RemoteAddr().String(),
+		})
+		_ = nc.Reject(gossh.ResourceShortage, fmt.Sprintf("warden: too many sessions on this connection (at most %d)", maxSessionsPerConn))
+		return
+	}
+	defer gc.releaseSession()
 	ident, ok := s.identify(conn)
 	if !ok {
 		s.audit(gctx, "session.refused", "", truncate(conn.User(), 256), map[string]any{
