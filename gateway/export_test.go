@@ -4,6 +4,9 @@ package gateway
 // now, as shutdown does, so that end-to-end tests need not wait a minute.
 func FlushPreAuth(s *Server) { s.flushPreAuth(true) }
 
+// FlushRefusals writes every open window of the refusal report now.
+func FlushRefusals(s *Server) { s.flushRefusals(true) }
+
 // PreAuthHeld returns the number of pre-authentication slots held.
 func PreAuthHeld(s *Server) int {
 	_, n := s.gate.held()

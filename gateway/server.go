@@ -88,6 +88,9 @@ type Server struct {
 	// do not authenticate in time; report aggregates what they did.
 	gate   *gate
 	report *preauthReport
+	// refusals budgets the audit events of refusals after
+	// authentication (postauth_report.go).
+	refusals *refusalReport
 	// running counts session and command channels in flight, so that Serve
 	// returns only after each has written its last row.
 	running sync.WaitGroup
@@ -125,6 +128,7 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry()}
 	s.report = newPreauthReport(s.now)
+	s.refusals = newRefusalReport(s.now)
 	s.gate = newGate(opt.Policy.Limits, s.report, s.now)
 	s.srv = &gliderssh.Server{
 		HostSigners:          []gliderssh.Signer{opt.HostKey},
@@ -178,6 +182,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.gate.closeAll()
 		stopReports()
 		s.flushPreAuth(true)
+		s.flushRefusals(true)
 	}()
 	err := s.srv.Serve(gateListener{Listener: l, gate: s.gate})
 	if errors.Is(err, gliderssh.ErrServerClosed) {
@@ -217,6 +222,7 @@ func (s *Server) reportLoop() (stop func()) {
 			select {
 			case <-t.C:
 				s.flushPreAuth(false)
+				s.flushRefusals(false)
 			case <-done:
 				return
 			}

@@ -101,7 +101,7 @@ type session struct {
 func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc gossh.NewChannel, gctx gliderssh.Context) {
 	gc := gateConnOf(gctx)
 	if gc == nil || !gc.holdSession() {
-		s.audit(gctx, "session.refused", connUser(conn), truncate(conn.User(), 256), map[string]any{
+		s.auditRefusal(gctx, "session.refused", "too many sessions", connUser(conn), truncate(conn.User(), 256), map[string]any{
 			"reason": "too many sessions on this connection", "client_addr": conn.RemoteAddr().String(),
 		})
 		_ = nc.Reject(gossh.ResourceShortage, fmt.Sprintf("warden: too many sessions on this connection (at most %d)", maxSessionsPerConn))
@@ -110,7 +110,7 @@ func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc g
 	defer gc.releaseSession()
 	ident, ok := s.identify(conn)
 	if !ok {
-		s.audit(gctx, "session.refused", "", truncate(conn.User(), 256), map[string]any{
+		s.auditRefusal(gctx, "session.refused", "identity no longer in policy", connUser(conn), truncate(conn.User(), 256), map[string]any{
 			"reason": "identity no longer in policy", "client_addr": conn.RemoteAddr().String(),
 		})
 		_ = nc.Reject(gossh.Prohibited, "warden: your key is no longer known")
@@ -123,7 +123,7 @@ func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc g
 	_, port, _ := net.SplitHostPort(conn.LocalAddr().String())
 	t, err := parseTarget(conn.User())
 	if err != nil {
-		s.audit(gctx, "session.refused", ident.user.Name, truncate(conn.User(), 256), map[string]any{
+		s.auditRefusal(gctx, "session.refused", "bad target", ident.user.Name, truncate(conn.User(), 256), map[string]any{
 			"reason": err.Error(), "client_addr": ident.clientAddr,
 		})
 		refuse(ch, reqs, nil, "warden: "+err.Error(), false, s.opt.RequestTimeout)
@@ -135,10 +135,11 @@ func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc g
 	}
 	adm, err := s.authorize(gctx, ident, t, port)
 	if err != nil {
-		s.audit(gctx, "session.refused", ident.user.Name, t.String(), map[string]any{
+		if s.auditRefusal(gctx, "session.refused", "not authorized", ident.user.Name, t.String(), map[string]any{
 			"reason": err.Error(), "client_addr": ident.clientAddr,
-		})
-		s.logRefusal(err, ident, t)
+		}) {
+			s.logRefusal(err, ident, t)
+		}
 		refuse(ch, reqs, nil, userMessage(err), false, s.opt.RequestTimeout)
 		return
 	}
@@ -281,7 +282,7 @@ func (ss *session) startRequest(r *gossh.Request) bool {
 			return false
 		}
 		if r.Type == "subsystem" && p.Value != "sftp" {
-			ss.s.audit(context.Background(), "session.refused", ss.ident.user.Name, ss.t.String(), map[string]any{
+			ss.s.auditRefusal(context.Background(), "session.refused", "subsystem not allowed", ss.ident.user.Name, ss.t.String(), map[string]any{
 				"reason": "subsystem not allowed", "subsystem": truncate(p.Value, 64),
 			})
 			_ = r.Reply(false, nil)
