@@ -249,10 +249,11 @@ func (ss *session) awaitStart(ctx context.Context) bool {
 					_ = r.Reply(false, nil)
 					continue
 				}
-				ss.pty = &p
-				ss.queued = append(ss.queued, r)
+				if ss.enqueue(r) {
+					ss.pty = &p
+				}
 			case "env":
-				ss.queued = append(ss.queued, r)
+				ss.enqueue(r)
 			case "shell", "exec", "subsystem":
 				if !ss.startRequest(r) {
 					continue
@@ -313,6 +314,35 @@ func validPTY(p ptyRequest) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// Bounds of what a channel may queue before it starts: the requests wait
+// in memory until the host is connected, and a client may send them for
+// RequestTimeout at the speed of its link. OpenSSH sends a pty-req and a
+// dozen env requests (LANG, LC_*); sshd itself takes at most 128 env.
+const (
+	maxQueuedRequests = 64
+	maxQueuedBytes    = 64 << 10
+)
+
+// enqueue keeps r to forward once the host is connected, or refuses it
+// (answered at once, never forwarded, audited within the user's refusal
+// budget) when the channel's queue is at its bounds.
+func (ss *session) enqueue(r *gossh.Request) bool {
+	n := len(r.Payload)
+	for _, q := range ss.queued {
+		n += len(q.Payload)
+	}
+	if len(ss.queued) >= maxQueuedRequests || n > maxQueuedBytes {
+		ss.s.auditRefusal(context.Background(), "request.refused", r.Type, ss.ident.user.Name, ss.t.String(), map[string]any{
+			"request": r.Type, "reason": "too many or too large requests before the session started",
+			"client_addr": ss.ident.clientAddr,
+		})
+		_ = r.Reply(false, nil)
+		return false
+	}
+	ss.queued = append(ss.queued, r)
 	return true
 }
 
