@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -271,8 +272,14 @@ func (ss *session) awaitStart(ctx context.Context) bool {
 	}
 }
 
-// startRequest records what the channel asks to run. A malformed payload
-// or a subsystem other than sftp is refused and the channel may try again.
+// startRequest records what the channel asks to run. A malformed payload,
+// a subsystem other than sftp or a command with a NUL byte is refused and
+// the channel may try again.
+//
+// Why NUL: sshd reads the command as a C string, ignoring a NUL at its end
+// (and dropping the connection for one inside), while deny rules and the
+// command log see the whole SSH string. `id\x00` would slip past a rule
+// `^id$` and run `id`. No OpenSSH client can send one.
 func (ss *session) startRequest(r *gossh.Request) bool {
 	ss.kind = r.Type
 	switch r.Type {
@@ -285,6 +292,13 @@ func (ss *session) startRequest(r *gossh.Request) bool {
 		if r.Type == "subsystem" && p.Value != "sftp" {
 			ss.s.auditRefusal(context.Background(), "session.refused", "subsystem not allowed", ss.ident.user.Name, ss.t.String(), map[string]any{
 				"reason": "subsystem not allowed", "subsystem": truncate(p.Value, 64),
+			})
+			_ = r.Reply(false, nil)
+			return false
+		}
+		if r.Type == "exec" && strings.IndexByte(p.Value, 0) >= 0 {
+			ss.s.auditRefusal(context.Background(), "session.refused", "command contains a NUL byte", ss.ident.user.Name, ss.t.String(), map[string]any{
+				"reason": "command contains a NUL byte", "command": printable(p.Value, 256),
 			})
 			_ = r.Reply(false, nil)
 			return false
