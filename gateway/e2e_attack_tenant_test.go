@@ -74,3 +74,30 @@ func TestAttackHostNamesOfOtherTenantsStayHidden(t *testing.T) {
 	// The auditor still learns what was probed.
 	b.waitEvent("session.refused", "tenant globex")
 }
+
+// TestAttackRoleNamesOfOtherTenantsStayHidden: `request ROLE` must not
+// tell whether a role exists in a tenant where the caller has nothing to
+// request: another client's standing role, another client's privileged
+// role and a role that does not exist get the same answer.
+func TestAttackRoleNamesOfOtherTenantsStayHidden(t *testing.T) {
+	b := newTenantBed(t)
+	answer := func(c *sshtest.Client, role string) string {
+		_, errOut, code := b.run(c, "gw", "request", role, "--for", "1h", "--reason", "x")
+		if code != 1 {
+			t.Fatalf("request %s: status %d %q", role, code, errOut)
+		}
+		return errOut
+	}
+	for _, role := range []string{"globex-admin", "globex-root", "prod-root"} {
+		if got, want := answer(b.carol, role), `warden: no role "`+role+`" that you may request`+"\n"; got != want {
+			t.Errorf("carol requests %s: %q, want %q", role, got, want)
+		}
+	}
+	if got := answer(b.carol, "nope"); got != `warden: no role "nope" that you may request`+"\n" {
+		t.Errorf("carol requests nope: %q", got)
+	}
+	// A member of a standing role is still told it needs no request.
+	if got := answer(b.alice, "globex-admin"); got != "warden: role globex-admin is standing access and needs no request\n" {
+		t.Errorf("alice requests her standing role: %q", got)
+	}
+}
