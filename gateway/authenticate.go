@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 
 	gliderssh "github.com/gliderlabs/ssh"
@@ -44,6 +45,12 @@ func (s *Server) serverConfig(gctx gliderssh.Context) *gossh.ServerConfig {
 			u := s.Policy().UserByKey(key)
 			if u == nil {
 				return nil, errors.New("gateway: unknown key")
+			}
+			if gc == nil || !s.users.hold(gc, u.Name) {
+				s.auditRefusal(context.Background(), "connection.refused", "too many connections", u.Name, truncate(conn.User(), 256), map[string]any{
+					"reason": "too many connections", "max": s.users.max, "client_addr": conn.RemoteAddr().String(),
+				})
+				return nil, errors.New("gateway: too many connections for " + u.Name)
 			}
 			return &gossh.Permissions{Extensions: map[string]string{
 				extUser:        u.Name,

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -31,6 +32,12 @@ type gateConn struct {
 
 	// listed is true while the connection holds a slot; guarded by gate.mu.
 	listed bool
+
+	// user is the user the connection authenticated as, while it counts
+	// in Server.users; guarded by userHeld (set once, before it is true).
+	user     string
+	users    *userConns
+	userHeld atomic.Bool
 
 	// sessions counts the session channels in flight on the connection,
 	// at most maxSessionsPerConn (holdSession).
@@ -84,7 +91,53 @@ func (c *gateConn) Close() error {
 		c.timer.Stop()
 		c.gate.report.ended(c.src)
 	}
+	if c.userHeld.CompareAndSwap(true, false) {
+		c.users.release(c.user)
+	}
 	return c.Conn.Close()
+}
+
+// maxConnsPerUser is how many authenticated connections one user may hold
+// at once. Past authentication a connection leaves the pre-authentication
+// limits and gets its readBufferSize buffer, and one without channels
+// leaves no audit row: without a bound, one key could hold thousands of
+// idle connections, unseen, and exhaust the gateway's memory. 100 leaves
+// room for ControlMaster, tmux panes and configuration tools with many
+// forks.
+const maxConnsPerUser = 100
+
+// userConns counts authenticated connections per user.
+type userConns struct {
+	mu  sync.Mutex
+	max int
+	n   map[string]int
+}
+
+func newUserConns(max int) *userConns { return &userConns{max: max, n: map[string]int{}} }
+
+// hold counts c for user, or reports that user holds the maximum. A
+// connection is counted once, whatever keys it verifies.
+func (u *userConns) hold(c *gateConn, user string) bool {
+	if c.userHeld.Load() {
+		return true
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n[user] >= u.max {
+		return false
+	}
+	u.n[user]++
+	c.user, c.users = user, u
+	c.userHeld.Store(true)
+	return true
+}
+
+func (u *userConns) release(user string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n[user]--; u.n[user] <= 0 {
+		delete(u.n, user)
+	}
 }
 
 // bufferedConn is a net.Conn whose reads go through readBufferSize. The

@@ -91,6 +91,8 @@ type Server struct {
 	// refusals budgets the audit events of refusals after
 	// authentication (postauth_report.go).
 	refusals *refusalReport
+	// users counts authenticated connections per user (conn.go).
+	users *userConns
 	// running counts session and command channels in flight, so that Serve
 	// returns only after each has written its last row.
 	running sync.WaitGroup
@@ -129,6 +131,7 @@ func New(opt Options) (*Server, error) {
 	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry()}
 	s.report = newPreauthReport(s.now)
 	s.refusals = newRefusalReport(s.now)
+	s.users = newUserConns(maxConnsPerUser)
 	s.gate = newGate(opt.Policy.Limits, s.report, s.now)
 	s.srv = &gliderssh.Server{
 		HostSigners:          []gliderssh.Signer{opt.HostKey},
