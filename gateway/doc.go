@@ -23,7 +23,8 @@
 //	forward.go      port, agent and X11 forwarding, refused and logged
 //	postauth_report.go  refusals after authentication: 20 events per user
 //	                a minute, the rest counted in one refusals.suppressed
-//	conn.go         read buffers under x/crypto's connections: large only after auth
+//	conn.go         read buffers under x/crypto's connections: large only after
+//	                auth; sessions per connection, connections per user
 //	commands.go     Warden's own command interface (a user name with no '@')
 //	commands_jit.go   request, approve, deny, cancel, grants, revoke
 //	commands_exceptions.go  the exception register over SSH
