@@ -22,7 +22,8 @@
 //	refuse.go       end: refusals as one line on stderr and exit status 1
 //	forward.go      port, agent and X11 forwarding, refused and logged
 //	postauth_report.go  refusals after authentication: 20 events per user
-//	                a minute, the rest counted in one refusals.suppressed
+//	                and type a minute, the rest counted in one
+//	                refusals.suppressed
 //	conn.go         read buffers under x/crypto's connections: large only after
 //	                auth; sessions per connection, connections per user
 //	commands.go     Warden's own command interface (a user name with no '@')
