@@ -97,23 +97,60 @@ func (c *gateConn) Close() error {
 	return c.Conn.Close()
 }
 
-// maxConnsPerUser is how many authenticated connections one user may hold
-// at once. Past authentication a connection leaves the pre-authentication
-// limits and gets its readBufferSize buffer, and one without channels
-// leaves no audit row: without a bound, one key could hold thousands of
-// idle connections, unseen, and exhaust the gateway's memory. 100 leaves
-// room for ControlMaster, tmux panes and configuration tools with many
-// forks.
-const maxConnsPerUser = 100
+// Bounds per user, across their connections:
+//
+//   - maxConnsPerUser authenticated connections at once. Past
+//     authentication a connection leaves the pre-authentication limits and
+//     gets its readBufferSize buffer, and one without channels leaves no
+//     audit row: without a bound, one key could hold thousands of idle
+//     connections, unseen. 256 leaves room for ControlPersist connections
+//     to every host of a configuration tool's inventory.
+//   - maxSessionsPerUser session channels in flight. Before it starts, a
+//     channel may hold x/crypto's 2 MiB window of the client's data (and
+//     the requests it queued), so channels add up: 10 per connection on
+//     256 connections would be gigabytes. 64 is far more than a person
+//     types into and more than the forks of a configuration tool.
+//
+// So what one user can make the gateway hold is about 256 × 256 KiB of
+// read buffers and 64 × 2 MiB of channel data.
+const (
+	maxConnsPerUser    = 256
+	maxSessionsPerUser = 64
+)
 
-// userConns counts authenticated connections per user.
+// userConns counts authenticated connections and session channels per
+// user.
 type userConns struct {
-	mu  sync.Mutex
-	max int
-	n   map[string]int
+	mu       sync.Mutex
+	max      int // connections
+	maxChans int
+	n        map[string]int
+	chans    map[string]int
 }
 
-func newUserConns(max int) *userConns { return &userConns{max: max, n: map[string]int{}} }
+func newUserConns(max, maxChans int) *userConns {
+	return &userConns{max: max, maxChans: maxChans, n: map[string]int{}, chans: map[string]int{}}
+}
+
+// holdChannel takes one of user's session-channel slots, or reports that
+// all are taken. The holder calls releaseChannel when its channel is done.
+func (u *userConns) holdChannel(user string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.chans[user] >= u.maxChans {
+		return false
+	}
+	u.chans[user]++
+	return true
+}
+
+func (u *userConns) releaseChannel(user string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.chans[user]--; u.chans[user] <= 0 {
+		delete(u.chans, user)
+	}
+}
 
 // hold counts c for user, or reports that user holds the maximum. A
 // connection is counted once, whatever keys it verifies.

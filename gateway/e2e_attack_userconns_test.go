@@ -49,7 +49,7 @@ func (b *testbed) dialAs(c *sshtest.Client, user string) (*gossh.Client, error) 
 // other users are not affected.
 func TestAttackAuthenticatedConnectionsPerUserAreCapped(t *testing.T) {
 	b := newTestbed(t, bedOptions{})
-	gateway.SetMaxConnsPerUser(b.gw, 5)
+	gateway.SetUserLimits(b.gw, 5, 0)
 	var held []*gossh.Client
 	for i := 0; i < 5; i++ {
 		c, err := b.dialAs(b.alice, "gw")
@@ -76,4 +76,46 @@ func TestAttackAuthenticatedConnectionsPerUserAreCapped(t *testing.T) {
 		out, _, code := runGoErr(c, "echo room")
 		return code == 0 && out == "room\n"
 	}, "a connection closed makes room")
+}
+
+// TestAttackSessionChannelsPerUserAreCapped: before it starts, a session
+// channel may hold up to x/crypto's 2 MiB window of the client's data, so
+// channels across many connections of one user add up (10 per connection
+// × 256 connections would be gigabytes). A user has at most max session
+// channels in flight across all their connections.
+func TestAttackSessionChannelsPerUserAreCapped(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	gateway.SetUserLimits(b.gw, 0, 12)
+	var open []*gossh.Session
+	for i := 0; i < 12; i++ {
+		c, err := b.dialAs(b.alice, "root@web01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatalf("channel %d: %v", i+1, err)
+		}
+		open = append(open, s)
+	}
+	c, err := b.dialAs(b.alice, "gw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oce *gossh.OpenChannelError
+	if s, err := c.NewSession(); err == nil {
+		s.Close()
+		t.Fatal("a thirteenth session channel of alice opened")
+	} else if !asOpenChannelError(err, &oce) || oce.Reason != gossh.ResourceShortage ||
+		oce.Message != "warden: too many sessions for alice (at most 12)" {
+		t.Fatalf("thirteenth channel: %v", err)
+	}
+	if out, errOut, code := b.run(b.bob, "gw", "whoami"); code != 0 || !strings.Contains(out, "bob") {
+		t.Fatalf("bob: %d %q %q", code, out, errOut)
+	}
+	open[0].Close()
+	waitFor(t, func() bool {
+		out, _, code := runGoErr(c, "whoami")
+		return code == 0 && strings.Contains(out, "alice")
+	}, "a channel closed makes room")
 }

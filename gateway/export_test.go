@@ -7,11 +7,17 @@ func FlushPreAuth(s *Server) { s.flushPreAuth(true) }
 // FlushRefusals writes every open window of the refusal report now.
 func FlushRefusals(s *Server) { s.flushRefusals(true) }
 
-// SetMaxConnsPerUser lowers the per-user connection bound for a test.
-func SetMaxConnsPerUser(s *Server, n int) {
+// SetUserLimits lowers the per-user bounds on connections and session
+// channels for a test; 0 keeps a bound as it is.
+func SetUserLimits(s *Server, conns, channels int) {
 	s.users.mu.Lock()
-	s.users.max = n
-	s.users.mu.Unlock()
+	defer s.users.mu.Unlock()
+	if conns > 0 {
+		s.users.max = conns
+	}
+	if channels > 0 {
+		s.users.maxChans = channels
+	}
 }
 
 // PreAuthHeld returns the number of pre-authentication slots held.

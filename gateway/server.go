@@ -131,7 +131,7 @@ func New(opt Options) (*Server, error) {
 	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry()}
 	s.report = newPreauthReport(s.now)
 	s.refusals = newRefusalReport(s.now)
-	s.users = newUserConns(maxConnsPerUser)
+	s.users = newUserConns(maxConnsPerUser, maxSessionsPerUser)
 	s.gate = newGate(opt.Policy.Limits, s.report, s.now)
 	s.srv = &gliderssh.Server{
 		HostSigners:          []gliderssh.Signer{opt.HostKey},

@@ -109,6 +109,15 @@ func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc g
 		return
 	}
 	defer gc.releaseSession()
+	user := connUser(conn)
+	if !s.users.holdChannel(user) {
+		s.auditRefusal(gctx, "session.refused", "too many sessions", user, truncate(conn.User(), 256), map[string]any{
+			"reason": "too many sessions for the user", "client_addr": conn.RemoteAddr().String(),
+		})
+		_ = nc.Reject(gossh.ResourceShortage, fmt.Sprintf("warden: too many sessions for %s (at most %d)", user, s.users.maxChans))
+		return
+	}
+	defer s.users.releaseChannel(user)
 	ident, ok := s.identify(conn)
 	if !ok {
 		s.auditRefusal(gctx, "session.refused", "identity no longer in policy", connUser(conn), truncate(conn.User(), 256), map[string]any{
