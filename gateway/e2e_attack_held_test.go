@@ -83,6 +83,7 @@ func TestAttackHeldChannelRequests(t *testing.T) {
 		t.Fatalf("session ID %q is not 128 random bits in base32", s.ID)
 	}
 	b.waitEvent("forward.refused", "x11-req")
+	b.waitEvent("request.refused", "window-change")
 }
 
 // TestAttackHeldNoAuthWithoutAKey: a client that offers no key, only

@@ -255,8 +255,7 @@ func (ss *session) awaitStart(ctx context.Context) bool {
 			case "pty-req":
 				var p ptyRequest
 				if err := gossh.Unmarshal(r.Payload, &p); err != nil || !validPTY(p) {
-					ss.s.log.Info("pty request refused", "user", ss.ident.user.Name, "target", ss.t.String())
-					_ = r.Reply(false, nil)
+					ss.refuseRequest(r, "malformed or absurd terminal")
 					continue
 				}
 				if ss.enqueue(r) {
@@ -358,15 +357,23 @@ func (ss *session) enqueue(r *gossh.Request) bool {
 		n += len(q.Payload)
 	}
 	if len(ss.queued) >= maxQueuedRequests || n > maxQueuedBytes {
-		ss.s.auditRefusal(context.Background(), "request.refused", r.Type, ss.ident.user.Name, ss.t.String(), map[string]any{
-			"request": r.Type, "reason": "too many or too large requests before the session started",
-			"client_addr": ss.ident.clientAddr,
-		})
-		_ = r.Reply(false, nil)
+		ss.refuseRequest(r, "too many or too large requests before the session started")
 		return false
 	}
 	ss.queued = append(ss.queued, r)
 	return true
+}
+
+// refuseRequest answers a channel request "no" and audits it within the
+// user's refusal budget (each costs the client one packet), logging only
+// what it audits.
+func (ss *session) refuseRequest(r *gossh.Request, reason string) {
+	if ss.s.auditRefusal(context.Background(), "request.refused", r.Type, ss.ident.user.Name, ss.t.String(), map[string]any{
+		"session_id": ss.id, "request": truncate(r.Type, 64), "reason": reason, "client_addr": ss.ident.clientAddr,
+	}) {
+		ss.s.log.Info("channel request refused", "session", ss.id, "user", ss.ident.user.Name, "request", truncate(r.Type, 64), "reason", reason)
+	}
+	_ = r.Reply(false, nil)
 }
 
 var (
