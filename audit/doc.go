@@ -123,5 +123,6 @@
 //	recording.failed    writing a recording failed
 //	credential.failed   issuing the per-session certificate failed
 //
-// Later packages add request.*, approval.*, grant.* and exception.* types.
+// Later packages add request.*, approval.*, grant.* and exception.* types,
+// and package sso sso.bound, sso.ended and sso.refused.
 package audit

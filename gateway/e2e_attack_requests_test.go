@@ -14,8 +14,9 @@ type envRequest struct{ Name, Value string }
 // TestAttackRequestsBeforeStartAreBounded: the requests a channel sends
 // before it starts (env, pty-req) wait in the gateway until the host is
 // connected, and a client may send them for up to the request timeout at
-// the speed of its link. Past 64 requests or 64 KiB they are refused at
-// once and not forwarded; the ones within the bounds reach the host.
+// the speed of its link. Past 128 requests or 64 KiB they are refused at
+// once, audited and not forwarded; the ones within the bounds reach the
+// host.
 func TestAttackRequestsBeforeStartAreBounded(t *testing.T) {
 	b := newTestbed(t, bedOptions{hostExtra: "AcceptEnv WARDEN_*\n"})
 	c := b.goClientAs(b.alice, "root@web01")
@@ -49,8 +50,8 @@ func TestAttackRequestsBeforeStartAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(out) != "64\n0\nv\n" {
-		t.Fatalf("the host saw %q, want the first 64 small variables and not the big one", out)
+	if string(out) != "128\n0\nv\n" {
+		t.Fatalf("the host saw %q, want the first 128 small variables and not the big one", out)
 	}
 	b.waitEvent("request.refused", "env")
 }

@@ -20,7 +20,9 @@ import (
 	"github.com/warden-gw/warden/notify"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/rotate"
+	"github.com/warden-gw/warden/sso"
 	"github.com/warden-gw/warden/vault"
+	"github.com/warden-gw/warden/web"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -61,6 +63,8 @@ type running struct {
 	store  *audit.Store
 	jit    *jit.Service
 	hook   *notify.Webhook // nil without notify.webhook_url
+	web    *web.Server     // nil without http_listen (serve_http.go)
+	sso    *sso.Service    // nil without identity.oidc
 	cfg    *policy.Config
 	closer func()
 	log    *slog.Logger
@@ -131,6 +135,10 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		}
 		gopt.StaticKeys, gopt.Rotator = kvKeys{v}, kvRotator{v: v, log: log}
 	}
+	if err := r.openHTTP(cfg, sig, &gopt); err != nil { // serve_http.go
+		r.closer()
+		return nil, err
+	}
 	r.srv, err = gateway.New(gopt)
 	if err != nil {
 		r.closer()
@@ -172,6 +180,12 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 			}
 		}()
 	}
+	waitHTTP, err := r.serveHTTP(bg) // serve_http.go
+	if err != nil {
+		return err
+	}
+	defer waitHTTP()
+	defer stopBG()
 	errc := make(chan error, 1)
 	go func() { errc <- r.srv.Serve(ctx, ln) }()
 	select {
