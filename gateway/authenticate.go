@@ -92,16 +92,24 @@ func (s *Server) serverConfig(gctx gliderssh.Context) *gossh.ServerConfig {
 	return &gossh.ServerConfig{
 		VerifiedPublicKeyCallback: func(conn gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.Permissions, _ string) (*gossh.Permissions, error) {
 			fp := gossh.FingerprintSHA256(key)
+			var ext map[string]string
 			if u := s.Policy().UserByKey(key); u != nil {
-				return &gossh.Permissions{Extensions: map[string]string{extUser: u.Name, extFingerprint: fp}}, nil
-			}
-			if name := s.boundUser(gctx, key); name != "" {
-				return &gossh.Permissions{Extensions: map[string]string{extUser: name, extFingerprint: fp, extBound: string(key.Marshal())}}, nil
-			}
-			if gc != nil && s.signInAllowed(conn.User()) {
+				ext = map[string]string{extUser: u.Name, extFingerprint: fp}
+			} else if name := s.boundUser(gctx, key); name != "" {
+				ext = map[string]string{extUser: name, extFingerprint: fp, extBound: string(key.Marshal())}
+			} else if gc != nil && s.signInAllowed(conn.User()) {
 				return s.admitSignIn(gctx, gc, key)
+			} else {
+				return nil, errors.New("gateway: unknown key")
 			}
-			return nil, errors.New("gateway: unknown key")
+			// A user holds at most maxConnsPerUser connections (conn.go).
+			if name := ext[extUser]; gc == nil || !s.users.hold(gc, name) {
+				s.auditRefusal(context.Background(), "connection.refused", "too many connections", name, truncate(conn.User(), 256), map[string]any{
+					"reason": "too many connections", "max": s.users.max, "client_addr": conn.RemoteAddr().String(),
+				})
+				return nil, errors.New("gateway: too many connections for " + name)
+			}
+			return &gossh.Permissions{Extensions: ext}, nil
 		},
 		// x/crypto calls AuthLogCallback after every authentication
 		// request, and with a nil error exactly when the client has
@@ -143,10 +151,13 @@ type identity struct {
 }
 
 // identify returns the identity bound during authentication, looked up again
-// in the current policy so that a user removed since is refused. A key
-// bound by sign-in must still be bound to the same user: a logout, expiry
-// or deprovisioning since the handshake refuses its next channel. A key
-// admitted only to sign in has no identity.
+// in the current policy (reidentify) so that a user removed since is
+// refused, and so is a key removed since: a connection opened with a key
+// that leaked and was then replaced (a ControlMaster holds it for hours)
+// must not open new channels under the user's name, though the user still
+// exists with the new key. A key bound by sign-in must still be bound to
+// the same user: a logout, expiry or deprovisioning since the handshake
+// refuses its next channel. A key admitted only to sign in has no identity.
 func (s *Server) identify(conn *gossh.ServerConn) (identity, bool) {
 	if conn.Permissions == nil {
 		return identity{}, false
@@ -156,19 +167,24 @@ func (s *Server) identify(conn *gossh.ServerConn) (identity, bool) {
 	if name == "" || u == nil {
 		return identity{}, false
 	}
-	if conn.Permissions.Extensions[extBound] != "" {
-		if s.opt.SignOn == nil {
+	id := identity{user: u, fingerprint: conn.Permissions.Extensions[extFingerprint], clientAddr: conn.RemoteAddr().String()}
+	if raw := conn.Permissions.Extensions[extBound]; raw != "" {
+		key, err := gossh.ParsePublicKey([]byte(raw))
+		if err != nil {
 			return identity{}, false
 		}
-		now, ok := s.opt.SignOn.BoundUser(context.Background(), conn.Permissions.Extensions[extFingerprint])
-		key, err := gossh.ParsePublicKey([]byte(conn.Permissions.Extensions[extBound]))
-		if !ok || now != name || err != nil {
-			return identity{}, false
-		}
-		return identity{user: u, fingerprint: conn.Permissions.Extensions[extFingerprint], clientAddr: conn.RemoteAddr().String(),
-			bound: true, key: key, localAddr: conn.LocalAddr().String()}, true
+		id.bound, id.key, id.localAddr = true, key, conn.LocalAddr().String()
 	}
-	return identity{user: u, fingerprint: conn.Permissions.Extensions[extFingerprint], clientAddr: conn.RemoteAddr().String()}, true
+	return s.reidentify(id)
+}
+
+// connUser is the user name bound to conn at authentication, unchecked
+// against the current policy: for audit events about the connection.
+func connUser(conn *gossh.ServerConn) string {
+	if conn.Permissions == nil {
+		return ""
+	}
+	return conn.Permissions.Extensions[extUser]
 }
 
 // rebound is reidentify for a key named by a sign-in binding: the binding

@@ -31,13 +31,9 @@ type admission struct {
 // A refusal is a *userError whose text is safe to show.
 func (s *Server) authorize(ctx context.Context, id identity, t target, port string) (admission, error) {
 	pol := s.Policy()
-	h, err := pol.ResolveHost(t.host)
+	h, err := resolveHost(pol, id.user, t.host)
 	if err != nil {
-		var amb *policy.AmbiguousHostError
-		if errors.As(err, &amb) {
-			return admission{}, refusal("host %s exists in several tenants; use one of: %s", t.host, strings.Join(amb.Choices, ", "))
-		}
-		return admission{}, refusal("unknown host %s", t.host)
+		return admission{}, err
 	}
 	d := pol.Authorize(id.user, t.login, h)
 	if d.Standing != nil {
@@ -64,6 +60,49 @@ func (s *Server) authorize(ctx context.Context, id identity, t target, port stri
 	r := d.Requestable[0]
 	return admission{}, refusal("no active grant for role %s on %s; run: ssh -p %s gw request %s --for %s --reason ...",
 		strings.Join(names, " or "), h.Name, port, r.Name, suggestDuration(r))
+}
+
+// resolveHost finds the host that spec (HOST or TENANT/HOST) names among
+// the hosts u may reach, now or after a request: those `hosts` lists.
+//
+// Why only those: the answers to a probe must not tell one client's people
+// that another client exists or which hosts it has. A host where u holds
+// no role is refused exactly as one that does not exist ("unknown host"),
+// and a name that several tenants share means the one u may reach; only a
+// user who may reach several is asked to choose, among those. The audit
+// event keeps the real cause.
+func resolveHost(pol *policy.Config, u *policy.User, spec string) (*policy.Host, error) {
+	unknown := func(cause string) error {
+		return &userError{msg: "unknown host " + spec, cause: errors.New(cause)}
+	}
+	mine := map[string]*policy.Host{}
+	for _, a := range pol.Reachable(u) {
+		mine[a.Host.QualifiedName()] = a.Host
+	}
+	h, err := pol.ResolveHost(spec)
+	var amb *policy.AmbiguousHostError
+	switch {
+	case err == nil:
+		if mine[h.QualifiedName()] == nil {
+			return nil, unknown("host in tenant " + h.Tenant + " where the user holds no role")
+		}
+		return h, nil
+	case errors.As(err, &amb):
+		var choices []string
+		for _, q := range amb.Choices {
+			if mine[q] != nil {
+				choices = append(choices, q)
+			}
+		}
+		switch len(choices) {
+		case 0:
+			return nil, unknown("host in tenants " + strings.Join(amb.Choices, ", ") + " where the user holds no role")
+		case 1:
+			return mine[choices[0]], nil
+		}
+		return nil, refusal("host %s exists in several tenants; use one of: %s", spec, strings.Join(choices, ", "))
+	}
+	return nil, unknown("no such host")
 }
 
 // suggestDuration proposes a request length no longer than the role allows.

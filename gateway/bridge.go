@@ -268,8 +268,7 @@ func (ss *session) forwardClientRequests() {
 		case "window-change":
 			var w windowChange
 			if err := gossh.Unmarshal(r.Payload, &w); err != nil || w.Cols > maxTermDim || w.Rows > maxTermDim {
-				ss.s.log.Info("window-change ignored", "session", ss.id)
-				_ = r.Reply(false, nil)
+				ss.refuseRequest(r, "malformed or absurd terminal")
 				continue
 			}
 			ss.rec.resize(int(w.Cols), int(w.Rows))

@@ -115,7 +115,7 @@ func (s *Server) parseCommandLine(line string) (commandLine, error) {
 
 // commandError reports a failed command on stderr and in the audit log.
 func (s *Server) commandError(ctx context.Context, ch gossh.Channel, ident identity, line string, err error, usage string) uint32 {
-	s.audit(ctx, "command.refused", ident.user.Name, truncate(line, 256), map[string]any{"reason": err.Error()})
+	s.auditRefusal(ctx, "command.refused", "", ident.user.Name, truncate(line, 256), map[string]any{"reason": err.Error()})
 	if errors.Is(err, errUsage) {
 		msg := strings.TrimPrefix(err.Error(), "usage: ")
 		if usage != "" {

@@ -190,8 +190,18 @@ func cmdWatch(ctx context.Context, e *cmdEnv, args []string) error {
 	// The host chose these bytes: no clipboard writes, titles, links or
 	// terminal reports reach the auditor's machine (recorder.ViewFilter).
 	view := recorder.NewViewFilter(e.out)
+	// The watcher's oversight is checked again while the watch runs: a
+	// live view is access, and it must end when the access does (the
+	// watcher leaves the approvers' group, loses their key), not when the
+	// watched session does, hours later.
+	recheck := time.NewTicker(watchRecheck)
+	defer recheck.Stop()
 	for {
 		select {
+		case <-recheck.C:
+			if !e.stillOversees(v.Tenant) {
+				return refusal("you no longer oversee this session; watch ended")
+			}
 		case b, ok := <-w.ch:
 			if !ok {
 				fmt.Fprintf(e.out, "\r\nwarden: session %s ended\r\n", id)
@@ -204,6 +214,21 @@ func cmdWatch(ctx context.Context, e *cmdEnv, args []string) error {
 			return nil
 		}
 	}
+}
+
+// watchRecheck is how often a running watch checks that its watcher still
+// oversees the session's tenant.
+const watchRecheck = time.Second
+
+// stillOversees reports whether the caller, as the current policy knows
+// them, still holds the key they connected with and oversees tenant.
+func (e *cmdEnv) stillOversees(tenant string) bool {
+	ident, ok := e.s.reidentify(e.ident)
+	if !ok {
+		return false
+	}
+	pol := e.s.Policy()
+	return pol.OversightOf(pol.User(ident.user.Name)).Covers(tenant)
 }
 
 func oneSessionID(args []string) (string, error) {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -32,6 +33,16 @@ type gateConn struct {
 	// listed is true while the connection holds a slot; guarded by gate.mu.
 	listed bool
 
+	// user is the user the connection authenticated as, while it counts
+	// in Server.users; guarded by userHeld (set once, before it is true).
+	user     string
+	users    *userConns
+	userHeld atomic.Bool
+
+	// sessions counts the session channels in flight on the connection,
+	// at most maxSessionsPerConn (holdSession).
+	sessions atomic.Int32
+
 	// r is the large buffer, created by the first Read after
 	// authentication. Only x/crypto's read loop calls Read, so r needs no
 	// lock; authed is the hand-over from the authenticating goroutine.
@@ -51,6 +62,27 @@ func (c *gateConn) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// maxSessionsPerConn is how many session channels (to hosts or to the
+// command interface) one connection may have in flight, as sshd's
+// MaxSessions (whose default it is). Each costs the gateway a host
+// connection with its certificate, recording and buffers, so an
+// authenticated client multiplexing hundreds of channels over one
+// connection (ControlMaster, or a few lines of Go) would cost hundreds of
+// times that.
+const maxSessionsPerConn = 10
+
+// holdSession takes one of the connection's session slots, or reports that
+// all are taken. The holder calls releaseSession when its channel is done.
+func (c *gateConn) holdSession() bool {
+	if c.sessions.Add(1) > maxSessionsPerConn {
+		c.sessions.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (c *gateConn) releaseSession() { c.sessions.Add(-1) }
+
 // Close gives back the connection's slot, if it still holds one, and
 // closes the socket. A connection that closes while holding a slot never
 // authenticated.
@@ -59,7 +91,90 @@ func (c *gateConn) Close() error {
 		c.timer.Stop()
 		c.gate.report.ended(c.src)
 	}
+	if c.userHeld.CompareAndSwap(true, false) {
+		c.users.release(c.user)
+	}
 	return c.Conn.Close()
+}
+
+// Bounds per user, across their connections:
+//
+//   - maxConnsPerUser authenticated connections at once. Past
+//     authentication a connection leaves the pre-authentication limits and
+//     gets its readBufferSize buffer, and one without channels leaves no
+//     audit row: without a bound, one key could hold thousands of idle
+//     connections, unseen. 256 leaves room for ControlPersist connections
+//     to every host of a configuration tool's inventory.
+//   - maxSessionsPerUser session channels in flight. Before it starts, a
+//     channel may hold x/crypto's 2 MiB window of the client's data (and
+//     the requests it queued), so channels add up: 10 per connection on
+//     256 connections would be gigabytes. 64 is far more than a person
+//     types into and more than the forks of a configuration tool.
+//
+// So what one user can make the gateway hold is about 256 × 256 KiB of
+// read buffers and 64 × 2 MiB of channel data.
+const (
+	maxConnsPerUser    = 256
+	maxSessionsPerUser = 64
+)
+
+// userConns counts authenticated connections and session channels per
+// user.
+type userConns struct {
+	mu       sync.Mutex
+	max      int // connections
+	maxChans int
+	n        map[string]int
+	chans    map[string]int
+}
+
+func newUserConns(max, maxChans int) *userConns {
+	return &userConns{max: max, maxChans: maxChans, n: map[string]int{}, chans: map[string]int{}}
+}
+
+// holdChannel takes one of user's session-channel slots, or reports that
+// all are taken. The holder calls releaseChannel when its channel is done.
+func (u *userConns) holdChannel(user string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.chans[user] >= u.maxChans {
+		return false
+	}
+	u.chans[user]++
+	return true
+}
+
+func (u *userConns) releaseChannel(user string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.chans[user]--; u.chans[user] <= 0 {
+		delete(u.chans, user)
+	}
+}
+
+// hold counts c for user, or reports that user holds the maximum. A
+// connection is counted once, whatever keys it verifies.
+func (u *userConns) hold(c *gateConn, user string) bool {
+	if c.userHeld.Load() {
+		return true
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n[user] >= u.max {
+		return false
+	}
+	u.n[user]++
+	c.user, c.users = user, u
+	c.userHeld.Store(true)
+	return true
+}
+
+func (u *userConns) release(user string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n[user]--; u.n[user] <= 0 {
+		delete(u.n, user)
+	}
 }
 
 // bufferedConn is a net.Conn whose reads go through readBufferSize. The

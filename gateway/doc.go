@@ -25,7 +25,11 @@
 //	                kill or shutdown
 //	refuse.go       end: refusals as one line on stderr and exit status 1
 //	forward.go      port, agent and X11 forwarding, refused and logged
-//	conn.go         read buffers under x/crypto's connections: large only after auth
+//	postauth_report.go  refusals after authentication: 20 events per user
+//	                and type a minute, the rest counted in one
+//	                refusals.suppressed
+//	conn.go         read buffers under x/crypto's connections: large only after
+//	                auth; sessions per connection, connections per user
 //	commands.go     Warden's own command interface (a user name with no '@')
 //	commands_jit.go   request, approve, deny, cancel, grants, revoke
 //	commands_exceptions.go  the exception register over SSH

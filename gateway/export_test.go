@@ -4,6 +4,22 @@ package gateway
 // now, as shutdown does, so that end-to-end tests need not wait a minute.
 func FlushPreAuth(s *Server) { s.flushPreAuth(true) }
 
+// FlushRefusals writes every open window of the refusal report now.
+func FlushRefusals(s *Server) { s.flushRefusals(true) }
+
+// SetUserLimits lowers the per-user bounds on connections and session
+// channels for a test; 0 keeps a bound as it is.
+func SetUserLimits(s *Server, conns, channels int) {
+	s.users.mu.Lock()
+	defer s.users.mu.Unlock()
+	if conns > 0 {
+		s.users.max = conns
+	}
+	if channels > 0 {
+		s.users.maxChans = channels
+	}
+}
+
 // PreAuthHeld returns the number of pre-authentication slots held.
 func PreAuthHeld(s *Server) int {
 	_, n := s.gate.held()

@@ -34,13 +34,17 @@ func (s *Server) refuseGlobalRequest(gctx gliderssh.Context, _ *gliderssh.Server
 	return false, nil
 }
 
+// refuseForward audits a refused forwarding request or channel, within the
+// user's refusal budget (postauth_report.go): each costs the client one
+// packet.
 func (s *Server) refuseForward(ident identity, subject, kind string) {
 	actor := ""
 	if ident.user != nil {
 		actor = ident.user.Name
 	}
-	s.log.Info("forwarding refused", "user", actor, "target", subject, "kind", truncate(kind, 64))
-	s.audit(context.Background(), "forward.refused", actor, subject, map[string]any{
+	if s.auditRefusal(context.Background(), "forward.refused", kind, actor, subject, map[string]any{
 		"kind": truncate(kind, 64), "client_addr": ident.clientAddr,
-	})
+	}) {
+		s.log.Info("forwarding refused", "user", actor, "target", subject, "kind", truncate(kind, 64))
+	}
 }

@@ -99,6 +99,11 @@ type Server struct {
 	// do not authenticate in time; report aggregates what they did.
 	gate   *gate
 	report *preauthReport
+	// refusals budgets the audit events of refusals after
+	// authentication (postauth_report.go).
+	refusals *refusalReport
+	// users counts authenticated connections per user (conn.go).
+	users *userConns
 	// running counts session and command channels in flight, so that Serve
 	// returns only after each has written its last row.
 	running sync.WaitGroup
@@ -143,6 +148,8 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry(), rot: newRotationQueue()}
 	s.report = newPreauthReport(s.now)
+	s.refusals = newRefusalReport(s.now)
+	s.users = newUserConns(maxConnsPerUser, maxSessionsPerUser)
 	s.gate = newGate(opt.Policy.Limits, s.report, s.now)
 	s.srv = &gliderssh.Server{
 		HostSigners:          []gliderssh.Signer{opt.HostKey},
@@ -196,6 +203,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.gate.closeAll()
 		stopReports()
 		s.flushPreAuth(true)
+		s.flushRefusals(true)
 	}()
 	// The rotation worker lives as long as the listener.
 	wctx, stopWorker := context.WithCancel(ctx)
@@ -243,6 +251,7 @@ func (s *Server) reportLoop() (stop func()) {
 			select {
 			case <-t.C:
 				s.flushPreAuth(false)
+				s.flushRefusals(false)
 			case <-done:
 				return
 			}

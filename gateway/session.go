@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,13 +100,33 @@ type session struct {
 
 // handleSession is the gliderlabs channel handler for "session" channels.
 func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc gossh.NewChannel, gctx gliderssh.Context) {
+	gc := gateConnOf(gctx)
+	if gc == nil || !gc.holdSession() {
+		s.auditRefusal(gctx, "session.refused", "too many sessions", connUser(conn), truncate(conn.User(), 256), map[string]any{
+			"reason": "too many sessions on this connection", "client_addr": conn.RemoteAddr().String(),
+		})
+		_ = nc.Reject(gossh.ResourceShortage, fmt.Sprintf("warden: too many sessions on this connection (at most %d)", maxSessionsPerConn))
+		return
+	}
+	defer gc.releaseSession()
 	if signInOnly(conn) { // an unknown key: `login` and nothing else (commands_sso.go)
+		// Bounded per connection above and by the sign-in limits per
+		// source and in all; such connections name no user to count.
 		s.handleSignIn(gctx, conn, nc)
 		return
 	}
+	user := connUser(conn)
+	if !s.users.holdChannel(user) {
+		s.auditRefusal(gctx, "session.refused", "too many sessions", user, truncate(conn.User(), 256), map[string]any{
+			"reason": "too many sessions for the user", "client_addr": conn.RemoteAddr().String(),
+		})
+		_ = nc.Reject(gossh.ResourceShortage, fmt.Sprintf("warden: too many sessions for %s (at most %d)", user, s.users.maxChans))
+		return
+	}
+	defer s.users.releaseChannel(user)
 	ident, ok := s.identify(conn)
 	if !ok {
-		s.audit(gctx, "session.refused", "", truncate(conn.User(), 256), map[string]any{
+		s.auditRefusal(gctx, "session.refused", "identity no longer in policy", connUser(conn), truncate(conn.User(), 256), map[string]any{
 			"reason": "identity no longer in policy", "client_addr": conn.RemoteAddr().String(),
 		})
 		_ = nc.Reject(gossh.Prohibited, "warden: your key is no longer known")
@@ -117,7 +139,7 @@ func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc g
 	_, port, _ := net.SplitHostPort(conn.LocalAddr().String())
 	t, err := parseTarget(conn.User())
 	if err != nil {
-		s.audit(gctx, "session.refused", ident.user.Name, truncate(conn.User(), 256), map[string]any{
+		s.auditRefusal(gctx, "session.refused", "bad target", ident.user.Name, truncate(conn.User(), 256), map[string]any{
 			"reason": err.Error(), "client_addr": ident.clientAddr,
 		})
 		refuse(ch, reqs, nil, "warden: "+err.Error(), false, s.opt.RequestTimeout)
@@ -129,10 +151,11 @@ func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc g
 	}
 	adm, err := s.authorize(gctx, ident, t, port)
 	if err != nil {
-		s.audit(gctx, "session.refused", ident.user.Name, t.String(), map[string]any{
+		if s.auditRefusal(gctx, "session.refused", "not authorized", ident.user.Name, t.String(), map[string]any{
 			"reason": err.Error(), "client_addr": ident.clientAddr,
-		})
-		s.logRefusal(err, ident, t)
+		}) {
+			s.logRefusal(err, ident, t)
+		}
 		refuse(ch, reqs, nil, userMessage(err), false, s.opt.RequestTimeout)
 		return
 	}
@@ -247,8 +270,7 @@ func (ss *session) awaitStart(ctx context.Context) bool {
 				// A second pty-req would make sshd drop the whole
 				// connection ("you already have a pty").
 				if err := gossh.Unmarshal(r.Payload, &p); err != nil || !validPTY(p) || ss.pty != nil {
-					ss.s.log.Info("pty request refused", "user", ss.ident.user.Name, "target", ss.t.String())
-					_ = r.Reply(false, nil)
+					ss.refuseRequest(r, "malformed or absurd terminal, or a second one")
 					continue
 				}
 				if ss.acceptEarly(r) {
@@ -257,15 +279,14 @@ func (ss *session) awaitStart(ctx context.Context) bool {
 			case "env":
 				var kv struct{ Name, Value string }
 				if err := gossh.Unmarshal(r.Payload, &kv); err != nil || !validEnvName(kv.Name) {
-					ss.s.log.Info("env request refused", "user", ss.ident.user.Name, "target", ss.t.String(), "name", truncate(kv.Name, 64))
-					_ = r.Reply(false, nil)
+					ss.refuseRequest(r, "malformed variable name")
 					continue
 				}
 				ss.acceptEarly(r)
 			case "window-change":
 				var w windowChange
 				if err := gossh.Unmarshal(r.Payload, &w); err != nil || w.Cols > maxTermDim || w.Rows > maxTermDim {
-					_ = r.Reply(false, nil)
+					ss.refuseRequest(r, "malformed or absurd terminal")
 					continue
 				}
 				if ss.acceptEarly(r) && ss.pty != nil && w.Cols > 0 && w.Rows > 0 {
@@ -314,8 +335,7 @@ func (ss *session) acceptEarly(r *gossh.Request) bool {
 		size += len(q.Payload)
 	}
 	if len(ss.queued) >= maxEarlyRequests || size > maxEarlyBytes {
-		ss.s.log.Info("request refused: too many before the session started", "user", ss.ident.user.Name, "target", ss.t.String(), "type", r.Type)
-		_ = r.Reply(false, nil)
+		ss.refuseRequest(r, "too many or too large requests before the session started")
 		return false
 	}
 	ss.queued = append(ss.queued, early)
@@ -338,8 +358,14 @@ func validEnvName(name string) bool {
 	return true
 }
 
-// startRequest records what the channel asks to run. A malformed payload
-// or a subsystem other than sftp is refused and the channel may try again.
+// startRequest records what the channel asks to run. A malformed payload,
+// a subsystem other than sftp or a command with a NUL byte is refused and
+// the channel may try again.
+//
+// Why NUL: sshd reads the command as a C string, ignoring a NUL at its end
+// (and dropping the connection for one inside), while deny rules and the
+// command log see the whole SSH string. `id\x00` would slip past a rule
+// `^id$` and run `id`. No OpenSSH client can send one.
 func (ss *session) startRequest(r *gossh.Request) bool {
 	ss.kind = r.Type
 	switch r.Type {
@@ -350,8 +376,15 @@ func (ss *session) startRequest(r *gossh.Request) bool {
 			return false
 		}
 		if r.Type == "subsystem" && p.Value != "sftp" {
-			ss.s.audit(context.Background(), "session.refused", ss.ident.user.Name, ss.t.String(), map[string]any{
+			ss.s.auditRefusal(context.Background(), "session.refused", "subsystem not allowed", ss.ident.user.Name, ss.t.String(), map[string]any{
 				"reason": "subsystem not allowed", "subsystem": truncate(p.Value, 64),
+			})
+			_ = r.Reply(false, nil)
+			return false
+		}
+		if r.Type == "exec" && strings.IndexByte(p.Value, 0) >= 0 {
+			ss.s.auditRefusal(context.Background(), "session.refused", "command contains a NUL byte", ss.ident.user.Name, ss.t.String(), map[string]any{
+				"reason": "command contains a NUL byte", "command": printable(p.Value, 256),
 			})
 			_ = r.Reply(false, nil)
 			return false
@@ -382,6 +415,18 @@ func validPTY(p ptyRequest) bool {
 		}
 	}
 	return true
+}
+
+// refuseRequest answers a channel request "no" and audits it within the
+// user's refusal budget (each costs the client one packet), logging only
+// what it audits.
+func (ss *session) refuseRequest(r *gossh.Request, reason string) {
+	if ss.s.auditRefusal(context.Background(), "request.refused", r.Type, ss.ident.user.Name, ss.t.String(), map[string]any{
+		"session_id": ss.id, "request": truncate(r.Type, 64), "reason": reason, "client_addr": ss.ident.clientAddr,
+	}) {
+		ss.s.log.Info("channel request refused", "session", ss.id, "user", ss.ident.user.Name, "request", truncate(r.Type, 64), "reason", reason)
+	}
+	_ = r.Reply(false, nil)
 }
 
 var (

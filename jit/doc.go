@@ -36,7 +36,11 @@
 //   - a deny holds: the same user may not request the same role again for
 //     its deny_cooldown (default 1h), or, for break-glass, until an
 //     approver other than that user clears it (ClearDenial, audited as
-//     denial.cleared); see cooldown.go.
+//     denial.cleared); see cooldown.go;
+//   - nor does asking and withdrawing: after 3 requests for a role that
+//     ended cancelled or expired within an hour, the next waits until the
+//     oldest is an hour old (withdrawnHold in request.go), so approvers
+//     cannot be flooded until one approves by mistake.
 //
 // Refusals are *Error values whose Msg is one line for the user; they match
 // ErrNotFound, ErrForbidden, ErrInvalid or ErrState. Any other error is

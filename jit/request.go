@@ -2,6 +2,7 @@ package jit
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/warden-gw/warden/audit"
@@ -45,6 +46,9 @@ func (s *Service) Request(ctx context.Context, user *policy.User, role string, d
 		} else if held {
 			return denialError(d, now)
 		}
+		if err := withdrawnHold(tx, req.User, req.Role, now); err != nil {
+			return err
+		}
 		// Checked in the writer, so two identical requests sent at once
 		// cannot both pass.
 		id, found, err := pendingRequestOf(tx, req.User, req.Role)
@@ -79,6 +83,59 @@ func (s *Service) Request(ctx context.Context, user *policy.User, role string, d
 	s.schedule(deadline{at: now.Add(requestTTL(in.role)), job: jobExpireRequest, id: req.ID})
 	s.notify(ctx, requestCreatedNotice(req, in.role))
 	return req, nil
+}
+
+// A deny holds (cooldown.go), but a requester who cancels before anyone
+// decides, or lets requests lapse, could otherwise ask again at once and
+// without end: each request alerts every approver and writes to the chain,
+// until a tired approver approves one (approval fatigue). So at most
+// maxWithdrawn requests of a user for a role may end cancelled or expired
+// within requestWindow; the next waits until the oldest leaves it.
+// Approved and denied requests do not count: those were answered.
+const (
+	maxWithdrawn  = 3
+	requestWindow = time.Hour
+)
+
+// withdrawnHold refuses a new request by user for role while maxWithdrawn
+// of their requests for it, opened within requestWindow before now, ended
+// cancelled or expired.
+func withdrawnHold(tx *audit.Tx, user, role string, now time.Time) error {
+	since, err := audit.Time(now.Add(-requestWindow))
+	if err != nil {
+		return err
+	}
+	rows, err := tx.Query(`SELECT created_at FROM requests WHERE user = ? AND role = ? AND state IN (?, ?) AND created_at > ?
+		ORDER BY created_at`, user, role, StateCancelled, StateExpired, since)
+	if err != nil {
+		return fmt.Errorf("jit: count withdrawn requests: %w", err)
+	}
+	defer rows.Close()
+	var created []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return fmt.Errorf("jit: count withdrawn requests: %w", err)
+		}
+		created = append(created, c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("jit: count withdrawn requests: %w", err)
+	}
+	if len(created) < maxWithdrawn {
+		return nil
+	}
+	// The window frees when the oldest counted request leaves it.
+	oldest, err := audit.ParseTime(created[len(created)-maxWithdrawn])
+	if err != nil {
+		return fmt.Errorf("jit: count withdrawn requests: %w", err)
+	}
+	after := oldest.Add(requestWindow)
+	if t := after.Truncate(time.Minute); t.Before(after) {
+		after = t.Add(time.Minute) // rounded up: never a moment still refused
+	}
+	return refuse(ErrState, "you withdrew or let lapse %d requests for %s in the last hour; you may ask again after %s",
+		len(created), role, clock(after, now))
 }
 
 // Cancel withdraws user's own pending request id.

@@ -19,10 +19,11 @@ func TestRequestRules(t *testing.T) {
 		kind           error
 		msg            string
 	}{
-		{"unknown role", "alice", "nope", time.Hour, "x", "", ErrNotFound, `unknown role "nope"`},
+		{"unknown role", "alice", "nope", time.Hour, "x", "", ErrNotFound, `no role "nope" that you may request`},
 		{"standing role needs no request", "hank", "web-deploy", time.Hour, "x", "", ErrInvalid, "role web-deploy is standing access and needs no request"},
-		{"only eligible users may request", "carol", "prod-root", time.Hour, "x", "", ErrForbidden, "you are not eligible to request prod-root"},
-		{"standing member is not eligible", "hank", "prod-root", time.Hour, "x", "", ErrForbidden, "you are not eligible to request prod-root"},
+		{"only eligible users may request", "carol", "prod-root", time.Hour, "x", "", ErrNotFound, `no role "prod-root" that you may request`},
+		{"standing member is not eligible", "hank", "prod-root", time.Hour, "x", "", ErrNotFound, `no role "prod-root" that you may request`},
+		{"a standing role of others", "alice", "web-deploy", time.Hour, "x", "", ErrNotFound, `no role "web-deploy" that you may request`},
 		{"zero duration", "alice", "prod-root", 0, "x", "", ErrInvalid, "duration must be positive (asked 0s)"},
 		{"negative duration", "alice", "prod-root", -time.Hour, "x", "", ErrInvalid, "duration must be positive (asked -1h)"},
 		{"longer than max_duration", "alice", "prod-root", 3 * time.Hour, "x", "", ErrInvalid, "role prod-root allows at most 2h (asked 3h)"},
@@ -67,7 +68,7 @@ func TestRequestRefusesUnknownUsers(t *testing.T) {
 	// Groups come from the current policy, not from the caller's copy.
 	forged := &policy.User{Name: "hank", Groups: []string{"sysadmins"}}
 	_, err = e.svc.Request(context.Background(), forged, "prod-root", time.Hour, "x", "")
-	wantRefusal(t, err, ErrForbidden, "you are not eligible to request prod-root")
+	wantRefusal(t, err, ErrNotFound, `no role "prod-root" that you may request`)
 }
 
 func TestRequestStoresRowEventAndAlert(t *testing.T) {

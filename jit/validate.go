@@ -57,13 +57,15 @@ type requestInput struct {
 // current policy. u is the requester as the current policy knows them.
 func checkRequest(pol *policy.Config, u *policy.User, roleName string, d time.Duration, reason, ticket string) (requestInput, error) {
 	r := pol.Role(roleName)
+	// One answer for a role that does not exist, another client's role and
+	// a role the caller may not request, so that probing role names tells
+	// nothing about other tenants (as ClearDenial does). Only a member of a
+	// standing role is told that it needs no request.
 	switch {
-	case r == nil:
-		return requestInput{}, refuse(ErrNotFound, "unknown role %.*q", maxEcho, roleName)
-	case !r.Privileged:
+	case r != nil && !r.Privileged && u.InAny(r.Members):
 		return requestInput{}, refuse(ErrInvalid, "role %s is standing access and needs no request", r.Name)
-	case !u.InAny(r.Eligible):
-		return requestInput{}, refuse(ErrForbidden, "you are not eligible to request %s", r.Name)
+	case r == nil || !r.Privileged || !u.InAny(r.Eligible):
+		return requestInput{}, refuse(ErrNotFound, "no role %.*q that you may request", maxEcho, roleName)
 	case d <= 0:
 		return requestInput{}, refuse(ErrInvalid, "duration must be positive (asked %s)", shortDuration(d))
 	case d > maxDuration(r):
