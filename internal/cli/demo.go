@@ -138,7 +138,7 @@ func printDemo(e *env, dir, port, login, known, accounts string) {
 	fmt.Fprintf(w, "  %s uname -a   # one command\n", ssh(login+"@demo01", "alice"))
 	fmt.Fprintf(w, "  %s whoami             # Warden's command interface\n", ssh("alice", "alice"))
 	fmt.Fprintf(w, "  %s hosts\n", ssh("carol", "carol"))
-	fmt.Fprintf(w, "  %s            # refused: bob has no role on demo01\n", ssh(login+"@demo01", "bob"))
+	fmt.Fprintf(w, "  %s            # refused: bob has no role on demo01, so to him it is an unknown host\n", ssh(login+"@demo01", "bob"))
 	fmt.Fprintln(w, "\nJust-in-time root: alice asks, bob approves, alice logs in as root until the grant ends:")
 	fmt.Fprintf(w, "  %s request demo-root --for 30m --reason \"'patch kernel'\"\n", ssh("alice", "alice"))
 	fmt.Fprintf(w, "  %s approve 1\n", ssh("bob", "bob"))
