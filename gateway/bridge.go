@@ -189,15 +189,22 @@ func (ss *session) exitReasonOr(fallback string) string {
 
 // forwardHostRequests passes the host's channel requests (exit-status,
 // exit-signal, eow@openssh.com, …) to the client in order, noting the exit
-// status for the session row. When hostEOF closes (the host's output
-// ended), it forwards the requests already received, which x/crypto
-// delivered before the EOF that the pumps read, and then closes flushed.
+// status for the session row. The client's EOF waits on flushed, which
+// closes once the host's output has ended (hostEOF) and its exit-status or
+// exit-signal has been forwarded, or when the host closes the channel.
+// sshd sends EOF, exit-status and close back to back; a client such as
+// PuTTY that closes the channel as soon as both sides sent EOF would,
+// through the gateway's extra hop, otherwise lose the exit status (it
+// exited 0 where the command exited 3).
 func (ss *session) forwardHostRequests(hostEOF <-chan struct{}, flushed chan<- struct{}) {
-	defer func() {
+	exited := false
+	release := func() {
 		if flushed != nil {
 			close(flushed)
+			flushed = nil
 		}
-	}()
+	}
+	defer release()
 	for {
 		select {
 		case r, ok := <-ss.hostReqs:
@@ -205,20 +212,17 @@ func (ss *session) forwardHostRequests(hostEOF <-chan struct{}, flushed chan<- s
 				return
 			}
 			ss.forwardHostRequest(r)
-		case <-hostEOF:
-			for drained := false; !drained; {
-				select {
-				case r, ok := <-ss.hostReqs:
-					if !ok {
-						return
-					}
-					ss.forwardHostRequest(r)
-				default:
-					drained = true
+			if r.Type == "exit-status" || r.Type == "exit-signal" {
+				exited = true
+				if hostEOF == nil {
+					release()
 				}
 			}
-			close(flushed)
-			flushed, hostEOF = nil, nil
+		case <-hostEOF:
+			hostEOF = nil // seen; a nil channel is never ready again
+			if exited {
+				release()
+			}
 		}
 	}
 }
