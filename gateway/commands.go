@@ -274,9 +274,9 @@ func cmdWhoami(ctx context.Context, e *cmdEnv, args []string) error {
 	}
 	for _, r := range e.s.Policy().Roles {
 		switch {
-		case !r.Privileged && !r.BreakGlass && u.InAny(r.Members):
+		case !r.Privileged && !r.BreakGlass && u.InAnyFor(r, r.Members):
 			w.Standing = append(w.Standing, r.Name)
-		case (r.Privileged || r.BreakGlass) && u.InAny(r.Eligible):
+		case (r.Privileged || r.BreakGlass) && u.InAnyFor(r, r.Eligible):
 			w.Eligible = append(w.Eligible, r.Name)
 		}
 	}

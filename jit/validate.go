@@ -62,7 +62,7 @@ func checkRequest(pol *policy.Config, u *policy.User, roleName string, d time.Du
 		return requestInput{}, refuse(ErrNotFound, "unknown role %.*q", maxEcho, roleName)
 	case !r.Privileged:
 		return requestInput{}, refuse(ErrInvalid, "role %s is standing access and needs no request", r.Name)
-	case !u.InAny(r.Eligible):
+	case !u.InAnyFor(r, r.Eligible): // InAnyFor: a tenant-limited directory user stays in their tenant
 		return requestInput{}, refuse(ErrForbidden, "you are not eligible to request %s", r.Name)
 	case d <= 0:
 		return requestInput{}, refuse(ErrInvalid, "duration must be positive (asked %s)", shortDuration(d))
@@ -135,7 +135,7 @@ func currentUser(pol *policy.Config, u *policy.User) (*policy.User, error) {
 // whatever its window says.
 func entitled(pol *policy.Config, user, role, tenant string) bool {
 	r := pol.Role(role)
-	return r != nil && r.Privileged && r.Tenant == tenant && pol.User(user).InAny(r.Eligible)
+	return r != nil && r.Privileged && r.Tenant == tenant && pol.User(user).InAnyFor(r, r.Eligible)
 }
 
 // shortDuration prints 2h, 90m or 45s rather than Go's 2h0m0s.

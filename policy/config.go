@@ -36,6 +36,7 @@ type Config struct {
 	Notify      Notify
 	Evidence    Evidence
 	Limits      Limits
+	Identity    Identity // identity.directories: users provisioned over SCIM
 	Tenants     []*Tenant
 	Groups      []*Group
 	Users       []*User
@@ -157,6 +158,12 @@ type User struct {
 	Name   string
 	Keys   []ssh.PublicKey
 	Groups []string
+	// Source is "" for users of the users section and "scim:DIRECTORY"
+	// for users a directory provisioned (see SourceOf).
+	Source string
+	// Tenant, when set, limits the user to that tenant's roles (a
+	// tenant-limited directory's users; see InAnyFor).
+	Tenant string
 }
 
 // Group is a named set of users; roles refer to groups, never to users, so

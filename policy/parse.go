@@ -24,6 +24,7 @@ const maxPolicySize = 4 << 20
 var topKeys = []string{
 	"listen", "host_key", "data_dir", "http_listen", "credentials",
 	"recording", "notify", "evidence", "limits", "tenants", "groups", "users", "roles",
+	"identity",
 }
 
 // Load reads the policy at path and parses it like Parse. It also opens the
@@ -162,6 +163,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	tenants := d.tenants(f.get("tenants"), c)
 	groups := d.groups(f.get("groups"), c, tenants)
 	d.users(f.get("users"), c, groups)
+	d.identity(f.get("identity"), c, tenants)
 	d.roles(f.get("roles"), c, refs{
 		groups:  groups,
 		tenants: tenants,
