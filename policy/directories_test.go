@@ -72,7 +72,7 @@ func TestWithUsersAndTenantLimit(t *testing.T) {
 	m, skipped := c.WithUsers([]*User{
 		{Name: "ALICE", Keys: nil, Source: "scim:entra"},
 		{Name: "dana@contoso.com", Keys: []ssh.PublicKey{testKey(1), testKey(2)}, Groups: []string{"sysadmins"}, Source: "scim:entra", Tenant: "acme"},
-	})
+	}, map[string][]ssh.PublicKey{"alice": {testKey(3), testKey(2)}, "nobody": {testKey(4)}})
 	if !slices.Equal(skipped, []string{"ALICE"}) {
 		t.Fatalf("skipped = %v", skipped)
 	}
@@ -83,7 +83,13 @@ func TestWithUsersAndTenantLimit(t *testing.T) {
 	if dana == nil || dana.Name != "dana@contoso.com" || len(dana.Keys) != 1 || dana.SourceOf() != "scim:entra" {
 		t.Fatalf("dana = %+v", dana)
 	}
-	if c.User("dana@contoso.com") != nil || len(c.Users) != 1 {
+	if u := m.UserByKey(testKey(3)); u == nil || u.Name != "alice" {
+		t.Fatalf("bound key 3 belongs to %v, want alice", u)
+	}
+	if m.UserByKey(testKey(4)) != nil || len(m.User("alice").Keys) != 2 {
+		t.Fatal("a bound key went to a missing user, or a taken key was bound twice")
+	}
+	if c.User("dana@contoso.com") != nil || len(c.User("alice").Keys) != 1 || len(c.Users) != 1 {
 		t.Fatal("WithUsers changed the base policy")
 	}
 	acme, _ := m.ResolveHost("web01")

@@ -13,7 +13,11 @@ import (
 // already names someone: identity is the key, so a directory can never
 // take over a YAML user's name or key. The left-out names come back in
 // skipped.
-func (c *Config) WithUsers(extra []*User) (merged *Config, skipped []string) {
+//
+// bound adds keys to users by name, YAML or extra (keys bound by OIDC
+// sign-in); a name that is not in the result gets nothing, and a key that
+// already names someone is left out.
+func (c *Config) WithUsers(extra []*User, bound map[string][]ssh.PublicKey) (merged *Config, skipped []string) {
 	m := *c
 	m.Users = slices.Clip(slices.Clone(c.Users))
 	names := make(map[string]bool, len(c.Users)+len(extra))
@@ -43,6 +47,23 @@ func (c *Config) WithUsers(extra []*User) (merged *Config, skipped []string) {
 			cp.Keys = append(cp.Keys, k)
 		}
 		m.Users = append(m.Users, &cp)
+	}
+	if len(bound) > 0 {
+		for i, u := range m.Users {
+			ks := bound[u.Name]
+			if len(ks) == 0 {
+				continue
+			}
+			cp := *u
+			cp.Keys = slices.Clone(u.Keys)
+			for _, k := range ks {
+				if fp := ssh.FingerprintSHA256(k); !keys[fp] {
+					keys[fp] = true
+					cp.Keys = append(cp.Keys, k)
+				}
+			}
+			m.Users[i] = &cp
+		}
 	}
 	m.index()
 	return &m, skipped
