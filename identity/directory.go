@@ -42,7 +42,7 @@ type Directory struct {
 
 	mu    sync.RWMutex
 	snap  *snapshot
-	gen   uint64                                 // moves on every reload and BindKeys
+	gen   uint64                                // moves on every reload and BindKeys
 	bound map[string]map[string][]ssh.PublicKey // source -> user name -> keys
 	subs  []func([]Change)
 	cache mergeCache

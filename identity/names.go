@@ -30,6 +30,10 @@ func CheckUserName(s string) string {
 	}
 	for _, r := range s {
 		switch {
+		case r < 0x80 && !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._@+'-", r)) && !unicode.IsSpace(r) && r >= 0x20 && r != 0x7f && r != '/' && r != '\\':
+			return "userName may hold only letters, digits and . _ @ + ' -"
+		case r >= 0x80 && r >= 0xa0 && !unicode.Is(unicode.Bidi_Control, r) && !unicode.In(r, unicode.Cf):
+			return "userName must be ASCII: letters, digits and . _ @ + ' -"
 		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0:
 			return "userName contains control characters"
 		case unicode.Is(unicode.Bidi_Control, r) || unicode.In(r, unicode.Cf):

@@ -1,0 +1,125 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/warden-gw/warden/internal/sshtest"
+	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/scim"
+)
+
+const scimToken = "entra-test-token-0123456789"
+
+// directoryBed is a testbed with an Entra directory behind a real SCIM
+// endpoint over loopback HTTP, and dana, whom the directory provisions.
+func directoryBed(t *testing.T) (*testbed, *httptest.Server, *sshtest.Client) {
+	t.Helper()
+	tok := filepath.Join(t.TempDir(), "entra.token")
+	if err := os.WriteFile(tok, []byte(scimToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := newTestbed(t, bedOptions{identity: fmt.Sprintf("identity:\n  directories:\n    - {name: entra, token_file: %s}\n", tok)})
+	h, err := scim.NewHandler(b.directory, scim.Options{Policy: func() *policy.Config { return b.cfg }, Store: b.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	dana := newClient(t, filepath.Join(b.dir, "dana"))
+	dana.TrustHost("127.0.0.1:"+b.port, b.hostKey)
+	return b, srv, dana
+}
+
+func scimDo(t *testing.T, srv *httptest.Server, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+"/scim/v2"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+scimToken)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, m
+}
+
+// provisionDana creates dana with her key, in the sysadmins group (which
+// holds web-admin: root on web01), and returns her SCIM id.
+func provisionDana(t *testing.T, srv *httptest.Server, dana *sshtest.Client) string {
+	t.Helper()
+	key := strings.TrimSpace(authorizedKey(dana.PublicKey))
+	code, u := scimDo(t, srv, "POST", "/Users", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:warden:2.0:User"],
+		"externalId":"0a1b-dana","userName":"dana@contoso.com","active":"True",
+		"urn:ietf:params:scim:schemas:extension:warden:2.0:User":{"sshPublicKeys":%q}}`, key+"\n"))
+	if code != http.StatusCreated {
+		t.Fatalf("create dana: %d %v", code, u)
+	}
+	id := u["id"].(string)
+	code, g := scimDo(t, srv, "POST", "/Groups", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"sysadmins","members":[{"value":%q}]}`, id))
+	if code != http.StatusCreated {
+		t.Fatalf("create group: %d %v", code, g)
+	}
+	return id
+}
+
+// The leaver path end to end: a joiner provisioned over SCIM logs in with
+// the real ssh client; a PATCH active "False" (Entra's string boolean)
+// closes her live root shell with the directory's line, the session row
+// says deprovisioned, and her key no longer authenticates.
+func TestE2EDirectoryLeaverClosesLiveShell(t *testing.T) {
+	b, srv, dana := directoryBed(t)
+	id := provisionDana(t, srv, dana)
+
+	// Joiner: whoami shows the source, and a shell opens at once.
+	out, errOut, code := b.run(dana, "gw", "whoami")
+	if code != 0 || !strings.Contains(out, "dana@contoso.com") || !strings.Contains(out, "sysadmins") || !strings.Contains(out, "web-admin") {
+		t.Fatalf("whoami: %d %q %q", code, out, errOut)
+	}
+	p := dana.StartPTY(t, b.port, "root@web01", 80, 24)
+	p.Send("export PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+
+	code, resp := scimDo(t, srv, "PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`)
+	if code != http.StatusOK || resp["active"] != false {
+		t.Fatalf("patch: %d %v", code, resp)
+	}
+	p.Expect(t, `warden: access removed by the directory; session closed`, expectWait)
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	s := b.lastSession("dana@contoso.com")
+	if got := b.waitSessionEnded(s.ID); got.EndReason != "deprovisioned" {
+		t.Fatalf("end_reason %q", got.EndReason)
+	}
+	b.waitEvent("identity.user.deactivated", "dana@contoso.com")
+	b.waitEvent("identity.access_removed", "dana@contoso.com")
+	if _, errOut, code := b.run(dana, "root@web01", "true"); code == 0 || !strings.Contains(errOut, "Permission denied") {
+		t.Fatalf("leaver's key still works: %d %q", code, errOut)
+	}
+	// A retried PATCH changes nothing and is answered the same.
+	if code, resp := scimDo(t, srv, "PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`); code != 200 || resp["active"] != false {
+		t.Fatalf("retry: %d %v", code, resp)
+	}
+	if n := len(b.events("identity.user.deactivated")); n != 1 {
+		t.Fatalf("%d deactivation events after a retry", n)
+	}
+}
