@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -65,6 +66,12 @@ func scimDo(t *testing.T, srv *httptest.Server, method, path, body string) (int,
 // provisionDana creates dana with her key, in the sysadmins group (which
 // holds web-admin: root on web01), and returns her SCIM id.
 func provisionDana(t *testing.T, srv *httptest.Server, dana *sshtest.Client) string {
+	id, _ := provisionIn(t, srv, dana, "sysadmins")
+	return id
+}
+
+// provisionIn creates dana in one group and returns her and its SCIM ids.
+func provisionIn(t *testing.T, srv *httptest.Server, dana *sshtest.Client, group string) (string, string) {
 	t.Helper()
 	key := strings.TrimSpace(authorizedKey(dana.PublicKey))
 	code, u := scimDo(t, srv, "POST", "/Users", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:warden:2.0:User"],
@@ -74,11 +81,11 @@ func provisionDana(t *testing.T, srv *httptest.Server, dana *sshtest.Client) str
 		t.Fatalf("create dana: %d %v", code, u)
 	}
 	id := u["id"].(string)
-	code, g := scimDo(t, srv, "POST", "/Groups", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"sysadmins","members":[{"value":%q}]}`, id))
+	code, g := scimDo(t, srv, "POST", "/Groups", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":%q,"members":[{"value":%q}]}`, group, id))
 	if code != http.StatusCreated {
 		t.Fatalf("create group: %d %v", code, g)
 	}
-	return id
+	return id, g["id"].(string)
 }
 
 // The leaver path end to end: a joiner provisioned over SCIM logs in with
@@ -91,7 +98,7 @@ func TestE2EDirectoryLeaverClosesLiveShell(t *testing.T) {
 
 	// Joiner: whoami shows the source, and a shell opens at once.
 	out, errOut, code := b.run(dana, "gw", "whoami")
-	if code != 0 || !strings.Contains(out, "dana@contoso.com") || !strings.Contains(out, "sysadmins") || !strings.Contains(out, "web-admin") {
+	if code != 0 || !strings.Contains(out, "dana@contoso.com") || !strings.Contains(out, "source:      scim:entra (active)") || !strings.Contains(out, "sysadmins") || !strings.Contains(out, "web-admin") {
 		t.Fatalf("whoami: %d %q %q", code, out, errOut)
 	}
 	p := dana.StartPTY(t, b.port, "root@web01", 80, 24)
@@ -121,5 +128,82 @@ func TestE2EDirectoryLeaverClosesLiveShell(t *testing.T) {
 	}
 	if n := len(b.events("identity.user.deactivated")); n != 1 {
 		t.Fatalf("%d deactivation events after a retry", n)
+	}
+}
+
+// A mover: dana, provisioned into helpdesk, requests prod-root at once
+// (joiner), works under the grant, and is moved out of helpdesk by
+// Entra's member removal: the shell closes with the directory's line, the
+// grant ends deprovisioned, and she can no longer request the role.
+func TestE2EDirectoryMover(t *testing.T) {
+	b, srv, dana := directoryBed(t)
+	id, gid := provisionIn(t, srv, dana, "helpdesk")
+	out, errOut, code := b.run(dana, "gw", "request", "prod-root", "--for", "30m", "--reason", "INC-1")
+	m := regexp.MustCompile(`^request (\d+) opened`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("joiner request: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := b.run(b.carol, "gw", "approve", m[1]); code != 0 {
+		t.Fatalf("approve: %q", errOut)
+	}
+	p := dana.StartPTY(t, b.port, "root@web01", 80, 24)
+	p.Send("export PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+
+	code, _ = scimDo(t, srv, "PATCH", "/Groups/"+gid, fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Remove","path":"members","value":[{"value":%q}]}]}`, id))
+	if code != http.StatusNoContent {
+		t.Fatalf("remove member: %d", code)
+	}
+	p.Expect(t, `warden: access removed by the directory; session closed`, expectWait)
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.waitSessionEnded(b.lastSession("dana@contoso.com").ID); s.EndReason != "deprovisioned" {
+		t.Fatalf("session end_reason %q", s.EndReason)
+	}
+	var reason string
+	if err := b.db().QueryRow(`SELECT end_reason FROM grants WHERE user = 'dana@contoso.com'`).Scan(&reason); err != nil || reason != "deprovisioned" {
+		t.Fatalf("grant end_reason %q %v", reason, err)
+	}
+	if _, errOut, code := b.run(dana, "gw", "request", "prod-root", "--for", "30m", "--reason", "INC-2"); code != 1 || !strings.Contains(errOut, "not eligible") {
+		t.Fatalf("mover still eligible: %d %q", code, errOut)
+	}
+	// Still a user: whoami works, with no groups.
+	if out, _, code := b.run(dana, "gw", "whoami"); code != 0 || !strings.Contains(out, "groups:      (none)") {
+		t.Fatalf("whoami: %d %q", code, out)
+	}
+}
+
+// A delete cancels pending requests and leaves a tombstone; the name stays
+// in history, and the same externalId re-creates the same identity.
+func TestE2EDirectoryDeleteAndRecreate(t *testing.T) {
+	b, srv, dana := directoryBed(t)
+	id, _ := provisionIn(t, srv, dana, "helpdesk")
+	if _, errOut, code := b.run(dana, "gw", "request", "prod-root", "--for", "30m", "--reason", "INC-1"); code != 0 {
+		t.Fatalf("request: %q", errOut)
+	}
+	if code, _ := scimDo(t, srv, "DELETE", "/Users/"+id, ""); code != http.StatusNoContent {
+		t.Fatalf("delete: %d", code)
+	}
+	var state string
+	if err := b.db().QueryRow(`SELECT state FROM requests WHERE user = 'dana@contoso.com'`).Scan(&state); err != nil || state != "cancelled" {
+		t.Fatalf("request state %q %v", state, err)
+	}
+	b.waitEvent("request.cancelled", "scim:entra")
+	b.waitEvent("identity.user.deleted", "dana@contoso.com")
+	if _, errOut, code := b.run(dana, "gw", "whoami"); code == 0 || !strings.Contains(errOut, "Permission denied") {
+		t.Fatalf("deleted user authenticates: %q", errOut)
+	}
+	if code, _ := scimDo(t, srv, "GET", "/Users/"+id, ""); code != http.StatusNotFound {
+		t.Fatalf("tombstone visible: %d", code)
+	}
+	key := strings.TrimSpace(authorizedKey(dana.PublicKey))
+	code, u := scimDo(t, srv, "POST", "/Users", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:warden:2.0:User"],
+		"externalId":"0a1b-dana","userName":"dana@contoso.com","urn:ietf:params:scim:schemas:extension:warden:2.0:User":{"sshPublicKeys":[%q]}}`, key))
+	if code != http.StatusCreated || u["id"] != id {
+		t.Fatalf("re-create: %d %v (want id %s)", code, u, id)
+	}
+	if out, _, code := b.run(dana, "gw", "whoami"); code != 0 || !strings.Contains(out, "dana@contoso.com") {
+		t.Fatalf("re-created user: %d %q", code, out)
 	}
 }

@@ -110,8 +110,8 @@ func TestAuthAndErrors(t *testing.T) {
 	big := `{` + userSchemas + `,"userName":"x","displayName":"` + strings.Repeat("a", 1_000_000) + `"}`
 	cases := []struct {
 		name, method, path, body string
-		status                    int
-		scimType                  string
+		status                   int
+		scimType                 string
 	}{
 		{"malformed JSON", "POST", "/Users", `{"schemas":[`, 400, "invalidSyntax"},
 		{"1 MB body", "POST", "/Users", big, 413, ""},
@@ -143,7 +143,9 @@ func TestAuthAndErrors(t *testing.T) {
 	}
 }
 
-func q(s string) string { return strings.NewReplacer(" ", "%20", `"`, "%22", "[", "%5B", "]", "%5D").Replace(s) }
+func q(s string) string {
+	return strings.NewReplacer(" ", "%20", `"`, "%22", "[", "%5B", "]", "%5D").Replace(s)
+}
 
 func TestQuirks(t *testing.T) {
 	b := newBed(t)
