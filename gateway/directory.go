@@ -75,10 +75,10 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 			s.log.Error("directory change: end grants", "err", err)
 		}
 		users := make([]string, 0, len(names))
-		actor := ""
+		actor := "warden"
 		for n, dir := range names {
 			users = append(users, n)
-			actor = "scim:" + dir
+			actor = actorOf(dir)
 		}
 		slices.Sort(users)
 		if reqs, err = dp.CancelIneligible(ctx, users, actor); err != nil {
@@ -107,7 +107,7 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 				data["requests"] = append(data["requests"].([]int64), r.ID)
 			}
 		}
-		if err := s.opt.Store.Append(ctx, audit.Event{Type: "identity.access_removed", Actor: "scim:" + dir, Subject: "user:" + n, Data: data}); err != nil {
+		if err := s.opt.Store.Append(ctx, audit.Event{Type: "identity.access_removed", Actor: actorOf(dir), Subject: "user:" + n, Data: data}); err != nil {
 			s.log.Error("directory change: audit", "err", err)
 		}
 	}
@@ -136,4 +136,13 @@ func stillEntitled(pol *policy.Config, ident identity, adm admission, t target) 
 		return d.Standing != nil && d.Standing.Name == adm.role.Name
 	}
 	return slices.ContainsFunc(d.Requestable, func(r *policy.Role) bool { return r.Name == adm.role.Name })
+}
+
+// actorOf is who removed access: the directory, or Warden itself for a
+// change that came from no directory (a key binding that ended).
+func actorOf(dir string) string {
+	if dir == "" {
+		return "warden"
+	}
+	return "scim:" + dir
 }
