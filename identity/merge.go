@@ -38,12 +38,28 @@ func (d *Directory) Merge(base *policy.Config) *policy.Config {
 	}
 	d.mu.RUnlock()
 
+	merged, skipped := MergeUsers(base, snap.users, bound)
+	if len(skipped) > 0 {
+		d.log.Warn("directory users left out: their name is a user of the policy file", "users", skipped)
+	}
+	d.mu.Lock()
+	if d.gen == gen {
+		d.cache = mergeCache{base: base, gen: gen, merged: merged}
+	}
+	d.mu.Unlock()
+	return merged
+}
+
+// MergeUsers is Merge for users read with Load (the CLI's reconcile and
+// identities): base plus the users of users that are active, not deleted
+// and of a directory base configures, with bound keys added by name.
+func MergeUsers(base *policy.Config, users []User, bound map[string][]ssh.PublicKey) (merged *policy.Config, skipped []string) {
 	yamlGroups := map[string]bool{}
 	for _, g := range base.Groups {
 		yamlGroups[g.Name] = true
 	}
 	var extra []*policy.User
-	for _, u := range snap.users {
+	for _, u := range users {
 		dir := base.Directory(u.Directory)
 		if dir == nil || !u.Active || !u.Deleted.IsZero() {
 			continue
@@ -58,14 +74,5 @@ func (d *Directory) Merge(base *policy.Config) *policy.Config {
 		}
 		extra = append(extra, pu)
 	}
-	merged, skipped := base.WithUsers(extra, bound)
-	if len(skipped) > 0 {
-		d.log.Warn("directory users left out: their name is a user of the policy file", "users", skipped)
-	}
-	d.mu.Lock()
-	if d.gen == gen {
-		d.cache = mergeCache{base: base, gen: gen, merged: merged}
-	}
-	d.mu.Unlock()
-	return merged
+	return base.WithUsers(extra, bound)
 }

@@ -22,6 +22,10 @@ type reconcileJSON struct {
 	Unexplained   []unexplainedJSON `json:"unexplained_grants"`
 	Flagged       []int64           `json:"flagged_exceptions"`
 	Deprovisioned []int64           `json:"deprovisioned_grants"`
+	// With identity.directories: YAML users the IdP does not know, and
+	// directory users it has deactivated (reconcile_identity.go).
+	NoDirectory []string       `json:"yaml_users_without_directory"`
+	Inactive    []identityJSON `json:"inactive_directory_users"`
 }
 
 type staleJSON struct {
@@ -65,6 +69,12 @@ func runReconcile(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Directory users are users too: the eligibility they hold is
+	// reviewed, and their grants are explained, by the merged policy.
+	cfg, review, err := withDirectory(cfg, dir)
+	if err != nil {
+		return err
+	}
 	if *tenant != "" && cfg.Tenant(*tenant) == nil {
 		return fmt.Errorf("unknown tenant %q: not in %s", *tenant, cfg.Path)
 	}
@@ -101,9 +111,14 @@ func runReconcile(e *env, args []string) error {
 		}
 	}
 	if *asJSON {
-		return printJSON(e.stdout, toReconcileJSON(rec, *apply))
+		j := toReconcileJSON(rec, *apply)
+		j.NoDirectory, j.Inactive = reviewJSON(cfg, review)
+		return printJSON(e.stdout, j)
 	}
-	return printReconciliation(e, rec, *apply)
+	if err := printReconciliation(e, rec, *apply); err != nil {
+		return err
+	}
+	return printReview(e, cfg, review)
 }
 
 func toReconcileJSON(rec *evidence.Reconciliation, applied bool) reconcileJSON {
