@@ -23,12 +23,23 @@ const scimToken = "entra-test-token-0123456789"
 // directoryBed is a testbed with an Entra directory behind a real SCIM
 // endpoint over loopback HTTP, and dana, whom the directory provisions.
 func directoryBed(t *testing.T) (*testbed, *httptest.Server, *sshtest.Client) {
+	return directoryBedWith(t, bedOptions{}, "")
+}
+
+// directoryBedWith is directoryBed with more policy, and the directory
+// limited to tenant when it is not "".
+func directoryBedWith(t *testing.T, opt bedOptions, tenant string) (*testbed, *httptest.Server, *sshtest.Client) {
 	t.Helper()
 	tok := filepath.Join(t.TempDir(), "entra.token")
 	if err := os.WriteFile(tok, []byte(scimToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := newTestbed(t, bedOptions{identity: fmt.Sprintf("identity:\n  directories:\n    - {name: entra, token_file: %s}\n", tok)})
+	limit := ""
+	if tenant != "" {
+		limit = ", tenant: " + tenant
+	}
+	opt.identity = fmt.Sprintf("identity:\n  directories:\n    - {name: entra, token_file: %s%s}\n", tok, limit)
+	b := newTestbed(t, opt)
 	h, err := scim.NewHandler(b.directory, scim.Options{Policy: func() *policy.Config { return b.cfg }, Store: b.store})
 	if err != nil {
 		t.Fatal(err)
@@ -205,5 +216,32 @@ func TestE2EDirectoryDeleteAndRecreate(t *testing.T) {
 	}
 	if out, _, code := b.run(dana, "gw", "whoami"); code != 0 || !strings.Contains(out, "dana@contoso.com") {
 		t.Fatalf("re-created user: %d %q", code, out)
+	}
+}
+
+// A directory limited to tenant globex provisions dana into sysadmins,
+// which holds root in both tenants: she reaches globex's host and not
+// acme's, and sees only globex's hosts.
+func TestE2EDirectoryTenantLimit(t *testing.T) {
+	b, srv, dana := directoryBedWith(t, bedOptions{
+		tenants: func(h *sshtest.Host) string {
+			return fmt.Sprintf("  - name: globex\n    hosts:\n      - name: app01\n        address: %q\n        host_key: %q\n",
+				h.Addr, authorizedKey(h.HostKey))
+		},
+		extraRoles: "  - name: globex-admin\n    tenant: globex\n    hosts: {names: [app01]}\n    logins: [root]\n    members: [sysadmins]\n",
+	}, "globex")
+	provisionDana(t, srv, dana)
+	if out, errOut, code := b.run(dana, "root@app01", "echo in-globex"); code != 0 || !strings.Contains(out, "in-globex") {
+		t.Fatalf("own tenant: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := b.run(dana, "root@web01", "true"); code != 1 || !strings.Contains(errOut, "no role grants it") {
+		t.Fatalf("other tenant: %d %q", code, errOut)
+	}
+	if out, _, code := b.run(dana, "gw", "hosts"); code != 0 || strings.Contains(out, "web01") || !strings.Contains(out, "app01") {
+		t.Fatalf("hosts: %d %q", code, out)
+	}
+	// Alice, from the policy file, keeps both.
+	if _, errOut, code := b.run(b.alice, "root@web01", "true"); code != 0 {
+		t.Fatalf("alice: %q", errOut)
 	}
 }

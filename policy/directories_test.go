@@ -109,3 +109,37 @@ func TestWithUsersAndTenantLimit(t *testing.T) {
 		}
 	}
 }
+
+// A tenant-limited directory that puts its users in auditors or an
+// approver group oversees and approves only its own tenant.
+func TestTenantLimitedOversight(t *testing.T) {
+	c, err := Parse(fixture(
+		"tenants:",
+		"  - {name: acme, hosts: [{name: web01, address: 10.0.0.1, host_key: \"$KEY4\"}]}",
+		"  - {name: globex, hosts: [{name: db01, address: 10.0.0.2, host_key: \"$KEY4\"}]}",
+		"groups: [{name: auditors}, {name: security}, {name: ops}]",
+		"roles:",
+		"  - {name: a, tenant: acme, hosts: {names: ['*']}, logins: [root], privileged: true, eligible: [ops], approvers: [security]}",
+		"  - {name: g, tenant: globex, hosts: {names: ['*']}, logins: [root], privileged: true, eligible: [ops], approvers: [security]}",
+	), "w.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := c.WithUsers([]*User{
+		{Name: "aud@acme", Groups: []string{"auditors"}, Tenant: "acme"},
+		{Name: "sec@acme", Groups: []string{"security"}, Tenant: "acme"},
+		{Name: "free", Groups: []string{"auditors"}},
+	}, nil)
+	if o := m.OversightOf(m.User("aud@acme")); o.All || !o.Covers("acme") || o.Covers("globex") {
+		t.Errorf("tenant-limited auditor: %+v", o)
+	}
+	if o := m.OversightOf(m.User("sec@acme")); o.Covers("globex") || !o.Covers("acme") {
+		t.Errorf("tenant-limited approver: %+v", o)
+	}
+	if o := m.OversightOf(m.User("free")); !o.All {
+		t.Errorf("unlimited auditor: %+v", o)
+	}
+	if m.User("sec@acme").InAnyFor(m.Role("g"), m.Role("g").Approvers) {
+		t.Error("tenant-limited user approves another tenant's role")
+	}
+}
