@@ -275,3 +275,77 @@ func TestLargeAndFailedWrites(t *testing.T) {
 		t.Fatalf("database changed: %d %v", n, err)
 	}
 }
+
+// An IdP that resends a request after a timeout gets the same answer and
+// changes nothing twice; refusals of a known directory are audited.
+func TestRetriesAreIdempotent(t *testing.T) {
+	b := newBed(t)
+	body := `{` + userSchemas + `,"userName":"dana@contoso.com","externalId":"e1","active":true}`
+	code, first := b.do(t, "POST", "/Users", body)
+	if code != 201 {
+		t.Fatal(code, first)
+	}
+	code, again := b.do(t, "POST", "/Users", body)
+	if code != 200 || again["id"] != first["id"] {
+		t.Fatalf("retried POST: %d %v", code, again)
+	}
+	id := first["id"].(string)
+	patch := `{` + patchSchemas + `,"Operations":[{"op":"replace","path":"active","value":false}]}`
+	for range 2 {
+		if code, m := b.do(t, "PATCH", "/Users/"+id, patch); code != 200 || m["active"] != false {
+			t.Fatalf("PATCH: %d %v", code, m)
+		}
+	}
+	if code, _ := b.do(t, "DELETE", "/Users/"+id, ""); code != 204 {
+		t.Fatal(code)
+	}
+	if code, _ := b.do(t, "DELETE", "/Users/"+id, ""); code != 404 {
+		t.Fatalf("second DELETE: %d", code)
+	}
+	if code, m := b.do(t, "PATCH", "/Users/"+id, `{`+patchSchemas+`,"Operations":[{"op":"Replace","path":"nickName2","value":"x"}]}`); code != 404 {
+		t.Fatalf("PATCH of a tombstone: %d %v", code, m)
+	}
+	types := map[string]int{}
+	r, err := audit.OpenReadOnly(b.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	evs, _ := r.Events(context.Background(), 0, 100)
+	for _, e := range evs {
+		types[e.Type]++
+		if e.Actor != "scim:okta" {
+			t.Errorf("%s by %q", e.Type, e.Actor)
+		}
+	}
+	if types["identity.user.created"] != 1 || types["identity.user.deactivated"] != 1 || types["identity.user.deleted"] != 1 || types["scim.refused"] != 2 {
+		t.Fatalf("events %v", types)
+	}
+}
+
+func TestPatchPathsAreStrict(t *testing.T) {
+	b := newBed(t)
+	id := b.user(t, "dana@contoso.com", "e1")
+	for name, ops := range map[string]string{
+		"unknown path":        `[{"op":"replace","path":"favouriteColour","value":"red"}]`,
+		"unknown op":          `[{"op":"merge","path":"active","value":true}]`,
+		"bad boolean":         `[{"op":"replace","path":"active","value":"yes"}]`,
+		"remove without path": `[{"op":"remove"}]`,
+		"unknown value attr":  `[{"op":"replace","value":{"active":true,"colour":"red"}}]`,
+		"bad value path":      `[{"op":"replace","path":"emails[colour eq \"x\"].value","value":"y"}]`,
+	} {
+		code, m := b.do(t, "PATCH", "/Users/"+id, `{`+patchSchemas+`,"Operations":`+ops+`}`)
+		if code != 400 {
+			t.Errorf("%s: %d %v", name, code, m)
+		}
+	}
+	// Keys as one string of lines, then as an array, through PATCH.
+	k := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl laptop"
+	code, m := b.do(t, "PATCH", "/Users/"+id, `{`+patchSchemas+`,"Operations":[{"op":"add","path":"urn:ietf:params:scim:schemas:extension:warden:2.0:User:sshPublicKeys","value":"`+k+`\n"}]}`)
+	if code != 200 || !strings.Contains(fmt.Sprint(m), "laptop") {
+		t.Fatalf("keys: %d %v", code, m)
+	}
+	if u, _ := b.dir.UserByName("dana@contoso.com"); len(u.Keys) != 1 || u.Active != true {
+		t.Fatalf("stored %+v", u)
+	}
+}
