@@ -46,6 +46,7 @@ type dataset struct {
 	recordings []recordingRow
 
 	rotationEvents []rotationRow // rotation.result events in the period
+	lifecycle      []lifecycleRow // directory joiners, movers, leavers (lifecycle.go)
 
 	versionMismatch []versionMismatch // grants whose row and chain disagree on the policy
 
@@ -94,6 +95,7 @@ func collect(tx *sql.Tx, dataDir, tenant string, p period, j *judges) (*dataset,
 		{"exceptions", func() error { return d.readExceptions(tx, tenant, p) }},
 		{"pending requests", func() error { return d.readPending(tx, tenant, p) }},
 		{"audit events", func() error { return d.readEvents(tx, tenant, p) }},
+		{"directory changes", func() error { return d.readLifecycle(tx, tenant, p) }},
 	}
 	for _, s := range steps {
 		if err := s.fn(); err != nil {

@@ -221,6 +221,7 @@ func render(s Summary, d *dataset) (map[string][]byte, error) {
 		add(encodeNamed("exceptions", exceptionHeader, d.exceptions)),
 		add(encodeNamed("recordings", recordingHeader, d.recordings)),
 		add(encodeNamed("rotation_events", rotationHeader, d.rotationEvents)),
+		add(encodeNamed("lifecycle", lifecycleHeader, d.lifecycle)),
 	} {
 		if err != nil {
 			return nil, err

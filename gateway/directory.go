@@ -50,8 +50,12 @@ func (s *Server) UseDirectory(d *dirs.Directory) {
 func (s *Server) directoryChanged(changes []dirs.Change) {
 	ctx := context.Background()
 	names := map[string]string{} // user -> directory
+	removes := map[string]bool{}  // users whose access may have shrunk
 	for _, c := range changes {
 		names[c.UserName] = c.Directory
+		if c.Kind == dirs.Leaver || c.Kind == dirs.Mover || c.Kind == dirs.Edit {
+			removes[c.UserName] = true
+		}
 	}
 	pol := s.Policy()
 	closed := map[string]string{} // session id -> user
@@ -85,12 +89,14 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 			s.log.Error("directory change: cancel requests", "err", err)
 		}
 	}
-	if len(closed) == 0 && len(grants) == 0 && len(reqs) == 0 {
-		return
-	}
-	// One event per change that removed access: the evidence packet
-	// measures from the directory's event to this one.
+	// One event per user whose access the change may have shrunk, even
+	// when there was nothing live to end: it records when the gateway
+	// applied the change (keys stopped working at that moment), and the
+	// evidence packet measures from the directory's event to this one.
 	for n, dir := range names {
+		if !removes[n] {
+			continue
+		}
 		data := map[string]any{"user": n, "directory": dir, "sessions": []string{}, "grants": []int64{}, "requests": []int64{}}
 		for id, u := range closed {
 			if u == n {

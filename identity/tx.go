@@ -43,6 +43,15 @@ func (t *Tx) Directory() string { return t.dir }
 
 func (t *Tx) actor() string { return "scim:" + t.dir }
 
+// tenant is the tenant the directory is limited to, or "": events carry
+// it so that a tenant's evidence packet finds its directory's changes.
+func (t *Tx) tenant() string {
+	if d := t.base.Directory(t.dir); d != nil {
+		return d.Tenant
+	}
+	return ""
+}
+
 // User returns the directory's user id; a tombstone or another
 // directory's user is ErrNotFound, so directories cannot see each other.
 func (t *Tx) User(id string) (User, error) {
@@ -243,7 +252,7 @@ func (t *Tx) userEvent(typ string, u User, extra map[string]any) error {
 	for _, k := range mustKeys(u.Keys) {
 		fps = append(fps, ssh.FingerprintSHA256(k))
 	}
-	data := map[string]any{"directory": t.dir, "id": u.ID, "external_id": u.ExternalID, "user_name": u.UserName,
+	data := map[string]any{"directory": t.dir, "tenant": t.tenant(), "id": u.ID, "external_id": u.ExternalID, "user_name": u.UserName,
 		"active": u.Active, "keys": fps}
 	for k, v := range extra {
 		data[k] = v
@@ -390,7 +399,7 @@ func (t *Tx) saveMembers(g Group, want []string, typ string) (Group, error) {
 		}
 	}
 	return g, t.x.Append(audit.Event{TS: t.now, Type: typ, Actor: t.actor(), Subject: "group:" + g.DisplayName,
-		Data: map[string]any{"directory": t.dir, "id": g.ID, "display_name": g.DisplayName, "external_id": g.ExternalID,
+		Data: map[string]any{"directory": t.dir, "tenant": t.tenant(), "id": g.ID, "display_name": g.DisplayName, "external_id": g.ExternalID,
 			"added": addedNames, "removed": removedNames}})
 }
 
@@ -407,7 +416,7 @@ func (t *Tx) DeleteGroup(id string) error {
 		return err
 	}
 	return t.x.Append(audit.Event{TS: t.now, Type: EventGroupDeleted, Actor: t.actor(), Subject: "group:" + g.DisplayName,
-		Data: map[string]any{"directory": t.dir, "id": g.ID, "display_name": g.DisplayName}})
+		Data: map[string]any{"directory": t.dir, "tenant": t.tenant(), "id": g.ID, "display_name": g.DisplayName}})
 }
 
 func checkGroup(g Group) string {
