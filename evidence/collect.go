@@ -45,7 +45,7 @@ type dataset struct {
 	exceptions []exceptionRow
 	recordings []recordingRow
 
-	rotationEvents []rotationRow // rotation.result events in the period
+	rotationEvents []rotationRow  // rotation.result events in the period
 	lifecycle      []lifecycleRow // directory joiners, movers, leavers (lifecycle.go)
 
 	versionMismatch []versionMismatch // grants whose row and chain disagree on the policy

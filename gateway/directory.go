@@ -50,7 +50,7 @@ func (s *Server) UseDirectory(d *dirs.Directory) {
 func (s *Server) directoryChanged(changes []dirs.Change) {
 	ctx := context.Background()
 	names := map[string]string{} // user -> directory
-	removes := map[string]bool{}  // users whose access may have shrunk
+	removes := map[string]bool{} // users whose access may have shrunk
 	for _, c := range changes {
 		names[c.UserName] = c.Directory
 		if c.Kind == dirs.Leaver || c.Kind == dirs.Mover || c.Kind == dirs.Edit {
