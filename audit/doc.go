@@ -123,5 +123,8 @@
 //	recording.failed    writing a recording failed
 //	credential.failed   issuing the per-session certificate failed
 //
-// Later packages add request.*, approval.*, grant.* and exception.* types.
+// Later packages add request.*, approval.*, grant.* and exception.* types,
+// identity.user.*, identity.group.* and scim.refused (actor
+// "scim:DIRECTORY") and identity.access_removed (the gateway applied a
+// directory change).
 package audit

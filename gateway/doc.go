@@ -28,6 +28,9 @@
 //	commands_sessions.go    sessions --live, watch and kill, scoped by tenant
 //	commands_cooldown.go    clear-denial: an approver lifts a deny's hold
 //	breakglass.go   a grant's end: live sessions closed, static key rotated
+//	directory.go    identity directories: their users in Policy, and each
+//	                change applied at once (leaver, mover: sessions closed,
+//	                grants deprovisioned, requests cancelled)
 //
 // Every refusal reaches the client as one line on stderr that starts with
 // "warden: ", exits with status 1 and leaves an audit event. Internal causes

@@ -206,3 +206,65 @@ func TestParseKeys(t *testing.T) {
 		}
 	}
 }
+
+// BindKeys (for OIDC sign-in) adds keys to users by name while they are
+// in the merged policy: a leaver's bound key stops with them, and a bound
+// key cannot take another user's key.
+func TestBindKeys(t *testing.T) {
+	dir := t.TempDir()
+	aliceKey := keyLine(t)
+	cfg := testPolicy(t, dir, aliceKey)
+	st, d := open(t, cfg)
+	defer st.Close()
+	ctx := context.Background()
+	var id string
+	if err := d.Update(ctx, "entra", func(tx *identity.Tx) error {
+		u, _, err := tx.CreateUser(identity.User{UserName: "dana@contoso.com", Active: true})
+		id = u.ID
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	parse := func(s string) ssh.PublicKey {
+		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	bound, forAlice := parse(keyLine(t)), parse(keyLine(t))
+	var told []identity.Change
+	d.Subscribe(func(c []identity.Change) { told = append(told, c...) })
+	d.BindKeys("oidc", map[string][]ssh.PublicKey{"dana@contoso.com": {bound, parse(aliceKey)}, "alice": {forAlice}})
+	m := d.Merge(cfg)
+	if u := m.UserByKey(bound); u == nil || u.Name != "dana@contoso.com" {
+		t.Fatalf("bound key: %v", u)
+	}
+	if u := m.UserByKey(parse(aliceKey)); u == nil || u.Name != "alice" {
+		t.Fatalf("alice's own key went to %v", u)
+	}
+	if u := m.UserByKey(forAlice); u == nil || u.Name != "alice" {
+		t.Fatalf("key bound to a YAML user: %v", u)
+	}
+	if err := d.Update(ctx, "entra", func(tx *identity.Tx) error {
+		u, err := tx.User(id)
+		if err != nil {
+			return err
+		}
+		u.Active = false
+		_, err = tx.SaveUser(u)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if u := d.Merge(cfg).UserByKey(bound); u != nil {
+		t.Fatalf("a leaver's bound key still names %s", u.Name)
+	}
+	d.BindKeys("oidc", map[string][]ssh.PublicKey{"alice": {}})
+	if d.Merge(cfg).UserByKey(forAlice) != nil {
+		t.Fatal("an ended binding still authenticates")
+	}
+	if len(told) == 0 || told[len(told)-1].UserName != "alice" {
+		t.Fatalf("subscribers not told of the ended binding: %+v", told)
+	}
+}

@@ -7,12 +7,14 @@
 // # The path of a change
 //
 //	model.go     User and Group as stored; Change, what a write did to a user
+//	errors.go    refusals: ErrNotFound, ErrConflict, ErrInvalid (SCIM 404, 409, 400)
 //	names.go     userName rules: printable, no controls, unique case-insensitively
 //	keys.go      sshPublicKeys: an array of authorized_keys lines or one string of lines
 //	store.go     SQL: the directory_* tables of migration 0006
 //	tx.go        Tx: one SCIM request's reads and writes, one transaction
 //	directory.go Directory: the in-memory snapshot, Update, subscribers
 //	merge.go     Merge: the YAML policy plus the directory users, and bound keys
+//	review.go    Reviewed: what warden reconcile reports about identities
 //
 // # API for other packages
 //
@@ -31,6 +33,8 @@
 //     the YAML groups that their SCIM groups name by displayName. A user of
 //     a tenant-limited directory carries that tenant (policy.User.Tenant)
 //     and so holds only that tenant's roles.
+//   - Load and MergeUsers do the same from a read-only database for the
+//     CLI (warden identities, reconcile).
 //   - BindKeys lets another package (OIDC sign-in) add keys to users by
 //     name, under a source of its own; Merge adds them to the user, YAML or
 //     directory, while that user is in the merged policy, so a leaver's
