@@ -148,8 +148,13 @@ func applyUserOp(u *identity.User, op patchOp) error {
 		if !ok {
 			return errValue("an operation without path needs an object value")
 		}
+		// Each key is itself a path: Entra sends
+		// {"emails[type eq \"work\"].value": ..., "name.givenName": ...}.
 		for k, v := range obj {
-			if err := setUserAttr(u, strings.ToLower(k), v, nil); err != nil {
+			if k == "" {
+				return errPath("empty attribute name in value")
+			}
+			if err := applyUserOp(u, patchOp{op: op.op, path: k, value: v}); err != nil {
 				return err
 			}
 		}

@@ -36,11 +36,11 @@ func newBed(t *testing.T) *bed {
 	if err := os.WriteFile(filepath.Join(d, "tok"), []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := policy.Parse([]byte(fmt.Sprintf(`data_dir: %s
+	cfg, err := policy.Parse([]byte(fmt.Sprintf(`data_dir: %q
 groups: [{name: sysadmins}]
 users: [{name: alice, groups: [sysadmins]}]
 identity:
-  directories: [{name: okta, token_file: %s}]
+  directories: [{name: okta, token_file: %q}]
 `, filepath.Join(d, "data"), filepath.Join(d, "tok"))), filepath.Join(d, "w.yaml"))
 	if err != nil {
 		t.Fatal(err)
