@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/policy"
 )
 
 // The packet's joiners, movers and leavers: each directory change of the
@@ -62,5 +63,54 @@ func TestPacketLifecycleSection(t *testing.T) {
 		if !strings.Contains(string(md), s) {
 			t.Errorf("summary.md lacks %q", s)
 		}
+	}
+}
+
+// The end-of-period checks judge directory users by the groups the
+// directory gave them at the end, replayed from the chain: dana (in
+// sysadmins, renamed from ops) is eligible for prod-root and her grant is
+// explained; erik, deleted before the end, is nobody.
+func TestDirectoryUsersAtPeriodEnd(t *testing.T) {
+	w := newWorld(t, at("2026-10-01T00:00:00Z"))
+	cfg, err := policy.Parse([]byte(testPolicyYAML()+"identity:\n  directories: [{name: entra, token_file: /t/entra}]\n"), "warden.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(ts, typ string, data map[string]any) {
+		t.Helper()
+		if err := w.st.Append(w.ctx, audit.Event{TS: at(ts), Type: typ, Actor: "scim:entra", Subject: "x", Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev("2026-10-02T09:00:00Z", "identity.user.created", map[string]any{"directory": "entra", "id": "u1", "user_name": "dana@contoso.com", "active": true})
+	ev("2026-10-02T09:00:01Z", "identity.user.created", map[string]any{"directory": "entra", "id": "u2", "user_name": "erik@contoso.com", "active": true})
+	ev("2026-10-02T09:00:02Z", "identity.group.created", map[string]any{"directory": "entra", "id": "g1", "display_name": "ops", "added": []string{"dana@contoso.com", "erik@contoso.com"}})
+	ev("2026-10-03T09:00:00Z", "identity.group.updated", map[string]any{"directory": "entra", "id": "g1", "display_name": "sysadmins", "previous_display_name": "ops", "added": []string{}, "removed": []string{}})
+	ev("2026-10-04T09:00:00Z", "identity.user.deleted", map[string]any{"directory": "entra", "id": "u2", "user_name": "erik@contoso.com", "active": false})
+	ev("2026-11-04T09:00:00Z", "identity.user.deactivated", map[string]any{"directory": "entra", "id": "u1", "user_name": "dana@contoso.com", "active": false})
+
+	tx, err := w.st.DB().Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	end, _ := audit.Time(at("2026-11-01T00:00:00Z"))
+	m, err := directoryAt(tx, cfg, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dana := m.User("dana@contoso.com")
+	if dana == nil || !dana.InAny([]string{"sysadmins"}) || m.User("erik@contoso.com") != nil {
+		t.Fatalf("dana %+v, erik %+v", dana, m.User("erik@contoso.com"))
+	}
+	if why := unexplained(m, "dana@contoso.com", "prod-root", "acme"); why != "" {
+		t.Fatalf("dana's grant unexplained: %s", why)
+	}
+	later, _ := audit.Time(at("2026-12-01T00:00:00Z"))
+	if m, _ := directoryAt(tx, cfg, later); m.User("dana@contoso.com") != nil {
+		t.Fatal("a leaver still counts after she left")
+	}
+	if m, _ := directoryAt(tx, testPolicy(t), end); m.User("dana@contoso.com") != nil {
+		t.Fatal("directory users merged into a policy without directories")
 	}
 }

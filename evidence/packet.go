@@ -164,6 +164,10 @@ func read(ctx context.Context, opt Options, p period, window time.Duration) (*da
 	if err := j.atEnd(tx, p.endTxt); err != nil {
 		return nil, nil, nil, fmt.Errorf("evidence: %w", err)
 	}
+	// Directory users count at the end as the directory had them then.
+	if j.end, err = directoryAt(tx, j.end, p.endTxt); err != nil {
+		return nil, nil, nil, fmt.Errorf("evidence: directory users: %w", err)
+	}
 	if err := checkTenant(tx, opt.Tenant, opt.Policy, j.end); err != nil {
 		return nil, nil, nil, err
 	}

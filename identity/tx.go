@@ -307,7 +307,7 @@ func (t *Tx) CreateGroup(g Group) (Group, bool, error) {
 	}
 	want := g.Members
 	g.Members = nil
-	out, err := t.saveMembers(g, want, EventGroupCreated)
+	out, err := t.saveMembers(g, want, EventGroupCreated, "")
 	return out, true, err
 }
 
@@ -331,7 +331,11 @@ func (t *Tx) SaveGroup(g Group) (Group, error) {
 	}
 	want := g.Members
 	g.Members = prev.Members
-	out, err := t.saveMembers(g, want, EventGroupUpdated)
+	previous := ""
+	if renamed {
+		previous = prev.DisplayName
+	}
+	out, err := t.saveMembers(g, want, EventGroupUpdated, previous)
 	if err != nil {
 		return Group{}, err
 	}
@@ -347,8 +351,10 @@ func (t *Tx) SaveGroup(g Group) (Group, error) {
 }
 
 // saveMembers sets g's members to want (user IDs of this directory) and
-// records the event typ when anything changed or the group is new.
-func (t *Tx) saveMembers(g Group, want []string, typ string) (Group, error) {
+// records the event typ when anything changed, the group is new, or it was
+// renamed from previous (the evidence replays these events, so a rename
+// must be one too).
+func (t *Tx) saveMembers(g Group, want []string, typ, previous string) (Group, error) {
 	want = slices.Compact(slices.Sorted(slices.Values(want)))
 	names := map[string]string{}
 	if len(want) > 0 {
@@ -371,7 +377,7 @@ func (t *Tx) saveMembers(g Group, want []string, typ string) (Group, error) {
 		return Group{}, err
 	}
 	g.Members = want
-	if typ == EventGroupUpdated && len(added) == 0 && len(removed) == 0 {
+	if typ == EventGroupUpdated && len(added) == 0 && len(removed) == 0 && previous == "" {
 		return g, nil
 	}
 	if len(removed) > 0 && len(names) == 0 {
@@ -400,7 +406,7 @@ func (t *Tx) saveMembers(g Group, want []string, typ string) (Group, error) {
 	}
 	return g, t.x.Append(audit.Event{TS: t.now, Type: typ, Actor: t.actor(), Subject: "group:" + g.DisplayName,
 		Data: map[string]any{"directory": t.dir, "tenant": t.tenant(), "id": g.ID, "display_name": g.DisplayName, "external_id": g.ExternalID,
-			"added": addedNames, "removed": removedNames}})
+			"added": addedNames, "removed": removedNames, "previous_display_name": previous}})
 }
 
 // DeleteGroup removes a group; its members move out of it.
@@ -409,7 +415,7 @@ func (t *Tx) DeleteGroup(id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := t.saveMembers(g, nil, EventGroupUpdated); err != nil {
+	if _, err := t.saveMembers(g, nil, EventGroupUpdated, ""); err != nil {
 		return err
 	}
 	if _, err := t.x.Exec(`DELETE FROM directory_groups WHERE id = ?`, id); err != nil {
