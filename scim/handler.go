@@ -10,8 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/identity"
@@ -44,6 +47,30 @@ type Handler struct {
 	log    *slog.Logger
 	tokens []token
 	mux    *http.ServeMux
+	unauth unauthorized
+}
+
+// unauthorized decides which refused (401) requests become audit events:
+// the first from each source address in a minute. A client guessing tokens
+// is on record without growing the chain by one event per guess; the rest
+// go to the log.
+type unauthorized struct {
+	mu   sync.Mutex
+	seen map[string]time.Time // source address -> its last recorded refusal
+}
+
+// first reports whether src's refusal at now is the first in a minute.
+func (u *unauthorized) first(src string, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.seen == nil || len(u.seen) > 10000 {
+		u.seen = map[string]time.Time{} // bounded memory: forget, and record again
+	}
+	if last, ok := u.seen[src]; ok && now.Sub(last) < time.Minute {
+		return false
+	}
+	u.seen[src] = now
+	return true
 }
 
 // token is one directory's bearer token, kept as its SHA-256 so that every
@@ -103,6 +130,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dir := h.authenticate(r)
 	if dir == "" {
 		h.log.Warn("scim: request refused: bad or missing bearer token", "client", r.RemoteAddr, "path", r.URL.Path)
+		src, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			src = r.RemoteAddr
+		}
+		if h.opt.Store != nil && h.unauth.first(src, time.Now()) {
+			ev := audit.Event{Type: "scim.unauthorized", Subject: "client:" + truncate(src, 64),
+				Data: map[string]any{"method": r.Method, "path": truncate(r.URL.Path, 200)}}
+			if err := h.opt.Store.Append(r.Context(), ev); err != nil {
+				h.log.Error("scim: audit refused request", "err", err)
+			}
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="warden-scim"`)
 		writeError(w, &Error{Status: http.StatusUnauthorized, Detail: "missing or unknown bearer token"})
 		return

@@ -141,6 +141,25 @@ func TestAuthAndErrors(t *testing.T) {
 	if n := len(b.dir.Users()); n != 1 {
 		t.Fatalf("%d users after bad input, want 1", n)
 	}
+	// Three refused tokens from one client: one audit event.
+	r, err := audit.OpenReadOnly(b.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	evs, _ := r.Events(context.Background(), 0, 1000)
+	n := 0
+	for _, e := range evs {
+		if e.Type == "scim.unauthorized" {
+			n++
+			if e.Subject != "client:127.0.0.1" {
+				t.Errorf("subject %q", e.Subject)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d scim.unauthorized events, want 1", n)
+	}
 }
 
 func q(s string) string {
