@@ -125,6 +125,7 @@
 //
 // Later packages add request.*, approval.*, grant.* and exception.* types,
 // identity.user.*, identity.group.* and scim.refused (actor
-// "scim:DIRECTORY") and identity.access_removed (the gateway applied a
+// "scim:DIRECTORY"), scim.unauthorized (a bad token, once per source a
+// minute) and identity.access_removed (the gateway applied a
 // directory change).
 package audit

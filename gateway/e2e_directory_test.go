@@ -245,3 +245,37 @@ func TestE2EDirectoryTenantLimit(t *testing.T) {
 		t.Fatalf("alice: %q", errOut)
 	}
 }
+
+// A mover with standing access: dana's shell as root on web01 comes from
+// sysadmins (web-admin); when the directory empties the group (Okta's
+// replace members), the shell closes, and a key change made afterwards
+// takes effect at once too.
+func TestE2EDirectoryMoverStanding(t *testing.T) {
+	b, srv, dana := directoryBed(t)
+	id, gid := provisionIn(t, srv, dana, "sysadmins")
+	p := dana.StartPTY(t, b.port, "root@web01", 80, 24)
+	p.Send("export PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	code, _ := scimDo(t, srv, "PATCH", "/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"members","value":[]}]}`)
+	if code != http.StatusNoContent {
+		t.Fatalf("replace members: %d", code)
+	}
+	p.Expect(t, `warden: access removed by the directory; session closed`, expectWait)
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.waitSessionEnded(b.lastSession("dana@contoso.com").ID); s.EndReason != "deprovisioned" {
+		t.Fatalf("end_reason %q", s.EndReason)
+	}
+	if _, errOut, code := b.run(dana, "root@web01", "true"); code != 1 || !strings.Contains(errOut, "no role grants it") {
+		t.Fatalf("after the move: %d %q", code, errOut)
+	}
+	// Removing her key: she no longer authenticates at all.
+	code, _ = scimDo(t, srv, "PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"urn:ietf:params:scim:schemas:extension:warden:2.0:User:sshPublicKeys"}]}`)
+	if code != http.StatusOK {
+		t.Fatalf("remove keys: %d", code)
+	}
+	if _, errOut, code := b.run(dana, "gw", "whoami"); code == 0 || !strings.Contains(errOut, "Permission denied") {
+		t.Fatalf("removed key still works: %q", errOut)
+	}
+}
