@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/warden-gw/warden/identity"
@@ -56,6 +57,45 @@ func FuzzFilter(f *testing.F) {
 		}
 		if se, ok := err.(*Error); !ok || se.Type != "invalidFilter" {
 			t.Fatalf("%q: %v", s, err)
+		}
+	})
+}
+
+// FuzzPatch: any PATCH body is refused with a SCIM error or applied to a
+// user and a group without panicking.
+func FuzzPatch(f *testing.F) {
+	for _, s := range []string{
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"emails[type eq \"work\"].value":"x","active":true}}]}`,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"1\"]"},{"op":"add","path":"members","value":[{"value":"2"}]}]}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var m map[string]any
+		if json.Unmarshal([]byte(s), &m) != nil || m == nil {
+			return
+		}
+		ops, err := parsePatch(m)
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("%q: %T %v", s, err, err)
+			}
+			return
+		}
+		u := identity.User{UserName: "x", Emails: []identity.Email{{Value: "a", Type: "work"}}}
+		g := identity.Group{DisplayName: "g", Members: []string{"1"}}
+		for _, op := range ops {
+			if err := applyUserOp(&u, op); err != nil {
+				if _, ok := err.(*Error); !ok {
+					t.Fatalf("user %q: %T %v", s, err, err)
+				}
+			}
+			if err := applyGroupOp(&g, op); err != nil {
+				if _, ok := err.(*Error); !ok {
+					t.Fatalf("group %q: %T %v", s, err, err)
+				}
+			}
 		}
 	})
 }
