@@ -1,9 +1,11 @@
 -- 0006_directory: users and groups provisioned by identity directories over
--- SCIM 2.0 (package identity, CONTRACT.md section 6). Rows are never deleted:
--- a SCIM DELETE leaves a tombstone (deleted_at set, inactive, no keys and no
+-- SCIM 2.0 (package identity, CONTRACT.md section 6). User rows are never
+-- deleted: a SCIM DELETE leaves a tombstone (deleted_at set, inactive, no keys and no
 -- groups), so history keeps attributing sessions, commands and approvals to
 -- the name, and a user re-created with the same externalId is the same row.
--- Times are RFC 3339 UTC text of fixed width, as in 0001_init.
+-- A deleted group's row goes; its history is in the audit chain
+-- (identity.group.* events). Times are RFC 3339 UTC text of fixed width, as
+-- in 0001_init.
 
 CREATE TABLE directory_users (
     id           TEXT    PRIMARY KEY,            -- SCIM id, random, assigned by Warden
