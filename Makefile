@@ -5,8 +5,11 @@ PKGS  := ./...
 # The real Vault server the tests start (testdata/vaultdev, its own module).
 VAULTDEV ?= $(HOME)/.cache/warden/vaultdev
 export WARDEN_VAULTDEV := $(VAULTDEV)
+# The real OpenID Provider the sign-in tests start (testdata/testop, its own module).
+TESTOP ?= $(HOME)/.cache/warden/testop
+export WARDEN_TESTOP := $(TESTOP)
 
-.PHONY: help build test test-short bench lint demo fuzz fuzz-short vaultdev clean
+.PHONY: help build test test-short bench lint demo fuzz fuzz-short vaultdev testop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -14,7 +17,7 @@ help: ## list the targets
 build: ## build bin/warden
 	$(GO) build -o bin/warden ./cmd/warden
 
-test: vaultdev ## vet, every test (race detector on) against real sshd, ssh, scp, sftp, Vault, SQLite, asciinema, then fuzz-short
+test: vaultdev testop ## vet, every test (race detector on) against real sshd, ssh, scp, sftp, Vault, SQLite, asciinema, then fuzz-short
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -96,6 +99,18 @@ vaultdev: ## build the Vault v1.14 test server (once; ~6 min on 2 cores)
 	else \
 		echo "building vaultdev (Vault v1.14.1, MPL) into $(VAULTDEV)"; \
 		(cd testdata/vaultdev && nice $(GO) build -trimpath -o $(VAULTDEV) .) && echo "$$sum" > $(VAULTDEV).src; \
+	fi
+
+TESTOP_SRC := testdata/testop/go.mod testdata/testop/go.sum $(wildcard testdata/testop/*.go)
+
+testop: ## build the OpenID Provider for the sign-in tests (zitadel/oidc op; once, ~30s)
+	@mkdir -p $(dir $(TESTOP))
+	@sum=$$(cat $(TESTOP_SRC) | sha256sum | cut -c1-64); \
+	if [ -x $(TESTOP) ] && [ "$$(cat $(TESTOP).src 2>/dev/null)" = "$$sum" ]; then \
+		echo "testop up to date: $(TESTOP)"; \
+	else \
+		echo "building testop (zitadel/oidc v3 op) into $(TESTOP)"; \
+		(cd testdata/testop && nice $(GO) build -trimpath -o $(TESTOP) .) && echo "$$sum" > $(TESTOP).src; \
 	fi
 
 clean: ## remove build output

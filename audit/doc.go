@@ -126,6 +126,6 @@
 // Later packages add request.*, approval.*, grant.* and exception.* types,
 // identity.user.*, identity.group.* and scim.refused (actor
 // "scim:DIRECTORY"), scim.unauthorized (a bad token, once per source a
-// minute) and identity.access_removed (the gateway applied a
-// directory change).
+// minute), identity.access_removed (the gateway applied a directory
+// change), and package sso sso.bound, sso.ended and sso.refused.
 package audit

@@ -72,7 +72,7 @@ func TestPacketLifecycleSection(t *testing.T) {
 // explained; erik, deleted before the end, is nobody.
 func TestDirectoryUsersAtPeriodEnd(t *testing.T) {
 	w := newWorld(t, at("2026-10-01T00:00:00Z"))
-	cfg, err := policy.Parse([]byte(testPolicyYAML()+"identity:\n  directories: [{name: entra, token_file: /t/entra}]\n"), "warden.yaml")
+	cfg, err := policy.Parse([]byte(testPolicyYAML()+"http_listen: \"127.0.0.1:0\"\nidentity:\n  directories: [{name: entra, token_file: /t/entra}]\n"), "warden.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"errors"
+	"strings"
+	"time"
 
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/sso"
 )
 
 // Extension keys that carry the authenticated identity from the handshake to
@@ -14,7 +18,53 @@ import (
 const (
 	extUser        = "warden-user"
 	extFingerprint = "warden-key-fingerprint"
+	// extBound marks a key that names its user through a single sign-on
+	// binding rather than the policy, and holds the key's wire form (for
+	// `login` again); identify checks the binding again.
+	extBound = "warden-sso-bound"
+	// extSignIn marks a key nobody knows, admitted only to run `login`
+	// (commands_sso.go); it holds the key's wire form.
+	extSignIn = "warden-sign-in-key"
 )
+
+// signOn is single sign-on for SSH keys (package sso); nil admits policy
+// keys only. With it, a key bound by `ssh gw login` names its user, and an
+// unknown key may connect to the command interface to sign in.
+type signOn interface {
+	// BoundUser returns the user the key fingerprint is bound to now.
+	BoundUser(ctx context.Context, fingerprint string) (string, bool)
+	// AdmitConn takes a slot for an unknown key's connection from
+	// clientAddr; ok is false when too many are open.
+	AdmitConn(clientAddr string) (release func(), ok bool)
+	// PendingTTL bounds how long such a connection may stay.
+	PendingTTL() time.Duration
+	Begin(ctx context.Context, key gossh.PublicKey, clientAddr, localHost string) (*sso.Pending, error)
+	Logout(ctx context.Context, fingerprint, user string) error
+	Bindings(ctx context.Context, user string) ([]sso.Binding, error)
+}
+
+// boundUser returns the user a bound key names, if that user is still in
+// the policy. (When directory users merge in, the lookup here is the same
+// as identify's.)
+func (s *Server) boundUser(ctx context.Context, key gossh.PublicKey) string {
+	if s.opt.SignOn == nil {
+		return ""
+	}
+	name, ok := s.opt.SignOn.BoundUser(ctx, gossh.FingerprintSHA256(key))
+	if !ok || s.Policy().User(name) == nil {
+		return ""
+	}
+	return name
+}
+
+// signInAllowed reports whether an unknown key may connect as the SSH user
+// name user, to run `login` and nothing else. Only the command interface
+// (a name without '@') qualifies: a key offered for LOGIN@HOST is refused
+// as before, so that OpenSSH goes on to the next key in the agent instead
+// of signing with a stranger's.
+func (s *Server) signInAllowed(user string) bool {
+	return s.opt.SignOn != nil && !strings.Contains(user, "@")
+}
 
 // knownKey is the gliderlabs PublicKeyHandler. It only answers whether a key
 // belongs to some user; it must not remember which key it saw, because the
@@ -26,7 +76,7 @@ func (s *Server) knownKey(ctx gliderssh.Context, key gliderssh.PublicKey) bool {
 	if gc == nil {
 		return false // not admitted through the gate: fail closed
 	}
-	if s.Policy().UserByKey(key) == nil {
+	if s.Policy().UserByKey(key) == nil && s.boundUser(ctx, key) == "" && !s.signInAllowed(ctx.User()) {
 		s.report.rejectedKey(gc.src, key.Marshal())
 		return false
 	}
@@ -41,14 +91,17 @@ func (s *Server) serverConfig(gctx gliderssh.Context) *gossh.ServerConfig {
 	gc := gateConnOf(gctx)
 	return &gossh.ServerConfig{
 		VerifiedPublicKeyCallback: func(conn gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.Permissions, _ string) (*gossh.Permissions, error) {
-			u := s.Policy().UserByKey(key)
-			if u == nil {
-				return nil, errors.New("gateway: unknown key")
+			fp := gossh.FingerprintSHA256(key)
+			if u := s.Policy().UserByKey(key); u != nil {
+				return &gossh.Permissions{Extensions: map[string]string{extUser: u.Name, extFingerprint: fp}}, nil
 			}
-			return &gossh.Permissions{Extensions: map[string]string{
-				extUser:        u.Name,
-				extFingerprint: gossh.FingerprintSHA256(key),
-			}}, nil
+			if name := s.boundUser(gctx, key); name != "" {
+				return &gossh.Permissions{Extensions: map[string]string{extUser: name, extFingerprint: fp, extBound: string(key.Marshal())}}, nil
+			}
+			if gc != nil && s.signInAllowed(conn.User()) {
+				return s.admitSignIn(gctx, gc, key)
+			}
+			return nil, errors.New("gateway: unknown key")
 		},
 		// x/crypto calls AuthLogCallback after every authentication
 		// request, and with a nil error exactly when the client has
@@ -68,15 +121,10 @@ func (s *Server) serverConfig(gctx gliderssh.Context) *gossh.ServerConfig {
 		},
 		// Passwords and keyboard-interactive are never offered: identity is
 		// the key (CONTRACT §1). Leaving their callbacks nil removes them.
-		Config: gossh.Config{
-			// AES-GCM only. The client's order picks the cipher, and
-			// OpenSSH lists chacha20-poly1305 (no assembly in x/crypto on
-			// amd64) and then AES-CTR with HMAC-SHA2 (a second pass over
-			// every byte, on both ends) before AES-GCM; either would cost
-			// the bridge a third of its throughput. Every OpenSSH since 6.2
-			// and PuTTY since 0.76 offer AES-GCM by default.
-			Ciphers: []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com"},
-		},
+		//
+		// What the handshake offers: ssh_algorithms, or the defaults
+		// (server.go), from the policy in force when the client connects.
+		Config:       clientAlgorithms(s.Policy().SSHAlgorithms),
 		MaxAuthTries: 6,
 	}
 }
@@ -86,10 +134,19 @@ type identity struct {
 	user        *policy.User
 	fingerprint string
 	clientAddr  string
+	// bound is set when a sign-in binding, not the policy, names the
+	// user; key is then the bound key, and localAddr where the client
+	// reached the gateway (for the links `login` prints).
+	bound     bool
+	key       gossh.PublicKey
+	localAddr string
 }
 
 // identify returns the identity bound during authentication, looked up again
-// in the current policy so that a user removed since is refused.
+// in the current policy so that a user removed since is refused. A key
+// bound by sign-in must still be bound to the same user: a logout, expiry
+// or deprovisioning since the handshake refuses its next channel. A key
+// admitted only to sign in has no identity.
 func (s *Server) identify(conn *gossh.ServerConn) (identity, bool) {
 	if conn.Permissions == nil {
 		return identity{}, false
@@ -99,7 +156,50 @@ func (s *Server) identify(conn *gossh.ServerConn) (identity, bool) {
 	if name == "" || u == nil {
 		return identity{}, false
 	}
+	if conn.Permissions.Extensions[extBound] != "" {
+		if s.opt.SignOn == nil {
+			return identity{}, false
+		}
+		now, ok := s.opt.SignOn.BoundUser(context.Background(), conn.Permissions.Extensions[extFingerprint])
+		key, err := gossh.ParsePublicKey([]byte(conn.Permissions.Extensions[extBound]))
+		if !ok || now != name || err != nil {
+			return identity{}, false
+		}
+		return identity{user: u, fingerprint: conn.Permissions.Extensions[extFingerprint], clientAddr: conn.RemoteAddr().String(),
+			bound: true, key: key, localAddr: conn.LocalAddr().String()}, true
+	}
 	return identity{user: u, fingerprint: conn.Permissions.Extensions[extFingerprint], clientAddr: conn.RemoteAddr().String()}, true
+}
+
+// rebound is reidentify for a key named by a sign-in binding: the binding
+// must still be live and name the same user.
+func (s *Server) rebound(id identity, u *policy.User) (identity, bool) {
+	if s.opt.SignOn == nil {
+		return identity{}, false
+	}
+	name, ok := s.opt.SignOn.BoundUser(context.Background(), id.fingerprint)
+	if !ok || name != u.Name {
+		return identity{}, false
+	}
+	id.user = u
+	return id, true
+}
+
+// admitSignIn admits a proven but unknown key to sign in. Such connections
+// are bounded like pending sign-ins (per source and in all), and closed
+// once a sign-in link would have expired, so that strangers cannot hold
+// authenticated connections open.
+func (s *Server) admitSignIn(gctx gliderssh.Context, gc *gateConn, key gossh.PublicKey) (*gossh.Permissions, error) {
+	release, ok := s.opt.SignOn.AdmitConn(gc.RemoteAddr().String())
+	if !ok {
+		return nil, errors.New("gateway: too many sign-in connections")
+	}
+	deadline := time.AfterFunc(s.opt.SignOn.PendingTTL()+time.Minute, func() { _ = gc.Close() })
+	context.AfterFunc(gctx, func() { deadline.Stop(); release() })
+	return &gossh.Permissions{Extensions: map[string]string{
+		extFingerprint: gossh.FingerprintSHA256(key),
+		extSignIn:      string(key.Marshal()),
+	}}, nil
 }
 
 func truncate(s string, n int) string {

@@ -197,6 +197,9 @@ func (s *Server) reidentify(id identity) (identity, bool) {
 	if u == nil {
 		return identity{}, false
 	}
+	if id.bound { // a sign-in binding, not the policy, names the user (authenticate.go)
+		return s.rebound(id, u)
+	}
 	for _, k := range u.Keys {
 		if gossh.FingerprintSHA256(k) == id.fingerprint {
 			id.user = u

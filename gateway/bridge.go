@@ -76,9 +76,15 @@ func (ss *session) bridge(ctx context.Context) {
 		defer out.Done()
 		fail(pump(ss.ch.Stderr(), ss.hostCh.Stderr(), &ss.bytesOut, ss.rec.stderr))
 	}()
-	outDone := make(chan struct{})
+	// The client's EOF waits until the host's requests sent before its
+	// EOF (exit-status, as sshd sends it) are forwarded: a client such
+	// as PuTTY closes the channel once both sides sent EOF, and would
+	// never see the exit status.
+	outDone, hostEOF, flushed := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		out.Wait()
+		close(hostEOF)
+		<-flushed
 		_ = ss.ch.CloseWrite()
 		close(outDone)
 	}()
@@ -89,18 +95,24 @@ func (ss *session) bridge(ctx context.Context) {
 	go func() {
 		defer close(inDone)
 		err := pump(ss.hostCh, ss.ch, &ss.bytesIn, ss.rec.input)
-		fail(err)
 		if err == nil {
+			// A shell without a terminal runs a last line with no LF at
+			// EOF: it was held back until now, to be checked first.
+			err = ss.rec.endInput()
+		}
+		if err != nil {
 			// Not after a failure: an EOF would let the host's program
 			// exit 0 and report that, racing the gateway's exit status 1.
-			_ = ss.hostCh.CloseWrite()
+			fail(err)
+			return
 		}
+		_ = ss.hostCh.CloseWrite()
 	}()
 
 	hostReqsDone := make(chan struct{})
 	go func() {
 		defer close(hostReqsDone)
-		ss.forwardHostRequests()
+		ss.forwardHostRequests(hostEOF, flushed)
 	}()
 	clientGone := make(chan struct{})
 	go func() {
@@ -179,34 +191,65 @@ func (ss *session) exitReasonOr(fallback string) string {
 
 // forwardHostRequests passes the host's channel requests (exit-status,
 // exit-signal, eow@openssh.com, …) to the client in order, noting the exit
-// status for the session row.
-func (ss *session) forwardHostRequests() {
-	for r := range ss.hostReqs {
-		if (r.Type == "exit-status" || r.Type == "exit-signal") && ss.endedByGateway() {
-			// The gateway ended the session (kill, grant end, recording
-			// failure) and gave the client its own status 1; the host's
-			// program, exiting because its input closed, must not
-			// overwrite it with a 0.
-			if r.WantReply {
-				_ = r.Reply(false, nil)
-			}
-			continue
+// status for the session row. When hostEOF closes (the host's output
+// ended), it forwards the requests already received, which x/crypto
+// delivered before the EOF that the pumps read, and then closes flushed.
+func (ss *session) forwardHostRequests(hostEOF <-chan struct{}, flushed chan<- struct{}) {
+	defer func() {
+		if flushed != nil {
+			close(flushed)
 		}
-		switch r.Type {
-		case "exit-status":
-			if len(r.Payload) >= 4 {
-				st := int(binary.BigEndian.Uint32(r.Payload))
-				ss.mu.Lock()
-				ss.exitStatus = &st
-				ss.mu.Unlock()
+	}()
+	for {
+		select {
+		case r, ok := <-ss.hostReqs:
+			if !ok {
+				return
 			}
-		case "exit-signal":
-			ss.setEnd(endSignal)
+			ss.forwardHostRequest(r)
+		case <-hostEOF:
+			for drained := false; !drained; {
+				select {
+				case r, ok := <-ss.hostReqs:
+					if !ok {
+						return
+					}
+					ss.forwardHostRequest(r)
+				default:
+					drained = true
+				}
+			}
+			close(flushed)
+			flushed, hostEOF = nil, nil
 		}
-		ok, err := ss.ch.SendRequest(r.Type, r.WantReply, r.Payload)
+	}
+}
+
+func (ss *session) forwardHostRequest(r *gossh.Request) {
+	if (r.Type == "exit-status" || r.Type == "exit-signal") && ss.endedByGateway() {
+		// The gateway ended the session (kill, grant end, recording
+		// failure) and gave the client its own status 1; the host's
+		// program, exiting because its input closed, must not
+		// overwrite it with a 0.
 		if r.WantReply {
-			_ = r.Reply(ok && err == nil, nil)
+			_ = r.Reply(false, nil)
 		}
+		return
+	}
+	switch r.Type {
+	case "exit-status":
+		if len(r.Payload) >= 4 {
+			st := int(binary.BigEndian.Uint32(r.Payload))
+			ss.mu.Lock()
+			ss.exitStatus = &st
+			ss.mu.Unlock()
+		}
+	case "exit-signal":
+		ss.setEnd(endSignal)
+	}
+	ok, err := ss.ch.SendRequest(r.Type, r.WantReply, r.Payload)
+	if r.WantReply {
+		_ = r.Reply(ok && err == nil, nil)
 	}
 }
 

@@ -52,6 +52,9 @@ func (s *Server) commands() map[string]command {
 	for name, c := range s.sessionCommands() {
 		cmds[name] = c
 	}
+	for name, c := range s.ssoCommands() { // commands_sso.go: login, logout
+		cmds[name] = c
+	}
 	return cmds
 }
 
@@ -248,14 +251,15 @@ func cmdHelp(_ context.Context, e *cmdEnv, _ []string) error {
 }
 
 type whoamiOut struct {
-	User        string     `json:"user"`
-	Fingerprint string     `json:"fingerprint"`
-	Source      string     `json:"source"` // "yaml" or "scim:DIRECTORY"
-	State       string     `json:"state"`  // "active": only active users authenticate
-	Groups      []string   `json:"groups"`
-	Standing    []string   `json:"standing_roles"`
-	Eligible    []string   `json:"eligible_roles"`
-	Grants      []grantOut `json:"active_grants"`
+	User        string      `json:"user"`
+	Fingerprint string      `json:"fingerprint"`
+	Source      string      `json:"source"` // "yaml" or "scim:DIRECTORY"
+	State       string      `json:"state"`  // "active": only active users authenticate
+	Groups      []string    `json:"groups"`
+	Standing    []string    `json:"standing_roles"`
+	Eligible    []string    `json:"eligible_roles"`
+	Grants      []grantOut  `json:"active_grants"`
+	SignIns     []signInOut `json:"sign_ins,omitempty"` // commands_sso.go; with single sign-on only
 }
 
 func cmdWhoami(ctx context.Context, e *cmdEnv, args []string) error {
@@ -282,6 +286,7 @@ func cmdWhoami(ctx context.Context, e *cmdEnv, args []string) error {
 			w.Eligible = append(w.Eligible, r.Name)
 		}
 	}
+	w.SignIns = e.s.signIns(ctx, e.ident)
 	if e.json {
 		return writeJSON(e.out, w)
 	}
@@ -291,6 +296,9 @@ func cmdWhoami(ctx context.Context, e *cmdEnv, args []string) error {
 	}
 	fmt.Fprintf(e.out, "user:        %s\nkey:         %s\nsource:      %s (%s)\ngroups:      %s\nstanding:    %s\neligible:    %s\ngrants:      %s\n",
 		w.User, w.Fingerprint, w.Source, w.State, joinOrNone(w.Groups), joinOrNone(w.Standing), joinOrNone(w.Eligible), joinOrNone(grants))
+	for _, b := range w.SignIns {
+		fmt.Fprintf(e.out, "signed in:   %s until %s\n", b.Fingerprint, b.ExpiresAt.UTC().Format(time.RFC3339))
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -163,11 +164,16 @@ func isAuthFailure(err error) bool {
 }
 
 // replayQueued forwards the requests that arrived before the host was
-// connected, in their order, and answers each client request only with the
-// host's answer, so a host refusal (say of a pty) reaches the client.
+// connected, in their order. Those the gateway answered early (pty-req,
+// env, window-change; see acceptEarly) go without a reply to the client;
+// the start request is answered with the host's answer. A pty is still
+// asked for with want-reply: the client was told yes, so if the host says
+// no, the user is told on stderr (once the session has started, when
+// OpenSSH shows it) and the session runs without a terminal.
 func (ss *session) replayQueued() error {
+	ptyRefused := false
 	for i, r := range ss.queued {
-		ok, err := ss.hostCh.SendRequest(r.Type, r.WantReply, r.Payload)
+		ok, err := ss.hostCh.SendRequest(r.Type, r.WantReply || r.Type == "pty-req", r.Payload)
 		if err != nil {
 			ss.queued = ss.queued[i:]
 			ss.setEnd(endHostGone)
@@ -176,6 +182,9 @@ func (ss *session) replayQueued() error {
 		if r.WantReply {
 			_ = r.Reply(ok, nil)
 		}
+		if r.Type == "pty-req" && !ok {
+			ptyRefused = true
+		}
 		if isStart(r.Type) && !ok {
 			ss.queued = nil
 			ss.setEnd(endHostRefusedReq)
@@ -183,6 +192,12 @@ func (ss *session) replayQueued() error {
 		}
 	}
 	ss.queued = nil
+	if ptyRefused {
+		ss.s.log.Info("host refused a pty the gateway had accepted", "session", ss.id, "host", ss.adm.host.Name)
+		// "\r\n": the client put its terminal in raw mode when it was
+		// told it has a pty.
+		_, _ = io.WriteString(ss.ch.Stderr(), fmt.Sprintf("warden: host %s refused a terminal (pty); the session runs without one\r\n", ss.adm.host.Name))
+	}
 	return nil
 }
 

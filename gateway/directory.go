@@ -5,8 +5,6 @@ import (
 	"errors"
 	"slices"
 
-	gossh "golang.org/x/crypto/ssh"
-
 	"github.com/warden-gw/warden/audit"
 	dirs "github.com/warden-gw/warden/identity"
 	"github.com/warden-gw/warden/jit"
@@ -66,7 +64,7 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 		if _, ok := names[ident.user.Name]; !ok {
 			continue
 		}
-		if !stillEntitled(pol, ident, adm, t) {
+		if !s.stillEntitled(pol, ident, adm, t) {
 			ss.cancel(errDeprovisioned)
 			closed[id] = ident.user.Name
 		}
@@ -120,24 +118,16 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 }
 
 // stillEntitled reports whether the merged policy still admits a live
-// session: the user exists, still owns the key, and the same role still
+// session: the user exists and still holds the key (a policy or directory
+// key, or a live sign-in binding: reidentify), and the same role still
 // covers the same login on the same host (standing, or requestable for a
 // grant session, whose grant the workflow checks).
-func stillEntitled(pol *policy.Config, ident identity, adm admission, t target) bool {
-	u := pol.User(ident.user.Name)
-	if u == nil || adm.host == nil || adm.role == nil {
+func (s *Server) stillEntitled(pol *policy.Config, ident identity, adm admission, t target) bool {
+	id, ok := s.reidentify(ident)
+	if !ok || adm.host == nil || adm.role == nil {
 		return false
 	}
-	owns := false
-	for _, k := range u.Keys {
-		if gossh.FingerprintSHA256(k) == ident.fingerprint {
-			owns = true
-		}
-	}
-	if !owns {
-		return false
-	}
-	d := pol.Authorize(u, t.login, adm.host)
+	d := pol.Authorize(id.user, t.login, adm.host)
 	if adm.grantID == 0 {
 		return d.Standing != nil && d.Standing.Name == adm.role.Name
 	}

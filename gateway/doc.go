@@ -3,20 +3,24 @@
 //
 // A session walks through the files of this package in order:
 //
-//	server.go       accept: the gliderlabs/ssh listener and its lifetime
+//	server.go       accept: the gliderlabs/ssh listener, its lifetime, and
+//	                the algorithms it offers (ssh_algorithms)
 //	preauth.go      before authentication: grace time, per-source and global caps
 //	preauth_report.go  what strangers did, one auth.failed event per source per minute
-//	authenticate.go authenticate: the client's public key names the user
+//	authenticate.go authenticate: the client's public key names the user,
+//	                through the policy or a sign-in binding
 //	target.go       the SSH user name LOGIN@HOST, parsed and validated
 //	authorize.go    authorize: policy roles and grants for LOGIN@HOST, at
 //	                channel open and again at the start request
 //	credential.go   credential: a fresh per-session certificate from the signer
 //	dial.go         dial: the managed host, its key verified by package hostkey
-//	session.go      one session channel: requests forwarded in order
+//	session.go      one session channel: early requests answered at once,
+//	                all forwarded in order
 //	bridge.go       bridge: the one place where bytes cross, in both directions
 //	record.go       record: asciicast, typed lines and file operations
 //	record_transfer.go  sftp and scp: parsed, or ended, or recorded raw
-//	guard.go        commands.deny: exec refused, typed lines not sent
+//	guard.go        commands.deny: exec refused, typed lines not sent; which exec
+//	                commands are a shell reading its input (ssh host sh)
 //	registry.go     live sessions from channel open, ended early by grant end,
 //	                kill or shutdown
 //	refuse.go       end: refusals as one line on stderr and exit status 1
@@ -27,7 +31,10 @@
 //	commands_exceptions.go  the exception register over SSH
 //	commands_sessions.go    sessions --live, watch and kill, scoped by tenant
 //	commands_cooldown.go    clear-denial: an approver lifts a deny's hold
-//	breakglass.go   a grant's end: live sessions closed, static key rotated
+//	commands_sso.go   login and logout (package sso); an unknown key may
+//	                  connect to run login and nothing else
+//	breakglass.go   a grant's end: live sessions closed; the rotation worker
+//	                rotates what the grant recorded, retries with backoff
 //	directory.go    identity directories: their users in Policy, and each
 //	                change applied at once (leaver, mover: sessions closed,
 //	                grants deprovisioned, requests cancelled)

@@ -38,7 +38,7 @@ func directoryBedWith(t *testing.T, opt bedOptions, tenant string) (*testbed, *h
 	if tenant != "" {
 		limit = ", tenant: " + tenant
 	}
-	opt.identity = fmt.Sprintf("identity:\n  directories:\n    - {name: entra, token_file: %s%s}\n", tok, limit)
+	opt.identity = fmt.Sprintf("http_listen: \"127.0.0.1:0\"\nidentity:\n  directories:\n    - {name: entra, token_file: %s%s}\n", tok, limit)
 	b := newTestbed(t, opt)
 	h, err := scim.NewHandler(b.directory, scim.Options{Policy: func() *policy.Config { return b.cfg }, Store: b.store})
 	if err != nil {

@@ -91,6 +91,11 @@ type bedOptions struct {
 	// identity is an identity: section; with directories, the testbed
 	// opens b.dir and the gateway and workflow use its merged policy.
 	identity string
+	// configure adjusts the gateway's options before it is built, once
+	// the store is open (e2e_sso_test.go adds single sign-on).
+	configure func(b *testbed, o *gateway.Options)
+	// requestTimeout overrides the gateway's RequestTimeout (default 30s).
+	requestTimeout time.Duration
 }
 
 func newTestbed(t testing.TB, opt bedOptions) *testbed {
@@ -221,10 +226,13 @@ groups:
 		t.Fatal(err)
 	}
 	gopt := gateway.Options{Policy: b.cfg, Store: b.store, Signer: ca, HostKey: hk, DialTimeout: 5 * time.Second,
-		JIT: b.jit, Exceptions: &exceptions.Register{Store: b.store, DB: b.store.DB()}}
+		JIT: b.jit, Exceptions: &exceptions.Register{Store: b.store, DB: b.store.DB()}, RequestTimeout: opt.requestTimeout}
 	if opt.breakGlass != nil {
-		kv := testKV{c: opt.breakGlass.Client(), authorizedKeys: opt.authorizedKeys}
+		kv := testKV{c: opt.breakGlass.Client(), authorizedKeys: opt.authorizedKeys, sshdConfig: b.host.ConfigPath}
 		gopt.StaticKeys, gopt.Rotator = kv, kv
+	}
+	if opt.configure != nil {
+		opt.configure(b, &gopt)
 	}
 	b.gw, err = gateway.New(gopt)
 	if err != nil {
@@ -482,6 +490,7 @@ func (b *testbed) sessionCert() *gossh.Certificate {
 type testKV struct {
 	c              *api.Client
 	authorizedKeys string
+	sshdConfig     string // the managed host's sshd_config, for sshd -T
 }
 
 func (k testKV) Fetch(ctx context.Context, path string) (gossh.Signer, error) {
@@ -489,6 +498,7 @@ func (k testKV) Fetch(ctx context.Context, path string) (gossh.Signer, error) {
 	return s, err
 }
 
-func (k testKV) Rotate(ctx context.Context, h *policy.Host, login, path string) (rotate.Result, error) {
-	return rotate.Rotate(ctx, rotate.Options{Client: k.c}, rotate.Target{Host: h, Login: login, KVPath: path, AuthorizedKeys: k.authorizedKeys})
+func (k testKV) Rotate(ctx context.Context, t rotate.Target) (rotate.Result, error) {
+	t.AuthorizedKeys, t.SSHDConfig = k.authorizedKeys, k.sshdConfig
+	return rotate.Rotate(ctx, rotate.Options{Client: k.c}, t)
 }

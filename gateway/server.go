@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -65,9 +66,18 @@ type Options struct {
 	Rotator rotator
 	// Notifier receives alerts (rotation results); nil sends none.
 	Notifier notifier
+	// SignOn is single sign-on for SSH keys (authenticate.go,
+	// commands_sso.go); nil admits policy keys only.
+	SignOn signOn
+	// Rotations is the table of rotations owed by break-glass grants; nil
+	// means JIT when it is one (*jit.Service), else no rotation worker.
+	Rotations rotationLedger
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Until returns a channel that fires once Now reaches t (the rotation
+	// worker's timer); nil means time.After(t.Sub(Now())). Set it with Now.
+	Until func(t time.Time) <-chan time.Time
 	// Rand is the source of session IDs; nil means crypto/rand.
 	Rand io.Reader
 	// Logger receives operational logs; nil means slog.Default().
@@ -85,6 +95,7 @@ type Server struct {
 	log  *slog.Logger
 	srv  *gliderssh.Server
 	live *registry
+	rot  *rotationQueue // break-glass rotations due (breakglass.go)
 	// gate admits connections before their handshake and closes those that
 	// do not authenticate in time; report aggregates what they did.
 	gate   *gate
@@ -113,6 +124,13 @@ func New(opt Options) (*Server, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.Until == nil {
+		now := opt.Now
+		opt.Until = func(t time.Time) <-chan time.Time { return time.After(t.Sub(now())) }
+	}
+	if opt.Rotations == nil {
+		opt.Rotations, _ = opt.JIT.(rotationLedger)
+	}
 	if opt.Rand == nil {
 		opt.Rand = rand.Reader
 	}
@@ -125,7 +143,7 @@ func New(opt Options) (*Server, error) {
 	if opt.RequestTimeout == 0 {
 		opt.RequestTimeout = 30 * time.Second
 	}
-	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry()}
+	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry(), rot: newRotationQueue()}
 	s.report = newPreauthReport(s.now)
 	s.gate = newGate(opt.Policy.Limits, s.report, s.now)
 	s.srv = &gliderssh.Server{
@@ -193,7 +211,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		stopReports()
 		s.flushPreAuth(true)
 	}()
+	// The rotation worker lives as long as the listener.
+	wctx, stopWorker := context.WithCancel(ctx)
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		s.runRotations(wctx)
+	}()
 	err := s.srv.Serve(gateListener{Listener: l, gate: s.gate})
+	stopWorker()
 	if errors.Is(err, gliderssh.ErrServerClosed) {
 		s.running.Wait()
 		return nil
@@ -268,5 +294,56 @@ func (s *Server) trackChannel(h gliderssh.ChannelHandler) gliderssh.ChannelHandl
 		s.running.Add(1)
 		defer s.running.Done()
 		h(srv, conn, nc, ctx)
+	}
+}
+
+// DefaultAlgorithms is what the gateway offers its clients when the policy's
+// ssh_algorithms leaves a list out: what OpenSSH offers by default, less what
+// x/crypto does not implement (sntrup761, umac) and SHA-1. Every client that
+// admins use finds one it speaks: paramiko 2.12 has no AES-GCM and no
+// chacha20, PuTTY before 0.76 no AES-GCM, and a user's ssh_config may pin
+// any of them.
+//
+// In SSH the client's order decides (RFC 4253 §7.1: its first choice that
+// the server also offers), so this order is only the gateway's own
+// preference, by cost per byte of the bridge: AES-GCM (AES-NI and
+// carry-less multiplication in assembly, one pass) before
+// chacha20-poly1305 (no amd64 assembly in x/crypto) before AES-CTR with
+// an HMAC (two passes over every byte). OpenSSH's client lists chacha20
+// first and gets it; `make bench` measures each cipher.
+func DefaultAlgorithms() policy.SSHAlgorithms {
+	return policy.SSHAlgorithms{
+		Ciphers: []string{
+			gossh.CipherAES128GCM, gossh.CipherAES256GCM, gossh.CipherChaCha20Poly1305,
+			gossh.CipherAES128CTR, gossh.CipherAES192CTR, gossh.CipherAES256CTR,
+		},
+		// x/crypto adds curve25519-sha256@libssh.org after
+		// curve25519-sha256 by itself. The post-quantum hybrid comes
+		// first, as in OpenSSH 9.9 and later; finite-field groups last
+		// (slowest, and 2048 bits for group14).
+		KeyExchanges: []string{
+			gossh.KeyExchangeMLKEM768X25519, gossh.KeyExchangeCurve25519,
+			gossh.KeyExchangeECDHP256, gossh.KeyExchangeECDHP384, gossh.KeyExchangeECDHP521,
+			gossh.KeyExchangeDH16SHA512, gossh.KeyExchangeDH14SHA256,
+		},
+		// Used only with AES-CTR; encrypt-then-MAC first.
+		MACs: []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM, gossh.HMACSHA256, gossh.HMACSHA512},
+	}
+}
+
+// clientAlgorithms is the handshake configuration for a client connection:
+// each of the policy's lists, or the default where it gives none.
+func clientAlgorithms(p policy.SSHAlgorithms) gossh.Config {
+	d := DefaultAlgorithms()
+	pick := func(set, def []string) []string {
+		if len(set) > 0 {
+			return slices.Clone(set)
+		}
+		return def
+	}
+	return gossh.Config{
+		Ciphers:      pick(p.Ciphers, d.Ciphers),
+		KeyExchanges: pick(p.KeyExchanges, d.KeyExchanges),
+		MACs:         pick(p.MACs, d.MACs),
 	}
 }

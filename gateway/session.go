@@ -98,6 +98,10 @@ type session struct {
 
 // handleSession is the gliderlabs channel handler for "session" channels.
 func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc gossh.NewChannel, gctx gliderssh.Context) {
+	if signInOnly(conn) { // an unknown key: `login` and nothing else (commands_sso.go)
+		s.handleSignIn(gctx, conn, nc)
+		return
+	}
 	ident, ok := s.identify(conn)
 	if !ok {
 		s.audit(gctx, "session.refused", "", truncate(conn.User(), 256), map[string]any{
@@ -219,10 +223,17 @@ func (ss *session) endedBeforeStart(cause error) error {
 }
 
 // awaitStart reads the channel's requests up to and including the one that
-// starts it (shell, exec or subsystem), answering those that concern only
-// the gateway and queueing the rest to forward in order once the host is
-// connected. It returns false if the channel closed, never started, or ctx
-// ended first (revocation, expiry, kill or shutdown).
+// starts it (shell, exec or subsystem). It returns false if the channel
+// closed, never started, or ctx ended first (revocation, expiry, kill or
+// shutdown).
+//
+// Nobody waits on the gateway: the host is not connected before the start
+// request, and many clients (x/crypto's RequestPty and Setenv, paramiko's
+// get_pty, PuTTY) wait for the answer to pty-req or env before they send
+// it. So pty-req, env and window-change are answered at once, on their own
+// merits (well formed, within bounds), and queued to be forwarded to the
+// host in their order when it is connected (replayQueued). The start
+// request itself is answered with the host's answer.
 func (ss *session) awaitStart(ctx context.Context) bool {
 	timer := time.NewTimer(ss.s.opt.RequestTimeout)
 	defer timer.Stop()
@@ -235,15 +246,33 @@ func (ss *session) awaitStart(ctx context.Context) bool {
 			switch r.Type {
 			case "pty-req":
 				var p ptyRequest
-				if err := gossh.Unmarshal(r.Payload, &p); err != nil || !validPTY(p) {
+				// A second pty-req would make sshd drop the whole
+				// connection ("you already have a pty").
+				if err := gossh.Unmarshal(r.Payload, &p); err != nil || !validPTY(p) || ss.pty != nil {
 					ss.s.log.Info("pty request refused", "user", ss.ident.user.Name, "target", ss.t.String())
 					_ = r.Reply(false, nil)
 					continue
 				}
-				ss.pty = &p
-				ss.queued = append(ss.queued, r)
+				if ss.acceptEarly(r) {
+					ss.pty = &p
+				}
 			case "env":
-				ss.queued = append(ss.queued, r)
+				var kv struct{ Name, Value string }
+				if err := gossh.Unmarshal(r.Payload, &kv); err != nil || !validEnvName(kv.Name) {
+					ss.s.log.Info("env request refused", "user", ss.ident.user.Name, "target", ss.t.String(), "name", truncate(kv.Name, 64))
+					_ = r.Reply(false, nil)
+					continue
+				}
+				ss.acceptEarly(r)
+			case "window-change":
+				var w windowChange
+				if err := gossh.Unmarshal(r.Payload, &w); err != nil || w.Cols > maxTermDim || w.Rows > maxTermDim {
+					_ = r.Reply(false, nil)
+					continue
+				}
+				if ss.acceptEarly(r) && ss.pty != nil && w.Cols > 0 && w.Rows > 0 {
+					ss.pty.Cols, ss.pty.Rows = w.Cols, w.Rows // the cast header's size
+				}
 			case "shell", "exec", "subsystem":
 				if !ss.startRequest(r) {
 					continue
@@ -259,6 +288,56 @@ func (ss *session) awaitStart(ctx context.Context) bool {
 			return false
 		}
 	}
+}
+
+// Bounds of what a channel may queue before it starts: OpenSSH sends a
+// pty-req and a dozen env requests at most. Without them a client could
+// make the gateway hold any number of requests for RequestTimeout.
+const (
+	maxEarlyRequests = 128
+	maxEarlyBytes    = 64 << 10
+)
+
+// acceptEarly answers a request that came before the start with yes and
+// queues it for the host, or answers no when the queue is full. The queued
+// copy has WantReply unset: the client has its answer, and no second one
+// may ever reach it (a stray reply would be taken as the answer to its next
+// request). replayQueued still asks the host about a pty, to tell the user
+// if the host refuses one. Consecutive window-changes keep only the last.
+func (ss *session) acceptEarly(r *gossh.Request) bool {
+	early := &gossh.Request{Type: r.Type, Payload: r.Payload}
+	if n := len(ss.queued); r.Type == "window-change" && n > 0 && ss.queued[n-1].Type == "window-change" {
+		ss.queued[n-1] = early
+		_ = r.Reply(true, nil)
+		return true
+	}
+	size := len(r.Payload)
+	for _, q := range ss.queued {
+		size += len(q.Payload)
+	}
+	if len(ss.queued) >= maxEarlyRequests || size > maxEarlyBytes {
+		ss.s.log.Info("request refused: too many before the session started", "user", ss.ident.user.Name, "target", ss.t.String(), "type", r.Type)
+		_ = r.Reply(false, nil)
+		return false
+	}
+	ss.queued = append(ss.queued, early)
+	_ = r.Reply(true, nil)
+	return true
+}
+
+// validEnvName accepts the names a shell could export: sshd would set
+// anything, but a name with '=' or a NUL changes what the host's
+// environment means.
+func validEnvName(name string) bool {
+	if name == "" || len(name) > 256 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '=' || c <= 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // startRequest records what the channel asks to run. A malformed payload

@@ -27,25 +27,35 @@ const (
 // Config is a loaded and validated policy. It is immutable after Load or
 // Parse and safe for concurrent use.
 type Config struct {
-	Listen      string // SSH listen address; default ":2222"
-	HostKey     string // gateway host key path; default DataDir/host_ed25519
-	DataDir     string // absolute; default "data" next to the config file
-	HTTPListen  string // optional HTTP listen address; empty disables it
-	Credentials Credentials
-	Recording   Recording
-	Notify      Notify
-	Evidence    Evidence
-	Limits      Limits
-	Identity    Identity // identity.directories: users provisioned over SCIM
-	Tenants     []*Tenant
-	Groups      []*Group
-	Users       []*User
-	Roles       []*Role
-	Path        string // absolute path of the file the policy was loaded from
+	Listen     string // SSH listen address; default ":2222"
+	HostKey    string // gateway host key path; default DataDir/host_ed25519
+	DataDir    string // absolute; default "data" next to the config file
+	HTTPListen string // optional HTTP listen address; empty disables it
+	// HTTPTLS, when set, makes the HTTP listener serve TLS; without it the
+	// listener speaks plain HTTP (behind a TLS proxy, or on loopback).
+	HTTPTLS *HTTPTLS
+	// HTTPPublicURL is the base URL people reach the HTTP listener at
+	// (scheme, host, optional port and path, no trailing slash), or "".
+	// It prefixes every link Warden prints.
+	HTTPPublicURL string
+	Identity      Identity // identity.oidc (sign-in) and identity.directories (SCIM)
+	Credentials   Credentials
+	Recording     Recording
+	Notify        Notify
+	Evidence      Evidence
+	Limits        Limits
+	Tenants       []*Tenant
+	Groups        []*Group
+	Users         []*User
+	Roles         []*Role
+	Path          string // absolute path of the file the policy was loaded from
 	// Source is the exact bytes the policy was parsed from. Its SHA-256
 	// (Version) names the policy in the database, so that evidence can be
 	// judged later by the policy in force at the time.
 	Source []byte
+
+	// SSHAlgorithms restricts what the handshake offers (ssh_algorithms).
+	SSHAlgorithms SSHAlgorithms
 
 	version     string // hex SHA-256 of Source
 	tenants     map[string]*Tenant

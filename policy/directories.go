@@ -6,13 +6,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Identity configures where users come from besides the users section:
-// directories that provision them over SCIM (CONTRACT.md §6). The OIDC
-// sign-in settings (identity.oidc) are decoded elsewhere.
-type Identity struct {
-	Directories []*Directory
-}
-
 // Directory is one identity provider that provisions users over SCIM.
 type Directory struct {
 	// Name is the source of its users ("scim:NAME") and the actor of the
@@ -72,18 +65,24 @@ func (d *decoder) directories(n *yaml.Node, c *Config, tenants map[string]*Tenan
 	})
 }
 
-// identity decodes the identity section. Only directories are decoded
-// here; oidc belongs to the sign-in settings.
-func (d *decoder) identity(n *yaml.Node, c *Config, tenants map[string]*Tenant) {
-	f, ok := d.mapping(n, "identity", identityKeys)
-	if !ok {
+// identityDirectories decodes identity.directories from the identity
+// section n, whose keys identity (identity.go) has already checked. A
+// directory is reached over SCIM on the HTTP listener, so it needs
+// http_listen.
+func (d *decoder) identityDirectories(n *yaml.Node, c *Config, tenants map[string]*Tenant) {
+	if n == nil || n.Kind != yaml.MappingNode {
 		return
 	}
-	d.directories(f.get("directories"), c, tenants)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == "directories" {
+			d.directories(n.Content[i+1], c, tenants)
+			if len(c.Identity.Directories) > 0 && c.HTTPListen == "" {
+				d.hintf(k, "the IdP sends SCIM requests to http_listen's /scim/v2", "identity.directories needs http_listen")
+			}
+			return
+		}
+	}
 }
-
-// identityKeys are the keys of the identity section.
-var identityKeys = []string{"directories"}
 
 // directoryName is the alphabet of directory names: they appear in
 // "scim:NAME" sources and actors.

@@ -10,6 +10,7 @@ import (
 
 func dirFixture(identity ...string) []byte {
 	lines := []string{
+		`http_listen: "127.0.0.1:8022"`,
 		"tenants:",
 		"  - name: acme",
 		"    hosts: [{name: web01, address: 10.0.0.1, host_key: \"$KEY4\"}]",
@@ -141,5 +142,15 @@ func TestTenantLimitedOversight(t *testing.T) {
 	}
 	if m.User("sec@acme").InAnyFor(m.Role("g"), m.Role("g").Approvers) {
 		t.Error("tenant-limited user approves another tenant's role")
+	}
+}
+
+func TestDirectoriesNeedHTTPListen(t *testing.T) {
+	got := errorLines(t, fixture(
+		"identity:",
+		"  directories: [{name: entra, token_file: /t/a}]",
+	))
+	if len(got) != 1 || !strings.Contains(got[0], "identity.directories needs http_listen") {
+		t.Fatalf("%v", got)
 	}
 }

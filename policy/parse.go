@@ -22,9 +22,9 @@ import (
 const maxPolicySize = 4 << 20
 
 var topKeys = []string{
-	"listen", "host_key", "data_dir", "http_listen", "credentials",
+	"listen", "host_key", "data_dir", "http_listen", "http_tls", "http_public_url", "identity", "credentials",
 	"recording", "notify", "evidence", "limits", "tenants", "groups", "users", "roles",
-	"identity",
+	"ssh_algorithms",
 }
 
 // Load reads the policy at path and parses it like Parse. It also opens the
@@ -159,11 +159,13 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.notify(f.get("notify"), &c.Notify)
 	d.evidence(f.get("evidence"), &c.Evidence, c.Credentials.Vault.Address != "")
 	d.limits(f.get("limits"), &c.Limits)
+	d.identity(f.get("identity"), c) // identity.go
+	d.sshAlgorithms(f.get("ssh_algorithms"), &c.SSHAlgorithms)
 
 	tenants := d.tenants(f.get("tenants"), c)
 	groups := d.groups(f.get("groups"), c, tenants)
 	d.users(f.get("users"), c, groups)
-	d.identity(f.get("identity"), c, tenants)
+	d.identityDirectories(f.get("identity"), c, tenants)
 	d.roles(f.get("roles"), c, refs{
 		groups:  groups,
 		tenants: tenants,

@@ -34,6 +34,7 @@ func (d *decoder) settings(f fields, c *Config) {
 		c.Listen = defaultListen
 	}
 	c.HTTPListen = d.listenAddr(f.get("http_listen"), "http_listen")
+	d.httpSettings(f, c) // identity.go: http_tls, http_public_url
 
 	dataDir := d.path(f.get("data_dir"), "data_dir")
 	if dataDir == "" {

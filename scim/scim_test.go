@@ -37,6 +37,7 @@ func newBed(t *testing.T) *bed {
 		t.Fatal(err)
 	}
 	cfg, err := policy.Parse([]byte(fmt.Sprintf(`data_dir: %q
+http_listen: "127.0.0.1:0"
 groups: [{name: sysadmins}]
 users: [{name: alice, groups: [sysadmins]}]
 identity:

@@ -21,6 +21,7 @@ func identitiesBed(t *testing.T) string {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "warden.yaml")
 	src := fmt.Sprintf(`data_dir: data
+http_listen: "127.0.0.1:0"
 tenants:
   - name: acme
     hosts:

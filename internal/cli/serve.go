@@ -23,7 +23,9 @@ import (
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/rotate"
 	"github.com/warden-gw/warden/scim"
+	"github.com/warden-gw/warden/sso"
 	"github.com/warden-gw/warden/vault"
+	"github.com/warden-gw/warden/web"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -64,9 +66,11 @@ type running struct {
 	store *audit.Store
 	jit   *jit.Service
 	hook  *notify.Webhook // nil without notify.webhook_url
+	web   *web.Server     // nil without http_listen (serve_http.go)
+	sso   *sso.Service    // nil without identity.oidc
 	cfg   *policy.Config
 	// scim serves /scim/v2 (scim.Prefix) when identity.directories is set;
-	// the HTTP listener mounts it: mux.Handle(scim.Prefix+"/", r.scim).
+	// serve_http.go mounts it on the HTTP listener.
 	scim   http.Handler
 	closer func()
 	log    *slog.Logger
@@ -145,6 +149,10 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		}
 		gopt.StaticKeys, gopt.Rotator = kvKeys{v}, kvRotator{v: v, log: log}
 	}
+	if err := r.openHTTP(cfg, sig, &gopt); err != nil { // serve_http.go
+		r.closer()
+		return nil, err
+	}
 	r.srv, err = gateway.New(gopt)
 	if err != nil {
 		r.closer()
@@ -190,6 +198,12 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 			}
 		}()
 	}
+	waitHTTP, err := r.serveHTTP(bg) // serve_http.go
+	if err != nil {
+		return err
+	}
+	defer waitHTTP()
+	defer stopBG()
 	errc := make(chan error, 1)
 	go func() { errc <- r.srv.Serve(ctx, ln) }()
 	select {
@@ -283,5 +297,8 @@ func (r *running) openDirectory(ctx context.Context) error {
 	}
 	r.srv.UseDirectory(d)
 	r.scim = h
+	if r.web != nil { // identity.directories requires http_listen
+		r.web.Handle(scim.Prefix+"/", h)
+	}
 	return nil
 }

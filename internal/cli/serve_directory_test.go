@@ -32,6 +32,7 @@ func TestServeWiresDirectory(t *testing.T) {
 	tok := filepath.Join(dir, "entra.token")
 	cfgPath := filepath.Join(dir, "warden.yaml")
 	src := `listen: "127.0.0.1:0"
+http_listen: "127.0.0.1:0"
 data_dir: data
 tenants:
   - name: acme

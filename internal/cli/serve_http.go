@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/sso"
+	"github.com/warden-gw/warden/web"
+)
+
+// openHTTP prepares the HTTP listener (http_listen) and, with
+// identity.oidc, single sign-on, which it hands to the gateway. Nothing
+// listens until serveHTTP.
+func (r *running) openHTTP(cfg *policy.Config, sig gatewaySigner, gopt *gateway.Options) error {
+	if cfg.HTTPListen == "" {
+		return nil
+	}
+	opt := web.Options{Listen: cfg.HTTPListen, PublicURL: cfg.HTTPPublicURL, Logger: r.log, Ready: []web.Check{
+		{Name: "database", Probe: func(ctx context.Context) error { return r.store.DB().PingContext(ctx) }},
+		{Name: "credentials", Probe: func(ctx context.Context) error { _, err := sig.CAPublicKey(ctx); return err }},
+	}}
+	if cfg.HTTPTLS != nil {
+		opt.CertFile, opt.KeyFile = cfg.HTTPTLS.CertFile, cfg.HTTPTLS.KeyFile
+	}
+	r.web = web.New(opt)
+	if cfg.Identity.OIDC == nil {
+		return nil
+	}
+	svc, err := sso.New(sso.Options{OIDC: cfg.Identity.OIDC, Store: r.store, Logger: r.log, BaseURL: r.web.BaseURL,
+		Users: sso.PolicyUsers(func() *policy.Config {
+			// Directory users sign in too: the gateway's policy is the
+			// YAML policy merged with them (gateway.Server.Policy).
+			if r.srv != nil {
+				return r.srv.Policy()
+			}
+			return cfg
+		})})
+	if err != nil {
+		return err
+	}
+	svc.Mount(r.web)
+	r.sso = svc
+	gopt.SignOn = svc
+	return nil
+}
+
+// serveHTTP starts the HTTP listener and the sign-in sweeper under ctx.
+// The returned wait blocks until both have stopped after ctx is done.
+func (r *running) serveHTTP(ctx context.Context) (wait func(), err error) {
+	if r.web == nil {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", r.cfg.HTTPListen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", r.cfg.HTTPListen, err)
+	}
+	r.log.Info("warden HTTP listening", "addr", ln.Addr().String(), "tls", r.cfg.HTTPTLS != nil, "sso", r.sso != nil)
+	done := make(chan struct{}, 2)
+	n := 1
+	go func() {
+		if err := r.web.Serve(ctx, ln); err != nil {
+			r.log.Error("HTTP listener stopped", "err", err)
+		}
+		done <- struct{}{}
+	}()
+	if r.sso != nil {
+		n++
+		go func() { _ = r.sso.Run(ctx); done <- struct{}{} }()
+	}
+	return func() {
+		for range n {
+			<-done
+		}
+	}, nil
+}
