@@ -124,5 +124,8 @@
 //	credential.failed   issuing the per-session certificate failed
 //
 // Later packages add request.*, approval.*, grant.* and exception.* types,
-// and package sso sso.bound, sso.ended and sso.refused.
+// identity.user.*, identity.group.* and scim.refused (actor
+// "scim:DIRECTORY"), scim.unauthorized (a bad token, once per source a
+// minute), identity.access_removed (the gateway applied a directory
+// change), and package sso sso.bound, sso.ended and sso.refused.
 package audit

@@ -45,7 +45,8 @@ type dataset struct {
 	exceptions []exceptionRow
 	recordings []recordingRow
 
-	rotationEvents []rotationRow // rotation.result events in the period
+	rotationEvents []rotationRow  // rotation.result events in the period
+	lifecycle      []lifecycleRow // directory joiners, movers, leavers (lifecycle.go)
 
 	versionMismatch []versionMismatch // grants whose row and chain disagree on the policy
 
@@ -96,6 +97,7 @@ func collect(tx *sql.Tx, dataDir, tenant string, p period, j *judges) (*dataset,
 		{"exceptions", func() error { return d.readExceptions(tx, tenant, p) }},
 		{"pending requests", func() error { return d.readPending(tx, tenant, p) }},
 		{"audit events", func() error { return d.readEvents(tx, tenant, p) }},
+		{"directory changes", func() error { return d.readLifecycle(tx, tenant, p) }},
 		{"owed rotations", func() error { return d.readOwedRotations(tx, tenant, p) }},
 	}
 	for _, s := range steps {

@@ -10,7 +10,10 @@
 //	summary.md, summary.html   one printable page of headline numbers
 //	summary.json               the same numbers, for machines
 //	requests, approvals, grants, sessions, commands, exceptions, recordings,
-//	rotation_events            .csv and .json each: the rows behind the numbers
+//	rotation_events, lifecycle .csv and .json each: the rows behind the numbers
+//	                           (lifecycle: directory joiners, movers and
+//	                           leavers and the seconds until access was
+//	                           removed; see lifecycle.go)
 //	policy-SHA256.json         per policy that judged the packet: its tenant's
 //	                           roles and their groups' members (see below)
 //	allowed_signers            the evidence key, for ssh-keygen -Y verify

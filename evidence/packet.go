@@ -164,6 +164,10 @@ func read(ctx context.Context, opt Options, p period, window time.Duration) (*da
 	if err := j.atEnd(tx, p.endTxt); err != nil {
 		return nil, nil, nil, fmt.Errorf("evidence: %w", err)
 	}
+	// Directory users count at the end as the directory had them then.
+	if j.end, err = directoryAt(tx, j.end, p.endTxt); err != nil {
+		return nil, nil, nil, fmt.Errorf("evidence: directory users: %w", err)
+	}
 	if err := checkTenant(tx, opt.Tenant, opt.Policy, j.end); err != nil {
 		return nil, nil, nil, err
 	}
@@ -221,6 +225,7 @@ func render(s Summary, d *dataset) (map[string][]byte, error) {
 		add(encodeNamed("exceptions", exceptionHeader, d.exceptions)),
 		add(encodeNamed("recordings", recordingHeader, d.recordings)),
 		add(encodeNamed("rotation_events", rotationHeader, d.rotationEvents)),
+		add(encodeNamed("lifecycle", lifecycleHeader, d.lifecycle)),
 	} {
 		if err != nil {
 			return nil, err

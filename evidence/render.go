@@ -188,13 +188,15 @@ func buildView(s Summary, d *dataset) view {
 	}
 	v.Sections = append(v.Sections, pv)
 
+	v.Sections = append(v.Sections, lifecycleSection(d.lifecycle))
+
 	head := s.AuditChainHead
 	if head == "" {
 		head = "(no events)"
 	}
 	v.Sections = append(v.Sections, section{Title: "Integrity", Facts: [][2]string{
 		{"Audit chain head at period end", head},
-		{"Data files", "requests, approvals, grants, sessions, commands, exceptions, recordings, rotation_events " +
+		{"Data files", "requests, approvals, grants, sessions, commands, exceptions, recordings, rotation_events, lifecycle " +
 			"(.csv and .json); summary.json; policy-SHA256.json per policy above"},
 	}})
 	return v

@@ -160,6 +160,8 @@ func (ss *session) notify(cause error) {
 		msg = fmt.Sprintf("warden: grant %d was revoked; session closed", ss.adm.grantID)
 	case errors.Is(cause, errKilled):
 		msg = "warden: session terminated by an administrator"
+	case errors.Is(cause, errDeprovisioned):
+		msg = "warden: access removed by the directory; session closed"
 	case errors.Is(cause, errShutdown):
 		msg = "warden: gateway shutting down; session closed"
 	}

@@ -253,6 +253,8 @@ func cmdHelp(_ context.Context, e *cmdEnv, _ []string) error {
 type whoamiOut struct {
 	User        string      `json:"user"`
 	Fingerprint string      `json:"fingerprint"`
+	Source      string      `json:"source"` // "yaml" or "scim:DIRECTORY"
+	State       string      `json:"state"`  // "active": only active users authenticate
 	Groups      []string    `json:"groups"`
 	Standing    []string    `json:"standing_roles"`
 	Eligible    []string    `json:"eligible_roles"`
@@ -265,7 +267,7 @@ func cmdWhoami(ctx context.Context, e *cmdEnv, args []string) error {
 		return err
 	}
 	u := e.ident.user
-	w := whoamiOut{User: u.Name, Fingerprint: e.ident.fingerprint, Groups: append([]string{}, u.Groups...),
+	w := whoamiOut{User: u.Name, Fingerprint: e.ident.fingerprint, Source: u.SourceOf(), State: "active", Groups: append([]string{}, u.Groups...),
 		Standing: []string{}, Eligible: []string{}, Grants: []grantOut{}}
 	if j := e.s.opt.JIT; j != nil {
 		gs, err := j.Grants(ctx, u.Name, true)
@@ -278,9 +280,9 @@ func cmdWhoami(ctx context.Context, e *cmdEnv, args []string) error {
 	}
 	for _, r := range e.s.Policy().Roles {
 		switch {
-		case !r.Privileged && !r.BreakGlass && u.InAny(r.Members):
+		case !r.Privileged && !r.BreakGlass && u.InAnyFor(r, r.Members):
 			w.Standing = append(w.Standing, r.Name)
-		case (r.Privileged || r.BreakGlass) && u.InAny(r.Eligible):
+		case (r.Privileged || r.BreakGlass) && u.InAnyFor(r, r.Eligible):
 			w.Eligible = append(w.Eligible, r.Name)
 		}
 	}
@@ -292,8 +294,8 @@ func cmdWhoami(ctx context.Context, e *cmdEnv, args []string) error {
 	for _, g := range w.Grants {
 		grants = append(grants, fmt.Sprintf("%s (grant %d, %s left)", g.Role, g.ID, time.Duration(g.SecondsLeft)*time.Second))
 	}
-	fmt.Fprintf(e.out, "user:        %s\nkey:         %s\ngroups:      %s\nstanding:    %s\neligible:    %s\ngrants:      %s\n",
-		w.User, w.Fingerprint, joinOrNone(w.Groups), joinOrNone(w.Standing), joinOrNone(w.Eligible), joinOrNone(grants))
+	fmt.Fprintf(e.out, "user:        %s\nkey:         %s\nsource:      %s (%s)\ngroups:      %s\nstanding:    %s\neligible:    %s\ngrants:      %s\n",
+		w.User, w.Fingerprint, w.Source, w.State, joinOrNone(w.Groups), joinOrNone(w.Standing), joinOrNone(w.Eligible), joinOrNone(grants))
 	for _, b := range w.SignIns {
 		fmt.Fprintf(e.out, "signed in:   %s until %s\n", b.Fingerprint, b.ExpiresAt.UTC().Format(time.RFC3339))
 	}

@@ -39,6 +39,9 @@
 //	                  connect to run login and nothing else
 //	breakglass.go   a grant's end: live sessions closed; the rotation worker
 //	                rotates what the grant recorded, retries with backoff
+//	directory.go    identity directories: their users in Policy, and each
+//	                change applied at once (leaver, mover: sessions closed,
+//	                grants deprovisioned, requests cancelled)
 //
 // Every refusal reaches the client as one line on stderr that starts with
 // "warden: ", exits with status 1 and leaves an audit event. Internal causes

@@ -19,6 +19,7 @@ import (
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/exceptions"
 	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/identity"
 	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/internal/sshtest"
 	"github.com/warden-gw/warden/internal/vaulttest"
@@ -33,22 +34,23 @@ import (
 // on web01), carol approves, and the managed host trusts only the
 // gateway's CA.
 type testbed struct {
-	t        testing.TB
-	dir      string
-	data     string
-	host     *sshtest.Host
-	gw       *gateway.Server
-	port     string
-	store    *audit.Store
-	jit      *jit.Service
-	alice    *sshtest.Client
-	bob      *sshtest.Client
-	carol    *sshtest.Client // approver (security)
-	dave     *sshtest.Client // approver (management)
-	erin     *sshtest.Client // auditor
-	stranger *sshtest.Client
-	hostKey  gossh.PublicKey // gateway host key
-	cfg      *policy.Config
+	t         testing.TB
+	dir       string
+	data      string
+	host      *sshtest.Host
+	gw        *gateway.Server
+	port      string
+	store     *audit.Store
+	jit       *jit.Service
+	alice     *sshtest.Client
+	bob       *sshtest.Client
+	carol     *sshtest.Client // approver (security)
+	dave      *sshtest.Client // approver (management)
+	erin      *sshtest.Client // auditor
+	stranger  *sshtest.Client
+	hostKey   gossh.PublicKey // gateway host key
+	cfg       *policy.Config
+	directory *identity.Directory // with bedOptions.identity
 }
 
 // bedOptions changes the testbed's policy.
@@ -86,6 +88,9 @@ type bedOptions struct {
 	tenants func(h *sshtest.Host) string
 	// extraGroups and extraUsers are appended to groups and users.
 	extraGroups, extraUsers string
+	// identity is an identity: section; with directories, the testbed
+	// opens b.dir and the gateway and workflow use its merged policy.
+	identity string
 	// configure adjusts the gateway's options before it is built, once
 	// the store is open (e2e_sso_test.go adds single sign-on).
 	configure func(b *testbed, o *gateway.Options)
@@ -182,8 +187,8 @@ groups:
     eligible: [helpdesk]
     approvers: [security]
     max_duration: 2h
-%s`, filepath.Join(dir, "gw_host_ed25519"), b.data, creds, rec, addr, verify, opt.extraPolicy+tenants, opt.extraGroups,
-		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey), authorizedKey(b.carol.PublicKey), authorizedKey(b.dave.PublicKey), authorizedKey(b.erin.PublicKey), opt.extraUsers, opt.extraRoles)
+%s%s`, filepath.Join(dir, "gw_host_ed25519"), b.data, creds, rec, addr, verify, opt.extraPolicy+tenants, opt.extraGroups,
+		authorizedKey(b.alice.PublicKey), authorizedKey(b.bob.PublicKey), authorizedKey(b.carol.PublicKey), authorizedKey(b.dave.PublicKey), authorizedKey(b.erin.PublicKey), opt.extraUsers, opt.extraRoles, opt.identity)
 	cfgPath := filepath.Join(dir, "warden.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -205,7 +210,18 @@ groups:
 		t.Fatal(err)
 	}
 	b.hostKey = hk.PublicKey()
-	b.jit, err = jit.New(jit.Options{Store: b.store, Policy: func() *policy.Config { return b.cfg }})
+	if opt.identity != "" {
+		b.directory, err = identity.Open(ctx, identity.Options{Store: b.store, Policy: func() *policy.Config { return b.cfg }})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.jit, err = jit.New(jit.Options{Store: b.store, Policy: func() *policy.Config {
+		if b.directory != nil {
+			return b.directory.Merge(b.cfg) // directory users, as the gateway sees them
+		}
+		return b.cfg
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +239,9 @@ groups:
 		t.Fatal(err)
 	}
 	b.jit.OnGrantEnd(b.gw.GrantEnded)
+	if b.directory != nil {
+		b.gw.UseDirectory(b.directory)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

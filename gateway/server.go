@@ -17,6 +17,7 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/exceptions"
+	dirs "github.com/warden-gw/warden/identity"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/vault"
 )
@@ -110,6 +111,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	policy *policy.Config
+	dir    *dirs.Directory // identity directories; nil without (directory.go)
 }
 
 // New validates opt and returns a Server ready to Serve.
@@ -171,8 +173,20 @@ func New(opt Options) (*Server, error) {
 	return s, nil
 }
 
-// Policy returns the policy in force.
+// Policy returns the policy in force: the YAML policy, merged with the
+// directory users when a directory is in use (UseDirectory).
 func (s *Server) Policy() *policy.Config {
+	s.mu.Lock()
+	p, d := s.policy, s.dir
+	s.mu.Unlock()
+	if d != nil {
+		return d.Merge(p)
+	}
+	return p
+}
+
+// BasePolicy returns the YAML policy in force, without directory users.
+func (s *Server) BasePolicy() *policy.Config {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.policy

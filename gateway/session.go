@@ -237,6 +237,8 @@ func (ss *session) endedBeforeStart(cause error) error {
 		return refusal("grant %d ended before the session started", ss.grantID)
 	case errors.Is(cause, errKilled):
 		return refusal("session terminated by an administrator")
+	case errors.Is(cause, errDeprovisioned):
+		return refusal("access removed by the directory; session refused")
 	case errors.Is(cause, errShutdown):
 		return refusal("gateway shutting down; session refused")
 	}
@@ -445,6 +447,8 @@ func endFor(cause error) string {
 		return endGrantRevoked
 	case errors.Is(cause, errKilled):
 		return endKilled
+	case errors.Is(cause, errDeprovisioned):
+		return endDeprovisioned
 	case errors.Is(cause, errShutdown):
 		return endShutdown
 	}

@@ -147,7 +147,7 @@ func (s *Service) ClearDenial(ctx context.Context, approver *policy.User, user, 
 	// One answer for an unknown role, a standing role and someone else's
 	// role, so the command does not tell who may do what elsewhere.
 	r := pol.Role(role)
-	if r == nil || !r.Privileged || !a.InAny(r.Approvers) {
+	if r == nil || !r.Privileged || !a.InAnyFor(r, r.Approvers) {
 		return Denial{}, refuse(ErrForbidden, "you are not an approver of %.*q", maxEcho, role)
 	}
 	if user == a.Name {

@@ -70,7 +70,7 @@ func (s *Service) decide(ctx context.Context, approver *policy.User, id int64, v
 		if role = pol.Role(req.Role); role == nil || !role.Privileged {
 			return refuse(ErrState, "role %s is no longer a privileged role in the policy", req.Role)
 		}
-		if !a.InAny(role.Approvers) {
+		if !a.InAnyFor(role, role.Approvers) { // InAnyFor: tenant-limited users decide only their tenant
 			return refuse(ErrForbidden, "you are not an approver of %s", role.Name)
 		}
 		if late, err = openRequest(tx, pol, &req, now); err != nil || late != nil {
@@ -116,7 +116,7 @@ func stillGrantable(pol *policy.Config, role *policy.Role, req Request) error {
 	switch {
 	case role.Tenant != req.Tenant:
 		return refuse(ErrState, "role %s has moved to tenant %s since request %d was made", role.Name, role.Tenant, req.ID)
-	case !pol.User(req.User).InAny(role.Eligible):
+	case !pol.User(req.User).InAnyFor(role, role.Eligible):
 		return refuse(ErrState, "%s is no longer eligible for %s", req.User, role.Name)
 	case req.Duration > maxDuration(role):
 		return refuse(ErrState, "role %s now allows at most %s (request %d asked %s)",
@@ -131,7 +131,7 @@ func validApprovals(pol *policy.Config, role *policy.Role, req Request) int {
 	seen := map[string]bool{}
 	for _, d := range req.Approvals {
 		if d.Verdict == VerdictApproved && d.Approver != req.User && !seen[d.Approver] &&
-			pol.User(d.Approver).InAny(role.Approvers) {
+			pol.User(d.Approver).InAnyFor(role, role.Approvers) {
 			seen[d.Approver] = true
 		}
 	}

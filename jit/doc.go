@@ -9,6 +9,10 @@
 //	                   ├─ cancelled  (by the requester)├─ relinquished  (by its owner)
 //	                   └─ expired    (request_ttl)     └─ deprovisioned (policy no longer allows it)
 //
+// A directory change (package identity) ends grants through Deprovision and
+// cancels the pending requests it makes ineligible (CancelIneligible), with
+// the directory as actor.
+//
 // The grant's window starts at the final approval, not at request time,
 // and lasts the requested duration. Nothing is deleted: requests, approvals
 // and grants stay in the tables of CONTRACT.md section 5 after they end,

@@ -55,7 +55,7 @@ func (s *Service) Requests(ctx context.Context, viewer *policy.User, pendingOnly
 	out := []Request{}
 	for _, r := range all {
 		role := pol.Role(r.Role)
-		if r.User == viewer.Name || role != nil && cur.InAny(role.Approvers) {
+		if r.User == viewer.Name || role != nil && cur.InAnyFor(role, role.Approvers) {
 			out = append(out, r)
 		}
 	}

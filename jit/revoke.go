@@ -64,7 +64,7 @@ func revocation(pol *policy.Config, actor string, g Grant) (string, error) {
 	if actor == g.User {
 		return EndRelinquished, nil
 	}
-	if r := pol.Role(g.Role); r != nil && pol.User(actor).InAny(r.Approvers) {
+	if r := pol.Role(g.Role); r != nil && pol.User(actor).InAnyFor(r, r.Approvers) {
 		return EndRevoked, nil
 	}
 	return "", refuse(ErrForbidden, "you may not revoke grant %d: only its owner or an approver of %s may", g.ID, g.Role)

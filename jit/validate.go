@@ -62,9 +62,9 @@ func checkRequest(pol *policy.Config, u *policy.User, roleName string, d time.Du
 	// nothing about other tenants (as ClearDenial does). Only a member of a
 	// standing role is told that it needs no request.
 	switch {
-	case r != nil && !r.Privileged && u.InAny(r.Members):
+	case r != nil && !r.Privileged && u.InAnyFor(r, r.Members):
 		return requestInput{}, refuse(ErrInvalid, "role %s is standing access and needs no request", r.Name)
-	case r == nil || !r.Privileged || !u.InAny(r.Eligible):
+	case r == nil || !r.Privileged || !u.InAnyFor(r, r.Eligible): // InAnyFor: a tenant-limited directory user stays in their tenant
 		return requestInput{}, refuse(ErrNotFound, "no role %.*q that you may request", maxEcho, roleName)
 	case d <= 0:
 		return requestInput{}, refuse(ErrInvalid, "duration must be positive (asked %s)", shortDuration(d))
@@ -137,7 +137,7 @@ func currentUser(pol *policy.Config, u *policy.User) (*policy.User, error) {
 // whatever its window says.
 func entitled(pol *policy.Config, user, role, tenant string) bool {
 	r := pol.Role(role)
-	return r != nil && r.Privileged && r.Tenant == tenant && pol.User(user).InAny(r.Eligible)
+	return r != nil && r.Privileged && r.Tenant == tenant && pol.User(user).InAnyFor(r, r.Eligible)
 }
 
 // shortDuration prints 2h, 90m or 45s rather than Go's 2h0m0s.

@@ -94,10 +94,10 @@ func (c *Config) Authorize(u *User, login string, h *Host) Decision {
 		}
 		switch {
 		case r.Privileged:
-			if u.InAny(r.Eligible) {
+			if u.InAnyFor(r, r.Eligible) {
 				d.Requestable = append(d.Requestable, r)
 			}
-		case d.Standing == nil && u.InAny(r.Members):
+		case d.Standing == nil && u.InAnyFor(r, r.Members):
 			d.Standing = r
 		}
 	}
@@ -113,7 +113,7 @@ func (c *Config) Reachable(u *User) []Access {
 		return out
 	}
 	for _, r := range c.Roles {
-		if r.Privileged && !u.InAny(r.Eligible) || !r.Privileged && !u.InAny(r.Members) {
+		if r.Privileged && !u.InAnyFor(r, r.Eligible) || !r.Privileged && !u.InAnyFor(r, r.Members) {
 			continue
 		}
 		t := c.tenants[r.Tenant]

@@ -38,7 +38,7 @@ type Config struct {
 	// (scheme, host, optional port and path, no trailing slash), or "".
 	// It prefixes every link Warden prints.
 	HTTPPublicURL string
-	Identity      Identity
+	Identity      Identity // identity.oidc (sign-in) and identity.directories (SCIM)
 	Credentials   Credentials
 	Recording     Recording
 	Notify        Notify
@@ -168,6 +168,12 @@ type User struct {
 	Name   string
 	Keys   []ssh.PublicKey
 	Groups []string
+	// Source is "" for users of the users section and "scim:DIRECTORY"
+	// for users a directory provisioned (see SourceOf).
+	Source string
+	// Tenant, when set, limits the user to that tenant's roles (a
+	// tenant-limited directory's users; see InAnyFor).
+	Tenant string
 }
 
 // Group is a named set of users; roles refer to groups, never to users, so

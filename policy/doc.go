@@ -24,6 +24,14 @@
 // the roles they approve, a group's audits list makes its members auditors
 // of those tenants, and the auditors group oversees every tenant.
 //
+// identity.directories names the identity providers that provision users
+// over SCIM (package identity). Their users join a policy through
+// WithUsers, which returns a merged copy; such a user carries its Source
+// ("scim:DIRECTORY") and, for a tenant-limited directory, a Tenant that
+// confines every role decision (InAnyFor) and its oversight to that tenant.
+// Directory user names may hold '@' (dana@contoso.com): they come from the
+// IdP, not from this file, and are checked by identity.CheckUserName.
+//
 // A *Config is immutable after Parse and safe for concurrent use; the lookups
 // (UserByKey, User, Role, ResolveHost) use indexes built once at load time.
 package policy

@@ -19,6 +19,8 @@ type HTTPTLS struct {
 type Identity struct {
 	// OIDC is single sign-on for SSH keys; nil when not configured.
 	OIDC *OIDC
+	// Directories provision users over SCIM (directories.go).
+	Directories []*Directory
 }
 
 // OIDC configures `ssh gw login`: an OpenID Connect sign-in (authorization
@@ -78,9 +80,10 @@ func (d *decoder) httpSettings(f fields, c *Config) {
 }
 
 // identity decodes the identity section. Only oidc is decoded here;
-// directories (SCIM) are decoded by their own code.
+// directories (SCIM) are decoded by their own code, once the tenants they
+// may name are known (identityDirectories in directories.go).
 func (d *decoder) identity(n *yaml.Node, c *Config) {
-	f, ok := d.mapping(n, "identity", []string{"oidc"})
+	f, ok := d.mapping(n, "identity", []string{"oidc", "directories"})
 	if !ok || isNull(n) {
 		return
 	}

@@ -31,6 +31,11 @@ func (c *Config) OversightOf(u *User) Oversight {
 	if u == nil {
 		return Oversight{}
 	}
+	if u.Tenant != "" {
+		// A tenant-limited directory's user oversees at most their own
+		// tenant, whatever groups (auditors included) the directory gives.
+		return c.oversightIn(u, u.Tenant)
+	}
 	if u.InAny([]string{AuditorsGroup}) {
 		return Oversight{All: true}
 	}
@@ -47,4 +52,15 @@ func (c *Config) OversightOf(u *User) Oversight {
 	}
 	slices.Sort(ts)
 	return Oversight{Tenants: slices.Compact(ts)}
+}
+
+// oversightIn is OversightOf for a user limited to tenant.
+func (c *Config) oversightIn(u *User, tenant string) Oversight {
+	cp := *u
+	cp.Tenant = ""
+	o := c.OversightOf(&cp)
+	if o.Covers(tenant) {
+		return Oversight{Tenants: []string{tenant}}
+	}
+	return Oversight{}
 }

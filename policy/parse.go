@@ -165,6 +165,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	tenants := d.tenants(f.get("tenants"), c)
 	groups := d.groups(f.get("groups"), c, tenants)
 	d.users(f.get("users"), c, groups)
+	d.identityDirectories(f.get("identity"), c, tenants)
 	d.roles(f.get("roles"), c, refs{
 		groups:  groups,
 		tenants: tenants,

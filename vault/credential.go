@@ -67,6 +67,10 @@ var (
 	// ':' , ',' and whitespace: a login is sent to Vault in a
 	// comma-separated valid_principals list and must stay one principal.
 	namePattern = regexp.MustCompile(`^[a-z_][a-zA-Z0-9._-]{0,63}$`)
+	// userPattern also admits directory user names (dana@contoso.com,
+	// identity.CheckUserName): the user goes only into the key ID, which
+	// still splits at ':' since neither ':' nor ',' may appear.
+	userPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._@+'-]{0,255}$`)
 )
 
 // validate checks every field before a key is generated or Vault is asked.
@@ -74,7 +78,7 @@ func (r SignRequest) validate() error {
 	switch {
 	case !sessionIDPattern.MatchString(r.SessionID):
 		return fmt.Errorf("%w: session id %q", ErrInvalidRequest, r.SessionID)
-	case !namePattern.MatchString(r.User):
+	case !userPattern.MatchString(r.User):
 		return fmt.Errorf("%w: user %q", ErrInvalidRequest, r.User)
 	case !namePattern.MatchString(r.Login):
 		return fmt.Errorf("%w: login %q", ErrInvalidRequest, r.Login)

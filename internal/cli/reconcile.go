@@ -26,6 +26,10 @@ type reconcileJSON struct {
 	Unexplained   []unexplainedJSON `json:"unexplained_grants"`
 	Flagged       []int64           `json:"flagged_exceptions"`
 	Deprovisioned []int64           `json:"deprovisioned_grants"`
+	// With identity.directories: YAML users the IdP does not know, and
+	// directory users it has deactivated (reconcile_identity.go).
+	NoDirectory []string       `json:"yaml_users_without_directory"`
+	Inactive    []identityJSON `json:"inactive_directory_users"`
 	// RotationsOwed lists the deprovisioned grants whose static
 	// credential is owed a rotation, which the gateway performs.
 	RotationsOwed []int64 `json:"rotations_owed"`
@@ -69,6 +73,12 @@ func runReconcile(e *env, args []string) error {
 		return usageError("--stale-after: %v", err)
 	}
 	cfg, dir, err := policyAndData(*cfgPath, *data, true)
+	if err != nil {
+		return err
+	}
+	// Directory users are users too: the eligibility they hold is
+	// reviewed, and their grants are explained, by the merged policy.
+	cfg, review, err := withDirectory(cfg, dir)
 	if err != nil {
 		return err
 	}
@@ -117,6 +127,7 @@ func runReconcile(e *env, args []string) error {
 	}
 	if *asJSON {
 		j := toReconcileJSON(rec, *apply)
+		j.NoDirectory, j.Inactive = reviewJSON(cfg, review)
 		j.RotationsOwed = append(j.RotationsOwed, owed...)
 		return printJSON(e.stdout, j)
 	}
@@ -127,7 +138,7 @@ func runReconcile(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "rotation owed: break-glass grant(s) %v used a static key; the gateway rotates it at its next start, or within %s while running (see warden grants)\n",
 			owed, gateway.RotationSweep)
 	}
-	return nil
+	return printReview(e, cfg, review)
 }
 
 // owedOf returns those of ids whose grant owes a rotation. A grant that

@@ -46,6 +46,7 @@ func subcommands() map[string]subcommand {
 		"evidence":   {"write the signed monthly evidence packet of a tenant", runEvidence},
 		"requests":   {"list elevation requests", runRequests},
 		"grants":     {"list grants", runGrants},
+		"identities": {"list users with their source (yaml or scim:DIRECTORY), state and groups", runIdentities},
 		"version":    {"print the version", runVersion},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,11 +16,13 @@ import (
 	"github.com/warden-gw/warden/evidence"
 	"github.com/warden-gw/warden/exceptions"
 	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/identity"
 	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/notify"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/rotate"
+	"github.com/warden-gw/warden/scim"
 	"github.com/warden-gw/warden/sso"
 	"github.com/warden-gw/warden/vault"
 	"github.com/warden-gw/warden/web"
@@ -59,13 +62,16 @@ func runServe(e *env, args []string) error {
 // running is a gateway with the store, signer, workflow and notifier it
 // owns.
 type running struct {
-	srv    *gateway.Server
-	store  *audit.Store
-	jit    *jit.Service
-	hook   *notify.Webhook // nil without notify.webhook_url
-	web    *web.Server     // nil without http_listen (serve_http.go)
-	sso    *sso.Service    // nil without identity.oidc
-	cfg    *policy.Config
+	srv   *gateway.Server
+	store *audit.Store
+	jit   *jit.Service
+	hook  *notify.Webhook // nil without notify.webhook_url
+	web   *web.Server     // nil without http_listen (serve_http.go)
+	sso   *sso.Service    // nil without identity.oidc
+	cfg   *policy.Config
+	// scim serves /scim/v2 (scim.Prefix) when identity.directories is set;
+	// serve_http.go mounts it on the HTTP listener.
+	scim   http.Handler
 	closer func()
 	log    *slog.Logger
 }
@@ -113,7 +119,15 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		r.hook = notify.NewWebhook(cfg.Notify.WebhookURL, notify.WebhookOptions{Logger: log})
 		notifier = r.hook
 	}
-	r.jit, err = jit.New(jit.Options{Store: st, Policy: func() *policy.Config { return cfg }, Notifier: notifier, Logger: log})
+	// The workflow decides by the gateway's policy: the YAML policy merged
+	// with the directory users (gateway.Server.Policy). r.srv is set
+	// below, before anything asks.
+	r.jit, err = jit.New(jit.Options{Store: st, Policy: func() *policy.Config {
+		if r.srv != nil {
+			return r.srv.Policy()
+		}
+		return cfg
+	}, Notifier: notifier, Logger: log})
 	if err != nil {
 		r.closer()
 		return nil, err
@@ -147,6 +161,10 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	// A grant that ends (expiry, revocation, deprovisioning) closes its
 	// live sessions at once.
 	r.jit.OnGrantEnd(r.srv.GrantEnded)
+	if err := r.openDirectory(ctx); err != nil {
+		r.closer()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -258,5 +276,29 @@ type evidenceNotifier struct{ w *notify.Webhook }
 
 func (n evidenceNotifier) Notify(ctx context.Context, ev evidence.Event) error {
 	n.w.Notify(ctx, notify.Event{Type: ev.Type, Text: ev.Text, Fields: ev.Fields})
+	return nil
+}
+
+// openDirectory, with identity.directories set, loads the directory users,
+// makes the gateway consult them, and builds the SCIM handler. A token file
+// that cannot be read stops the start: a directory nobody can reach, or
+// anybody can impersonate, is a misconfiguration to fix, not to run with.
+func (r *running) openDirectory(ctx context.Context) error {
+	if len(r.cfg.Identity.Directories) == 0 {
+		return nil
+	}
+	d, err := identity.Open(ctx, identity.Options{Store: r.store, Policy: r.srv.BasePolicy, Logger: r.log})
+	if err != nil {
+		return err
+	}
+	h, err := scim.NewHandler(d, scim.Options{Policy: r.srv.BasePolicy, Store: r.store, Logger: r.log})
+	if err != nil {
+		return err
+	}
+	r.srv.UseDirectory(d)
+	r.scim = h
+	if r.web != nil { // identity.directories requires http_listen
+		r.web.Handle(scim.Prefix+"/", h)
+	}
 	return nil
 }

@@ -30,7 +30,14 @@ func (r *running) openHTTP(cfg *policy.Config, sig gatewaySigner, gopt *gateway.
 		return nil
 	}
 	svc, err := sso.New(sso.Options{OIDC: cfg.Identity.OIDC, Store: r.store, Logger: r.log, BaseURL: r.web.BaseURL,
-		Users: sso.PolicyUsers(func() *policy.Config { return cfg })})
+		Users: sso.PolicyUsers(func() *policy.Config {
+			// Directory users sign in too: the gateway's policy is the
+			// YAML policy merged with them (gateway.Server.Policy).
+			if r.srv != nil {
+				return r.srv.Policy()
+			}
+			return cfg
+		})})
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
--- 0007_sso_bindings: SSH public keys bound to an identity by single sign-on
+-- 0006_sso_bindings: SSH public keys bound to an identity by single sign-on
 -- (package sso, `ssh gw login`). A row is one binding: the key (by its
 -- SHA-256 fingerprint and its authorized_keys line), the Warden user the
 -- identity provider vouched for, the IdP's issuer and subject, and its
