@@ -107,7 +107,7 @@ identity:
 	}
 	// Not in oncall: the workflow, asked through the merged policy, refuses.
 	out, _ = dana.SSH(ctx, port, "gw", "request", "prod-root", "--for", "1h", "--reason", "x").CombinedOutput()
-	if !strings.Contains(string(out), "not eligible") {
+	if !strings.Contains(string(out), `no role "prod-root" that you may request`) {
 		t.Fatalf("request: %q", out)
 	}
 	if code := scimReq("POST", "/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"oncall","members":[{"value":"`+danaID+`"}]}`); code != 201 {
