@@ -149,6 +149,9 @@ func (s *Server) login(ctx context.Context, out io.Writer, clientAddr, localAddr
 		return signInError(r.Err)
 	}
 	fmt.Fprintf(out, "signed in as %s until %s\n", recorder.Quote(r.User), r.Until.UTC().Format(time.RFC3339))
+	if r.Note != "" {
+		fmt.Fprintf(out, "%s\n", recorder.Quote(r.Note))
+	}
 	return nil
 }
 

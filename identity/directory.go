@@ -164,7 +164,7 @@ func (d *Directory) Subscribe(fn func([]Change)) {
 // the subscribers told, before Update returns.
 func (d *Directory) Update(ctx context.Context, dir string, fn func(*Tx) error) error {
 	base := d.base()
-	if base.Directory(dir) == nil {
+	if directoryOf(base, dir) == nil {
 		return notFoundf("directory %q is not configured", dir)
 	}
 	d.mu.RLock()

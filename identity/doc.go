@@ -15,6 +15,8 @@
 //	directory.go Directory: the in-memory snapshot, Update, subscribers
 //	merge.go     Merge: the YAML policy plus the directory users, and bound keys
 //	review.go    Reviewed: what warden reconcile reports about identities
+//	oidc.go      SignInUser: users single sign-on creates (create_users), in
+//	             the pseudo-directory "oidc", groups from the groups claim
 //
 // # API for other packages
 //
@@ -35,6 +37,10 @@
 //     and so holds only that tenant's roles.
 //   - Load and MergeUsers do the same from a read-only database for the
 //     CLI (warden identities, reconcile).
+//   - SignInUser creates (or refreshes the groups of) a user of source
+//     "oidc" for identity.oidc.create_users, as one write like a SCIM
+//     request (actor "oidc"); such users are merged only while
+//     create_users is on, never under a name YAML or a directory holds.
 //   - BindKeys lets another package (OIDC sign-in) add keys to users by
 //     name, under a source of its own; Merge adds them to the user, YAML or
 //     directory, while that user is in the merged policy, so a leaver's

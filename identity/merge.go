@@ -60,7 +60,7 @@ func MergeUsers(base *policy.Config, users []User, bound map[string][]ssh.Public
 	}
 	var extra []*policy.User
 	for _, u := range users {
-		dir := base.Directory(u.Directory)
+		dir := directoryOf(base, u.Directory)
 		if dir == nil || !u.Active || !u.Deleted.IsZero() {
 			continue
 		}

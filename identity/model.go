@@ -28,8 +28,14 @@ type User struct {
 	Deleted     time.Time // zero unless a tombstone
 }
 
-// Source is the user's source as shown to people: "scim:DIRECTORY".
-func (u User) Source() string { return "scim:" + u.Directory }
+// Source is the user's source as shown to people: "scim:DIRECTORY", or
+// "oidc" for a user a sign-in created.
+func (u User) Source() string {
+	if u.Directory == OIDCDirectory {
+		return "oidc"
+	}
+	return "scim:" + u.Directory
+}
 
 // State is "active", "inactive" or "deleted".
 func (u User) State() string {

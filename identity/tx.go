@@ -41,7 +41,12 @@ type Tx struct {
 // Directory is the name of the directory the request comes from.
 func (t *Tx) Directory() string { return t.dir }
 
-func (t *Tx) actor() string { return "scim:" + t.dir }
+func (t *Tx) actor() string {
+	if t.dir == OIDCDirectory {
+		return "oidc" // sign-in created it (identity.oidc.create_users)
+	}
+	return "scim:" + t.dir
+}
 
 // tenant is the tenant the directory is limited to, or "": events carry
 // it so that a tenant's evidence packet finds its directory's changes.

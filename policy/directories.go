@@ -42,6 +42,12 @@ func (d *decoder) directories(n *yaml.Node, c *Config, tenants map[string]*Tenan
 		dir := &Directory{Name: d.name(f.get("name"), directoryName)}
 		if dir.Name == "" && blank(f.get("name")) {
 			d.errorf(f.at("name"), "directory has no name")
+		} else if dir.Name == "oidc" {
+			// The users single sign-on creates live in a pseudo-directory
+			// of this name (identity.OIDCDirectory); a SCIM directory of
+			// the same name could rewrite them.
+			d.hintf(f.get("name"), "choose another name", "directory name %q is reserved for users created by sign-in", dir.Name)
+			dir.Name = ""
 		}
 		dir.TokenFile = d.path(f.get("token_file"), "token_file")
 		if blank(f.get("token_file")) {
@@ -91,7 +97,8 @@ var directoryName = nameKind{"directory", personal, personalHint}
 // SourceYAML is the Source of users from the users section.
 const SourceYAML = "yaml"
 
-// SourceOf returns a user's source: "yaml", or "scim:DIRECTORY".
+// SourceOf returns a user's source: "yaml", "scim:DIRECTORY", or "oidc"
+// (created by sign-in, identity.oidc.create_users).
 func (u *User) SourceOf() string {
 	if u == nil || u.Source == "" {
 		return SourceYAML

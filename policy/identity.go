@@ -33,7 +33,7 @@ type OIDC struct {
 	UsernameClaim    string   // the claim that names the Warden user; default preferred_username
 	GroupsClaim      string   // the claim listing groups; default groups
 	KeyTTL           Duration // how long a signed-in key stays bound; default 12h
-	CreateUsers      bool     // not supported yet: must be false
+	CreateUsers      bool     // a sign-in of an unknown name creates a user of source oidc
 }
 
 // Defaults and bounds of identity.oidc.
@@ -143,11 +143,10 @@ func (d *decoder) oidc(n *yaml.Node) *OIDC {
 			o.KeyTTL = ttl
 		}
 	}
-	if v, set := d.boolean(f.get("create_users"), "create_users"); set && v {
-		// Refused rather than ignored: a setting that silently does
-		// nothing would let an admin believe sign-ins create users.
-		d.hintf(f.get("create_users"), "provision the user in the users section or by SCIM first", "identity.oidc.create_users: true is not supported yet")
-	}
+	// create_users: a sign-in whose username claim names no user creates
+	// one of source "oidc", in the policy groups of the groups claim
+	// (package identity); the directory name "oidc" is reserved for them.
+	o.CreateUsers, _ = d.boolean(f.get("create_users"), "create_users")
 	if len(d.errs) > bad {
 		return nil
 	}

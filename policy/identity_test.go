@@ -48,8 +48,10 @@ func TestIdentityOIDCErrors(t *testing.T) {
 	runErrCases(t, []errCase{
 		{"plain http issuer off loopback", oidc("    issuer: http://idp.example.com"),
 			[]string{`6: bad identity.oidc issuer "http://idp.example.com" (hint: an https URL, as the IdP's discovery document states it)`}},
-		{"create_users is refused until it exists", oidc("    issuer: https://idp.example.com", "    create_users: true"),
-			[]string{"7: identity.oidc.create_users: true is not supported yet (hint: provision the user in the users section or by SCIM first)"}},
+		{"create_users must be a boolean", oidc("    issuer: https://idp.example.com", "    create_users: yes"),
+			[]string{`7: create_users must be true or false, not "yes" (hint: write true or false)`}},
+		{"the directory name oidc is reserved", append(oidc("    issuer: https://idp.example.com"), []byte("  directories: [{name: oidc, token_file: /t/a}]\n")...),
+			[]string{`7: directory name "oidc" is reserved for users created by sign-in (hint: choose another name)`}},
 		{"key_ttl bounded", oidc("    issuer: https://idp.example.com", "    key_ttl: 800h"),
 			[]string{"7: key_ttl 800h0m0s is longer than the 7-day limit (hint: a working day (12h) is the default)"}},
 		{"unknown key", oidc("    issuer: https://idp.example.com", "    scopes: [x]"),
@@ -61,4 +63,19 @@ func TestIdentityOIDCErrors(t *testing.T) {
 		{"http_tls needs both files", fixture(`http_listen: ":8022"`, "http_tls: {cert_file: c.pem}"),
 			[]string{"2: http_tls needs cert_file and key_file (hint: e.g. http_tls: {cert_file: /etc/warden/tls.crt, key_file: /etc/warden/tls.key})"}},
 	})
+}
+
+func TestIdentityOIDCCreateUsers(t *testing.T) {
+	c := mustParse(t, fixture(
+		`http_listen: "127.0.0.1:8022"`,
+		"identity:",
+		"  oidc:",
+		"    issuer: https://idp.example.com",
+		"    client_id: abc",
+		"    client_secret_file: s",
+		"    create_users: true",
+	))
+	if !c.Identity.OIDC.CreateUsers {
+		t.Fatal("create_users: true not read")
+	}
 }

@@ -20,7 +20,8 @@
 //	             replaced, expired, deprovisioned), each change with its
 //	             chained audit event in the same transaction
 //	service.go   the Service the gateway and `warden serve` hold; Users, the
-//	             question "which Warden user is this claim?"
+//	             question "which Warden user is this claim?"; Creator, for
+//	             identity.oidc.create_users
 //
 // # Threats and what stops them
 //
@@ -50,9 +51,14 @@
 //   - Strangers holding connections: unknown keys may connect only to run
 //     `login` (gateway/commands_sso.go), at most 8 per source address and
 //     256 in all, each closed after the link's lifetime.
-//   - An IdP name that is no Warden user is refused with one line; users
-//     are never created (identity.oidc.create_users: true is refused by the
-//     policy until it exists).
+//   - An IdP name that is no Warden user is refused with one line, unless
+//     identity.oidc.create_users is true: then Options.Create (package
+//     identity's Directory) creates a user of source oidc in the policy
+//     groups of the groups claim, and refreshes those groups at each later
+//     sign-in of that user. It never creates a name that is, in any case,
+//     a YAML or directory user (the sign-in is that user, or refused when
+//     that user is deprovisioned) nor one SCIM would refuse; any error
+//     refuses the sign-in (fail closed).
 //
 // # Concurrency
 //

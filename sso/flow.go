@@ -237,6 +237,24 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, ok := s.opt.Users.SignInUser(id.Username)
+	note := ""
+	// A user an earlier sign-in created gets its groups from this claim
+	// again (a mover in the IdP moves at the next sign-in).
+	if s.opt.OIDC.CreateUsers && (!ok || s.opt.Create.CreatedBySignIn(user)) {
+		claim := id.Username
+		if ok {
+			claim = user
+		}
+		var err error
+		if user, note, err = s.create(r.Context(), claim, id.Groups); err != nil {
+			shown := recorder.Quote(truncate(id.Username, 128))
+			s.log.Error("sign-in user not created", "claim", shown, "err", err)
+			s.refuse(r.Context(), p, id.Username, "user not created: "+err.Error(), shown+" (from the identity provider) could not be made a Warden user; ask an administrator")
+			s.page(w, http.StatusForbidden, "Not a Warden user", shown+" could not be made a Warden user. Ask an administrator.")
+			return
+		}
+		ok = true
+	}
 	if !ok {
 		shown := recorder.Quote(truncate(id.Username, 128))
 		s.refuse(r.Context(), p, id.Username, "no such user", shown+" (from the identity provider) is not a Warden user; ask an administrator to add you")
@@ -253,7 +271,7 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("signed in", "user", user, "fingerprint", p.fp, "until", until)
-	s.finish(p, Result{User: user, Until: until})
+	s.finish(p, Result{User: user, Until: until, Note: note})
 	s.page(w, http.StatusOK, "Signed in", "Signed in as "+user+" until "+until.Format(time.RFC3339)+". You can close this window and return to your terminal.")
 }
 
@@ -321,4 +339,22 @@ func cookiePath(base string) string {
 		return "/oidc/"
 	}
 	return strings.TrimSuffix(u.Path, "/") + "/oidc/"
+}
+
+// create makes the sign-in's user (identity.oidc.create_users) and says in
+// note which groups it is in, or that it is in none and so reaches nothing.
+// Claim groups the policy does not define are ignored and logged. Any
+// error fails the sign-in closed.
+func (s *Service) create(ctx context.Context, claim string, groups []string) (user, note string, err error) {
+	user, in, ignored, err := s.opt.Create.CreateSignInUser(ctx, claim, groups)
+	if err != nil {
+		return "", "", err
+	}
+	if len(ignored) > 0 {
+		s.log.Warn("sign-in groups the policy does not define were ignored", "user", user, "groups", ignored)
+	}
+	if len(in) == 0 {
+		return user, "you are in no group of the policy, so you can reach no host yet; ask an administrator", nil
+	}
+	return user, "groups: " + strings.Join(in, ", "), nil
 }

@@ -50,6 +50,7 @@ type Pending struct {
 type Result struct {
 	User  string
 	Until time.Time
+	Note  string // a line for the terminal after "signed in" (a created user's groups)
 	Err   error
 }
 

@@ -29,6 +29,22 @@ type Users interface {
 	SignInUser(claim string) (name string, ok bool)
 }
 
+// Creator creates the user a sign-in names when its username claim matches
+// no user and identity.oidc.create_users is on; package identity's
+// Directory satisfies it (Directory.SignInUser).
+type Creator interface {
+	// CreateSignInUser makes sure claim is a user of source oidc in the
+	// policy groups among groups, and returns its name, the groups it
+	// is in and the claim groups the policy does not define. A name that
+	// may not be created (it collides with a user of another source, or
+	// fails the SCIM userName rules) or any store error is an error:
+	// the sign-in is refused.
+	CreateSignInUser(ctx context.Context, claim string, groups []string) (name string, in, ignored []string, err error)
+	// CreatedBySignIn reports whether the user named name is one a
+	// sign-in created (source oidc), whose groups a sign-in refreshes.
+	CreatedBySignIn(name string) bool
+}
+
 // PolicyUsers matches the claim against the policy's users: exactly, or
 // else case-insensitively when exactly one user matches that way (IdPs
 // often capitalise what an admin typed in lower case).
@@ -63,6 +79,9 @@ type Options struct {
 	OIDC  *policy.OIDC // identity.oidc; required
 	Store *audit.Store // writer and read pool; required
 	Users Users        // who may sign in; required
+	// Create creates unknown sign-ins' users; required when
+	// OIDC.CreateUsers is set, unused otherwise.
+	Create Creator
 	// BaseURL returns the base of the links printed for a sign-in begun
 	// on an SSH connection that reached Warden at host (web.Server's
 	// BaseURL); required.
@@ -111,6 +130,8 @@ func New(opt Options) (*Service, error) {
 		return nil, errors.New("sso: no identity.oidc")
 	case opt.Store == nil || opt.Users == nil || opt.BaseURL == nil:
 		return nil, errors.New("sso: store, users and base URL are required")
+	case opt.OIDC.CreateUsers && opt.Create == nil:
+		return nil, errors.New("sso: identity.oidc.create_users needs a user creator")
 	}
 	if opt.PendingTTL == 0 {
 		opt.PendingTTL = defaultPendingTTL

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -290,5 +291,41 @@ func TestUserCodeAndNormalize(t *testing.T) {
 	}
 	if len(seen) < 199 {
 		t.Fatalf("only %d distinct codes of 200", len(seen))
+	}
+}
+
+type fakeCreator struct {
+	in, ignored []string
+	err         error
+}
+
+func (f fakeCreator) CreateSignInUser(_ context.Context, claim string, _ []string) (string, []string, []string, error) {
+	return claim, f.in, f.ignored, f.err
+}
+func (f fakeCreator) CreatedBySignIn(string) bool { return false }
+
+// TestCreateUsers: create_users needs a creator; a creator's error fails
+// the sign-in; a user in no group is told it reaches nothing.
+func TestCreateUsers(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
+	s, st := newService(t, t.TempDir(), clk)
+	defer st.Close()
+	opt := s.opt
+	opt.OIDC = &policy.OIDC{Issuer: "https://idp.example", ClientID: "w", ClientSecretFile: opt.OIDC.ClientSecretFile, CreateUsers: true}
+	if _, err := New(opt); err == nil {
+		t.Fatal("create_users without a creator accepted")
+	}
+	ctx := context.Background()
+	s.opt.Create = fakeCreator{err: errors.New("database is locked")}
+	if _, _, err := s.create(ctx, "zoe", nil); err == nil {
+		t.Fatal("a creator error did not fail the sign-in")
+	}
+	s.opt.Create = fakeCreator{}
+	if u, note, err := s.create(ctx, "zoe", nil); err != nil || u != "zoe" || !strings.Contains(note, "no group of the policy") {
+		t.Fatalf("no groups: %q %q %v", u, note, err)
+	}
+	s.opt.Create = fakeCreator{in: []string{"ops", "web"}, ignored: []string{"Finance"}}
+	if _, note, err := s.create(ctx, "zoe", []string{"ops", "web", "Finance"}); err != nil || note != "groups: ops, web" {
+		t.Fatalf("groups: %q %v", note, err)
 	}
 }

@@ -16,7 +16,11 @@ import (
 
 // identitiesBed writes a policy with a directory and a database in which
 // the directory provisioned dana (active, sysadmins) and erin (inactive).
-func identitiesBed(t *testing.T) string {
+func identitiesBed(t *testing.T) string { return identitiesBedWith(t, false) }
+
+// identitiesBedWith, with signIn, also turns identity.oidc.create_users on
+// and has a sign-in create zoe (claim groups sysadmins and Finance).
+func identitiesBedWith(t *testing.T, signIn bool) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "warden.yaml")
@@ -35,6 +39,9 @@ roles:
 identity:
   directories: [{name: entra, token_file: %s, tenant: acme}]
 `, filepath.Join(dir, "tok"))
+	if signIn {
+		src += "  oidc: {issuer: \"https://idp.example.com\", client_id: w, client_secret_file: /nonexistent/s, create_users: true}\n"
+	}
 	if err := os.WriteFile(cfgPath, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +73,38 @@ identity:
 	if err != nil {
 		t.Fatal(err)
 	}
+	if signIn {
+		if _, err := d.SignInUser(ctx, "zoe", []string{"sysadmins", "Finance"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return cfgPath
+}
+
+// A user a sign-in created (create_users) shows as source oidc, with the
+// policy groups of its claim.
+func TestIdentitiesListsSignInUsers(t *testing.T) {
+	cfgPath := identitiesBedWith(t, true)
+	out, errOut, code := run("identities", "-c", cfgPath, "--json")
+	if code != 0 {
+		t.Fatalf("%d %q", code, errOut)
+	}
+	var list []identityJSON
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, u := range list {
+		if u.User == "zoe" {
+			found = true
+			if u.Source != "oidc" || u.State != "active" || strings.Join(u.Groups, ",") != "sysadmins" || u.Tenant != "" {
+				t.Errorf("zoe: %+v", u)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("zoe not listed: %s", out)
+	}
 }
 
 func TestIdentitiesListsSourcesAndStates(t *testing.T) {

@@ -65,9 +65,10 @@ type running struct {
 	srv   *gateway.Server
 	store *audit.Store
 	jit   *jit.Service
-	hook  *notify.Webhook // nil without notify.webhook_url
-	web   *web.Server     // nil without http_listen (serve_http.go)
-	sso   *sso.Service    // nil without identity.oidc
+	hook  *notify.Webhook     // nil without notify.webhook_url
+	web   *web.Server         // nil without http_listen (serve_http.go)
+	sso   *sso.Service        // nil without identity.oidc
+	dir   *identity.Directory // directory and sign-in created users; nil without either (openDirectory)
 	cfg   *policy.Config
 	// scim serves /scim/v2 (scim.Prefix) when identity.directories is set;
 	// serve_http.go mounts it on the HTTP listener.
@@ -279,23 +280,29 @@ func (n evidenceNotifier) Notify(ctx context.Context, ev evidence.Event) error {
 	return nil
 }
 
-// openDirectory, with identity.directories set, loads the directory users,
-// makes the gateway consult them, and builds the SCIM handler. A token file
+// openDirectory, with identity.directories set or identity.oidc.create_users
+// on, loads the directory users (and those sign-in created), makes the
+// gateway consult them, and builds the SCIM handler. A token file
 // that cannot be read stops the start: a directory nobody can reach, or
 // anybody can impersonate, is a misconfiguration to fix, not to run with.
 func (r *running) openDirectory(ctx context.Context) error {
-	if len(r.cfg.Identity.Directories) == 0 {
+	creates := r.cfg.Identity.OIDC != nil && r.cfg.Identity.OIDC.CreateUsers
+	if len(r.cfg.Identity.Directories) == 0 && !creates {
 		return nil
 	}
 	d, err := identity.Open(ctx, identity.Options{Store: r.store, Policy: r.srv.BasePolicy, Logger: r.log})
 	if err != nil {
 		return err
 	}
+	r.srv.UseDirectory(d)
+	r.dir = d
+	if len(r.cfg.Identity.Directories) == 0 {
+		return nil
+	}
 	h, err := scim.NewHandler(d, scim.Options{Policy: r.srv.BasePolicy, Store: r.store, Logger: r.log})
 	if err != nil {
 		return err
 	}
-	r.srv.UseDirectory(d)
 	r.scim = h
 	if r.web != nil { // identity.directories requires http_listen
 		r.web.Handle(scim.Prefix+"/", h)

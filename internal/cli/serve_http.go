@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 
@@ -26,10 +27,15 @@ func (r *running) openHTTP(cfg *policy.Config, sig gatewaySigner, gopt *gateway.
 		opt.CertFile, opt.KeyFile = cfg.HTTPTLS.CertFile, cfg.HTTPTLS.KeyFile
 	}
 	r.web = web.New(opt)
+	return r.openSSO(cfg, gopt)
+}
+
+// openSSO builds single sign-on (identity.oidc) on the HTTP listener.
+func (r *running) openSSO(cfg *policy.Config, gopt *gateway.Options) error {
 	if cfg.Identity.OIDC == nil {
 		return nil
 	}
-	svc, err := sso.New(sso.Options{OIDC: cfg.Identity.OIDC, Store: r.store, Logger: r.log, BaseURL: r.web.BaseURL,
+	opt := sso.Options{OIDC: cfg.Identity.OIDC, Store: r.store, Logger: r.log, BaseURL: r.web.BaseURL,
 		Users: sso.PolicyUsers(func() *policy.Config {
 			// Directory users sign in too: the gateway's policy is the
 			// YAML policy merged with them (gateway.Server.Policy).
@@ -37,7 +43,11 @@ func (r *running) openHTTP(cfg *policy.Config, sig gatewaySigner, gopt *gateway.
 				return r.srv.Policy()
 			}
 			return cfg
-		})})
+		})}
+	if cfg.Identity.OIDC.CreateUsers {
+		opt.Create = signInCreator{r}
+	}
+	svc, err := sso.New(opt)
 	if err != nil {
 		return err
 	}
@@ -75,4 +85,20 @@ func (r *running) serveHTTP(ctx context.Context) (wait func(), err error) {
 			<-done
 		}
 	}, nil
+}
+
+// signInCreator creates sign-in users in the directory store, which
+// openDirectory opens after openHTTP (the gateway must exist first). A
+// sign-in before that is refused: fail closed.
+type signInCreator struct{ r *running }
+
+func (c signInCreator) CreateSignInUser(ctx context.Context, claim string, groups []string) (string, []string, []string, error) {
+	if c.r.dir == nil {
+		return "", nil, nil, errors.New("the identity store is not open")
+	}
+	return c.r.dir.CreateSignInUser(ctx, claim, groups)
+}
+
+func (c signInCreator) CreatedBySignIn(name string) bool {
+	return c.r.dir != nil && c.r.dir.CreatedBySignIn(name)
 }

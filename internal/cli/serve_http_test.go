@@ -164,3 +164,48 @@ users:
 		t.Fatal("HTTP listener still answers after serve returned")
 	}
 }
+
+// warden serve with identity.oidc.create_users and no directory opens the
+// identity store and hands it to sign-in: a created user is in the
+// gateway's policy with source oidc and the policy groups of the claim.
+func TestServeWiresCreateUsers(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "oidc-secret"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "warden.yaml")
+	os.WriteFile(cfgPath, []byte(`listen: "127.0.0.1:0"
+data_dir: data
+http_listen: "127.0.0.1:0"
+identity:
+  oidc: {issuer: "https://idp.example.com", client_id: w, client_secret_file: oidc-secret, create_users: true}
+groups: [{name: ops}]
+users: [{name: dana, groups: [ops]}]
+`), 0o600)
+	cfg, err := policy.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := openGateway(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	if r.dir == nil || r.sso == nil {
+		t.Fatal("create_users did not open the identity store and sign-in")
+	}
+	c := signInCreator{r}
+	name, in, ignored, err := c.CreateSignInUser(ctx, "zoe", []string{"ops", "Finance"})
+	if err != nil || name != "zoe" || strings.Join(in, ",") != "ops" || strings.Join(ignored, ",") != "Finance" {
+		t.Fatalf("create: %q %v %v %v", name, in, ignored, err)
+	}
+	u := r.srv.Policy().User("zoe")
+	if u == nil || u.SourceOf() != "oidc" || strings.Join(u.Groups, ",") != "ops" || !c.CreatedBySignIn("zoe") || c.CreatedBySignIn("dana") {
+		t.Fatalf("zoe in the gateway's policy: %+v", u)
+	}
+	if _, _, _, err := c.CreateSignInUser(ctx, "DANA", nil); err == nil {
+		t.Fatal("created a user under a YAML user's name")
+	}
+}
