@@ -73,7 +73,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if err != nil {
 		return nil, err
 	}
-	if n, err := st.CloseOrphans(ctx, "gateway_restart"); err != nil {
+	if n, err := st.CloseOrphans(ctx, audit.EndInterrupted); err != nil {
 		st.Close()
 		return nil, err
 	} else if n > 0 {
