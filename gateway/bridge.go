@@ -149,7 +149,7 @@ func (ss *session) notify(cause error) {
 	case errors.Is(cause, errKilled):
 		msg = "warden: session terminated by an administrator"
 	case errors.Is(cause, errShutdown):
-		msg = "warden: gateway shutting down; session closed"
+		msg = "warden: gateway restarting; session closed"
 	}
 	nl := "\n"
 	if ss.pty != nil {

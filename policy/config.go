@@ -36,11 +36,14 @@ type Config struct {
 	Notify      Notify
 	Evidence    Evidence
 	Limits      Limits
-	Tenants     []*Tenant
-	Groups      []*Group
-	Users       []*User
-	Roles       []*Role
-	Path        string // absolute path of the file the policy was loaded from
+	// ShutdownGrace is how long SIGTERM lets live sessions end by
+	// themselves before it closes them; default 30s, at most 1h.
+	ShutdownGrace Duration
+	Tenants       []*Tenant
+	Groups        []*Group
+	Users         []*User
+	Roles         []*Role
+	Path          string // absolute path of the file the policy was loaded from
 	// Source is the exact bytes the policy was parsed from. Its SHA-256
 	// (Version) names the policy in the database, so that evidence can be
 	// judged later by the policy in force at the time.

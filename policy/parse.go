@@ -24,6 +24,7 @@ const maxPolicySize = 4 << 20
 var topKeys = []string{
 	"listen", "host_key", "data_dir", "http_listen", "credentials",
 	"recording", "notify", "evidence", "limits", "tenants", "groups", "users", "roles",
+	"shutdown_grace",
 }
 
 // Load reads the policy at path and parses it like Parse. It also opens the
