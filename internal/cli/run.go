@@ -46,6 +46,7 @@ func subcommands() map[string]subcommand {
 		"evidence":   {"write the signed monthly evidence packet of a tenant", runEvidence},
 		"requests":   {"list elevation requests", runRequests},
 		"grants":     {"list grants", runGrants},
+		"reload":     {"reload the policy of the running gateway (SIGHUP) without ending sessions", runReload},
 		"version":    {"print the version", runVersion},
 	}
 }
