@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+const faultWait = time.Minute // generous: only to end a hung test
+
+// TestServeKill9MidSessionLosesNothing kills `warden serve` with SIGKILL
+// while an interactive shell, a shell printing as fast as it can and a
+// command under a just-in-time grant run through it, and starts it again on
+// the same data directory. Then: every session row the crash left open is
+// ended as "interrupted"; every recording is asciicast v2 made of whole
+// JSON lines (a line torn by the kill is cut and the cut sealed), and holds
+// the output the shell printed more than a second before the kill (the
+// recorder flushes every second); `warden audit verify` passes; and the
+// grant is still in force after the restart and ends at its expiry, with
+// the session running under it.
+func TestServeKill9MidSessionLosesNothing(t *testing.T) {
+	b := newFaultBed(t)
+	b.writePolicy(b.policy("[ops]", ""))
+	b.start()
+
+	out, errOut, code := b.ssh(b.bob, "gw", "request", "prod-root", "--for", "45s", "--reason", "'INC-1 crash drill'")
+	m := regexp.MustCompile(`^request (\d+) opened`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("request: %d %q %q", code, out, errOut)
+	}
+	out, errOut, code = b.ssh(b.carol, "gw", "approve", m[1])
+	g := regexp.MustCompile(`grant (\d+) for bob on prod-root until (\S+)`).FindStringSubmatch(out)
+	if code != 0 || g == nil {
+		t.Fatalf("approve: %d %q %q", code, out, errOut)
+	}
+	grantID := g[1]
+	expires, err := time.Parse(time.RFC3339, g[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	shell := b.alice.StartPTY(t, b.port, "root@web01", 80, 24)
+	shell.Send("echo marker-$((6*7))\r")
+	shell.Expect(t, `marker-42`, faultWait)
+	flood := b.alice.StartPTY(t, b.port, "root@web01", 80, 24)
+	flood.Send("yes flood-$((2+2)) | head -c 300000000\r")
+	flood.Expect(t, `flood-4`, faultWait)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	underGrant := b.bob.SSH(ctx, b.port, "root@web01", "echo", "bob-started;", "sleep", "600")
+	stdout, err := underGrant.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := underGrant.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer underGrant.Process.Kill()
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "bob-started\n" {
+		t.Fatalf("session under the grant printed %q", line)
+	}
+	// More than the recorder's one-second flush after marker-42.
+	time.Sleep(2500 * time.Millisecond)
+	if err := b.gw.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-b.gw.done
+	open := 0
+	for _, s := range b.sessions() {
+		if !s.ended {
+			open++
+		}
+	}
+	if open != 3 {
+		t.Fatalf("%d session rows open after the kill, want 3: %+v", open, b.sessions())
+	}
+
+	b.start()
+	rows := b.sessions()
+	var shellOut string
+	for _, s := range rows {
+		if !s.ended || s.endReason != "interrupted" {
+			t.Errorf("session %s of %s: ended %v reason %q, want interrupted", s.id, s.user, s.ended, s.endReason)
+		}
+		if s.recording == "" {
+			t.Errorf("session %s has no recording", s.id)
+			continue
+		}
+		o := castOutput(t, filepath.Join(b.data, filepath.FromSlash(s.recording)))
+		if strings.Contains(o, "marker-42") {
+			shellOut = o
+		}
+	}
+	if shellOut == "" {
+		t.Fatal("no recording holds the output printed 2.5s before the kill")
+	}
+	r := b.reader()
+	var recovered int
+	if err := r.DB().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE type = 'session.end'
+		AND json_extract(data, '$.recovered') AND json_extract(data, '$.reason') = 'interrupted'`).Scan(&recovered); err != nil || recovered != 3 {
+		t.Fatalf("%d recovered session.end events, %v; want 3", recovered, err)
+	}
+	var repaired int
+	r.DB().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE json_extract(data, '$.recording_repaired') IS NOT NULL`).Scan(&repaired)
+	t.Logf("%d recordings had a torn last line cut at recovery", repaired)
+	b.auditVerify()
+
+	// The grant outlived the crash: bob still gets in under it, and the
+	// restarted gateway ends it, and the session under it, at its expiry.
+	if out, errOut, code := b.ssh(b.bob, "root@web01", "echo", "resumed"); code != 0 || out != "resumed\n" {
+		t.Fatalf("under the grant after the restart: %d %q %q", code, out, errOut)
+	}
+	_, errOut, code = b.ssh(b.bob, "root@web01", "sleep", "600")
+	if code != 1 || !strings.Contains(errOut, "warden: grant "+grantID+" expired at") {
+		t.Fatalf("session under the grant: %d %q", code, errOut)
+	}
+	b.waitFor("the grant ends as expired", func() bool {
+		var reason, ended string
+		err := r.DB().QueryRow(`SELECT COALESCE(end_reason, ''), COALESCE(ended_at, '') FROM grants WHERE id = ?`, grantID).Scan(&reason, &ended)
+		if err != nil || reason == "" {
+			return false
+		}
+		at, perr := time.Parse(time.RFC3339Nano, ended)
+		if reason != "expired" || perr != nil || at.Before(expires) {
+			t.Fatalf("grant ended %q at %s (expires %s)", reason, ended, expires)
+		}
+		return true
+	})
+	b.auditVerify()
+}
