@@ -3,9 +3,11 @@ package cli
 import (
 	"bufio"
 	"context"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -130,5 +132,62 @@ func TestServeKill9MidSessionLosesNothing(t *testing.T) {
 		}
 		return true
 	})
+	b.auditVerify()
+}
+
+// TestServeSIGTERMDrains stops `warden serve` with SIGTERM while two shells
+// run through it: it stops accepting, tells both "warden: gateway
+// restarting", lets the one whose user types exit end by itself, closes
+// the other when shutdown_grace (here 3s) has passed, ends every row and
+// exits 0.
+func TestServeSIGTERMDrains(t *testing.T) {
+	b := newFaultBed(t)
+	b.writePolicy(b.policy("[ops]", "shutdown_grace: 3s"))
+	b.start()
+	leaver := b.alice.StartPTY(t, b.port, "root@web01", 80, 24)
+	leaver.Send("echo ready-$((1+1))\r")
+	leaver.Expect(t, `ready-2`, faultWait)
+	stayer := b.erin.StartPTY(t, b.port, "root@web01", 80, 24)
+	stayer.Send("echo ready-$((1+2))\r")
+	stayer.Expect(t, `ready-3`, faultWait)
+
+	if err := b.gw.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	leaver.Expect(t, `warden: gateway restarting; this session will be closed within 3s`, faultWait)
+	stayer.Expect(t, `warden: gateway restarting; this session will be closed within 3s`, faultWait)
+	// The listener is closed: a new connection is refused.
+	if out, _, code := b.ssh(b.alice, "root@web01", "echo", "must-not-run"); code == 0 || strings.Contains(out, "must-not-run") {
+		t.Fatalf("a new session ran while draining: %d %q", code, out)
+	}
+	leaver.Send("exit\r")
+	if code, err := leaver.Wait(faultWait); err != nil || code != 0 {
+		t.Fatalf("the shell that exited by itself: code %d, %v", code, err)
+	}
+	stayer.Expect(t, `warden: gateway restarting; session closed`, faultWait)
+	if code, err := stayer.Wait(faultWait); err != nil || code != 1 {
+		t.Fatalf("the shell closed by the drain: code %d, %v", code, err)
+	}
+	select {
+	case <-b.gw.done:
+	case <-time.After(faultWait):
+		t.Fatalf("warden serve still running after the drain\n%s", b.gw.log.String())
+	}
+	if code := b.gw.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("warden serve exited %d after SIGTERM\n%s", code, b.gw.log.String())
+	}
+	want := map[string]string{"alice": "exit", "erin": "shutdown"}
+	rows := b.sessions()
+	for _, s := range rows {
+		if !s.ended || s.endReason != want[s.user] {
+			t.Errorf("session of %s: ended %v reason %q, want %q", s.user, s.ended, s.endReason, want[s.user])
+		}
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d session rows, want 2: %+v", len(rows), rows)
+	}
+	if _, err := os.Stat(filepath.Join(b.data, pidFile)); !os.IsNotExist(err) {
+		t.Errorf("pid file left behind: %v", err)
+	}
 	b.auditVerify()
 }
