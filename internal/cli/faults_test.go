@@ -3,6 +3,8 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -189,5 +191,84 @@ func TestServeSIGTERMDrains(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(b.data, pidFile)); !os.IsNotExist(err) {
 		t.Errorf("pid file left behind: %v", err)
 	}
+	b.auditVerify()
+}
+
+// TestServeReloadKeepsEntitledSessions reloads the policy of a running
+// `warden serve` while alice and erin have shells open through it. The new
+// policy takes erin out of the group that gave her access: her session ends
+// at once with a line and an audit event, while alice's goes on and still
+// answers. The new version is in policy_versions. An invalid file is refused
+// by `warden reload` with every error at file:line, and a SIGHUP sent by
+// hand with it keeps the policy in force, logs the errors with file:line
+// and leaves a policy.reload_failed event.
+func TestServeReloadKeepsEntitledSessions(t *testing.T) {
+	b := newFaultBed(t)
+	b.writePolicy(b.policy("[ops]", ""))
+	b.start()
+	kept := b.alice.StartPTY(t, b.port, "root@web01", 80, 24)
+	kept.Send("echo ready-$((1+1))\r")
+	kept.Expect(t, `ready-2`, faultWait)
+	removed := b.erin.StartPTY(t, b.port, "root@web01", 80, 24)
+	removed.Send("echo ready-$((1+2))\r")
+	removed.Expect(t, `ready-3`, faultWait)
+
+	v2 := b.policy("[]", "")
+	b.writePolicy(v2)
+	out, errOut, code := b.warden("reload", "-c", b.cfgPath)
+	if code != 0 || !strings.HasPrefix(out, "policy ") || !strings.Contains(out, " in force (warden serve pid ") {
+		t.Fatalf("warden reload: %d %q %q\n%s", code, out, errOut, b.gw.log.String())
+	}
+	removed.Expect(t, `warden: access removed by a policy change; session closed`, faultWait)
+	if code, err := removed.Wait(faultWait); err != nil || code != 1 {
+		t.Fatalf("erin's session: code %d, %v", code, err)
+	}
+	kept.Send("echo after-$((3+4))\r")
+	kept.Expect(t, `after-7`, faultWait)
+
+	r := b.reader()
+	var erinEnd, event string
+	if err := r.DB().QueryRow(`SELECT s.end_reason, json_extract(e.data, '$.reason') FROM sessions s
+		JOIN audit_events e ON e.type = 'session.access_removed' AND e.subject = s.id WHERE s.user = 'erin'`).Scan(&erinEnd, &event); err != nil {
+		t.Fatalf("erin's session row and event: %v", err)
+	}
+	if erinEnd != "policy_changed" || event == "" {
+		t.Fatalf("erin's session ended %q, event reason %q", erinEnd, event)
+	}
+	var versions int
+	if err := r.DB().QueryRow(`SELECT COUNT(*) FROM policy_versions WHERE sha256 = ?`, fmt.Sprintf("%x", sha256.Sum256([]byte(v2)))).Scan(&versions); err != nil || versions != 1 {
+		t.Fatalf("the reloaded policy is not in policy_versions: %d %v", versions, err)
+	}
+	if _, errOut, code := b.ssh(b.erin, "root@web01", "true"); code != 1 || !strings.Contains(errOut, "warden: ") {
+		t.Fatalf("erin after the reload: %d %q", code, errOut)
+	}
+
+	// An invalid file: line 3 is an unknown key.
+	bad := strings.Replace(v2, "\n\ntenants:", "\ncolour: red\ntenants:", 1)
+	if bad == v2 {
+		t.Fatal("test policy layout changed")
+	}
+	b.writePolicy(bad)
+	_, errOut, code = b.warden("reload", "-c", b.cfgPath)
+	if code != 2 || !strings.Contains(errOut, b.cfgPath+`:3: unknown key "colour"`) || !strings.Contains(errOut, "the gateway was not signalled") {
+		t.Fatalf("warden reload of an invalid file: %d %q", code, errOut)
+	}
+	if err := b.gw.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("policy.reload_failed", func() bool {
+		var n int
+		r.DB().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE type = 'policy.reload_failed'
+			AND json_extract(data, '$.errors[0]') LIKE ?`, b.cfgPath+`:3: unknown key "colour"%`).Scan(&n)
+		return n == 1
+	})
+	if log := b.gw.log.String(); !strings.Contains(log, `policy reload refused; the policy in force is kept" error="`+b.cfgPath+`:3: unknown key \"colour\"`) {
+		t.Fatalf("the gateway log does not name the error at file:line:\n%s", log)
+	}
+	if out, errOut, code := b.ssh(b.alice, "root@web01", "echo", "still-in"); code != 0 || out != "still-in\n" {
+		t.Fatalf("alice after the refused reload: %d %q %q", code, out, errOut)
+	}
+	kept.Send("echo kept-$((4+4))\r")
+	kept.Expect(t, `kept-8`, faultWait)
 	b.auditVerify()
 }
