@@ -39,6 +39,11 @@ func RepairTail(dataDir, rel string) (Repair, error) {
 		return Repair{}, err
 	}
 	defer f.Close()
+	return cutTorn(f, rel)
+}
+
+// cutTorn cuts f after its last newline; see RepairTail.
+func cutTorn(f *os.File, rel string) (Repair, error) {
 	h := sha256.New()
 	buf := make([]byte, 64<<10)
 	var size, lastNL int64 = 0, -1
@@ -69,4 +74,17 @@ func RepairTail(dataDir, rel string) (Repair, error) {
 		return Repair{}, fmt.Errorf("recorder: repair %s: %w", rel, err)
 	}
 	return r, nil
+}
+
+// cutFailed cuts a recording whose writer met a write error (a full disk)
+// back to its last whole line, so what was written before the failure
+// stays valid asciicast. Best effort: the session already ends or goes on
+// by recording.on_failure, and its row carries no digest for this file.
+func cutFailed(path string) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = cutTorn(f, path)
 }
