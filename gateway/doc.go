@@ -19,6 +19,8 @@
 //	guard.go        commands.deny: exec refused, typed lines not sent
 //	registry.go     live sessions from channel open, ended early by grant end,
 //	                kill or shutdown
+//	drain.go        SIGTERM: no new channels, a notice, shutdown_grace, then close
+//	reload.go       a reloaded policy ends the live sessions it no longer entitles
 //	refuse.go       end: refusals as one line on stderr and exit status 1
 //	forward.go      port, agent and X11 forwarding, refused and logged
 //	conn.go         read buffers under x/crypto's connections: large only after auth
