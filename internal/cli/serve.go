@@ -43,6 +43,10 @@ func runServe(e *env, args []string) error {
 	// policy from the same file (warden reload sends it).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts the drain; a second one is the operator
+	// insisting, and gets the default: the process ends at once, and the
+	// next start ends its open rows as interrupted.
+	go func() { <-ctx.Done(); stop() }()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
