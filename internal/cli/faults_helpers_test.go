@@ -226,7 +226,11 @@ type sessionRow struct {
 
 func (b *faultBed) sessions() []sessionRow {
 	b.t.Helper()
-	r := b.reader()
+	r, err := audit.OpenReadOnly(b.data)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer r.Close()
 	rows, err := r.DB().Query(`SELECT id, user, ended_at IS NOT NULL, COALESCE(end_reason, ''), COALESCE(recording_path, '')
 		FROM sessions ORDER BY started_at, id`)
 	if err != nil {
@@ -271,12 +275,21 @@ func (b *faultBed) auditVerify() {
 // and then [time, code, data] events, and returns its "o" data joined.
 func castOutput(t *testing.T, path string) string {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	out, err := castData(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+// castData is castOutput for goroutines other than the test's.
+func castData(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
 	if len(raw) == 0 || raw[len(raw)-1] != '\n' {
-		t.Fatalf("%s does not end with a whole line", path)
+		return "", fmt.Errorf("%s does not end with a whole line", path)
 	}
 	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
 	var h struct {
@@ -286,23 +299,23 @@ func castOutput(t *testing.T, path string) string {
 		} `json:"warden"`
 	}
 	if err := json.Unmarshal([]byte(lines[0]), &h); err != nil || h.Version != 2 || h.Warden.SessionID == "" {
-		t.Fatalf("%s: header %q: %v", path, lines[0], err)
+		return "", fmt.Errorf("%s: header %q: %v", path, lines[0], err)
 	}
 	var out strings.Builder
 	for i, l := range lines[1:] {
 		var ev []any
 		if err := json.Unmarshal([]byte(l), &ev); err != nil || len(ev) != 3 {
-			t.Fatalf("%s line %d is not an event: %q (%v)", path, i+2, l, err)
+			return "", fmt.Errorf("%s line %d is not an event: %q (%v)", path, i+2, l, err)
 		}
 		_, isNum := ev[0].(float64)
 		code, _ := ev[1].(string)
 		data, isStr := ev[2].(string)
 		if !isNum || !isStr || (code != "o" && code != "i" && code != "r") {
-			t.Fatalf("%s line %d: bad event %q", path, i+2, l)
+			return "", fmt.Errorf("%s line %d: bad event %q", path, i+2, l)
 		}
 		if code == "o" {
 			out.WriteString(data)
 		}
 	}
-	return out.String()
+	return out.String(), nil
 }
