@@ -54,6 +54,8 @@ type dataset struct {
 	flagged   []staleEvent       // reconcile.stale_admin events in the period
 	rotations []rotation         // rotation.result events before the end
 	chainHead string             // hash of the last audit event before the end
+
+	owedRotations []owedRotation // rotations owed at the end (rotations.go)
 }
 
 // pendingRequest is a request still undecided at the end of the period.
@@ -94,6 +96,7 @@ func collect(tx *sql.Tx, dataDir, tenant string, p period, j *judges) (*dataset,
 		{"exceptions", func() error { return d.readExceptions(tx, tenant, p) }},
 		{"pending requests", func() error { return d.readPending(tx, tenant, p) }},
 		{"audit events", func() error { return d.readEvents(tx, tenant, p) }},
+		{"owed rotations", func() error { return d.readOwedRotations(tx, tenant, p) }},
 	}
 	for _, s := range steps {
 		if err := s.fn(); err != nil {

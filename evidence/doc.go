@@ -111,7 +111,8 @@
 // RunMonthly writes last month's packet for every tenant on the 1st, under
 // DATA/evidence/TENANT/YYYY-MM, and posts one notification per tenant that
 // lists its overdue items: expired exceptions, stale admins, failed
-// rotations, pending requests past their TTL, unexplained grants,
-// recordings that no longer match their digest, and rows that disagree
-// with the hash chain.
+// rotations, rotations still owed by ended break-glass grants (table
+// rotations, read in rotations.go), pending requests past their TTL,
+// unexplained grants, recordings that no longer match their digest, and
+// rows that disagree with the hash chain.
 package evidence

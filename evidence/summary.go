@@ -96,8 +96,8 @@ const (
 	OverdueTampered   = "tampered-row" // a row disagrees with the hash chain
 )
 
-var overdueOrder = []string{OverdueException, OverdueStaleAdmin, OverdueRotation, OverdueRequest, OverdueGrant, OverdueRecording,
-	OverdueTampered}
+var overdueOrder = []string{OverdueException, OverdueStaleAdmin, OverdueRotation, OverdueRotationOwed, OverdueRequest, OverdueGrant,
+	OverdueRecording, OverdueTampered}
 
 // OverdueItem is something that should have been dealt with by the end of
 // the period and was not.
@@ -282,11 +282,17 @@ func overdue(s *Summary, d *dataset, p period, cfg *policy.Config, rec *Reconcil
 		}
 	}
 	for _, r := range openFailures(d.rotations) {
+		if d.owes(r.GrantID) {
+			continue // listed once below, as owed
+		}
 		detail := "rotation failed at " + r.TS
 		if r.Error != "" {
 			detail += ": " + r.Error
 		}
 		add(OverdueRotation, "role "+r.Role, "%s", detail)
+	}
+	for _, o := range d.owedRotationItems() {
+		add(o.Kind, o.Subject, "%s", o.Detail)
 	}
 	for _, r := range d.pending {
 		ttl := defaultRequestTTL

@@ -89,12 +89,18 @@ func (ss *session) bridge(ctx context.Context) {
 	go func() {
 		defer close(inDone)
 		err := pump(ss.hostCh, ss.ch, &ss.bytesIn, ss.rec.input)
-		fail(err)
 		if err == nil {
+			// A shell without a terminal runs a last line with no LF at
+			// EOF: it was held back until now, to be checked first.
+			err = ss.rec.endInput()
+		}
+		if err != nil {
 			// Not after a failure: an EOF would let the host's program
 			// exit 0 and report that, racing the gateway's exit status 1.
-			_ = ss.hostCh.CloseWrite()
+			fail(err)
+			return
 		}
+		_ = ss.hostCh.CloseWrite()
 	}()
 
 	hostReqsDone := make(chan struct{})

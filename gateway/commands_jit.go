@@ -277,7 +277,10 @@ func cmdGrants(ctx context.Context, e *cmdEnv, args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", g.ID, g.Role, g.Tenant, g.ExpiresAt.UTC().Format(time.RFC3339),
 			(time.Duration(g.SecondsLeft) * time.Second).String())
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return e.s.printOwedRotations(ctx, e.out, e.ident.user)
 }
 
 func cmdRevoke(ctx context.Context, e *cmdEnv, args []string) error {

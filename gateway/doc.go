@@ -16,7 +16,8 @@
 //	bridge.go       bridge: the one place where bytes cross, in both directions
 //	record.go       record: asciicast, typed lines and file operations
 //	record_transfer.go  sftp and scp: parsed, or ended, or recorded raw
-//	guard.go        commands.deny: exec refused, typed lines not sent
+//	guard.go        commands.deny: exec refused, typed lines not sent; which exec
+//	                commands are a shell reading its input (ssh host sh)
 //	registry.go     live sessions from channel open, ended early by grant end,
 //	                kill or shutdown
 //	drain.go        SIGTERM: no new channels, a notice, shutdown_grace, then close
@@ -29,7 +30,8 @@
 //	commands_exceptions.go  the exception register over SSH
 //	commands_sessions.go    sessions --live, watch and kill, scoped by tenant
 //	commands_cooldown.go    clear-denial: an approver lifts a deny's hold
-//	breakglass.go   a grant's end: live sessions closed, static key rotated
+//	breakglass.go   a grant's end: live sessions closed; the rotation worker
+//	                rotates what the grant recorded, retries with backoff
 //
 // Every refusal reaches the client as one line on stderr that starts with
 // "warden: ", exits with status 1 and leaves an audit event. Internal causes

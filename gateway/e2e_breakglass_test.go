@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/warden-gw/warden/internal/sshtest"
 	"github.com/warden-gw/warden/internal/vaulttest"
 )
 
@@ -148,4 +149,80 @@ func directLogin(t *testing.T, b *testbed, keyPEM []byte) error {
 		return fmt.Errorf("%v: %s", err, out)
 	}
 	return nil
+}
+
+// TestBreakGlassPlantedKeyLeavesTheRotationOwed: during the grant, root on
+// the host plants the old key in authorized_keys2, hidden from the
+// gateway's address. The rotation after the grant refuses to call that a
+// success: the result is a failure, and `ssh gw grants` shows the owed
+// rotation to its owner, the approvers and auditors, not to others.
+func TestBreakGlassPlantedKeyLeavesTheRotationOwed(t *testing.T) {
+	v := vaulttest.Start(t)
+	c := v.Client()
+	if err := c.Sys().Mount("vaultkv", &api.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	keysDir := t.TempDir()
+	keysFile := filepath.Join(keysDir, "root_keys")
+	planted := filepath.Join(keysDir, "homes", "root", "authorized_keys2")
+	if err := os.MkdirAll(filepath.Dir(planted), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	oldPEM, oldPub := newKeyPair(t)
+	if err := os.WriteFile(keysFile, []byte(oldPub+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.KVv2("vaultkv").Put(context.Background(), "breakglass/acme", map[string]any{"private_key": string(oldPEM)}); err != nil {
+		t.Fatal(err)
+	}
+	b := newTestbed(t, bedOptions{
+		breakGlass: v, authorizedKeys: keysFile,
+		hostExtra: "Match all\n    AuthorizedKeysFile " + keysFile + " " + filepath.Join(keysDir, "homes", "%u", "authorized_keys2") + "\n",
+	}.withRoles(`  - name: break-glass
+    tenant: acme
+    hosts: {names: [web01]}
+    logins: [root]
+    break_glass: true
+    eligible: [helpdesk]
+    approvers: [security, management]
+    credential: {vault_kv: vaultkv/data/breakglass/acme}
+`, "credentials:\n  backend: builtin\n  cert_ttl: 2m\n  vault:\n    address: "+v.Addr+"\n"))
+
+	out, errOut, code := b.run(b.bob, "gw", "request", "break-glass", "--for", "10m", "--reason", "'INC-2 outage'")
+	if code != 0 {
+		t.Fatalf("request: %q", errOut)
+	}
+	id := regexp.MustCompile(`request (\d+) opened`).FindStringSubmatch(out)[1]
+	b.run(b.carol, "gw", "approve", id)
+	out, _, _ = b.run(b.dave, "gw", "approve", id)
+	gid := regexp.MustCompile(`grant (\d+) for bob`).FindStringSubmatch(out)
+	if gid == nil {
+		t.Fatalf("no grant: %q", out)
+	}
+	// Root, during the emergency: the old key again, from anywhere but
+	// the gateway.
+	script := fmt.Sprintf(`printf '%%s\n' 'from="!127.0.0.1,*" %s' > %s`, oldPub, planted)
+	if _, errOut, code := b.run(b.bob, "root@web01", script); code != 0 {
+		t.Fatalf("plant: %q", errOut)
+	}
+	if _, errOut, code := b.run(b.bob, "gw", "revoke", gid[1]); code != 0 {
+		t.Fatalf("relinquish: %q", errOut)
+	}
+	ev := b.waitEvent("rotation.result", "grant:"+gid[1])
+	if ev.Data["ok"] != false || !strings.Contains(fmt.Sprint(ev.Data["error"]), planted) {
+		t.Fatalf("rotation result %v, want a failure naming %s", ev.Data, planted)
+	}
+	for _, who := range []struct {
+		c    *sshtest.Client
+		name string
+		sees bool
+	}{{b.bob, "bob (owner)", true}, {b.carol, "carol (approver)", true}, {b.erin, "erin (auditor)", true}, {b.alice, "alice", false}} {
+		out, errOut, code := b.run(who.c, "gw", "grants")
+		if code != 0 {
+			t.Fatalf("%s: grants: %q", who.name, errOut)
+		}
+		if got := strings.Contains(out, "rotation owed: grant "+gid[1]) && strings.Contains(out, "root@web01"); got != who.sees {
+			t.Errorf("%s sees the owed rotation: %v, want %v:\n%s", who.name, got, who.sees, out)
+		}
+	}
 }

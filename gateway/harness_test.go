@@ -207,7 +207,7 @@ groups:
 	gopt := gateway.Options{Policy: b.cfg, Store: b.store, Signer: ca, HostKey: hk, DialTimeout: 5 * time.Second,
 		JIT: b.jit, Exceptions: &exceptions.Register{Store: b.store, DB: b.store.DB()}}
 	if opt.breakGlass != nil {
-		kv := testKV{c: opt.breakGlass.Client(), authorizedKeys: opt.authorizedKeys}
+		kv := testKV{c: opt.breakGlass.Client(), authorizedKeys: opt.authorizedKeys, sshdConfig: b.host.ConfigPath}
 		gopt.StaticKeys, gopt.Rotator = kv, kv
 	}
 	b.gw, err = gateway.New(gopt)
@@ -463,6 +463,7 @@ func (b *testbed) sessionCert() *gossh.Certificate {
 type testKV struct {
 	c              *api.Client
 	authorizedKeys string
+	sshdConfig     string // the managed host's sshd_config, for sshd -T
 }
 
 func (k testKV) Fetch(ctx context.Context, path string) (gossh.Signer, error) {
@@ -470,6 +471,7 @@ func (k testKV) Fetch(ctx context.Context, path string) (gossh.Signer, error) {
 	return s, err
 }
 
-func (k testKV) Rotate(ctx context.Context, h *policy.Host, login, path string) (rotate.Result, error) {
-	return rotate.Rotate(ctx, rotate.Options{Client: k.c}, rotate.Target{Host: h, Login: login, KVPath: path, AuthorizedKeys: k.authorizedKeys})
+func (k testKV) Rotate(ctx context.Context, t rotate.Target) (rotate.Result, error) {
+	t.AuthorizedKeys, t.SSHDConfig = k.authorizedKeys, k.sshdConfig
+	return rotate.Rotate(ctx, rotate.Options{Client: k.c}, t)
 }

@@ -26,7 +26,8 @@ type sessionRecord struct {
 
 	cast     *recorder.Writer      // nil for file transfers
 	recInput bool                  // record keystrokes as "i" events
-	lines    *recorder.LineBuilder // typed lines, when a pty was asked for
+	lines    *recorder.LineBuilder // command lines: a shell, or an exec that reads as one
+	pipe     bool                  // lines has no terminal: a denied line ends the session
 	sftp     *transfer.SFTP
 	scp      *transfer.SCP
 	scpUp    bool // the client sends the scp protocol (scp -t)
@@ -65,11 +66,16 @@ func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 	// through a command's input (`cat > f`), which must then be recorded.
 	role := ss.adm.role
 	r := &sessionRecord{ss: ss, row: row, recInput: cfg.Input || role.BreakGlass || !role.FileTransfer, terminate: cfg.OnFailure != "continue"}
-	if ss.pty != nil {
+	switch {
+	case ss.pty != nil:
 		r.lines = recorder.NewLineBuilder()
-		if role := ss.adm.role; len(role.Commands.Deny) > 0 {
-			r.lines.Guard = func(text string) string { return denyRule(role, text) }
-		}
+	case ss.kind == "shell", ss.kind == "exec" && readsShellInput(ss.command):
+		// No terminal: the shell reads a pipe, and what the client sends
+		// are command lines all the same (ssh -T, piped input, ssh host sh).
+		r.lines, r.pipe = recorder.NewPipeLineBuilder(), true
+	}
+	if r.lines != nil && len(role.Commands.Deny) > 0 {
+		r.lines.Guard = func(text string) string { return denyRule(role, text) }
 	}
 	if ss.isTransfer() && !ss.adm.role.FileTransfer {
 		// Refused before the session row, the certificate and the host:
@@ -243,21 +249,60 @@ func (r *sessionRecord) input(p []byte) ([]byte, error) {
 		}
 	}
 	if r.lines != nil {
-		lines := r.lines.Input(p)
-		for i, l := range lines {
-			if l.Denied {
-				if err := r.logLines(lines[:i]); err != nil {
-					return nil, err
-				}
-				return r.deniedLine(p, l.End, l.Text, l.Rule)
-			}
-		}
-		if err := r.logLines(lines); err != nil {
+		var err error
+		if p, err = r.takeLines(r.lines.Forward(p)); err != nil {
 			return nil, err
 		}
 	}
 	return p, r.transferInput(p)
 }
+
+// takeLines logs the lines of a chunk of input, handles a denied one, and
+// returns what to send to the host.
+func (r *sessionRecord) takeLines(lines []recorder.Line, send []byte) ([]byte, error) {
+	for i, l := range lines {
+		if l.Denied {
+			if err := r.logLines(lines[:i]); err != nil {
+				return nil, err
+			}
+			return send, r.deniedLine(l, send)
+		}
+	}
+	return send, r.logLines(lines)
+}
+
+// endInput is called when the client's input ends (EOF), before the EOF is
+// passed to the host: a shell without a terminal runs a last line that
+// has no LF, so it is checked, logged and sent now.
+//
+// An input that ended because the session is ending (the host exited, a
+// kill, the gateway closed the client's channel) is no EOF from the
+// client: the line stays unsent, and Flush logs it as not submitted.
+func (r *sessionRecord) endInput() error {
+	if r.lines == nil {
+		return nil
+	}
+	r.ss.mu.Lock()
+	ending := r.ss.endReason != ""
+	r.ss.mu.Unlock()
+	if ending {
+		return nil
+	}
+	send, err := r.takeLines(r.lines.EndInput())
+	if err != nil {
+		return err
+	}
+	if len(send) > 0 {
+		if _, err := r.ss.hostCh.Write(send); err != nil {
+			return nil // the host is gone; its closing ends the session
+		}
+	}
+	return nil
+}
+
+// unsubmittedNote marks a line that was still being typed when the session
+// ended: no Enter ran it.
+const unsubmittedNote = " (not submitted; session ended)"
 
 // logLines logs typed lines as the rebuilder settles them, in the order
 // they were typed.
@@ -266,6 +311,9 @@ func (r *sessionRecord) logLines(lines []recorder.Line) error {
 		text := l.Text
 		if l.Unechoed {
 			text = unechoedLine
+		}
+		if l.Unsubmitted {
+			text += unsubmittedNote
 		}
 		if err := r.logCommand(context.Background(), "shell", text); err != nil {
 			return err

@@ -65,9 +65,15 @@ type Options struct {
 	Rotator rotator
 	// Notifier receives alerts (rotation results); nil sends none.
 	Notifier notifier
+	// Rotations is the table of rotations owed by break-glass grants; nil
+	// means JIT when it is one (*jit.Service), else no rotation worker.
+	Rotations rotationLedger
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Until returns a channel that fires once Now reaches t (the rotation
+	// worker's timer); nil means time.After(t.Sub(Now())). Set it with Now.
+	Until func(t time.Time) <-chan time.Time
 	// Rand is the source of session IDs; nil means crypto/rand.
 	Rand io.Reader
 	// Logger receives operational logs; nil means slog.Default().
@@ -85,6 +91,7 @@ type Server struct {
 	log  *slog.Logger
 	srv  *gliderssh.Server
 	live *registry
+	rot  *rotationQueue // break-glass rotations due (breakglass.go)
 	// gate admits connections before their handshake and closes those that
 	// do not authenticate in time; report aggregates what they did.
 	gate   *gate
@@ -115,6 +122,13 @@ func New(opt Options) (*Server, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.Until == nil {
+		now := opt.Now
+		opt.Until = func(t time.Time) <-chan time.Time { return time.After(t.Sub(now())) }
+	}
+	if opt.Rotations == nil {
+		opt.Rotations, _ = opt.JIT.(rotationLedger)
+	}
 	if opt.Rand == nil {
 		opt.Rand = rand.Reader
 	}
@@ -127,7 +141,7 @@ func New(opt Options) (*Server, error) {
 	if opt.RequestTimeout == 0 {
 		opt.RequestTimeout = 30 * time.Second
 	}
-	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry()}
+	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry(), rot: newRotationQueue()}
 	s.report = newPreauthReport(s.now)
 	s.gate = newGate(opt.Policy.Limits, s.report, s.now)
 	s.srv = &gliderssh.Server{
@@ -183,7 +197,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		stopReports()
 		s.flushPreAuth(true)
 	}()
+	// The rotation worker lives as long as the listener.
+	wctx, stopWorker := context.WithCancel(ctx)
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		s.runRotations(wctx)
+	}()
 	err := s.srv.Serve(gateListener{Listener: l, gate: s.gate})
+	stopWorker()
 	if errors.Is(err, gliderssh.ErrServerClosed) {
 		s.running.Wait()
 		return nil

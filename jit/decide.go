@@ -187,6 +187,10 @@ func approve(tx *audit.Tx, pol *policy.Config, role *policy.Role, req *Request, 
 	if err := record(tx, d.At, EventGrantStarted, d.Approver, grantSubject(g.ID), data); err != nil {
 		return nil, err
 	}
+	// A static credential's rotation is owed from this commit on.
+	if err := oweRotation(tx, pol, role, g, d.At); err != nil {
+		return nil, err
+	}
 	return &g, nil
 }
 

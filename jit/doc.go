@@ -62,6 +62,17 @@
 // When a grant ends, the OnGrantEnd callbacks run after the end is
 // committed; the gateway uses them to close the grant's live sessions.
 //
+// # Rotations
+//
+// A grant of a role with a static credential (credential.vault_kv) owes a
+// rotation of that key. The final approval records it in table rotations,
+// in the transaction that starts the grant, with the host and login the
+// policy names then (rotations.go), so a later policy cannot skip it. The
+// gateway's rotation worker performs it once the grant has ended, however
+// it ended, and records each attempt here (BeginRotationAttempt before,
+// FinishRotationAttempt after, with the rotation.result event), so that
+// an attempt cut short by a crash is retried after a restart.
+//
 // Enforcement does not depend on Run being on time: ActiveGrant admits a
 // session only inside the grant's window and only while the current
 // policy still allows the grant, and the gateway ends each session at the

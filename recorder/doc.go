@@ -33,13 +33,71 @@
 // # Command lines
 //
 // [LineBuilder] rebuilds, from the client→host byte stream, the lines a shell
-// received: it applies the readline (emacs mode) editing keys, history
-// recall of lines typed in this session, bracketed and unbracketed pastes,
-// and skips escape sequences it does not know. It watches the host→client
-// stream too: while a full-screen program holds the alternate screen, keys
-// are not lines; and a line the host did not echo, such as a password typed
-// at a sudo prompt, is reported as [Line.Unechoed] with no text, so that the
-// command log records that something was typed without recording the secret.
+// received. The gateway feeds every chunk of input through
+// [LineBuilder.Forward], which returns the lines the chunk submitted and the
+// bytes to send to the host in its place, and every chunk of output through
+// [LineBuilder.Output].
+//
+// On a terminal ([NewLineBuilder], a session with a pty) it applies the
+// readline (emacs mode) editing keys, history recall of lines typed in this
+// session, bracketed and unbracketed pastes, and skips escape sequences it
+// does not know. Every key that runs a line submits it: Enter (Ctrl-M),
+// Ctrl-J, Ctrl-O (bash's operate-and-get-next, zsh's
+// accept-line-and-down-history), Alt-# (insert-comment, which with a
+// numeric argument uncomments and runs), Alt-a (zsh's accept-and-hold); Ctrl-V
+// makes the next key text, so Ctrl-V Enter submits nothing. Ctrl-D on a
+// non-empty line, while no line editor is known to be reading, hands the
+// line to the reader without a newline in the tty driver's canonical mode
+// (sh, dash), and a second Ctrl-D runs it: the Guard is asked then.
+//
+// Where keys cannot know the line, the screen shows it: a line recalled
+// from the shell's history from before the session, the match of bash's
+// incremental search (Ctrl-R), a tab completion. The
+// rebuilder keeps the host's output since the last LF and reads the
+// cursor's row off it when a line starts (the prompt ends at the cursor)
+// and when it is submitted. The Guard also reads what the screen showed
+// between the prompt and the cursor, and a line the keys do not know is
+// logged as the screen showed it (or as [LostLine]). The screen shows what
+// the host had echoed when the key came: keys sent faster than the echo,
+// as a script sends them, are not on it yet.
+//
+// It watches the host→client stream too: while a full-screen program holds
+// the alternate screen, keys are not lines (but a line editor that turns
+// bracketed paste on at a second prompt there, a shell in tmux or one left
+// on the alternate screen, makes lines again: only its first line escapes); and a line the host did not
+// echo, such as a password typed at a sudo prompt, is reported as
+// [Line.Unechoed] with no text, so that the command log records that
+// something was typed without recording the secret.
+//
+// A bracketed paste (ESC [200~ ... ESC [201~) is a paste only once the host
+// turned mode 2004 on: a terminal sends the brackets only then. Before that
+// ESC [200~ is an unknown key, and a paste end is sent to the host right
+// after it, because bash's readline takes the bracket as a paste start even
+// with the mode off and would keep the newlines typed after it in one line.
+// Inside a paste each pasted newline is still checked by the Guard, since a
+// reader that ignores the mode (sh under a program that turned it on) runs
+// the line there.
+//
+// Without a terminal ([NewPipeLineBuilder]: ssh -T, piped input, an exec of
+// a shell that reads stdin) nothing edits or echoes: a line is the bytes
+// before its LF, CR and backspace included, continued by a trailing
+// backslash; a last line without LF runs at end of input
+// ([LineBuilder.EndInput]). The line in progress is held back, not sent,
+// until the Guard has seen it whole, so no part of a denied line reaches
+// the shell; a line longer than [MaxLineBytes] is checked by its start and
+// then sent as it comes.
+//
+// The Guard (a role's commands.deny) is asked about each line as it is
+// submitted, before the host could run it, in every reading the shell may
+// give it: as typed, with the lines a backslash continued, and line by
+// line and joined for text of several lines. A denied line's submitting
+// key is not sent; on a terminal keys that make the line editor drop the
+// line are sent instead.
+//
+// [LineBuilder.Flush], at the end of a session, returns the lines still
+// waiting for their echo (as unechoed) and the line being typed, marked
+// [Line.Unsubmitted]: a partial line, an unfinished paste, a line held
+// back without a terminal.
 //
 // The echo rule errs towards hiding: while the host has bracketed paste on,
 // a line editor such as bash's readline is reading, and it echoes, so the
@@ -47,17 +105,23 @@
 // order, in what the host displayed after the line's first key. A line sent
 // in one piece with its Enter to a program that is not a line editor, or
 // typed faster than the host's echo comes back, is withheld; the recording
-// still holds it.
+// still holds it. Without a terminal there is no echo and nothing is
+// withheld: a secret piped to a program's input is logged as a line.
 //
 // The rebuilt lines are evidence, not a sandbox: they show what an honest
 // session typed, and they can be wrong or incomplete when
-//   - history recall reaches lines from before the session (Up arrow beyond
-//     this session's own lines), or Ctrl-R searches history;
-//   - Tab completion fills in text: the completion is only on the screen,
-//     never in the input, so Tab inserts nothing here;
-//   - the shell uses vi mode, custom key bindings, or readline commands not
-//     modelled here (undo, transpose, yank-last-arg, macros);
-//   - commands run inside scripts, aliases, functions or here-documents;
+//   - history recall reaches lines from before the session, or Tab
+//     completion fills in text, faster than the host's echo comes back
+//     (then only the keys are known), or the line wraps and the shell
+//     redraws it from the row above; zsh's history search, shown on the
+//     row below the line;
+//   - the shell uses vi mode (which Alt-Enter turns on in bash), custom key
+//     bindings, or readline commands not modelled here (undo, yank-last-arg,
+//     macros, Ctrl-X Ctrl-E which runs what an editor saved) and the screen
+//     could not show; after such a key (or Tab) the line is taken from the
+//     screen if it shows all that was typed;
+//   - commands run inside scripts, aliases, functions or here-documents, or
+//     an interpreter other than a shell reads them;
 //   - a program reads its input without echoing it, or echoes something else.
 //
 // The recording keeps what the screen showed, and the keys when input

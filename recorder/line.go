@@ -7,13 +7,15 @@ import (
 	"unicode/utf8"
 )
 
-// Line is a command line a shell received: what was on the line when Enter
-// was pressed, after editing.
+// Line is a command line a shell received: what was on the line when it
+// was submitted (Enter, or another key that runs the line), after editing.
 type Line struct {
 	// Text is the line. It is empty when Unechoed is set.
 	Text string
-	// End is the index, in the chunk given to [LineBuilder.Input], of the
-	// CR or LF that submitted the line.
+	// End is the index, in the chunk given to [LineBuilder.Input] or
+	// [LineBuilder.Forward], of the last byte of the key that submitted
+	// the line (CR, LF, Ctrl-O, ...). It is -1 for the lines that
+	// [LineBuilder.EndInput] and [LineBuilder.Flush] return.
 	End int
 	// Unechoed reports a line the host did not display as it was typed,
 	// such as a password at a prompt. Its text is withheld: a command log
@@ -22,36 +24,63 @@ type Line struct {
 	// Truncated reports that the line grew past [MaxLineBytes] and Text
 	// holds only its start.
 	Truncated bool
+	// Unsubmitted reports a line still being typed when the session ended
+	// ([LineBuilder.Flush]): no key submitted it. On a terminal its keys
+	// reached the host; without one they were held back and never sent.
+	Unsubmitted bool
 	// Denied reports a line the Guard refused: Text is the line, Rule the
-	// rule that matched, and the Enter at End must not reach the host.
+	// rule that matched, and the key at End must not reach the host
+	// ([LineBuilder.Forward] leaves it out).
 	Denied bool
 	Rule   string
 }
 
 // LineBuilder rebuilds the lines a shell receives from the bytes a client
 // types, and watches the host's output to know when keys are not lines.
-// The zero value is ready to use; its methods are safe for concurrent use,
-// so the two directions of a bridge may feed it from their own goroutines.
+// The zero value is ready to use for a terminal (a session with a pty);
+// [NewPipeLineBuilder] returns one for a shell that reads a pipe. Its
+// methods are safe for concurrent use, so the two directions of a bridge
+// may feed it from their own goroutines.
 type LineBuilder struct {
-	mu    sync.Mutex
-	ed    editor
-	in    keyParser
-	scr   screen
-	open  bool   // a line has started: its echo is being collected
-	lines []Line // lines settled during the current call
+	mu   sync.Mutex
+	ed   editor
+	in   keyParser
+	scr  screen
+	open bool // a line has started: its echo is being collected
 
-	// Guard, when set, is asked about every line as Enter is typed, before
-	// the host could run it. A non-empty answer (the rule that matched)
-	// denies the line: Input returns it with Denied set at once and stops
-	// reading the chunk, so nothing typed after it is taken as typed.
+	// startCol is the cursor's column on the screen when the line started
+	// (where the prompt ended), if startOK; shown is what the screen
+	// showed of the line when its submitting key came (see screen_row.go).
+	startCol int
+	startOK  bool
+	shown    string
+	lines    []Line // lines settled during the current call
+
+	// Guard, when set, is asked about every line as it is submitted,
+	// before the host could run it. A non-empty answer (the rule that
+	// matched) denies the line: it comes back at once with Denied set,
+	// the chunk is not read further, so nothing typed after it is taken
+	// as typed, and [LineBuilder.Forward] does not send the submitting
+	// key. Set it before the first call.
 	Guard  func(text string) (rule string)
-	denied bool // set by submit when Guard denied; Input stops there
+	denied bool // set when Guard denied; the chunk is not read further
+
+	// cont holds, on a terminal, the lines submitted so far of a command
+	// continued with a trailing backslash, without the backslashes: the
+	// shell reads the next line as their continuation, and so does Guard.
+	cont string
 
 	// pending holds submitted lines, oldest first, whose echo was not seen
 	// by the time Enter was typed: typeahead while a command runs, or a
 	// paste with its newline. They are released in order once their echo
 	// shows up, or as unechoed once it cannot any more.
 	pending []pendingLine
+
+	// What Forward sends instead of the chunk, collected while it is read.
+	inject []int  // indexes of bytes after which pasteEnd is inserted
+	clear  string // sent in place of a denied line's key
+
+	pipe pipeState // the shell reads a pipe (NewPipeLineBuilder)
 }
 
 // pendingLine is a submitted line waiting for its echo.
@@ -72,36 +101,70 @@ const (
 	maxEchoWindow = 64 << 10
 )
 
-// NewLineBuilder returns an empty LineBuilder.
+// LostLine stands for a line recalled from the shell's history from before
+// the session when the screen did not show it in a form that can be read.
+const LostLine = "(a history line from before the session, not readable)"
+
+// NewLineBuilder returns an empty LineBuilder for a terminal.
 func NewLineBuilder() *LineBuilder { return new(LineBuilder) }
 
 // Input feeds bytes the client sent to the host and returns the lines they
-// submitted, in order, or nil. Blank lines are not returned: the shell runs
-// nothing for them. Keys typed while the alternate screen is on go to a
-// full-screen program and make no lines. Escape sequences and runes may be
-// split across calls.
+// submitted, in order, or nil. It is [LineBuilder.Forward] without the
+// bytes to send.
 func (b *LineBuilder) Input(p []byte) []Line {
+	lines, _ := b.Forward(p)
+	return lines
+}
+
+// Forward feeds bytes the client sent to the host and returns the lines
+// they submitted, in order, and the bytes to send to the host in their
+// place. Blank lines are not returned: the shell runs nothing for them.
+// Keys typed while the alternate screen is on go to a full-screen program
+// and make no lines. Escape sequences and runes may be split across calls.
+//
+// send is p itself unless the chunk must change on its way:
+//   - a denied line: send stops before its submitting key and ends with
+//     keys that make the host's line editor drop the line (on a terminal),
+//     or holds only the lines before it (without one);
+//   - a bracketed-paste start the host did not ask for (mode 2004 off): a
+//     paste end is sent right after it, so that the host, too, reads what
+//     follows as typed (readline takes ESC [200~ as a paste start whatever
+//     the mode);
+//   - without a terminal, the line in progress is held back until its LF.
+//
+// send may alias p; it is valid until the next call.
+func (b *LineBuilder) Forward(p []byte) (lines []Line, send []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.inject, b.clear = b.inject[:0], ""
+	if b.pipe.on {
+		return b.forwardPipe(p)
+	}
+	stop, denied := len(p), false
 	for i, c := range p {
 		b.feed(c, i)
 		if b.denied {
-			b.denied = false
+			b.denied, denied = false, true
 			b.in = keyParser{}
+			stop = i
 			break
 		}
 	}
-	return b.take()
+	return b.take(), b.rewrite(p, stop, denied)
 }
 
 // Output feeds bytes the host sent to the client. They tell which keys are
 // not lines (the alternate screen), whether a line editor is reading
-// (bracketed paste mode), and what the host echoed.
+// (bracketed paste mode), and what the host echoed. Without a terminal
+// output tells nothing, and is ignored.
 //
 // It returns lines submitted earlier whose echo this output settled.
 func (b *LineBuilder) Output(p []byte) []Line {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.pipe.on {
+		return nil
+	}
 	changes := b.scr.changes
 	b.scr.fresh = b.scr.fresh[:0]
 	waiting := b.unsettled()
@@ -118,15 +181,45 @@ func (b *LineBuilder) Output(p []byte) []Line {
 	return b.take()
 }
 
-// Flush settles every line still waiting for its echo as unechoed and
-// returns them; call it when the session ends.
+// EndInput is called when the client closes its input (EOF). Without a
+// terminal the shell runs a last line that has no LF, so that line is
+// submitted, asked of the Guard, and returned; send is what is still to be
+// sent to the host before the EOF (nil if the line was denied). On a
+// terminal an EOF submits nothing.
+func (b *LineBuilder) EndInput() (lines []Line, send []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.pipe.on {
+		return nil, nil
+	}
+	return b.endPipe()
+}
+
+// Flush ends the session: every line still waiting for its echo is settled
+// as unechoed, and the line being typed, if any, is returned as
+// Unsubmitted (its text withheld, on a terminal, unless the host echoed
+// it). Call it when the session ends.
 func (b *LineBuilder) Flush() []Line {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.pipe.on {
+		return b.flushPipe()
+	}
 	for i := range b.pending {
 		b.pending[i].settled = true
 	}
 	b.release()
+	if !b.scr.alt && len(b.ed.buf) > 0 {
+		text, truncated := b.ed.take()
+		if !blank(text) {
+			l := Line{Text: text, End: -1, Truncated: truncated, Unsubmitted: true}
+			if !b.echoed(text) {
+				l.Text, l.Unechoed = "", true
+			}
+			b.lines = append(b.lines, l)
+		}
+	}
+	b.open = false
 	return b.take()
 }
 
@@ -199,30 +292,75 @@ func (b *LineBuilder) edit() *editor {
 	if !b.open {
 		b.open = true
 		b.scr.echo = b.scr.echo[:0]
+		_, b.startCol, b.startOK = b.scr.row()
 	}
 	return &b.ed
 }
 
-// submit ends the line at p[end].
+// readShown sets b.shown to the text the screen shows between the prompt
+// and the cursor, or "" if the row is unknown or the line has not started.
+func (b *LineBuilder) readShown() {
+	b.shown = ""
+	if !b.open || !b.startOK || b.pipe.on {
+		return
+	}
+	if b.Guard == nil && !b.ed.lost && !b.ed.doubtful && !blank(string(b.ed.buf)) {
+		return // only the Guard, or a line the keys do not know, needs it
+	}
+	row, col, ok := b.scr.row()
+	if !ok {
+		return
+	}
+	if b.ed.searching {
+		// readline's incremental search shows the match on the row as
+		// "(reverse-i-search)`rm': rm -rf /x", with the cursor on the
+		// match: the line is the whole text after the prompt of the search.
+		text := string(row)
+		if k := strings.Index(text, "search)`"); k >= 0 {
+			if m := strings.Index(text[k:], "': "); m >= 0 {
+				b.shown = strings.TrimRight(text[k+m+3:], " ")
+				return
+			}
+		}
+	}
+	if b.startCol > col || b.startCol > len(row) {
+		return
+	}
+	b.shown = strings.TrimRight(string(row[b.startCol:min(col, len(row))]), " ")
+}
+
+// submit ends the line with the key whose last byte is p[end].
 func (b *LineBuilder) submit(end int) {
 	if b.scr.alt {
 		return
 	}
+	b.readShown()
+	defer func() { b.shown = "" }()
+	lost, doubtful := b.ed.lost, b.ed.doubtful
 	text, truncated := b.ed.take()
 	b.open = false
-	if strings.Trim(text, " \t\n") == "" {
+	switch {
+	case doubtful && b.shown != "" && subsequence(text, b.shown):
+		// A key not modelled (Tab completion, say) changed the line; the
+		// screen shows everything typed, and more: it shows the line.
+		text = b.shown
+	case lost && b.shown != "":
+		// A history line from before the session: the screen shows it.
+		text = b.shown
+	case lost:
+		text = LostLine
+	case blank(text):
+		// Keys made no text, yet the screen shows a line: one the shell
+		// filled in itself. It runs, so it is checked and logged.
+		text = b.shown
+	}
+	if blank(text) {
 		return
 	}
-	if b.Guard != nil {
-		if rule := b.Guard(text); rule != "" {
-			// Denied lines never reach the host, so they are neither in
-			// its history nor waiting for an echo: they go out at once
-			// (ahead of any earlier line still waiting for its echo).
-			b.lines = append(b.lines, Line{Text: text, End: end, Truncated: truncated, Denied: true, Rule: rule})
-			b.denied = true
-			return
-		}
+	if b.deny(text, end, truncated) {
+		return
 	}
+	b.cont = continued(b.cont, text)
 	// A line is remembered in the history only once its echo is seen: the
 	// shell's history never holds what was typed at another program's
 	// prompt, and recalling it must not bring a password back as text.
@@ -237,6 +375,50 @@ func (b *LineBuilder) submit(end int) {
 	b.release()
 }
 
+// deny asks the Guard about text, a line submitted by the key ending at
+// p[end], and reports whether it was denied. Denied lines never reach the
+// host, so they are neither in its history nor waiting for an echo: they
+// go out at once (ahead of any earlier line still waiting for its echo).
+func (b *LineBuilder) deny(text string, end int, truncated bool) bool {
+	rule := b.check(text)
+	if rule == "" {
+		return false
+	}
+	b.refuse(text, rule, end, truncated)
+	return true
+}
+
+// refuse reports text denied by rule and drops it from the line editor.
+func (b *LineBuilder) refuse(text, rule string, end int, truncated bool) {
+	b.lines = append(b.lines, Line{Text: text, End: end, Truncated: truncated, Denied: true, Rule: rule})
+	b.denied = true
+	b.cont = ""
+	b.clear = clearLine
+	if b.in.paste {
+		// The host is inside a bracketed paste: end it first, or it would
+		// take the keys that clear the line as pasted text.
+		b.clear = pasteEnd + clearLine
+	}
+	b.ed.discard()
+	b.open = false
+}
+
+// subsequence reports whether the runes of s appear in t in order.
+func subsequence(s, t string) bool {
+	for _, r := range s {
+		k := strings.IndexRune(t, r)
+		if k < 0 {
+			return false
+		}
+		_, n := utf8.DecodeRuneInString(t[k:])
+		t = t[k+n:]
+	}
+	return true
+}
+
+// blank reports a line the shell runs nothing for.
+func blank(text string) bool { return strings.Trim(text, " \t\r\n") == "" }
+
 // printableBytes keeps the runes of text a terminal shows as themselves.
 func printableBytes(text string) []byte {
 	out := make([]byte, 0, len(text))
@@ -248,13 +430,15 @@ func printableBytes(text string) []byte {
 	return out
 }
 
-// discard is Ctrl-C: the line is dropped and the next one starts afresh.
+// discard is Ctrl-C: the line is dropped and the next one starts afresh;
+// so is a command being continued over several lines.
 func (b *LineBuilder) discard() {
 	if b.scr.alt {
 		return
 	}
 	b.ed.discard()
 	b.open = false
+	b.cont = ""
 }
 
 // echoed reports whether the host displayed text as it was typed.

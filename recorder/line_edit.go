@@ -29,7 +29,10 @@ type editor struct {
 
 	hist      []string // lines submitted in this session, oldest first
 	histBytes int
-	hpos      int    // index in hist of the line shown; len(hist) for a new line
+	hpos      int    // index in hist of the line shown; len(hist) for a new line; < 0 before the session
+	lost      bool   // the line came from history before the session: keys do not know it
+	searching bool   // an incremental history search (Ctrl-R, Ctrl-S) is shown
+	doubtful  bool   // a key this model does not follow (Tab, ...) may have changed the line
 	draft     []byte // the new line, while a history line is shown
 }
 
@@ -91,6 +94,75 @@ func (e *editor) deleteChar() {
 	_, n := e.runeAfter(e.cur)
 	e.buf = slices.Delete(e.buf, e.cur, e.cur+n)
 }
+
+// transpose is Ctrl-T, readline's transpose-chars: the rune before the
+// cursor moves over the rune at the cursor, and the cursor follows; at the
+// end of the line the last two runes swap.
+func (e *editor) transpose() {
+	if e.cur == len(e.buf) {
+		_, n := e.runeBefore(e.cur)
+		if n == e.cur {
+			return // fewer than two runes before the cursor
+		}
+		e.cur -= n
+	}
+	_, n1 := e.runeBefore(e.cur)
+	_, n2 := e.runeAfter(e.cur)
+	if n1 == 0 || n2 == 0 {
+		return
+	}
+	from := e.cur - n1
+	swapped := append(append(make([]byte, 0, n1+n2), e.buf[e.cur:e.cur+n2]...), e.buf[from:e.cur]...)
+	copy(e.buf[from:], swapped)
+	e.cur = from + n1 + n2
+}
+
+// search is Ctrl-R or Ctrl-S, readline's incremental history search: what
+// is typed next is the search string, and the line becomes whatever
+// history line matches, which only the screen shows. The line is lost to
+// the keys until it is submitted or dropped; its place in the history is
+// unknown, so Down does not bring a known line back either.
+func (e *editor) search() {
+	e.searching, e.lost = true, true
+	e.hpos = -maxHistory
+}
+
+// caseWord is Alt-u, Alt-l and Alt-c: the next word (from the cursor)
+// in upper case, lower case, or capitalised; the cursor goes past it.
+func (e *editor) caseWord(f func(r rune, first bool) rune) {
+	end := e.wordEnd()
+	out := make([]byte, 0, end-e.cur)
+	first := true
+	for _, r := range string(e.buf[e.cur:end]) {
+		if isWordRune(r) {
+			r = f(r, first)
+			first = false
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	e.buf = slices.Replace(e.buf, e.cur, end, out...)
+	e.cur += len(out)
+}
+
+func (e *editor) upcaseWord() {
+	e.caseWord(func(r rune, _ bool) rune { return unicode.ToUpper(r) })
+}
+
+func (e *editor) downcaseWord() {
+	e.caseWord(func(r rune, _ bool) rune { return unicode.ToLower(r) })
+}
+
+func (e *editor) capitalizeWord() {
+	e.caseWord(func(r rune, first bool) rune {
+		if first {
+			return unicode.ToUpper(r)
+		}
+		return unicode.ToLower(r)
+	})
+}
+
+// doubt notes a key whose effect on the line is not modelled.
+func (e *editor) doubt() { e.doubtful = true }
 
 // kill removes buf[from:to] into the kill buffer and leaves the cursor at
 // from.
@@ -160,8 +232,19 @@ func (e *editor) killWordAhead() { e.kill(e.cur, e.wordEnd()) }
 
 // histPrev is Up: show the previous line of the session's history; at the
 // oldest line it stays.
+//
+// Above the session's oldest line the shell shows lines from its history
+// file, which no key typed: the line is lost to the keys (only the screen
+// shows it), until Down comes back to the session's lines.
 func (e *editor) histPrev() {
-	if e.hpos == 0 {
+	e.searching = false
+	if e.hpos <= 0 {
+		if e.hpos > -maxHistory {
+			e.leave()
+			e.hpos--
+			e.show(nil)
+			e.lost = true
+		}
 		return
 	}
 	e.leave()
@@ -177,11 +260,17 @@ func (e *editor) histNext() {
 	}
 	e.leave()
 	e.hpos++
-	if e.hpos == len(e.hist) {
-		e.show(e.draft)
+	switch {
+	case e.hpos < 0:
+		e.show(nil) // still before the session
 		return
+	case e.hpos == len(e.hist):
+		e.show(e.draft)
+		e.searching = false
+	default:
+		e.show([]byte(e.hist[e.hpos]))
 	}
-	e.show([]byte(e.hist[e.hpos]))
+	e.lost = false
 }
 
 // leave keeps the line shown before history moves away from it: the draft,
@@ -190,6 +279,9 @@ func (e *editor) leave() {
 	if e.hpos == len(e.hist) {
 		e.draft = append(e.draft[:0], e.buf...)
 		return
+	}
+	if e.hpos < 0 {
+		return // a line this model does not know
 	}
 	if s := string(e.buf); s != e.hist[e.hpos] {
 		e.histBytes += len(s) - len(e.hist[e.hpos])
@@ -212,6 +304,7 @@ func (e *editor) take() (text string, truncated bool) {
 
 // discard forgets the line being edited, as Ctrl-C does.
 func (e *editor) discard() {
+	e.lost, e.searching, e.doubtful = false, false, false
 	e.buf = e.buf[:0]
 	e.cur = 0
 	e.truncated = false

@@ -12,8 +12,10 @@ func TestLineHistory(t *testing.T) {
 		chunks []string
 		want   []string
 	}{
-		{"Up past the first line stays there", []string{"one\r", "two\r", "\x1b[A\x1b[A\x1b[A\r"}, []string{"one", "two", "one"}},
-		{"Up with no history leaves the line", []string{"ls\x1b[A\r"}, []string{"ls"}},
+		{"Up past the first line reaches the history from before the session", []string{"one\r", "two\r", "\x1b[A\x1b[A\x1b[A\r"}, []string{"one", "two", LostLine}},
+		{"Up with no history of this session", []string{"ls\x1b[A\r"}, []string{LostLine}},
+		{"Down comes back from before the session", []string{"one\r", "\x1b[A\x1b[A\x1b[A\x1b[B\x1b[B\r"}, []string{"one", "one"}},
+		{"Down back to the draft", []string{"one\r", "tw\x1b[A\x1b[A\x1b[B\x1b[Bo\r"}, []string{"one", "two"}},
 		{"Down past the last line gives the line being edited", []string{"one\r", "tw", "\x1b[A\x1b[Bo\r"}, []string{"one", "two"}},
 		{"Down without Up does nothing", []string{"one\r", "ls\x1b[B\r"}, []string{"one", "ls"}},
 		{"Up then Down walks both ways", []string{"a\r", "b\r", "c\r", "\x1b[A\x1b[A\x1b[A\x1b[B\r"}, []string{"a", "b", "c", "b"}},

@@ -1,6 +1,9 @@
 package recorder
 
-import "unicode/utf8"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // keyState is where the client→host parser is in a key sequence.
 type keyState uint8
@@ -27,6 +30,7 @@ type keyParser struct {
 	overflow bool
 
 	afterCR bool // the previous byte was a submitting CR: an LF now is its pair
+	quote   bool // after Ctrl-V: the next byte is inserted as it is
 
 	paste      bool // inside ESC [200~ ... ESC [201~
 	pasteMatch int  // bytes of pasteEnd matched so far
@@ -43,6 +47,15 @@ func (b *LineBuilder) feed(c byte, i int) {
 	if k.paste {
 		b.pasteByte(c, i, wasCR)
 		return
+	}
+	if k.quote && k.state == keyGround {
+		// Ctrl-V (readline's quoted-insert, the tty driver's lnext): a
+		// control key after it is text, so Ctrl-V Enter does not submit.
+		k.quote = false
+		if c < utf8.RuneSelf {
+			b.text(rune(c), true)
+			return
+		}
 	}
 	switch k.state {
 	case keyGround:
@@ -77,8 +90,16 @@ func (b *LineBuilder) ground(c byte, i int, wasCR bool) {
 		b.discard()
 	case 0x04: // Ctrl-D: end of input on an empty line, else delete-char
 		if len(b.ed.buf) > 0 && !b.scr.alt {
-			b.edit().deleteChar()
+			b.ctrlD(i)
 		}
+	case 0x0f: // Ctrl-O: bash's operate-and-get-next, zsh's accept-line-and-down-history
+		b.operateAndGetNext(i)
+	case 0x16: // Ctrl-V: quoted-insert
+		b.in.quote = true
+	case 0x14: // Ctrl-T
+		b.key((*editor).transpose)
+	case 0x12, 0x13: // Ctrl-R, Ctrl-S
+		b.key((*editor).search)
 	case 0x7f, 0x08: // Backspace, Ctrl-H
 		b.key((*editor).backspace)
 	case 0x01: // Ctrl-A
@@ -104,9 +125,12 @@ func (b *LineBuilder) ground(c byte, i int, wasCR bool) {
 	default:
 		// Tab completes on the host; the completion shows only on the
 		// screen, so it inserts nothing here. Other controls are commands
-		// this model does not follow.
+		// this model does not follow. Either way the screen may know the
+		// line better than the keys.
 		if c >= 0x20 {
 			b.text(rune(c), false)
+		} else {
+			b.key((*editor).doubt)
 		}
 	}
 }
@@ -120,8 +144,11 @@ func (b *LineBuilder) key(f func(*editor)) {
 
 // text inserts a rune that was typed, or pasted when literal is set: a
 // bracketed paste inserts control characters as they are, typing does not.
+//
+// NUL is never text: bash and dash drop NUL bytes from what they read, so
+// "r\x00m" is "rm" to them, and must be to the Guard.
 func (b *LineBuilder) text(r rune, literal bool) {
-	if !literal && !printable(r) && r != utf8.RuneError {
+	if r == 0 || !literal && !printable(r) && r != utf8.RuneError {
 		return
 	}
 	if e := b.edit(); e != nil {
@@ -180,14 +207,37 @@ func (b *LineBuilder) altKey(c byte, i int) {
 		b.key((*editor).killWordAhead)
 	case 0x7f, 0x08:
 		b.key((*editor).killWordBack)
+	case '\r', '\n':
+		// Alt-Enter runs nothing: zsh inserts a newline (self-insert-unmeta),
+		// bash switches to vi mode (M-C-m, M-C-j), which this model does
+		// not follow. The newline stands for both; the Guard also reads the
+		// line without it.
+		b.text('\n', true)
+	case 'u', 'U':
+		b.key((*editor).upcaseWord)
+	case 'l', 'L':
+		b.key((*editor).downcaseWord)
+	case 'c', 'C':
+		b.key((*editor).capitalizeWord)
+	case '#':
+		// readline's insert-comment: the line is accepted commented out,
+		// or, after a numeric argument (Alt-1 Alt-#), with its leading #
+		// removed, which runs "#rm -rf /" as "rm -rf /".
+		b.insertComment(i)
+	case 'a', 'A':
+		// zsh's accept-and-hold: run the line and keep it for editing.
+		// (Unbound in bash, where it runs nothing: the line is then logged
+		// once more than it ran, and checked early.)
+		b.acceptAndHold(i)
 	default:
 		if c >= utf8.RuneSelf {
 			// Meta with a non-ASCII key: not a readline command; let the
 			// rune through rather than cut it.
 			b.ground(c, i, false)
 		}
-		// Other Alt-keys (readline commands this model does not follow,
-		// including Alt-Enter) insert nothing.
+		// Other Alt-keys (readline commands this model does not follow)
+		// insert nothing, and may have changed the line.
+		b.key((*editor).doubt)
 	}
 }
 
@@ -205,7 +255,7 @@ func (b *LineBuilder) csiByte(c byte, i int) {
 	case c >= 0x40 && c <= 0x7e:
 		k.state = keyGround
 		if !k.overflow {
-			b.csi(string(k.params[:k.np]), c)
+			b.csi(string(k.params[:k.np]), c, i)
 		}
 	case c == 0x1b:
 		k.state = keyEsc
@@ -218,8 +268,9 @@ func (b *LineBuilder) csiByte(c byte, i int) {
 	// Other controls inside a sequence are ignored, as terminals do.
 }
 
-// csi applies a complete CSI key sequence; unknown ones do nothing.
-func (b *LineBuilder) csi(params string, final byte) {
+// csi applies a complete CSI key sequence ending at p[i]; unknown ones do
+// nothing.
+func (b *LineBuilder) csi(params string, final byte, i int) {
 	plain := params == "" || params == "1"
 	// Ctrl- or Alt-arrows move by word in the usual /etc/inputrc.
 	word := params == "1;5" || params == "1;3" || params == "5" || params == "3"
@@ -249,7 +300,7 @@ func (b *LineBuilder) csi(params string, final byte) {
 		case "3":
 			b.key((*editor).deleteChar)
 		case "200":
-			b.in.paste, b.in.pasteMatch = true, 0
+			b.pasteStart(i)
 		}
 	}
 }
@@ -289,7 +340,7 @@ func (b *LineBuilder) pasteByte(c byte, i int, wasCR bool) {
 		matched := k.pasteMatch
 		k.pasteMatch = 0
 		for j := 0; j < matched; j++ {
-			b.pasteText(pasteEnd[j], false)
+			b.pasteText(pasteEnd[j], i, false)
 		}
 		wasCR = false
 		if c == pasteEnd[0] {
@@ -297,10 +348,10 @@ func (b *LineBuilder) pasteByte(c byte, i int, wasCR bool) {
 			return
 		}
 	}
-	b.pasteText(c, wasCR)
+	b.pasteText(c, i, wasCR)
 }
 
-func (b *LineBuilder) pasteText(c byte, wasCR bool) {
+func (b *LineBuilder) pasteText(c byte, i int, wasCR bool) {
 	if b.utf8Byte(c, true) {
 		return
 	}
@@ -308,11 +359,105 @@ func (b *LineBuilder) pasteText(c byte, wasCR bool) {
 	case '\r':
 		b.in.afterCR = true
 		b.text('\n', true)
+		b.checkPasted(i)
 	case '\n':
 		if !wasCR {
 			b.text('\n', true)
+			b.checkPasted(i)
 		}
 	default:
 		b.text(rune(c), true)
+	}
+}
+
+// pasteStart handles ESC [200~, whose last byte is p[i]. A paste is only
+// a paste if the host asked for bracketed paste (mode 2004): a real
+// terminal sends the brackets only then. Otherwise the sequence is an
+// ordinary, unbound key here, and pasteEnd is sent to the host right after
+// it: bash's readline takes ESC [200~ as a paste start even with the mode
+// off, and would then keep every newline typed after it in the line,
+// while the tty driver under sh runs each line. The paste end makes every
+// reader see what follows as typed, as this model does.
+func (b *LineBuilder) pasteStart(i int) {
+	if b.scr.alt {
+		return
+	}
+	if b.scr.paste {
+		b.in.paste, b.in.pasteMatch = true, 0
+		return
+	}
+	b.inject = append(b.inject, i)
+}
+
+// ctrlD handles Ctrl-D, at p[i], on a non-empty line. readline deletes the
+// character under the cursor. The tty driver in canonical mode (sh, dash,
+// any program reading the terminal plainly) hands the line to the reader
+// without a newline, and a shell that then reads end of input runs it:
+// "rm -rf /" Ctrl-D Ctrl-D runs with no Enter. While the host has not
+// turned on bracketed paste no line editor is known to be reading, so the
+// Guard is asked now; the line stays open and is logged when it ends.
+func (b *LineBuilder) ctrlD(i int) {
+	b.readShown()
+	denied := !b.scr.paste && b.deny(string(b.ed.buf), i, b.ed.truncated)
+	b.shown = ""
+	if denied {
+		return
+	}
+	b.edit().deleteChar()
+}
+
+// operateAndGetNext is Ctrl-O, at p[i]: the line is submitted as by Enter,
+// and the history line after the one submitted is shown for editing.
+func (b *LineBuilder) operateAndGetNext(i int) {
+	if b.scr.alt {
+		return
+	}
+	next, newest := b.ed.hpos+1, b.ed.hpos == len(b.ed.hist)-1
+	text := string(b.ed.buf)
+	b.submit(i)
+	if b.denied {
+		return
+	}
+	switch {
+	case next < 0:
+		// Still before the session: a line only the screen shows.
+		b.edit().show(nil)
+		b.ed.hpos, b.ed.lost = next, true
+	case next < len(b.ed.hist) && !newest:
+		b.edit().show([]byte(b.ed.hist[next]))
+		b.ed.hpos = next
+	case newest:
+		// The newest history line: the next is the copy just added.
+		b.edit().show([]byte(text))
+	}
+}
+
+// insertComment is Alt-#, at p[i]: the line is submitted, and the Guard
+// is also asked about it without a leading #.
+func (b *LineBuilder) insertComment(i int) {
+	if b.scr.alt {
+		return
+	}
+	if text := string(b.ed.buf); strings.HasPrefix(text, "#") {
+		b.readShown()
+		rule := b.check(text[1:])
+		b.shown = ""
+		if rule != "" {
+			b.refuse(text, rule, i, b.ed.truncated)
+			return
+		}
+	}
+	b.submit(i)
+}
+
+// acceptAndHold submits the line at p[i] and keeps its text for editing.
+func (b *LineBuilder) acceptAndHold(i int) {
+	if b.scr.alt {
+		return
+	}
+	text := string(b.ed.buf)
+	b.submit(i)
+	if !b.denied {
+		b.edit().show([]byte(text))
 	}
 }

@@ -125,7 +125,7 @@ func TestUnechoedLinesAreWithheld(t *testing.T) {
 			steps(out("Password: "), in("hunter2\r"), out(strings.Repeat("x", maxEchoWindow+10)), out(bashPrompt), typed("ls"), in("\r")),
 			[]string{"(unechoed)", "ls"}},
 		{"controls in a line need no echo",
-			steps(out("$ "), in("\x1b[200~a\nb\x1b[201~"), out("a\r\nb"), in("\r")), []string{"a\nb"}},
+			steps(out("$ "), in("a\x16\x07b"), out("ab"), in("\r")), []string{"a\x07b"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := show(run(NewLineBuilder(), tc.steps))
@@ -169,42 +169,110 @@ func TestLineBuilderConcurrentUse(t *testing.T) {
 	}
 }
 
+// FuzzLineBuilder feeds a terminal builder, or a pipe one when pipe is
+// set, with chunks of client and host bytes, with a Guard, and checks what
+// comes out: valid lines, End in the chunk and in order, nothing leaked, and
+// what would reach the host (without a terminal: exactly the bytes of the
+// allowed lines, never a byte of a denied one).
 func FuzzLineBuilder(f *testing.F) {
-	f.Add([]byte("ls -la\r"), []byte(bashPrompt), 3)
-	f.Add([]byte("\x1b[200~a\r\nb\x1b[201~\r\x1b[A\x1b[B\x15\x17\x0b\x19\r"), []byte("$ ab\r\n"), 5)
-	f.Add([]byte("\xe2\x82\xac\x1bOD\x1b[3~\x1b[1;5C\x1b\x7f\x03\x04\r"), []byte("\x1b[?1049h\x1b[?1049l"), 1)
-	f.Add([]byte("x\x1b[20\x1b[201~\xff\xc3\r"), []byte("\x1b]0;t\x1b\\\x1b(B"), 2)
-	f.Fuzz(func(t *testing.T, input, output []byte, chunk int) {
+	f.Add([]byte("ls -la\r"), []byte(bashPrompt), 3, false)
+	f.Add([]byte("\x1b[200~a\r\nb\x1b[201~\r\x1b[A\x1b[B\x15\x17\x0b\x19\r"), []byte("$ ab\r\n"), 5, false)
+	f.Add([]byte("\xe2\x82\xac\x1bOD\x1b[3~\x1b[1;5C\x1b\x7f\x03\x04\r"), []byte("\x1b[?1049h\x1b[?1049l"), 1, false)
+	f.Add([]byte("x\x1b[20\x1b[201~\xff\xc3\r"), []byte("\x1b]0;t\x1b\\\x1b(B"), 2, false)
+	f.Add([]byte("rm -rf /x\x0fa\r\x1b[A\x0f\x1ba\x16\r\x14\x04\x04"), []byte("$ \x1b[?2004h"), 4, false)
+	f.Add([]byte("\x1b[200~ls\nrm -rf /\n\x1b[201~shut\x1b\rdown\r"), []byte(bashPrompt), 7, false)
+	f.Add([]byte("ls\r\nrm -rf \\\n/x\nid"), []byte(""), 3, true)
+	f.Add([]byte("echo a\nreboot\r\n\xe2\x82"), []byte("x"), 1, true)
+	f.Fuzz(func(t *testing.T, input, output []byte, chunk int, pipe bool) {
 		if chunk <= 0 {
 			chunk = 1
 		}
 		chunk = chunk%64 + 1
-		var b LineBuilder
-		for len(input) > 0 || len(output) > 0 {
+		b := NewLineBuilder()
+		if pipe {
+			b = NewPipeLineBuilder()
+		}
+		b.Guard = denyRM
+		all := input
+		var sent, allowed []byte
+		denied := false
+		check := func(l Line, p []byte, last int) {
+			if !utf8.ValidString(l.Text) {
+				t.Fatalf("invalid UTF-8 in %q", l.Text)
+			}
+			if len(l.Text) > MaxLineBytes {
+				t.Fatalf("line of %d bytes", len(l.Text))
+			}
+			if l.Unechoed && l.Text != "" {
+				t.Fatalf("unechoed line leaks %q", l.Text)
+			}
+			if pipe && l.Unechoed {
+				t.Fatalf("unechoed line without a terminal")
+			}
+			if !l.Unechoed && blank(l.Text) {
+				t.Fatalf("blank line %q returned", l.Text)
+			}
+			if l.Denied && l.Rule == "" {
+				t.Fatalf("denied without a rule: %+v", l)
+			}
+			if p != nil && l.End != -1 && (l.End <= last || l.End >= len(p)) {
+				t.Fatalf("End %d in %q", l.End, p)
+			}
+			if pipe && p != nil && l.End >= 0 && p[l.End] != '\n' {
+				t.Fatalf("pipe line ended by %q", p[l.End])
+			}
+		}
+		for (len(input) > 0 || len(output) > 0) && !denied {
 			n := min(chunk, len(output))
-			b.Output(output[:n])
+			for _, l := range b.Output(output[:n]) {
+				check(l, nil, -1)
+			}
 			output = output[n:]
 			n = min(chunk, len(input))
 			p := input[:n]
 			input = input[n:]
 			last := -1
-			for _, l := range b.Input(p) {
-				if !utf8.ValidString(l.Text) {
-					t.Fatalf("invalid UTF-8 in %q", l.Text)
+			lines, send := b.Forward(p)
+			sent = append(sent, send...)
+			for _, l := range lines {
+				check(l, p, last)
+				if l.End >= 0 {
+					last = l.End
 				}
-				if len(l.Text) > MaxLineBytes {
-					t.Fatalf("line of %d bytes", len(l.Text))
+				if l.Denied {
+					denied = true
+				} else if pipe {
+					allowed = append(allowed, l.Text...)
 				}
-				if l.Unechoed && l.Text != "" {
-					t.Fatalf("unechoed line leaks %q", l.Text)
-				}
-				if !l.Unechoed && strings.Trim(l.Text, " \t\n") == "" {
-					t.Fatalf("blank line %q returned", l.Text)
-				}
-				if l.End <= last || l.End >= len(p) || (p[l.End] != '\r' && p[l.End] != '\n') {
-					t.Fatalf("End %d in %q", l.End, p)
-				}
-				last = l.End
+			}
+			if !pipe && !denied && len(b.inject) == 0 && !bytes.Equal(send, p) {
+				t.Fatalf("send %q for %q", send, p)
+			}
+		}
+		if !denied {
+			lines, send := b.EndInput()
+			sent = append(sent, send...)
+			for _, l := range lines {
+				check(l, nil, -1)
+				denied = denied || l.Denied
+			}
+		}
+		for _, l := range b.Flush() {
+			check(l, nil, -1)
+			if l.Unsubmitted != (l.End == -1) && !pipe {
+				// Flush returns lines submitted earlier (that waited for
+				// an echo, or behind one that did) and the unsubmitted one.
+				t.Fatalf("flushed line %+v", l)
+			}
+		}
+		if pipe {
+			// What was sent is the start of the input, up to a line end or
+			// all of it; and with no denial, all of it.
+			if !bytes.HasPrefix(all, sent) || (!denied && len(sent) != len(all)) {
+				t.Fatalf("sent %q of %q", sent, all)
+			}
+			if denied && len(sent) > 0 && sent[len(sent)-1] != '\n' {
+				t.Fatalf("sent a partial line before a denial: %q", sent)
 			}
 		}
 	})

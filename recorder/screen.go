@@ -33,18 +33,26 @@ type screen struct {
 	np       int
 	overflow bool
 
-	alt     bool // alternate screen (DEC modes 47, 1047, 1049)
-	paste   bool // bracketed paste (DEC mode 2004)
-	changes int  // alternate screen switches seen
+	alt         bool // a full-screen program holds the keys: altScreen, and no line editor seen on it
+	altScreen   bool // alternate screen (DEC modes 47, 1047, 1049)
+	altPasteOns int  // bracketed paste turned on since the alternate screen was
+	paste       bool // bracketed paste (DEC mode 2004)
+	changes     int  // alternate screen switches seen
 
 	echo  []byte // printable output while collecting
 	fresh []byte // printable output collected by the current feed
+
+	tail     []byte // output since the last LF (screen_row.go)
+	tailLong bool   // the row outgrew maxTail: it is not read
+	rr       rowReader
+	rowRead  bool // rr holds the reading of tail
 }
 
 // feed parses p. When collect is set, the printable bytes of p go to the
 // echo window: control characters and escape sequences do not, bytes of
 // UTF-8 runes do.
 func (s *screen) feed(p []byte, collect bool) {
+	s.keepTail(p)
 	for i := 0; i < len(p); {
 		c := p[i]
 		switch s.state {
@@ -159,16 +167,28 @@ func (s *screen) setModes(params []byte, on bool) {
 		case "47", "1047", "1049":
 			s.setAlt(on)
 		case "2004":
+			if on && !s.paste && s.altScreen {
+				s.altPasteOns++
+			}
 			s.paste = on
+			s.setAlt(s.altScreen)
 		}
 	}
 }
 
+// setAlt sets the alternate screen mode. A line editor turns bracketed
+// paste on at each prompt (bash, zsh, python's readline), a full-screen
+// program once (vim) or never: the second time it is turned on while the
+// alternate screen is, a line editor is reading there (a shell in tmux or
+// screen, or one left on the alternate screen by printf '\e[?1049h'), and
+// keys are lines again. Only the first line typed there escapes.
 func (s *screen) setAlt(on bool) {
-	if s.alt != on {
-		s.alt = on
+	if s.altScreen != on {
+		s.altScreen = on
+		s.altPasteOns = 0
 		s.changes++
 	}
+	s.alt = s.altScreen && s.altPasteOns < 2
 }
 
 func (s *screen) collect(p []byte) {

@@ -98,15 +98,10 @@ func findKey(content []byte, blob string) (options []string, found bool) {
 	return nil, false
 }
 
-// keyLine is the authorized_keys line for pub: the old key's options, so
-// that a key restricted by from= or command= stays restricted, the key, and
-// a comment built by the caller from a fixed alphabet.
-func keyLine(options []string, pub gossh.PublicKey, comment string) string {
-	line := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(pub))) + " " + comment
-	if len(options) > 0 {
-		line = strings.Join(options, ",") + " " + line
-	}
-	return line
+// keyLine is the authorized_keys line for pub: the key and a comment built
+// by the caller from a fixed alphabet, and never options (see install).
+func keyLine(pub gossh.PublicKey, comment string) string {
+	return strings.TrimSpace(string(gossh.MarshalAuthorizedKey(pub))) + " " + comment
 }
 
 // readScript prints the authorized_keys file; a missing file is an error.

@@ -113,12 +113,19 @@ func newFixture(t *testing.T) *fixture {
 // moreKeyFiles.
 func newFixtureWith(t *testing.T, vc *api.Client, options string, moreKeyFiles ...string) *fixture {
 	t.Helper()
+	return newFixtureExtra(t, vc, options, "", moreKeyFiles...)
+}
+
+// newFixtureExtra is newFixtureWith with more sshd_config lines before
+// the "Match all" block (sshd keeps the first value it reads).
+func newFixtureExtra(t *testing.T, vc *api.Client, options, extra string, moreKeyFiles ...string) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{vault: vc, keysFile: filepath.Join(dir, "root_keys")}
 	f.host = sshtest.StartHost(t, sshtest.HostOptions{
 		// sshtest's base config says AuthorizedKeysFile none and sshd
 		// keeps the first value, so override it for every connection.
-		ExtraConfig: "Match all\n    AuthorizedKeysFile " + strings.Join(append([]string{f.keysFile}, moreKeyFiles...), " "),
+		ExtraConfig: extra + "Match all\n    AuthorizedKeysFile " + strings.Join(append([]string{f.keysFile}, moreKeyFiles...), " ") + "\n",
 	})
 	keygen := sshtest.NewClient(t, "")
 	var err error
@@ -136,6 +143,7 @@ func newFixtureWith(t *testing.T, vc *api.Client, options string, moreKeyFiles .
 		Login:          "root",
 		KVPath:         kvPath,
 		AuthorizedKeys: f.keysFile,
+		SSHDConfig:     f.host.ConfigPath,
 	}
 	return f
 }

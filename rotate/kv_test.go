@@ -168,7 +168,7 @@ func TestStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubLine := keyLine(nil, newPub, "c")
+	pubLine := keyLine(newPub, "c")
 
 	t.Run("writes the next version and keeps other fields", func(t *testing.T) {
 		v, err := writeKey(ctx, vc, kvMount+"/data/s", old, newPEM, pubLine)

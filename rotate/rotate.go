@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ const (
 	StepVerifyNew = "verify-new" // new key session: run true
 	StepStore     = "store"      // write the new key as a new KV version (cas)
 	StepRemoveOld = "remove-old" // new key session: delete the old key's line
+	StepSources   = "sources"    // no retired key in any file sshd reads, for any account
 	StepCheck     = "check"      // old key refused, new key logs in
 )
 
@@ -75,6 +77,19 @@ type Target struct {
 	// key; relative paths start at the login's home directory. Empty means
 	// DefaultAuthorizedKeys.
 	AuthorizedKeys string
+	// SSHDConfig is the sshd configuration file on Host that `sshd -T`
+	// reads in the sources step; empty means sshd's own default.
+	SSHDConfig string
+	// Retire lists more authorized_keys blobs (base64) that must be gone
+	// from the host when the rotation ends: keys an earlier, interrupted
+	// rotation of the same grant fetched. The key fetched now is always
+	// retired.
+	Retire []string
+	// OnFetch, when set, is called with the key fetched from Vault before
+	// the host is touched; an error stops the rotation. The caller records
+	// the key there, so a later attempt still retires it even if this one
+	// stores a new key in Vault and then dies.
+	OnFetch func(ctx context.Context, old gossh.PublicKey) error
 }
 
 // Result describes a rotation, complete or not. Fingerprints are SHA256
@@ -85,6 +100,9 @@ type Result struct {
 	OldVersion, NewVersion         int
 	// Steps lists the steps that completed, in order.
 	Steps []string
+	// SourcesChecked counts the key files the sources step read or found
+	// absent.
+	SourcesChecked int
 }
 
 // StepError is the error of a failed rotation: the step that failed and
@@ -126,7 +144,7 @@ func Rotate(ctx context.Context, opt Options, t Target) (Result, error) {
 	}{
 		{StepFetch, r.fetch}, {StepGenerate, r.generate}, {StepInstall, r.install},
 		{StepVerifyNew, r.verifyNew}, {StepStore, r.store}, {StepRemoveOld, r.removeOld},
-		{StepCheck, r.check},
+		{StepSources, r.checkSources}, {StepCheck, r.check},
 	}
 	for _, s := range steps {
 		if err := s.run(ctx); err != nil {
@@ -158,6 +176,9 @@ type rotation struct {
 	// appended is set once the append command ran, from when the host may
 	// hold the new line and a failure must remove it again.
 	appended bool
+	// retire holds the blobs of every key that must be gone at the end:
+	// Target.Retire and the fetched key.
+	retire []string
 }
 
 func newRotation(opt Options, t Target) (*rotation, error) {
@@ -177,6 +198,14 @@ func newRotation(opt Options, t Target) (*rotation, error) {
 	}
 	if err := checkRemotePath(t.AuthorizedKeys); err != nil {
 		return nil, err
+	}
+	if t.SSHDConfig != "" {
+		if err := checkRemotePath(t.SSHDConfig); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := keyBlobs(t.Retire); err != nil {
+		return nil, fmt.Errorf("rotate: %w", err)
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -200,6 +229,16 @@ func (r *rotation) fetch(ctx context.Context) error {
 	r.old = k
 	r.res.OldVersion = k.version
 	r.res.OldFingerprint = gossh.FingerprintSHA256(k.signer.PublicKey())
+	for _, b := range append(slices.Clone(r.t.Retire), blobOf(k.signer.PublicKey())) {
+		if !slices.Contains(r.retire, b) {
+			r.retire = append(r.retire, b)
+		}
+	}
+	if r.t.OnFetch != nil {
+		if err := r.t.OnFetch(ctx, k.signer.PublicKey()); err != nil {
+			return fmt.Errorf("rotate: record the fetched key: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -222,7 +261,7 @@ func (r *rotation) generate(context.Context) error {
 	}
 	r.newKey = signer
 	r.newPEM = string(pem.EncodeToMemory(blk))
-	r.newPub = keyLine(nil, signer.PublicKey(), r.comment)
+	r.newPub = keyLine(signer.PublicKey(), r.comment)
 	r.res.NewFingerprint = gossh.FingerprintSHA256(signer.PublicKey())
 	return nil
 }
@@ -238,7 +277,7 @@ func (r *rotation) install(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rotate: read %s on %s: %w", file, r.t.Host.Name, err)
 	}
-	opts, found := findKey(content, blobOf(r.old.signer.PublicKey()))
+	_, found := findKey(content, blobOf(r.old.signer.PublicKey()))
 	if !found {
 		// The old key logs in through some other file or command; a new
 		// key installed here could never take its place.
@@ -246,7 +285,10 @@ func (r *rotation) install(ctx context.Context) error {
 			r.res.OldFingerprint, file, r.t.Host.Name)
 	}
 	r.appended = true
-	if _, err := run(ctx, c, appendScript(file, keyLine(opts, r.newKey.PublicKey(), r.comment))); err != nil {
+	// The new line carries no options: options on the old line may have
+	// been planted (command="..." running a backdoor at every login), and
+	// copying them would make them survive every rotation.
+	if _, err := run(ctx, c, appendScript(file, keyLine(r.newKey.PublicKey(), r.comment))); err != nil {
 		return fmt.Errorf("rotate: append to %s on %s: %w", file, r.t.Host.Name, err)
 	}
 	return nil
@@ -301,21 +343,35 @@ func (r *rotation) removeOld(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	file, oldBlob := r.t.AuthorizedKeys, blobOf(r.old.signer.PublicKey())
-	if _, err := run(ctx, c, removeScript(file, oldBlob)); err != nil {
-		return fmt.Errorf("rotate: remove the old key from %s on %s: %w", file, r.t.Host.Name, err)
+	file := r.t.AuthorizedKeys
+	for _, blob := range r.retire {
+		if _, err := run(ctx, c, removeScript(file, blob)); err != nil {
+			return fmt.Errorf("rotate: remove the old key from %s on %s: %w", file, r.t.Host.Name, err)
+		}
 	}
 	content, err := run(ctx, c, readScript(file))
-	switch {
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("rotate: read %s on %s: %w", file, r.t.Host.Name, err)
-	case hasBlob(content, oldBlob):
-		return fmt.Errorf("rotate: the old key is still in %s on %s after removal", file, r.t.Host.Name)
+	}
+	for _, blob := range r.retire {
+		if hasBlob(content, blob) {
+			return fmt.Errorf("rotate: the old key is still in %s on %s after removal", file, r.t.Host.Name)
+		}
 	}
 	if _, ok := findKey(content, blobOf(r.newKey.PublicKey())); !ok {
 		return fmt.Errorf("rotate: the new key vanished from %s on %s", file, r.t.Host.Name)
 	}
 	return nil
+}
+
+// checkSources runs the sources step (sources.go) over a new-key session.
+func (r *rotation) checkSources(ctx context.Context) error {
+	c, err := dial(ctx, r.t.Host, r.t.Login, r.newKey, r.opt.DialTimeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return r.sources(ctx, c)
 }
 
 func (r *rotation) check(ctx context.Context) error {

@@ -25,7 +25,7 @@ import (
 	"github.com/warden-gw/warden/policy"
 )
 
-var allSteps = []string{StepFetch, StepGenerate, StepInstall, StepVerifyNew, StepStore, StepRemoveOld, StepCheck}
+var allSteps = []string{StepFetch, StepGenerate, StepInstall, StepVerifyNew, StepStore, StepRemoveOld, StepSources, StepCheck}
 
 // testTime is the fixed clock of the tests; it dates the key comment.
 var testTime = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
@@ -89,7 +89,7 @@ func TestRotate(t *testing.T) {
 	if err := sshLogin(t, f.host, newPEM); err != nil {
 		t.Errorf("the new key from Vault does not log in with ssh: %v", err)
 	}
-	wantLine := keyLine(nil, wantPub, "warden-rotate-20250314T150926Z") + "\n"
+	wantLine := keyLine(wantPub, "warden-rotate-20250314T150926Z") + "\n"
 	if got := f.keysContent(t); got != wantLine {
 		t.Errorf("authorized keys = %q, want exactly one line %q", got, wantLine)
 	}
@@ -133,22 +133,37 @@ func TestRotate(t *testing.T) {
 	})
 }
 
-func TestRotateKeepsTheOldKeysOptions(t *testing.T) {
-	f := newFixtureWith(t, startVault(t), `from="127.0.0.1",no-agent-forwarding`)
+// TestRotateDropsTheOldLinesOptions: options on the old line may have been
+// planted during the grant (command= runs a backdoor at every login); the
+// new line must not inherit them.
+func TestRotateDropsTheOldLinesOptions(t *testing.T) {
+	// The planted command runs the backdoor, then what the client asked,
+	// so that the key keeps working and nobody notices.
+	mark := filepath.Join(t.TempDir(), "backdoor-ran")
+	f := newFixtureWith(t, startVault(t), `command="touch `+mark+`; eval \"$SSH_ORIGINAL_COMMAND\"",no-agent-forwarding`)
 	res, err := Rotate(context.Background(), f.options(), f.target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := f.keysContent(t)
-	if !strings.HasPrefix(got, `from="127.0.0.1",no-agent-forwarding ssh-ed25519 `) || strings.Count(got, "\n") != 1 {
-		t.Errorf("authorized keys = %q, want the new key under the old options", got)
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("the planted command did not run during the rotation (%v); the test proves nothing", err)
 	}
-	pub, _, _, _, err := gossh.ParseAuthorizedKey([]byte(got))
-	if err != nil || gossh.FingerprintSHA256(pub) != res.NewFingerprint {
-		t.Errorf("line holds %v (%v), want %s", pub, err, res.NewFingerprint)
+	os.Remove(mark)
+	defer func() {
+		if _, err := os.Stat(mark); err == nil {
+			t.Error("the backdoor ran at a login with the new key")
+		}
+	}()
+	got := f.keysContent(t)
+	if strings.Contains(got, "command=") || strings.Contains(got, "no-agent-forwarding") || strings.Count(got, "\n") != 1 {
+		t.Errorf("authorized keys = %q, want the new key alone, without the old options", got)
+	}
+	pub, _, opts, _, err := gossh.ParseAuthorizedKey([]byte(got))
+	if err != nil || gossh.FingerprintSHA256(pub) != res.NewFingerprint || len(opts) != 0 {
+		t.Errorf("line holds %v with options %q (%v), want %s without options", pub, opts, err, res.NewFingerprint)
 	}
 	if err := sshLogin(t, f.host, kvKeyPEM(t, f.vault, kvSecret)); err != nil {
-		t.Errorf("the new key does not log in from 127.0.0.1: %v", err)
+		t.Errorf("the new key does not log in: %v", err)
 	}
 }
 
@@ -283,10 +298,10 @@ func TestRotateFailureAfterStoreLeavesVaultOnTheNewKey(t *testing.T) {
 
 	res, err := Rotate(context.Background(), f.options(), f.target)
 	var se *StepError
-	if !errors.As(err, &se) || se.Step != StepCheck || !strings.Contains(err.Error(), "still logs in") {
-		t.Fatalf("err = %v, want a check failure saying the old key still logs in", err)
+	if !errors.As(err, &se) || se.Step != StepSources || !strings.Contains(err.Error(), "still authorized") || !strings.Contains(err.Error(), second) {
+		t.Fatalf("err = %v, want a sources failure naming %s", err, second)
 	}
-	if !slices.Equal(res.Steps, allSteps[:len(allSteps)-1]) {
+	if !slices.Equal(res.Steps, allSteps[:len(allSteps)-2]) {
 		t.Errorf("steps = %v", res.Steps)
 	}
 	if res.NewVersion != before+1 || kvVersion(t, f.vault, kvSecret) != before+1 {

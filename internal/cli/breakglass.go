@@ -29,10 +29,9 @@ type kvRotator struct {
 	authorizedKeys string // "" means rotate.DefaultAuthorizedKeys
 }
 
-func (r kvRotator) Rotate(ctx context.Context, host *policy.Host, login, kvPath string) (rotate.Result, error) {
-	return rotate.Rotate(ctx, rotate.Options{Client: r.v.API(), Logger: r.log}, rotate.Target{
-		Host: host, Login: login, KVPath: kvPath, AuthorizedKeys: r.authorizedKeys,
-	})
+func (r kvRotator) Rotate(ctx context.Context, t rotate.Target) (rotate.Result, error) {
+	t.AuthorizedKeys = r.authorizedKeys
+	return rotate.Rotate(ctx, rotate.Options{Client: r.v.API(), Logger: r.log}, t)
 }
 
 // needsKV reports whether a role names a static credential in Vault KV.

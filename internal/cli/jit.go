@@ -65,21 +65,39 @@ func runGrants(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	rots, err := rotationsByGrant(context.Background(), r.DB())
+	if err != nil {
+		return err
+	}
 	if asJSON {
-		return printJSON(e.stdout, list)
+		out := make([]grantJSON, 0, len(list))
+		for _, g := range list {
+			j := grantJSON{Grant: g}
+			if rot, ok := rots[g.ID]; ok {
+				j.Rotation = &rot
+			}
+			out = append(out, j)
+		}
+		return printJSON(e.stdout, out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tREQUEST\tUSER\tROLE\tTENANT\tSTARTS\tEXPIRES\tENDED\tEND")
+	fmt.Fprintln(tw, "ID\tREQUEST\tUSER\tROLE\tTENANT\tSTARTS\tEXPIRES\tENDED\tEND\tROTATION")
 	now := time.Now()
+	ids := make([]int64, 0, len(list))
 	for _, g := range list {
 		end := g.EndReason
 		if end == "" && g.Active(now) {
 			end = "active"
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.RequestID, q(g.User), q(g.Role), q(g.Tenant),
-			rfc3339(g.StartsAt), rfc3339(g.ExpiresAt), orDash(rfc3339(g.EndedAt)), orDash(q(end)))
+		rot, ok := rots[g.ID]
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.RequestID, q(g.User), q(g.Role), q(g.Tenant),
+			rfc3339(g.StartsAt), rfc3339(g.ExpiresAt), orDash(rfc3339(g.EndedAt)), orDash(q(end)), rotationCell(rot, ok))
+		ids = append(ids, g.ID)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printOwedRotations(e.stdout, rots, ids)
 }
 
 func orDash(s string) string {

@@ -3,12 +3,16 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/evidence"
+	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/jit"
+	"github.com/warden-gw/warden/policy"
 )
 
 const reconcileSynopsis = "reconcile -c warden.yaml [--data DIR] [--stale-after 90d] [--tenant T] [--apply] [--json]"
@@ -22,6 +26,9 @@ type reconcileJSON struct {
 	Unexplained   []unexplainedJSON `json:"unexplained_grants"`
 	Flagged       []int64           `json:"flagged_exceptions"`
 	Deprovisioned []int64           `json:"deprovisioned_grants"`
+	// RotationsOwed lists the deprovisioned grants whose static
+	// credential is owed a rotation, which the gateway performs.
+	RotationsOwed []int64 `json:"rotations_owed"`
 }
 
 type staleJSON struct {
@@ -70,6 +77,7 @@ func runReconcile(e *env, args []string) error {
 	}
 	opt := evidence.ReconcileOptions{StaleAfter: window, Tenant: *tenant}
 	var rec *evidence.Reconciliation
+	var owed []int64
 	if *apply {
 		if opt.Actor, err = actorName(*by); err != nil {
 			return err
@@ -90,6 +98,13 @@ func runReconcile(e *env, args []string) error {
 		if rec, err = evidence.ApplyReconcile(context.Background(), st, cfg, opt); err != nil {
 			return err
 		}
+		// The grants ended here skip the gateway's end-of-grant step, but
+		// a break-glass grant recorded its rotation when it started: the
+		// row stays owed, and the gateway rotates it (at start, or at its
+		// next sweep while running).
+		if owed, err = owedOf(context.Background(), st, cfg, rec.Deprovisioned); err != nil {
+			return err
+		}
 	} else {
 		r, err := audit.OpenReadOnly(dir)
 		if err != nil {
@@ -101,14 +116,55 @@ func runReconcile(e *env, args []string) error {
 		}
 	}
 	if *asJSON {
-		return printJSON(e.stdout, toReconcileJSON(rec, *apply))
+		j := toReconcileJSON(rec, *apply)
+		j.RotationsOwed = append(j.RotationsOwed, owed...)
+		return printJSON(e.stdout, j)
 	}
-	return printReconciliation(e, rec, *apply)
+	if err := printReconciliation(e, rec, *apply); err != nil {
+		return err
+	}
+	if len(owed) > 0 {
+		fmt.Fprintf(e.stdout, "rotation owed: break-glass grant(s) %v used a static key; the gateway rotates it at its next start, or within %s while running (see warden grants)\n",
+			owed, gateway.RotationSweep)
+	}
+	return nil
+}
+
+// owedOf returns those of ids whose grant owes a rotation. A grant that
+// started before rotations were recorded gets its row now, from the
+// policy, when its role names a static credential.
+func owedOf(ctx context.Context, st *audit.Store, cfg *policy.Config, ids []int64) ([]int64, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	j, err := jit.New(jit.Options{Store: st, Policy: func() *policy.Config { return cfg }})
+	if err != nil {
+		return nil, err
+	}
+	grants, err := jit.ListGrants(ctx, st.DB())
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, g := range grants {
+		if !slices.Contains(ids, g.ID) {
+			continue
+		}
+		r, ok, err := j.EnsureRotation(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		if ok && r.Owed() {
+			out = append(out, g.ID)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 func toReconcileJSON(rec *evidence.Reconciliation, applied bool) reconcileJSON {
 	j := reconcileJSON{At: rfc3339(rec.At), StaleAfter: evidence.FormatWindow(rec.StaleAfter), Applied: applied,
-		Stale: []staleJSON{}, Unexplained: []unexplainedJSON{}, Flagged: []int64{}, Deprovisioned: []int64{}}
+		Stale: []staleJSON{}, Unexplained: []unexplainedJSON{}, Flagged: []int64{}, Deprovisioned: []int64{}, RotationsOwed: []int64{}}
 	for _, s := range rec.Stale {
 		j.Stale = append(j.Stale, staleJSON{User: s.User, Tenant: s.Tenant, Roles: s.Roles,
 			LastActivation: rfc3339(s.LastActivation), ExceptionID: s.ExceptionID})
