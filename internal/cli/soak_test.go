@@ -101,13 +101,14 @@ func TestSoak(t *testing.T) {
 	}
 	worker("exec", func(i int) error {
 		n := 1 + int(randN(4<<20))
-		out, errOut, code, err := b.run(b.alice, "root@web01", fmt.Sprintf("head -c %d /dev/urandom | base64 -w 76", n))
+		command := fmt.Sprintf("head -c %d /dev/urandom | base64 -w 76", n)
+		out, errOut, code, err := b.run(b.alice, "root@web01", command)
 		if err != nil || code != 0 {
 			return fmt.Errorf("code %d %v %q", code, err, errOut)
 		}
 		stats.execs.Add(1)
 		stats.execBytes.Add(int64(len(out)))
-		return b.checkRecorded("alice", out)
+		return b.checkRecorded(command, out)
 	})
 	for _, c := range []*sshtest.Client{b.alice, b.erin} {
 		worker("shell", func(i int) error {
@@ -281,41 +282,51 @@ func (b *faultBed) run(c *sshtest.Client, user string, args ...string) (string, 
 	return out.String(), errb.String(), cmd.ProcessState.ExitCode(), nil
 }
 
-// checkRecorded finds the newest ended session of user whose recording's
-// output is out: what the client received is what was recorded.
-func (b *faultBed) checkRecorded(user, out string) error {
+// checkRecorded finds the session that ran command (its command log row)
+// and checks that its recording's output is out, byte for byte, and that
+// its row counts as many bytes: what the client received is what was
+// recorded.
+func (b *faultBed) checkRecorded(command, out string) error {
+	var last error
 	// The client may see the end before the gateway wrote the row.
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if ok, err := b.findRecorded(user, out); ok || err != nil {
-			return err
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if last = b.recorded(command, out); last == nil {
+			return nil
 		}
 	}
-	return fmt.Errorf("no recording holds the %d bytes the client received", len(out))
+	return last
 }
 
-func (b *faultBed) findRecorded(user, out string) (bool, error) {
+func (b *faultBed) recorded(command, out string) error {
 	rd, err := audit.OpenReadOnly(b.data)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer rd.Close()
-	rows, err := rd.DB().Query(`SELECT recording_path, bytes_out FROM sessions WHERE user = ? AND ended_at IS NOT NULL
-		AND bytes_out = ? AND recording_path != '' ORDER BY started_at DESC LIMIT 20`, user, len(out))
+	var id, rel, reason string
+	var ended bool
+	var n int64
+	err = rd.DB().QueryRow(`SELECT s.id, s.ended_at IS NOT NULL, COALESCE(s.end_reason, ''), s.bytes_out, COALESCE(s.recording_path, '')
+		FROM sessions s JOIN commands c ON c.session_id = s.id WHERE c.source = 'exec' AND c.command = ?`, command).Scan(&id, &ended, &reason, &n, &rel)
 	if err != nil {
-		return false, err
+		return fmt.Errorf("session of %q: %v", command, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var rel string
-		var n int64
-		if err := rows.Scan(&rel, &n); err != nil {
-			return false, err
-		}
-		if rec, err := castData(filepath.Join(b.data, rel)); err == nil && rec == out {
-			return true, nil
-		}
+	if !ended {
+		return fmt.Errorf("session %s not ended", id)
 	}
-	return false, rows.Err()
+	rec, err := castData(filepath.Join(b.data, rel))
+	if err != nil {
+		return fmt.Errorf("session %s: %v", id, err)
+	}
+	if rec != out || n != int64(len(out)) {
+		k := 0
+		for k < len(rec) && k < len(out) && rec[k] == out[k] {
+			k++
+		}
+		return fmt.Errorf("session %s (end %s): client received %d bytes, row counts %d, recording holds %d, equal up to byte %d",
+			id, reason, len(out), n, len(rec), k)
+	}
+	return nil
 }
 
 // checkLogged looks for an sftp command row.
