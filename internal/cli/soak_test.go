@@ -101,7 +101,9 @@ func TestSoak(t *testing.T) {
 	}
 	worker("exec", func(i int) error {
 		n := 1 + int(randN(4<<20))
-		command := fmt.Sprintf("head -c %d /dev/urandom | base64 -w 76", n)
+		// The index makes the command, and so its log row, unique: two
+		// sessions may draw the same size.
+		command := fmt.Sprintf("head -c %d /dev/urandom | base64 -w 76 # exec %d", n, i)
 		out, errOut, code, err := b.run(b.alice, "root@web01", command)
 		if err != nil || code != 0 {
 			return fmt.Errorf("code %d %v %q", code, err, errOut)
