@@ -110,7 +110,10 @@ func TestSoak(t *testing.T) {
 		}
 		stats.execs.Add(1)
 		stats.execBytes.Add(int64(len(out)))
-		return b.checkRecorded(command, out)
+		if err := b.checkRecorded(command, out); err != nil {
+			return fmt.Errorf("%v; client stderr %q", err, errOut)
+		}
+		return nil
 	})
 	for _, c := range []*sshtest.Client{b.alice, b.erin} {
 		worker("shell", func(i int) error {
@@ -325,8 +328,8 @@ func (b *faultBed) recorded(command, out string) error {
 		for k < len(rec) && k < len(out) && rec[k] == out[k] {
 			k++
 		}
-		return fmt.Errorf("session %s (end %s): client received %d bytes, row counts %d, recording holds %d, equal up to byte %d",
-			id, reason, len(out), n, len(rec), k)
+		return fmt.Errorf("session %s (end %s): client received %d bytes, row counts %d, recording holds %d, equal up to byte %d: recorded %q, received %q",
+			id, reason, len(out), n, len(rec), k, rec[k:min(len(rec), k+200)], out[k:min(len(out), k+200)])
 	}
 	return nil
 }
