@@ -9,7 +9,7 @@ export WARDEN_VAULTDEV := $(VAULTDEV)
 TESTOP ?= $(HOME)/.cache/warden/testop
 export WARDEN_TESTOP := $(TESTOP)
 
-.PHONY: help build test test-short bench lint demo fuzz fuzz-short vaultdev testop clean
+.PHONY: help build test test-short bench soak lint demo fuzz fuzz-short vaultdev testop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -29,6 +29,11 @@ test-short: ## fast unit tests only
 bench: ## benchmarks: Warden vs direct OpenSSH ratios (throughput, setup, echo latency)
 	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./gateway/
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./recorder/ ./evidence/ ./scim/
+
+SOAK ?= 10m
+
+soak: ## SOAK (10m) of mixed load through one gateway: shells, exec, sftp, JIT churn; bytes, goroutines, fds, RSS checked
+	WARDEN_SOAK=$(SOAK) $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 60m ./internal/cli/
 
 lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)

@@ -115,7 +115,11 @@
 //
 //	session.start       a session channel started (data: session_id)
 //	session.end         it ended, sealed as above; written only by EndSession
-//	                    and, after a crash, CloseOrphans (Append refuses it)
+//	                    and, after a crash, CloseOrphans (Append refuses it;
+//	                    end reason "interrupted", a torn cast line cut first
+//	                    and recorded under recording_repaired)
+//	session.access_removed  a reloaded policy no longer entitled a live session
+//	policy.reload_failed    a reload kept the policy in force (data: errors)
 //	session.refused     a connection or channel was refused (data: reason)
 //	auth.failed         public key or certificate authentication failed
 //	host_key.mismatch   a managed host presented an unexpected host key

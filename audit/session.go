@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
+
+	"github.com/warden-gw/warden/recorder"
 )
 
 // Session is one session channel that ran a shell, a command or a
@@ -204,19 +207,26 @@ func explainMissedUpdate(tx *sql.Tx, res sql.Result, id, what string, openOnly b
 	return notFoundf("%s: no such session", what)
 }
 
+// EndInterrupted is the end_reason of a session a crash left open
+// (CONTRACT §8): CloseOrphans' default.
+const EndInterrupted = "interrupted"
+
 // CloseOrphans ends every session still open, for use once at gateway start:
 // such rows were left by a crash, since a running gateway ends its sessions.
-// Each gets ended_at now, end_reason reason (default "orphaned") and, in the
+// Each gets ended_at now, end_reason reason (default EndInterrupted) and, in the
 // same transaction, a session.end audit event with actor "warden", subject
 // the session ID and data {"reason": reason, "recovered": true} sealed with
 // the session's digests like any session.end (see EndSession). A recording
-// left behind is hashed as found, so that from now on the chain binds it;
-// one that is missing or unsafe to open gets no digest, and the event says
-// why under "recording_note". Callers need not log the sessions again. It
+// left behind is first repaired (recorder.RepairTail: a last line the crash
+// tore is cut, so the file is valid asciicast again) and then hashed, so
+// that from now on the chain binds it; a cut is recorded in the event under
+// "recording_repaired" (bytes cut and the digest as found). One that is
+// missing or unsafe to open gets no digest, and the event says why under
+// "recording_note". Callers need not log the sessions again. It
 // returns how many sessions it closed.
 func (s *Store) CloseOrphans(ctx context.Context, reason string) (int, error) {
 	if reason == "" {
-		reason = "orphaned"
+		reason = EndInterrupted
 	}
 	now, err := formatTime(s.now())
 	if err != nil {
@@ -242,6 +252,11 @@ func (s *Store) CloseOrphans(ctx context.Context, reason string) (int, error) {
 			if o.note != "" {
 				data["recording_note"] = o.note
 			}
+			if o.repair.TruncatedBytes > 0 {
+				data["recording_repaired"] = map[string]any{
+					"truncated_bytes": o.repair.TruncatedBytes, "sha256_before": o.repair.SHA256Before,
+				}
+			}
 			ev := eventRow{ts: now, typ: EventSessionEnd, actor: "warden", subject: o.id}
 			if err := appendSessionEnd(tx, tip, ev, o.id, data); err != nil {
 				return err
@@ -260,10 +275,12 @@ func (s *Store) CloseOrphans(ctx context.Context, reason string) (int, error) {
 // recording it left.
 type orphan struct {
 	id, sum, note string
+	repair        recorder.Repair
 }
 
-// openSessions lists the open sessions and hashes their recordings, before
-// the write: hashing large files must not hold up the writer.
+// openSessions lists the open sessions, repairs and hashes their
+// recordings, before the write: hashing large files must not hold up the
+// writer.
 func (s *Store) openSessions(ctx context.Context) ([]orphan, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, recording_path FROM sessions WHERE ended_at IS NULL ORDER BY started_at, id`)
 	if err != nil {
@@ -284,8 +301,20 @@ func (s *Store) openSessions(ctx context.Context) ([]orphan, error) {
 		return nil, fmt.Errorf("audit: close orphaned sessions: %w", err)
 	}
 	for i, rel := range paths {
-		if rel != "" {
-			list[i].sum, list[i].note = hashRecording(s.dir, rel)
+		if rel == "" {
+			continue
+		}
+		rep, err := recorder.RepairTail(s.dir, rel)
+		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, recorder.ErrUnsafePath) {
+			// Hashed as found all the same: a recording the repair could
+			// not write is still evidence, and its digest binds it.
+			list[i].note = "torn last line not repaired: " + err.Error()
+		}
+		list[i].repair = rep
+		sum, note := hashRecording(s.dir, rel)
+		list[i].sum = sum
+		if note != "" {
+			list[i].note = note
 		}
 	}
 	return list, nil

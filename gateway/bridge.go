@@ -163,7 +163,7 @@ func (ss *session) notify(cause error) {
 	case errors.Is(cause, errDeprovisioned):
 		msg = "warden: access removed by the directory; session closed"
 	case errors.Is(cause, errShutdown):
-		msg = "warden: gateway shutting down; session closed"
+		msg = "warden: gateway restarting; session closed"
 	}
 	nl := "\n"
 	if ss.pty != nil {

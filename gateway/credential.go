@@ -35,7 +35,7 @@ func (ss *session) begin(ctx context.Context) error {
 	ss.mu.Unlock()
 	row.RecordingPath = rec.relPath()
 	if err := s.opt.Store.StartSession(ctx, row); err != nil {
-		return internalError("start session row", err)
+		return &userError{msg: "session log unavailable; session refused", cause: fmt.Errorf("start session row: %w", err)}
 	}
 	ss.started = true
 	if ss.adm.grantID != 0 && s.opt.JIT != nil {

@@ -23,6 +23,8 @@
 //	                commands are a shell reading its input (ssh host sh)
 //	registry.go     live sessions from channel open, ended early by grant end,
 //	                kill or shutdown
+//	drain.go        SIGTERM: no new channels, a notice, shutdown_grace, then close
+//	reload.go       a reloaded policy ends the live sessions it no longer entitles
 //	refuse.go       end: refusals as one line on stderr and exit status 1
 //	forward.go      port, agent and X11 forwarding, refused and logged
 //	postauth_report.go  refusals after authentication: 20 events per user

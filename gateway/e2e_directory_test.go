@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -278,4 +279,26 @@ func TestE2EDirectoryMoverStanding(t *testing.T) {
 	if _, errOut, code := b.run(dana, "gw", "whoami"); code == 0 || !strings.Contains(errOut, "Permission denied") {
 		t.Fatalf("removed key still works: %q", errOut)
 	}
+}
+
+// A policy reload (SIGHUP, warden reload) judges live sessions by the new
+// YAML policy merged with the directory users: a directory user's session
+// that the reload does not touch goes on. Judging by the YAML file alone
+// would end every directory user's session on each reload.
+func TestE2EDirectoryUserSurvivesAReload(t *testing.T) {
+	b, srv, dana := directoryBed(t)
+	provisionDana(t, srv, dana)
+	p := dana.StartPTY(t, b.port, "root@web01", 80, 24)
+	p.Send("export PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+
+	cfg, err := policy.Parse(b.cfg.Source, b.cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ended := b.gw.ApplyPolicy(context.Background(), cfg); len(ended) != 0 {
+		t.Fatalf("an unchanged reload ended %v", ended)
+	}
+	p.Send("echo still-$((20+22))\r")
+	p.Expect(t, `still-42`, expectWait)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 )
 
 // registry holds the live sessions so that a grant's revocation, a kill or
@@ -14,9 +15,13 @@ import (
 type registry struct {
 	mu       sync.Mutex
 	sessions map[string]*session
+	// removed holds a token after a session left, for waitEmpty.
+	removed chan struct{}
 }
 
-func newRegistry() *registry { return &registry{sessions: map[string]*session{}} }
+func newRegistry() *registry {
+	return &registry{sessions: map[string]*session{}, removed: make(chan struct{}, 1)}
+}
 
 func (r *registry) add(ss *session) {
 	r.mu.Lock()
@@ -28,6 +33,30 @@ func (r *registry) remove(ss *session) {
 	r.mu.Lock()
 	delete(r.sessions, ss.id)
 	r.mu.Unlock()
+	select {
+	case r.removed <- struct{}{}:
+	default: // a token is already waiting
+	}
+}
+
+// waitEmpty waits up to d for the last live session to leave and reports
+// whether none is left (a drain's wait: woken by each removal, no polling).
+func (r *registry) waitEmpty(d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		r.mu.Lock()
+		n := len(r.sessions)
+		r.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		select {
+		case <-r.removed:
+		case <-timer.C:
+			return false
+		}
+	}
 }
 
 // get returns the live session id, or nil.

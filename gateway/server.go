@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gliderssh "github.com/gliderlabs/ssh"
@@ -108,6 +109,9 @@ type Server struct {
 	// running counts session and command channels in flight, so that Serve
 	// returns only after each has written its last row.
 	running sync.WaitGroup
+
+	// draining is set by Drain: new channels are refused.
+	draining atomic.Bool
 
 	mu     sync.Mutex
 	policy *policy.Config
@@ -300,6 +304,10 @@ func (s *Server) audit(ctx context.Context, typ, actor, subject string, data map
 // trackChannel counts a channel handler's run in s.running.
 func (s *Server) trackChannel(h gliderssh.ChannelHandler) gliderssh.ChannelHandler {
 	return func(srv *gliderssh.Server, conn *gossh.ServerConn, nc gossh.NewChannel, ctx gliderssh.Context) {
+		if s.draining.Load() {
+			_ = nc.Reject(gossh.ResourceShortage, "warden: gateway restarting; try again in a moment")
+			return
+		}
 		s.running.Add(1)
 		defer s.running.Done()
 		h(srv, conn, nc, ctx)

@@ -40,6 +40,7 @@ const (
 	endShutdown       = "shutdown"
 	endInternal       = "internal_error"
 	endHostRefusedReq = "host_refused"
+	// endPolicyChanged (reload.go): a reloaded policy no longer entitles it.
 )
 
 // ptyRequest is the payload of "pty-req" (RFC 4254 §6.2).
@@ -240,7 +241,9 @@ func (ss *session) endedBeforeStart(cause error) error {
 	case errors.Is(cause, errDeprovisioned):
 		return refusal("access removed by the directory; session refused")
 	case errors.Is(cause, errShutdown):
-		return refusal("gateway shutting down; session refused")
+		return refusal("gateway restarting; session refused")
+	case isPolicyChange(cause):
+		return refusal("access removed by a policy change; session refused")
 	}
 	return refusal("session ended before it started")
 }
@@ -435,7 +438,7 @@ var (
 	errGrantExpired = errors.New("grant expired")
 	errGrantRevoked = errors.New("grant revoked")
 	errKilled       = errors.New("session killed")
-	errShutdown     = errors.New("gateway shutting down")
+	errShutdown     = errors.New("gateway restarting")
 )
 
 // endFor maps the cause of a cancelled session context to its end reason.
@@ -451,6 +454,8 @@ func endFor(cause error) string {
 		return endDeprovisioned
 	case errors.Is(cause, errShutdown):
 		return endShutdown
+	case isPolicyChange(cause):
+		return endPolicyChanged
 	}
 	return endClientGone
 }

@@ -44,6 +44,9 @@ type Config struct {
 	Notify        Notify
 	Evidence      Evidence
 	Limits        Limits
+	// ShutdownGrace is how long SIGTERM lets live sessions end by
+	// themselves before it closes them; default 30s, at most 1h.
+	ShutdownGrace Duration
 	Tenants       []*Tenant
 	Groups        []*Group
 	Users         []*User

@@ -25,6 +25,7 @@ var topKeys = []string{
 	"listen", "host_key", "data_dir", "http_listen", "http_tls", "http_public_url", "identity", "credentials",
 	"recording", "notify", "evidence", "limits", "tenants", "groups", "users", "roles",
 	"ssh_algorithms",
+	"shutdown_grace",
 }
 
 // Load reads the policy at path and parses it like Parse. It also opens the

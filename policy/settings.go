@@ -25,6 +25,9 @@ const (
 	defaultVaultTimeout = 5 * time.Second
 	defaultVaultMount   = "ssh"
 	defaultVaultRole    = "warden"
+	// SIGTERM's wait for live sessions to end by themselves.
+	defaultShutdownGrace = 30 * time.Second
+	maxShutdownGrace     = time.Hour
 )
 
 // settings decodes the scalar top-level keys.
@@ -44,6 +47,14 @@ func (d *decoder) settings(f fields, c *Config) {
 	c.HostKey = d.path(f.get("host_key"), "host_key")
 	if c.HostKey == "" {
 		c.HostKey = filepath.Join(c.DataDir, "host_ed25519")
+	}
+	c.ShutdownGrace = Duration(defaultShutdownGrace)
+	if g, set := d.duration(f.get("shutdown_grace"), "shutdown_grace"); set {
+		if g.Std() > maxShutdownGrace {
+			d.hintf(f.get("shutdown_grace"), "an orchestrator kills a process that takes longer; 30s is usual", "shutdown_grace %s is longer than 1h", g)
+		} else {
+			c.ShutdownGrace = g
+		}
 	}
 }
 

@@ -31,6 +31,7 @@ func TestSettingsDefaults(t *testing.T) {
 		{"Recording.Input", c.Recording.Input, true},
 		{"Recording.OnFailure", c.Recording.OnFailure, OnFailureTerminate},
 		{"Notify.WebhookURL", c.Notify.WebhookURL, ""},
+		{"ShutdownGrace", c.ShutdownGrace.Std(), 30 * time.Second},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -153,6 +154,10 @@ func TestSettingsErrors(t *testing.T) {
 			[]string{`4: unknown vault auth method "kerberos" (hint: use token or approle)`}},
 		{"unknown on_failure", fixture("recording: {on_failure: ignore}"),
 			[]string{`1: unknown on_failure "ignore" (hint: use terminate or continue)`}},
+		{"shutdown_grace over 1h", fixture("shutdown_grace: 2h"),
+			[]string{`1: shutdown_grace 2h0m0s is longer than 1h (hint: an orchestrator kills a process that takes longer; 30s is usual)`}},
+		{"shutdown_grace zero", fixture("shutdown_grace: 0s"),
+			[]string{`1: shutdown_grace must be positive, not 0s`}},
 		{"webhook without scheme is not echoed", fixture("notify: {webhook_url: hooks.example.com/T0/SECRET}"),
 			[]string{`1: notify.webhook_url must be an absolute http or https URL (hint: e.g. https://hooks.example.com/warden)`}},
 	})
@@ -218,5 +223,12 @@ func TestVersionIsTheSHA256OfTheExactBytes(t *testing.T) {
 	}
 	if (&Config{}).Version() != "" {
 		t.Error("a Config not parsed has a version")
+	}
+}
+
+func TestShutdownGrace(t *testing.T) {
+	c, err := Parse(fixture("shutdown_grace: 5s"), "/etc/warden/warden.yaml")
+	if err != nil || c.ShutdownGrace.Std() != 5*time.Second {
+		t.Fatalf("ShutdownGrace = %v, %v", c.ShutdownGrace, err)
 	}
 }

@@ -194,8 +194,10 @@ func (w *Writer) Err() error {
 // Close writes what is buffered, including a rune left incomplete at the end
 // of a stream (as U+FFFD), syncs and closes the file, and returns the hex
 // SHA-256 of the whole file. After a write error it returns "" and that
-// error: the digest of a file with a hole would certify nothing. Later calls
-// return the same results.
+// error: the digest of a file with a hole would certify nothing. The file
+// is then cut back to its last whole event, so that what reached the disk
+// before the failure (a full disk) still plays. Later calls return the same
+// results.
 func (w *Writer) Close() (sha256hex string, err error) {
 	w.closeOnce.Do(func() {
 		close(w.stop)
@@ -231,6 +233,10 @@ func (w *Writer) finish() (string, error) {
 		w.fail(err)
 	}
 	if w.err != nil {
+		if w.path != "" {
+			// A failed write may have left half an event.
+			cutFailed(w.path)
+		}
 		return "", w.err
 	}
 	return hex.EncodeToString(w.sum.Sum(nil)), nil

@@ -16,8 +16,11 @@
 // escapes JSON by hand into a reused buffer, and hashes what it writes as it
 // writes it: [Writer.Close] returns the SHA-256 of the file without reading
 // it back. A background goroutine flushes the buffer every second, so a
-// recording on disk is valid asciicast that ends at an event boundary and is
-// at most about a second behind the session. The first write error sticks:
+// recording on disk is at most about a second behind the session. Buffers
+// handed to the disk when full may end inside an event, so a crash can tear
+// the last line: [RepairTail] cuts it when the gateway restarts, and a
+// writer whose disk filled cuts its file back the same way at Close. The
+// first write error sticks:
 // every later call returns it and [Writer.Err] reports it, so the gateway can
 // end a session that can no longer be recorded (recording.on_failure:
 // terminate).

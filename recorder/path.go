@@ -95,6 +95,12 @@ func CheckRelPath(rel string) error {
 // itself a symbolic link or not a regular file: recordings are created with
 // O_EXCL and are never links, so a link there was planted.
 func OpenRecording(dataDir, rel string) (*os.File, error) {
+	return openRecording(dataDir, rel, os.O_RDONLY)
+}
+
+// openRecording is OpenRecording with the open flag: read-only, or
+// read-write for RepairTail.
+func openRecording(dataDir, rel string, flag int) (*os.File, error) {
 	if err := CheckRelPath(rel); err != nil {
 		return nil, err
 	}
@@ -114,7 +120,7 @@ func OpenRecording(dataDir, rel string) (*os.File, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %q is a %s, not a recording file", ErrUnsafePath, rel, kind(fi.Mode()))
 	}
-	f, err := root.Open(name)
+	f, err := root.OpenFile(name, flag, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %v", ErrUnsafePath, rel, err)
 	}

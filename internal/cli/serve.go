@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,18 +44,34 @@ func runServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// SIGTERM (and Ctrl-C) drains: see running.serve. SIGHUP reloads the
+	// policy from the same file (warden reload sends it).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts the drain; a second one is the operator
+	// insisting, and gets the default: the process ends at once, and the
+	// next start ends its open rows as interrupted.
+	go func() { <-ctx.Done(); stop() }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	gw, err := openGateway(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer gw.close()
+	gw.hup, gw.cfgPath = hup, *cfgPath
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	removePID, err := writePIDFile(cfg.DataDir)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer removePID()
 	log.Info("warden listening", "addr", ln.Addr().String(), "backend", cfg.Credentials.Backend, "data_dir", cfg.DataDir)
 	return gw.serve(ctx, ln)
 }
@@ -69,12 +86,19 @@ type running struct {
 	web   *web.Server         // nil without http_listen (serve_http.go)
 	sso   *sso.Service        // nil without identity.oidc
 	dir   *identity.Directory // directory and sign-in created users; nil without either (openDirectory)
-	cfg   *policy.Config
+	cfg   *policy.Config      // as loaded at start: the settings a reload cannot change
 	// scim serves /scim/v2 (scim.Prefix) when identity.directories is set;
 	// serve_http.go mounts it on the HTTP listener.
 	scim   http.Handler
 	closer func()
 	log    *slog.Logger
+
+	// pol is the policy in force, replaced by a reload (reload.go).
+	pol atomic.Pointer[policy.Config]
+	// hup delivers SIGHUP, and cfgPath is the file a reload reads; nil
+	// hup: no reloads (tests that build a gateway in-process).
+	hup     <-chan os.Signal
+	cfgPath string
 }
 
 // openGateway opens the store, the credential backend and the host key for
@@ -84,7 +108,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if err != nil {
 		return nil, err
 	}
-	if n, err := st.CloseOrphans(ctx, "gateway_restart"); err != nil {
+	if n, err := st.CloseOrphans(ctx, audit.EndInterrupted); err != nil {
 		st.Close()
 		return nil, err
 	} else if n > 0 {
@@ -115,6 +139,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		log.Info("created gateway host key", "path", cfg.HostKey)
 	}
 	r := &running{store: st, cfg: cfg, log: log, closer: func() { closeSigner(); st.Close() }}
+	r.pol.Store(cfg)
 	var notifier jit.Notifier
 	if cfg.Notify.WebhookURL != "" {
 		r.hook = notify.NewWebhook(cfg.Notify.WebhookURL, notify.WebhookOptions{Logger: log})
@@ -127,7 +152,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		if r.srv != nil {
 			return r.srv.Policy()
 		}
-		return cfg
+		return r.pol.Load()
 	}, Notifier: notifier, Logger: log})
 	if err != nil {
 		r.closer()
@@ -170,9 +195,17 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 }
 
 // serve runs the gateway and its background work (the workflow's
-// deadlines, webhook delivery) until ctx is done.
+// deadlines, webhook delivery) until ctx is done, reloading the policy on
+// every SIGHUP. When ctx is done (SIGTERM) it drains: the listener closes,
+// live sessions are told "warden: gateway restarting" and given
+// shutdown_grace to end by themselves, the rest are closed, and serve
+// returns once every session row is ended. The gateway's own work runs
+// under a context of its own until then, so that the grants' deadlines
+// still apply while it drains.
 func (r *running) serve(ctx context.Context, ln net.Listener) error {
-	bg, stopBG := context.WithCancel(ctx)
+	sctx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServe()
+	bg, stopBG := context.WithCancel(sctx)
 	defer stopBG()
 	go func() {
 		if err := r.jit.Run(bg); err != nil && bg.Err() == nil {
@@ -206,16 +239,23 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 	defer waitHTTP()
 	defer stopBG()
 	errc := make(chan error, 1)
-	go func() { errc <- r.srv.Serve(ctx, ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	go func() { errc <- r.srv.Serve(sctx, ln) }()
+	for ctx.Err() == nil {
+		select {
+		case err := <-errc:
+			return err
+		case <-r.hup:
+			r.reload(sctx, r.cfgPath)
+		case <-ctx.Done():
+		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = r.srv.Shutdown(sctx)
-	return <-errc
+	grace := r.pol.Load().ShutdownGrace.Std()
+	r.log.Info("draining: no new connections; live sessions told the gateway is restarting", "shutdown_grace", grace.String())
+	r.srv.Drain(grace)
+	stopServe()
+	err = <-errc
+	r.log.Info("gateway stopped; every session row ended")
+	return err
 }
 
 func (r *running) close() { r.closer() }

@@ -294,6 +294,7 @@ type served struct {
 	cmd  *exec.Cmd
 	addr string
 	log  *lockedLog
+	done chan struct{} // closed once the process has exited
 }
 
 type lockedLog struct {
@@ -323,6 +324,7 @@ func startServe(t *testing.T, bin, cfg string) *served {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
+	s.done = done
 	t.Cleanup(func() {
 		s.cmd.Process.Signal(syscall.SIGTERM)
 		select {

@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/warden-gw/warden/policy"
+)
+
+// errPolicyChanged ends a live session that a reloaded policy no longer
+// entitles; its text is the line the client sees.
+var errPolicyChanged error = &userError{msg: "access removed by a policy change; session closed"}
+
+// endPolicyChanged is the end_reason of such a session.
+const endPolicyChanged = "policy_changed"
+
+// EventAccessRemoved is the audit event of a live session ended because a
+// reloaded policy no longer entitles it.
+const EventAccessRemoved = "session.access_removed"
+
+// ApplyPolicy puts p in force, like SetPolicy, and then ends at once every
+// live session that p no longer entitles (see entitledUnder), with the line
+// "warden: access removed by a policy change; session closed", end_reason
+// "policy_changed" and a session.access_removed event; the others go on
+// untouched. The caller must have recorded p as a policy version before
+// (evidence.RecordPolicy), so that every session row names a stored
+// policy. Grants the new policy no longer allows are the JIT service's to
+// end (jit.Service.Deprovision), which closes their sessions too. It
+// returns the IDs of the sessions it ended.
+func (s *Server) ApplyPolicy(ctx context.Context, p *policy.Config) []string {
+	s.SetPolicy(p)
+	// Judge by the policy as the gateway applies it: p merged with the
+	// directory users (SCIM, sign-in). Judging by p alone would end every
+	// directory user's session on each reload.
+	merged := s.Policy()
+	var ended []string
+	for id, ss := range s.live.snapshot() {
+		ss.mu.Lock()
+		ident, adm := ss.ident, ss.adm
+		ss.mu.Unlock()
+		why := entitledUnder(merged, ident, ss.t, adm, ss.grantID)
+		if why == "" || !s.live.cancelSession(id, errPolicyChanged) {
+			continue
+		}
+		ended = append(ended, id)
+		s.audit(ctx, EventAccessRemoved, "warden", id, map[string]any{
+			"session_id": id, "user": ident.user.Name, "target": ss.t.String(), "role": adm.role.Name,
+			"reason": why, "policy_sha256": p.Version(),
+		})
+		s.log.Info("session ended by a policy change", "session", id, "user", ident.user.Name, "reason", why)
+	}
+	return ended
+}
+
+// entitledUnder says why p would not admit the session that was admitted
+// as adm, or "" when it still would: the user must still exist and own the
+// key that authenticated, the host must still exist in its tenant, and
+//   - a session under a grant: the grant's role must still be a privileged
+//     role of that tenant covering login@host, for which the user is
+//     eligible (the grant's own end is jit's: Deprovision);
+//   - a standing session: some standing role must still give the user
+//     login@host (it may be another role than the one that admitted it:
+//     the access, not the role's name, is what the user holds).
+func entitledUnder(p *policy.Config, id identity, t target, adm admission, grantID int64) string {
+	if id.user == nil || adm.host == nil || adm.role == nil {
+		return "" // not admitted yet: the start request is checked again (recheck)
+	}
+	u := p.User(id.user.Name)
+	if u == nil {
+		return "user removed from the policy"
+	}
+	if !ownsKey(u, id.fingerprint) {
+		return "key removed from the policy"
+	}
+	h, err := p.ResolveHost(adm.host.QualifiedName())
+	if err != nil {
+		return "host removed from the policy"
+	}
+	if grantID != 0 {
+		r := p.Role(adm.role.Name)
+		if r == nil || !r.Privileged || r.Tenant != adm.role.Tenant || !r.Covers(h, t.login) || !u.InAny(r.Eligible) {
+			return "role " + adm.role.Name + " no longer gives this access"
+		}
+		return ""
+	}
+	if p.Authorize(u, t.login, h).Standing == nil {
+		return "no role gives standing access to " + t.String() + " any more"
+	}
+	return ""
+}
+
+func ownsKey(u *policy.User, fingerprint string) bool {
+	for _, k := range u.Keys {
+		if gossh.FingerprintSHA256(k) == fingerprint {
+			return true
+		}
+	}
+	return false
+}
+
+// isPolicyChange reports whether cause is a policy change.
+func isPolicyChange(cause error) bool { return errors.Is(cause, errPolicyChanged) }

@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"strings"
+	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/warden-gw/warden/policy"
+)
+
+const (
+	reloadKey1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHU/zy64bOe1rX1JK+fhmO2eMk5C3GuF+qRxiAXHHALg"
+	reloadKey2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILCp4/q9THzgG7i8z51I1fpYFsZI8jGAoRh5myv/0WSY"
+)
+
+// reloadPolicy is a policy in which alice (sysadmins) has standing root on
+// web01 and may request prod-root; edits change one thing each.
+func reloadPolicy(t *testing.T, edit func(string) string) *policy.Config {
+	t.Helper()
+	src := `tenants:
+  - name: acme
+    hosts:
+      - name: web01
+        address: 127.0.0.1:22
+        host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+        labels: {env: prod}
+groups:
+  - name: sysadmins
+  - name: ops
+  - name: security
+users:
+  - name: alice
+    keys: ["` + reloadKey1 + `"]
+    groups: [sysadmins, ops]
+roles:
+  - name: web-admin
+    tenant: acme
+    hosts: {names: [web01]}
+    logins: [root]
+    members: [sysadmins]
+  - name: prod-root
+    tenant: acme
+    hosts: {labels: {env: prod}}
+    logins: [admin]
+    privileged: true
+    eligible: [ops]
+    approvers: [security]
+`
+	if edit != nil {
+		src = edit(src)
+	}
+	c, err := policy.Parse([]byte(src), "warden.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A reload ends exactly the sessions the new policy no longer entitles,
+// whichever way it takes the access away; renaming the standing role
+// leaves the access, and so the session, alone.
+func TestEntitledUnderAReloadedPolicy(t *testing.T) {
+	old := reloadPolicy(t, nil)
+	key, _, _, _, err := gossh.ParseAuthorizedKey([]byte(reloadKey1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := identity{user: old.User("alice"), fingerprint: gossh.FingerprintSHA256(key)}
+	host, _ := old.ResolveHost("web01")
+	standing := admission{host: host, role: old.Role("web-admin")}
+	granted := admission{host: host, role: old.Role("prod-root"), grantID: 7}
+	for _, c := range []struct {
+		name    string
+		edit    func(string) string
+		grant   bool
+		removed bool
+	}{
+		{"nothing changed", nil, false, false},
+		{"nothing changed, grant", nil, true, false},
+		{"left the group", func(s string) string { return strings.Replace(s, "[sysadmins, ops]", "[ops]", 1) }, false, true},
+		{"key replaced", func(s string) string { return strings.Replace(s, reloadKey1, reloadKey2, 1) }, false, true},
+		{"user removed", func(s string) string {
+			return strings.Replace(strings.Replace(s, "  - name: alice\n", "  - name: bob\n", 1), "[sysadmins, ops]", "[ops]", 1)
+		}, true, true},
+		{"host renamed", func(s string) string { return strings.ReplaceAll(s, "web01", "web02") }, false, true},
+		{"login dropped", func(s string) string { return strings.Replace(s, "logins: [root]", "logins: [deploy]", 1) }, false, true},
+		{"standing role renamed", func(s string) string { return strings.Replace(s, "name: web-admin", "name: web-root", 1) }, false, false},
+		{"no longer eligible", func(s string) string { return strings.Replace(s, "eligible: [ops]", "eligible: [security]", 1) }, true, true},
+		{"role no longer privileged", func(s string) string {
+			return strings.Replace(strings.Replace(s, "    privileged: true\n", "", 1), "    eligible: [ops]\n    approvers: [security]\n", "    members: [ops]\n", 1)
+		}, true, true},
+	} {
+		adm, gid := standing, int64(0)
+		login := "root"
+		if c.grant {
+			adm, gid, login = granted, 7, "admin"
+		}
+		why := entitledUnder(reloadPolicy(t, c.edit), id, target{login: login, host: "web01", direct: true}, adm, gid)
+		if (why != "") != c.removed {
+			t.Errorf("%s: entitledUnder = %q, want removed %v", c.name, why, c.removed)
+		}
+	}
+}
