@@ -38,6 +38,10 @@ type Config struct {
 	// (scheme, host, optional port and path, no trailing slash), or "".
 	// It prefixes every link Warden prints.
 	HTTPPublicURL string
+	// MetricsTokenFile, when set, is the absolute path of the file
+	// holding the bearer token GET /metrics requires; "" serves /metrics
+	// without authentication (CONTRACT §7).
+	MetricsTokenFile string
 	Identity      Identity // identity.oidc (sign-in) and identity.directories (SCIM)
 	Credentials   Credentials
 	Recording     Recording
