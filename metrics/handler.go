@@ -164,4 +164,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
-

@@ -42,12 +42,12 @@ type Config struct {
 	// holding the bearer token GET /metrics requires; "" serves /metrics
 	// without authentication (CONTRACT §7).
 	MetricsTokenFile string
-	Identity      Identity // identity.oidc (sign-in) and identity.directories (SCIM)
-	Credentials   Credentials
-	Recording     Recording
-	Notify        Notify
-	Evidence      Evidence
-	Limits        Limits
+	Identity         Identity // identity.oidc (sign-in) and identity.directories (SCIM)
+	Credentials      Credentials
+	Recording        Recording
+	Notify           Notify
+	Evidence         Evidence
+	Limits           Limits
 	// ShutdownGrace is how long SIGTERM lets live sessions end by
 	// themselves before it closes them; default 30s, at most 1h.
 	ShutdownGrace Duration
