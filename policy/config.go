@@ -38,16 +38,12 @@ type Config struct {
 	// (scheme, host, optional port and path, no trailing slash), or "".
 	// It prefixes every link Warden prints.
 	HTTPPublicURL string
-	// MetricsTokenFile, when set, is the absolute path of the file
-	// holding the bearer token GET /metrics requires; "" serves /metrics
-	// without authentication (CONTRACT §7).
-	MetricsTokenFile string
-	Identity         Identity // identity.oidc (sign-in) and identity.directories (SCIM)
-	Credentials      Credentials
-	Recording        Recording
-	Notify           Notify
-	Evidence         Evidence
-	Limits           Limits
+	Identity      Identity // identity.oidc (sign-in) and identity.directories (SCIM)
+	Credentials   Credentials
+	Recording     Recording
+	Notify        Notify
+	Evidence      Evidence
+	Limits        Limits
 	// ShutdownGrace is how long SIGTERM lets live sessions end by
 	// themselves before it closes them; default 30s, at most 1h.
 	ShutdownGrace Duration
@@ -63,6 +59,11 @@ type Config struct {
 
 	// SSHAlgorithms restricts what the handshake offers (ssh_algorithms).
 	SSHAlgorithms SSHAlgorithms
+
+	// MetricsTokenFile, when set, is the absolute path of the file
+	// holding the bearer token GET /metrics requires; "" serves /metrics
+	// without authentication (CONTRACT §7).
+	MetricsTokenFile string
 
 	version     string // hex SHA-256 of Source
 	tenants     map[string]*Tenant
