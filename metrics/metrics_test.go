@@ -166,7 +166,16 @@ func TestStoreGaugesCached(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	f := scrape(t, url, "")
+	// The concurrent scrapes' slots are freed just after their answers:
+	// a 503 here means one was still held.
+	f, err := promtest.Scrape(http.DefaultClient, url, "")
+	for i := 0; err != nil && strings.Contains(err.Error(), "status 503") && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+		f, err = promtest.Scrape(http.DefaultClient, url, "")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	if reads := readCount(); reads != 1 || f.Get("warden_grants_active") != 2 || f.Get("warden_requests_pending") != 1 {
 		t.Fatalf("reads %d, grants %v, pending %v: want one read", reads, f.Get("warden_grants_active"), f.Get("warden_requests_pending"))
 	}
@@ -286,7 +295,14 @@ func TestSCIMRequestsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	f := scrape(t, serve(t, m.Handler(metrics.HandlerOptions{})), "")
+	// A request is counted when the handler returns, which may be just
+	// after the client has its answer.
+	murl := serve(t, m.Handler(metrics.HandlerOptions{}))
+	f := scrape(t, murl, "")
+	for deadline := time.Now().Add(time.Minute); f.Get("warden_scim_requests_total", "method", "post", "code", "201") != 1 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		f = scrape(t, murl, "")
+	}
 	if got := f.Get("warden_scim_requests_total", "method", "unknown", "code", "401"); got != 50 {
 		t.Errorf("made-up methods: %v, want 50 under unknown", got)
 	}
