@@ -57,6 +57,9 @@ func bounded(s map[string]bool, v string) string {
 // reasonLabel turns a refusal's kind ("too many sessions", "pty-req") into
 // its label value, or "other".
 func reasonLabel(kind string) string {
+	if kind == "" {
+		return "none" // the refusal has no kind (command.refused)
+	}
 	if len(kind) > 64 {
 		return other
 	}
