@@ -214,9 +214,9 @@ func (ss *session) refuse(ctx context.Context, err error, reason string) {
 	s := ss.s
 	ss.setEnd(reason)
 	ss.mu.Lock()
-	reason = ss.endReason // the first reason set (e.g. credential_failed)
+	why := ss.endReason // the first reason set (e.g. credential_failed), as the row will say
 	ss.mu.Unlock()
-	s.opt.Metrics.Refused("session.refused", reason)
+	s.opt.Metrics.Refused("session.refused", why)
 	s.audit(ctx, "session.refused", ss.ident.user.Name, ss.t.String(), map[string]any{
 		"session_id": ss.id, "reason": err.Error(), "client_addr": ss.ident.clientAddr,
 	})
