@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/internal/promtest"
+	"github.com/warden-gw/warden/policy"
 )
 
 // metricsBed is a faultBed whose `warden serve` has http_listen, a
@@ -258,5 +260,59 @@ func TestServeMetricsAttacks(t *testing.T) {
 	})
 	if got := f.Get("warden_recording_errors_total"); got != recErrs+1 {
 		t.Errorf("recording errors %v, want %v", got, recErrs+1)
+	}
+}
+
+// A metrics_token_file that is missing or holds a guessable token stops
+// the start (metrics meant to be private are never served open); without
+// http_listen there is nothing to scrape and no metrics at all.
+func TestServeMetricsTokenFileFailsClosed(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "metrics.token")
+	cfgPath := filepath.Join(dir, "warden.yaml")
+	os.WriteFile(cfgPath, []byte(`listen: "127.0.0.1:0"
+http_listen: "127.0.0.1:0"
+metrics_token_file: `+tok+`
+data_dir: data
+groups: [{name: ops}]
+users: [{name: dana, groups: [ops]}]
+`), 0o600)
+	cfg, err := policy.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := openGateway(ctx, cfg, log); err == nil || !strings.Contains(err.Error(), "metrics_token_file") {
+		t.Fatalf("missing token file: %v", err)
+	}
+	os.WriteFile(tok, []byte("short\n"), 0o600)
+	if _, err := openGateway(ctx, cfg, log); err == nil || !strings.Contains(err.Error(), "shorter than 16") {
+		t.Fatalf("short token: %v", err)
+	}
+	os.WriteFile(tok, []byte("metrics-token-0123456789\n"), 0o600)
+	r, err := openGateway(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.metrics == nil {
+		t.Error("no metrics with http_listen")
+	}
+	r.close()
+
+	os.WriteFile(cfgPath, []byte(`listen: "127.0.0.1:0"
+data_dir: data
+groups: [{name: ops}]
+users: [{name: dana, groups: [ops]}]
+`), 0o600)
+	if cfg, err = policy.Load(cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = openGateway(ctx, cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	if r.metrics != nil {
+		t.Error("metrics without http_listen")
 	}
 }
