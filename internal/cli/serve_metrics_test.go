@@ -316,3 +316,22 @@ users: [{name: dana, groups: [ops]}]
 		t.Error("metrics without http_listen")
 	}
 }
+
+// The token is read at start, so a reload that names another token file
+// is refused rather than left saying something the gateway does not do.
+func TestReloadRefusesNewMetricsTokenFile(t *testing.T) {
+	parse := func(tokenFile string) *policy.Config {
+		t.Helper()
+		c, err := policy.Parse([]byte("http_listen: \"127.0.0.1:0\"\nmetrics_token_file: "+tokenFile+"\n"), "/etc/warden/warden.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if err := restartOnly(parse("/etc/warden/a.token"), parse("/etc/warden/a.token")); err != nil {
+		t.Fatalf("same file: %v", err)
+	}
+	if err := restartOnly(parse("/etc/warden/a.token"), parse("/etc/warden/b.token")); err == nil || !strings.Contains(err.Error(), "metrics_token_file cannot change on reload") {
+		t.Fatalf("changed file: %v", err)
+	}
+}
