@@ -316,6 +316,7 @@ func (ss *session) finish(ctx context.Context) {
 		Actor: ss.ident.user.Name, Subject: ss.t.String(),
 	}
 	ss.mu.Unlock()
+	s.opt.Metrics.SessionEnded(end.Reason, end.BytesIn, end.BytesOut)
 	if err := s.opt.Store.EndSession(context.WithoutCancel(ctx), ss.id, end); err != nil {
 		s.log.Error("session row not closed", "session", ss.id, "err", err)
 	}

@@ -45,6 +45,7 @@ func (s *Server) handleSignIn(gctx gliderssh.Context, conn *gossh.ServerConn, nc
 	ext := conn.Permissions.Extensions
 	fp := ext[extFingerprint]
 	refused := func(reason string) {
+		s.opt.Metrics.Refused("session.refused", "sign_in")
 		s.audit(gctx, "session.refused", "", fp, map[string]any{"reason": reason, "client_addr": conn.RemoteAddr().String(),
 			"ssh_user": truncate(conn.User(), 256)})
 	}

@@ -96,9 +96,12 @@ func (ss *session) credential(ctx context.Context) (*vault.Credential, error) {
 		return ss.staticCredential(ctx, path)
 	}
 	ttl := certTTL(time.Duration(s.Policy().Credentials.CertTTL), s.now(), ss.adm.deadline)
+	// Latency is measured with the real clock, not the injected one.
+	began := time.Now()
 	cred, err := s.opt.Signer.Sign(ctx, vault.SignRequest{
 		SessionID: ss.id, User: ss.ident.user.Name, Login: ss.t.login, TTL: ttl, PTY: ss.pty != nil,
 	})
+	s.opt.Metrics.CredentialSigned(s.Policy().Credentials.Backend, time.Since(began), err)
 	if err != nil {
 		s.audit(ctx, "credential.failed", ss.ident.user.Name, ss.t.String(), map[string]any{
 			"session_id": ss.id, "cause": err.Error(),
@@ -210,6 +213,10 @@ var errHostRefusedStart = errors.New("host refused to start the session")
 func (ss *session) refuse(ctx context.Context, err error, reason string) {
 	s := ss.s
 	ss.setEnd(reason)
+	ss.mu.Lock()
+	why := ss.endReason // the first reason set (e.g. credential_failed), as the row will say
+	ss.mu.Unlock()
+	s.opt.Metrics.Refused("session.refused", why)
 	s.audit(ctx, "session.refused", ss.ident.user.Name, ss.t.String(), map[string]any{
 		"session_id": ss.id, "reason": err.Error(), "client_addr": ss.ident.clientAddr,
 	})

@@ -41,6 +41,9 @@
 //	                  connect to run login and nothing else
 //	breakglass.go   a grant's end: live sessions closed; the rotation worker
 //	                rotates what the grant recorded, retries with backoff
+//	metrics.go      what the steps above count for /metrics (package
+//	                metrics): ends, refusals, signing time, recording
+//	                failures; nothing on the byte path
 //	directory.go    identity directories: their users in Policy, and each
 //	                change applied at once (leaver, mover: sessions closed,
 //	                grants deprovisioned, requests cancelled)

@@ -63,6 +63,7 @@ func (r *sessionRecord) logDenied(ctx context.Context, source, text, rule string
 	if err != nil {
 		return &userError{msg: "command log unavailable; session ended", cause: err}
 	}
+	ss.s.opt.Metrics.Refused("command.denied", source)
 	ss.s.audit(ctx, "command.denied", ss.ident.user.Name, ss.t.String(), map[string]any{
 		"session_id": ss.id, "source": source, "rule": rule, "role": ss.adm.role.Name,
 	})

@@ -146,6 +146,7 @@ func (r *refusalReport) flush(all bool) []audit.Event {
 // kind is what was refused, for the count. It reports whether the event was
 // written, so that callers log only what they audit.
 func (s *Server) auditRefusal(ctx context.Context, typ, kind, actor, subject string, data map[string]any) bool {
+	s.opt.Metrics.Refused(typ, kind)
 	if !s.refusals.allow(actor, typ, kind, subject) {
 		return false
 	}

@@ -35,6 +35,9 @@ const (
 // Concurrency: one mutex guards the records; the clock is injected.
 type preauthReport struct {
 	now func() time.Time
+	// refused counts each refusal in the metrics, by its cause; set by
+	// New, nil in tests of the report alone.
+	refused func(reason string)
 
 	mu    sync.Mutex
 	bySrc map[string]*preauthRecord
@@ -79,6 +82,7 @@ func (r *preauthReport) record(src string) *preauthRecord {
 // failed counts a refused authentication request and the user name it
 // named.
 func (r *preauthReport) failed(src, user string) {
+	r.count("auth_rejected")
 	user = printable(user, reportUserLen)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -128,21 +132,34 @@ func (r *preauthReport) ended(src string) {
 }
 
 func (r *preauthReport) timedOut(src string) {
+	r.count("login_grace_time")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.record(src).timedOut++
 }
 
 func (r *preauthReport) dropped(src, reason string) {
+	if reason == dropPerSource {
+		r.count("max_startups_per_source")
+	} else {
+		r.count("max_startups")
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.record(src).dropped[reason]++
 }
 
 func (r *preauthReport) evicted(src string) {
+	r.count("evicted")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.record(src).evicted++
+}
+
+func (r *preauthReport) count(reason string) {
+	if r.refused != nil {
+		r.refused(reason)
+	}
 }
 
 // flush returns the events of the windows that have run, or of every window

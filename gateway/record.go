@@ -50,6 +50,8 @@ type sessionRecord struct {
 	stopOnce sync.Once  // the parser's failure is logged once
 	stopErr  error      // what ends the session under terminate; set in stopOnce
 
+	failureCounted atomic.Bool // the recording's failure is in the metrics (metrics.go)
+
 	viewers watchers // auditors watching live (ssh gw watch)
 }
 
@@ -96,6 +98,7 @@ func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 	}
 	w, err := recorder.Create(s.Policy().DataDir, ss.castHeader(row), recorder.Options{Now: s.opt.Now})
 	if err != nil {
+		r.recordingFailed()
 		s.audit(context.Background(), "recording.failed", row.User, ss.t.String(), map[string]any{
 			"session_id": row.ID, "cause": err.Error(),
 		})
@@ -189,6 +192,7 @@ func (r *sessionRecord) castErr(err error) error {
 	if err == nil {
 		return nil
 	}
+	r.recordingFailed()
 	if r.terminate {
 		return &userError{msg: "session recording failed; session terminated", cause: fmt.Errorf("%w: %v", errRecording, err)}
 	}

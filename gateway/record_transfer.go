@@ -125,6 +125,7 @@ func (r *sessionRecord) parserStopped(perr error) error {
 	if r.terminate {
 		policy = "terminate"
 	}
+	r.recordingFailed()
 	ss.s.audit(context.Background(), "recording.failed", ss.ident.user.Name, ss.t.String(), map[string]any{
 		"session_id": ss.id, "cause": perr.Error(), "protocol": src, "on_failure": policy,
 	})

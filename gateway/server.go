@@ -73,6 +73,9 @@ type Options struct {
 	// Rotations is the table of rotations owed by break-glass grants; nil
 	// means JIT when it is one (*jit.Service), else no rotation worker.
 	Rotations rotationLedger
+	// Metrics counts sessions, refusals, signing and recording failures
+	// (package metrics); nil counts nothing.
+	Metrics observer
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -143,6 +146,9 @@ func New(opt Options) (*Server, error) {
 	if opt.Rand == nil {
 		opt.Rand = rand.Reader
 	}
+	if opt.Metrics == nil {
+		opt.Metrics = noMetrics{}
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -154,6 +160,7 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry(), rot: newRotationQueue()}
 	s.report = newPreauthReport(s.now)
+	s.report.refused = func(reason string) { opt.Metrics.Refused("auth.failed", reason) }
 	s.refusals = newRefusalReport(s.now)
 	s.users = newUserConns(maxConnsPerUser, maxSessionsPerUser)
 	s.gate = newGate(opt.Policy.Limits, s.report, s.now)

@@ -60,6 +60,11 @@ type Config struct {
 	// SSHAlgorithms restricts what the handshake offers (ssh_algorithms).
 	SSHAlgorithms SSHAlgorithms
 
+	// MetricsTokenFile, when set, is the absolute path of the file
+	// holding the bearer token GET /metrics requires; "" serves /metrics
+	// without authentication (CONTRACT §7).
+	MetricsTokenFile string
+
 	version     string // hex SHA-256 of Source
 	tenants     map[string]*Tenant
 	users       map[string]*User

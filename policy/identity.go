@@ -46,8 +46,18 @@ const (
 	maxKeyTTL = 7 * 24 * time.Hour
 )
 
-// httpSettings decodes http_tls and http_public_url.
+// httpSettings decodes http_tls, http_public_url and metrics_token_file.
 func (d *decoder) httpSettings(f fields, c *Config) {
+	if n := f.get("metrics_token_file"); !isNull(n) {
+		bad := len(d.errs)
+		c.MetricsTokenFile = d.path(n, "metrics_token_file")
+		if c.MetricsTokenFile == "" && len(d.errs) == bad {
+			d.hintf(n, "e.g. metrics_token_file: /etc/warden/metrics.token", "metrics_token_file needs a file name")
+		}
+		if c.HTTPListen == "" {
+			d.hintf(f.at("metrics_token_file"), "GET /metrics is served on http_listen", "metrics_token_file without http_listen")
+		}
+	}
 	if n := f.get("http_tls"); !isNull(n) {
 		t, ok := d.mapping(n, "http_tls", []string{"cert_file", "key_file"})
 		if ok {

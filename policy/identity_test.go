@@ -30,6 +30,9 @@ func TestIdentityOIDCDefaults(t *testing.T) {
 	if c.HTTPPublicURL != "https://warden.example.com" {
 		t.Errorf("public URL %q: want the trailing slash trimmed", c.HTTPPublicURL)
 	}
+	if c.MetricsTokenFile != "" {
+		t.Errorf("metrics_token_file %q: want none unless set", c.MetricsTokenFile)
+	}
 	if c.HTTPTLS == nil || c.HTTPTLS.KeyFile != "/etc/warden/key.pem" {
 		t.Errorf("http_tls: %+v", c.HTTPTLS)
 	}
@@ -60,9 +63,22 @@ func TestIdentityOIDCErrors(t *testing.T) {
 			[]string{"2: identity.oidc needs http_listen (hint: the IdP redirects the browser to http_listen's /oidc/callback)"}},
 		{"public URL with a query", fixture(`http_listen: ":8022"`, `http_public_url: "https://w.example/?x=1"`),
 			[]string{"2: http_public_url must not carry credentials, a query or a fragment (hint: scheme, host, port and path only)"}},
+		{"metrics_token_file needs http_listen", fixture("metrics_token_file: /etc/warden/metrics.token"),
+			[]string{"1: metrics_token_file without http_listen (hint: GET /metrics is served on http_listen)"}},
+		{"metrics_token_file empty", fixture(`http_listen: ":8022"`, `metrics_token_file: ""`),
+			[]string{"2: metrics_token_file needs a file name (hint: e.g. metrics_token_file: /etc/warden/metrics.token)"}},
+		{"metrics_token_file not a string", fixture(`http_listen: ":8022"`, `metrics_token_file: [a]`),
+			[]string{"2: metrics_token_file must be a single value, not a list"}},
 		{"http_tls needs both files", fixture(`http_listen: ":8022"`, "http_tls: {cert_file: c.pem}"),
 			[]string{"2: http_tls needs cert_file and key_file (hint: e.g. http_tls: {cert_file: /etc/warden/tls.crt, key_file: /etc/warden/tls.key})"}},
 	})
+}
+
+func TestMetricsTokenFile(t *testing.T) {
+	c := mustParse(t, fixture(`http_listen: "127.0.0.1:8022"`, "metrics_token_file: secrets/metrics.token"))
+	if !strings.HasPrefix(c.MetricsTokenFile, "/") || !strings.HasSuffix(c.MetricsTokenFile, "/secrets/metrics.token") {
+		t.Errorf("metrics_token_file %q not resolved against the config", c.MetricsTokenFile)
+	}
 }
 
 func TestIdentityOIDCCreateUsers(t *testing.T) {

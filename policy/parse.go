@@ -22,7 +22,7 @@ import (
 const maxPolicySize = 4 << 20
 
 var topKeys = []string{
-	"listen", "host_key", "data_dir", "http_listen", "http_tls", "http_public_url", "identity", "credentials",
+	"listen", "host_key", "data_dir", "http_listen", "http_tls", "http_public_url", "metrics_token_file", "identity", "credentials",
 	"recording", "notify", "evidence", "limits", "tenants", "groups", "users", "roles",
 	"ssh_algorithms",
 	"shutdown_grace",

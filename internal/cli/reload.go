@@ -215,6 +215,7 @@ func restartOnly(old, cur *policy.Config) error {
 		{"data_dir", old.DataDir == cur.DataDir},
 		{"host_key", old.HostKey == cur.HostKey},
 		{"http_listen", old.HTTPListen == cur.HTTPListen},
+		{"metrics_token_file", old.MetricsTokenFile == cur.MetricsTokenFile},
 		{"credentials", old.Credentials == cur.Credentials},
 	} {
 		if !c.same {

@@ -20,6 +20,7 @@ import (
 	"github.com/warden-gw/warden/identity"
 	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/jit"
+	"github.com/warden-gw/warden/metrics"
 	"github.com/warden-gw/warden/notify"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/rotate"
@@ -89,9 +90,10 @@ type running struct {
 	cfg   *policy.Config      // as loaded at start: the settings a reload cannot change
 	// scim serves /scim/v2 (scim.Prefix) when identity.directories is set;
 	// serve_http.go mounts it on the HTTP listener.
-	scim   http.Handler
-	closer func()
-	log    *slog.Logger
+	scim    http.Handler
+	metrics *metrics.Metrics // nil without http_listen (serve_metrics.go)
+	closer  func()
+	log     *slog.Logger
 
 	// pol is the policy in force, replaced by a reload (reload.go).
 	pol atomic.Pointer[policy.Config]
@@ -345,7 +347,7 @@ func (r *running) openDirectory(ctx context.Context) error {
 	}
 	r.scim = h
 	if r.web != nil { // identity.directories requires http_listen
-		r.web.Handle(scim.Prefix+"/", h)
+		r.web.Handle(scim.Prefix+"/", r.metrics.SCIM(h)) // counted; nil metrics: h itself
 	}
 	return nil
 }

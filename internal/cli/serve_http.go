@@ -27,6 +27,9 @@ func (r *running) openHTTP(cfg *policy.Config, sig gatewaySigner, gopt *gateway.
 		opt.CertFile, opt.KeyFile = cfg.HTTPTLS.CertFile, cfg.HTTPTLS.KeyFile
 	}
 	r.web = web.New(opt)
+	if err := r.openMetrics(cfg, gopt); err != nil { // serve_metrics.go
+		return err
+	}
 	return r.openSSO(cfg, gopt)
 }
 
