@@ -291,15 +291,15 @@ func TestSearchSessionsOutputQueryInjection(t *testing.T) {
 		want []string
 	}{
 		{`"DROP TABLE"`, []string{"s4", "s2"}},
-		{`drop" OR "root`, []string{}},         // would match s2, s3, s4 as an OR
-		{`drop OR root`, []string{}},           // OR is a word of the phrase
-		{`drop NEAR root`, []string{}},         // NEAR likewise
-		{`drop NOT table`, []string{}},         // NOT likewise
-		{`dro*`, []string{}},                   // no prefix search
-		{`drop -table`, []string{"s4", "s2"}},  // '-' is a separator, not NOT
-		{`(drop) AND (table)`, []string{}},     // AND is a word: no phrase "drop and table"
-		{`text:drop`, []string{}},              // no column filter: the phrase "text drop"
-		{`^drop table`, []string{"s4", "s2"}},  // no anchor
+		{`drop" OR "root`, []string{}},          // would match s2, s3, s4 as an OR
+		{`drop OR root`, []string{}},            // OR is a word of the phrase
+		{`drop NEAR root`, []string{}},          // NEAR likewise
+		{`drop NOT table`, []string{}},          // NOT likewise
+		{`dro*`, []string{}},                    // no prefix search
+		{`drop -table`, []string{"s4", "s2"}},   // '-' is a separator, not NOT
+		{`(drop) AND (table)`, []string{}},      // AND is a word: no phrase "drop and table"
+		{`text:drop`, []string{}},               // no column filter: the phrase "text drop"
+		{`^drop table`, []string{"s4", "s2"}},   // no anchor
 		{"drop\x00table", []string{"s4", "s2"}}, // NUL separates words
 	} {
 		p, err := fx.s.SearchSessions(ctx, SessionQuery{OutputContains: tc.in})
