@@ -392,3 +392,37 @@ func TestSearchSessionsCommandPlansAgree(t *testing.T) {
 		}
 	}
 }
+
+// Whatever a person types into the search boxes or sends as a cursor, the
+// answer is a page or a clear ErrInvalid, never an SQL or FTS error.
+func FuzzSearchSessionsInput(f *testing.F) {
+	for _, s := range []string{`DROP TABLE`, `"`, `a OR b`, `x*`, `NEAR/3`, `^a`, `-a`, `(a)`, `a:b`, "\x00", `%_\`,
+		encodeCursor(t0, "s1"), "1.", "1.AAAA"} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	st, err := Open(context.Background(), dir, Options{Now: (&clock{}).Now})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	mustStartF := func(id string) {
+		if err := st.StartSession(context.Background(), testSession(id)); err != nil {
+			f.Fatal(err)
+		}
+		if err := st.EndSession(context.Background(), id, SessionEnd{Reason: "exit"}); err != nil {
+			f.Fatal(err)
+		}
+		if err := st.writeOutput(context.Background(), id, []byte("DROP TABLE customers; a OR b"), false, ""); err != nil {
+			f.Fatal(err)
+		}
+	}
+	mustStartF("fuzz-s1")
+	f.Fuzz(func(t *testing.T, in string) {
+		for _, q := range []SessionQuery{{OutputContains: in}, {CommandContains: in}, {After: in}} {
+			if _, err := st.SearchSessions(context.Background(), q); err != nil && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%+v: %v", q, err)
+			}
+		}
+	})
+}
