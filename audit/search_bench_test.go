@@ -186,11 +186,13 @@ func BenchmarkExtractText(b *testing.B) {
 	text := cast(chunks...)
 	b.SetBytes(int64(len(text)))
 	b.ResetTimer()
+	cpu := cpuTime()
 	for i := 0; i < b.N; i++ {
 		if _, _, err := ExtractText(strings.NewReader(text), MaxOutputText); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(len(text))*float64(b.N)/(1<<20)/(cpuTime()-cpu).Seconds(), "MiB/cpu-s")
 }
 
 // cpuTime is the CPU time the process has used, user and system.
