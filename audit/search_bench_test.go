@@ -16,7 +16,7 @@ import (
 const benchSessions = 100_000
 
 // seedSearch fills s with n sessions over a year: 20 tenants, 500 hosts,
-// 200 users, 30 roles, mostly "exit"; five commands each; and the screen
+// 200 users, 30 roles, mostly "exit" (and a tiny tenant of 100 sessions); five commands each; and the screen
 // text of every fifth session in the output index. About one session in a
 // hundred ran and showed DROP TABLE. Everything is one writer transaction
 // with prepared statements.
@@ -52,6 +52,9 @@ func seedSearch(tb testing.TB, s *Store, n int) {
 		for i := 0; i < n; i++ {
 			id := fmt.Sprintf("bench-%07d", i)
 			tenant := fmt.Sprintf("t%02d", i%20)
+			if i%1000 == 999 {
+				tenant = "tiny" // a customer with 100 sessions in all
+			}
 			host := fmt.Sprintf("h%03d", rng.Intn(500))
 			user := fmt.Sprintf("u%03d", rng.Intn(200))
 			role := fmt.Sprintf("r%02d", rng.Intn(30))
@@ -127,6 +130,10 @@ func BenchmarkSearchSessions(b *testing.B) {
 		live = append(live, fmt.Sprintf("bench-%07d", benchSessions-1-i*7))
 	}
 	month := t0.Add(-180 * 24 * time.Hour)
+	var fifteen []string
+	for i := 0; i < 15; i++ {
+		fifteen = append(fifteen, fmt.Sprintf("t%02d", i))
+	}
 	for _, bc := range []struct {
 		name string
 		q    SessionQuery
@@ -144,6 +151,9 @@ func BenchmarkSearchSessions(b *testing.B) {
 		{"live-ids", SessionQuery{IDs: live}},
 		{"scope-3-tenants", SessionQuery{Tenants: []string{"t01", "t02", "t03"}}},
 		{"scope-3-tenants-deep", SessionQuery{Tenants: []string{"t01", "t02", "t03"}, After: deep}},
+		{"scope-15-tenants", SessionQuery{Tenants: fifteen}},
+		{"scope-15-tenants-deep", SessionQuery{Tenants: fifteen, After: deep}},
+		{"scope-tiny-tenant", SessionQuery{Tenants: []string{"tiny"}}},
 		{"scope-and-user", SessionQuery{Tenants: []string{"t01", "t02", "t03"}, User: "u042"}},
 		{"command-common", SessionQuery{CommandContains: "nginx"}},
 		{"command-rare", SessionQuery{CommandContains: "drop table"}},
