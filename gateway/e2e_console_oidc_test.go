@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 
@@ -60,5 +61,44 @@ func TestConsoleSignInThroughIdP(t *testing.T) {
 	}
 	if loc, _ := chromedp.Run(octx, chromedp.Evaluate[string](`location.pathname`)); loc != "/signin" {
 		t.Fatalf("mallory reached %s", loc)
+	}
+}
+
+// TestConsoleIdPCallbackOnlyInItsBrowser: login CSRF through the IdP. The
+// attacker signs in at the IdP as themselves but stops before the callback
+// and sends the victim that callback URL: the victim's browser is refused
+// (it did not start the sign-in), and the URL is spent, so the attacker
+// cannot use it either.
+func TestConsoleIdPCallbackOnlyInItsBrowser(t *testing.T) {
+	cb := newConsoleBed(t, consoleOptions{idp: consoleIdPUsers,
+		bed: bedOptions{extraUsers: "  - name: dana\n    groups: [sysadmins]\n"}})
+	attacker := optest.NewBrowser(t)
+	var callback string
+	attacker.C.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(r.URL.String(), cb.URL+"/oidc/callback") {
+			callback = r.URL.String()
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	attacker.LogIn(attacker.Post(cb.URL+"/signin/oidc", nil), "dana", "dana-pw")
+	if callback == "" {
+		t.Fatal("the IdP did not redirect to the callback")
+	}
+	victim := cb.client()
+	code, page := cb.get(victim, callback)
+	if code != http.StatusForbidden || !strings.Contains(page, "another browser") {
+		t.Fatalf("the victim's browser: %d %.300s", code, page)
+	}
+	if c, _ := cb.get(victim, "/account"); c != http.StatusSeeOther {
+		t.Fatalf("the victim's browser was signed in: %d", c)
+	}
+	cb.waitEvent(console.EventSignInRefused, "another browser")
+	attacker.C.CheckRedirect = nil
+	if p := attacker.Get(callback); p.Status == http.StatusOK {
+		t.Fatalf("the spent callback still signs in: %s", p)
+	}
+	if len(cb.events(console.EventSignIn)) != 0 {
+		t.Fatal("a console session started")
 	}
 }
