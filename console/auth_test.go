@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -86,4 +87,34 @@ type boundKeys map[string]string
 func (b boundKeys) BoundUser(_ context.Context, fp string) (string, bool) {
 	u, ok := b[fp]
 	return u, ok
+}
+
+// TestSweepEndsIdleSessions: Sweep records sessions idle for more than 30
+// minutes as ended (with their audit event) and leaves active ones.
+func TestSweepEndsIdleSessions(t *testing.T) {
+	tc := newTestConsole(t)
+	now := time.Now()
+	tc.c.d.Now = func() time.Time { return now }
+	idle, _ := tc.signIn(t, "ann")
+	now = now.Add(20 * time.Minute)
+	active, _ := tc.signIn(t, "gus")
+	now = now.Add(11 * time.Minute)
+	if n := tc.c.Sweep(context.Background()); n != 1 {
+		t.Fatalf("swept %d sessions, want 1", n)
+	}
+	status := func(cl *http.Client) int {
+		resp, err := cl.Get(tc.srv.URL + "/account")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if idleCode, activeCode := status(idle), status(active); idleCode != http.StatusSeeOther || activeCode != http.StatusOK {
+		t.Fatalf("after the sweep: idle %d (want 303), active %d (want 200)", idleCode, activeCode)
+	}
+	var reason string
+	if err := tc.c.d.Store.DB().QueryRow(`SELECT end_reason FROM console_sessions WHERE user = 'ann'`).Scan(&reason); err != nil || reason != "idle" {
+		t.Fatalf("ann's session: %q %v", reason, err)
+	}
 }

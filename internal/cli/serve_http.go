@@ -58,6 +58,7 @@ func (r *running) openConsole(cfg *policy.Config, gopt *gateway.Options) error {
 	}
 	c.Mount(r.web)
 	gopt.ConsoleLinks = c
+	r.console = c
 	return nil
 }
 
@@ -112,7 +113,7 @@ func (r *running) serveHTTP(ctx context.Context) (wait func(), err error) {
 		return nil, fmt.Errorf("listen on %s: %w", r.cfg.HTTPListen, err)
 	}
 	r.log.Info("warden HTTP listening", "addr", ln.Addr().String(), "tls", r.cfg.HTTPTLS != nil, "sso", r.sso != nil)
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	n := 1
 	go func() {
 		if err := r.web.Serve(ctx, ln); err != nil {
@@ -123,6 +124,10 @@ func (r *running) serveHTTP(ctx context.Context) (wait func(), err error) {
 	if r.sso != nil {
 		n++
 		go func() { _ = r.sso.Run(ctx); done <- struct{}{} }()
+	}
+	if r.console != nil { // records idle browser sessions as ended
+		n++
+		go func() { _ = r.console.Run(ctx); done <- struct{}{} }()
 	}
 	return func() {
 		for range n {
