@@ -183,6 +183,10 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		r.closer()
 		return nil, err
 	}
+	if err := r.openConsole(cfg, &gopt); err != nil { // serve_http.go, after openHTTP's single sign-on
+		r.closer()
+		return nil, err
+	}
 	r.srv, err = gateway.New(gopt)
 	if err != nil {
 		r.closer()

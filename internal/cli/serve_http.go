@@ -29,10 +29,7 @@ func (r *running) openHTTP(cfg *policy.Config, sig gatewaySigner, gopt *gateway.
 		opt.CertFile, opt.KeyFile = cfg.HTTPTLS.CertFile, cfg.HTTPTLS.KeyFile
 	}
 	r.web = web.New(opt)
-	if err := r.openSSO(cfg, gopt); err != nil {
-		return err
-	}
-	return r.openConsole(cfg, gopt)
+	return r.openSSO(cfg, gopt)
 }
 
 // openConsole mounts the browser console (CONTRACT §7) on the HTTP
@@ -40,6 +37,9 @@ func (r *running) openHTTP(cfg *policy.Config, sig gatewaySigner, gopt *gateway.
 // cookies are Secure when people reach it over TLS: http_tls, or an https
 // http_public_url in front of a TLS proxy.
 func (r *running) openConsole(cfg *policy.Config, gopt *gateway.Options) error {
+	if r.web == nil {
+		return nil
+	}
 	d := console.Deps{Store: r.store, DataDir: cfg.DataDir, Logger: r.log, BaseURL: r.web.BaseURL,
 		Secure: cfg.HTTPTLS != nil || strings.HasPrefix(cfg.HTTPPublicURL, "https:"),
 		Policy: func() *policy.Config {
