@@ -22,6 +22,8 @@
 //	service.go   the Service the gateway and `warden serve` hold; Users, the
 //	             question "which Warden user is this claim?"; Creator, for
 //	             identity.oidc.create_users
+//	browser.go   browser sign-ins for the console (BrowserSignIn): the same
+//	             flow and user mapping, back on /oidc/callback, no key bound
 //
 // # Threats and what stops them
 //
