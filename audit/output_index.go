@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"github.com/warden-gw/warden/recorder"
@@ -338,4 +339,36 @@ func outputPhrase(s string) (string, error) {
 		return "", invalidf("output search has %d words; at most %d", len(words), maxPhraseWords)
 	}
 	return `"` + strings.Join(words, " ") + `"`, nil
+}
+
+// OutputStatus is how far a session's screen text is in the output index,
+// for the session page ("not indexed yet", "cut at 8 MiB", "read in part").
+type OutputStatus struct {
+	Indexed   bool      // the session has its index row
+	IndexedAt time.Time // when it was indexed
+	Bytes     int64     // bytes of text indexed
+	Truncated bool      // cut at MaxOutputText
+	Error     string    // why the recording was read only in part ("" when whole)
+}
+
+// OutputIndexStatus returns the output index's state of session id; a
+// session without an index row (open, no recording, not yet indexed) gives
+// the zero OutputStatus.
+func (r *Reader) OutputIndexStatus(ctx context.Context, id string) (OutputStatus, error) {
+	var st OutputStatus
+	var at string
+	var note sql.NullString
+	err := r.db.QueryRowContext(ctx, `SELECT indexed_at, bytes, truncated, error FROM session_output_index WHERE session_id = ?`, id).
+		Scan(&at, &st.Bytes, &st.Truncated, &note)
+	if errors.Is(err, sql.ErrNoRows) {
+		return OutputStatus{}, nil
+	}
+	if err != nil {
+		return OutputStatus{}, fmt.Errorf("audit: output index of %s: %w", id, err)
+	}
+	if st.IndexedAt, err = parseTime(at); err != nil {
+		return OutputStatus{}, fmt.Errorf("audit: output index of %s: %w", id, err)
+	}
+	st.Indexed, st.Error = true, note.String
+	return st, nil
 }

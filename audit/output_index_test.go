@@ -241,6 +241,13 @@ func TestOutputIndexBrokenRecording(t *testing.T) {
 	if row.errText != "recording missing" {
 		t.Errorf("missing recording: %+v", row)
 	}
+	st, err := s3.OutputIndexStatus(context.Background(), "sess-bad")
+	if err != nil || !st.Indexed || st.Bytes == 0 || st.Truncated || !strings.Contains(st.Error, "cast line") || st.IndexedAt.IsZero() {
+		t.Errorf("status of a damaged recording: %+v, %v", st, err)
+	}
+	if st, err := s3.OutputIndexStatus(context.Background(), "nosuch-session"); err != nil || st.Indexed {
+		t.Errorf("status of nothing: %+v, %v", st, err)
+	}
 	s3.Close()
 	if !strings.Contains(logBuf3.String(), "session=sess-bad") || !strings.Contains(logBuf3.String(), "session=sess-gone") {
 		t.Errorf("failures not logged:\n%s", logBuf3)

@@ -26,8 +26,10 @@ func TestSessionOutputIndexedAndCommandsSeekable(t *testing.T) {
 	// it, so only the output index can find it.
 	p.Send("printf '%s %s %s\\n' DROP TABLE customers\r")
 	p.Expect(t, `DROP TABLE customers`, expectWait)
-	p.Send("sleep 1\r")
-	p.Expect(t, `PROMPT> $`, expectWait)
+	// The marker's text differs from the typed line, so its echo cannot
+	// match: exit is typed only after the sleep has ended.
+	p.Send("sleep 1; echo slept-$((1+1))\r")
+	p.Expect(t, `slept-2`, expectWait)
 	p.Send("exit\r")
 	if code, err := p.Wait(expectWait); err != nil || code != 0 {
 		t.Fatalf("exit code %d, err %v; output %q", code, err, p.Output())
@@ -59,7 +61,7 @@ func TestSessionOutputIndexedAndCommandsSeekable(t *testing.T) {
 			t.Errorf("%+v: %v %+v", q, err, page.Sessions)
 		}
 	}
-	if page, err := b.store.SearchSessions(ctx, audit.SessionQuery{CommandContains: "SLEEP 1", User: "alice"}); err != nil ||
+	if page, err := b.store.SearchSessions(ctx, audit.SessionQuery{CommandContains: "SLEEP 1;", User: "alice"}); err != nil ||
 		len(page.Sessions) != 1 || page.Sessions[0].ID != s.ID {
 		t.Errorf("command search: %v %+v", err, page.Sessions)
 	}
@@ -77,7 +79,7 @@ func TestSessionOutputIndexedAndCommandsSeekable(t *testing.T) {
 		}
 		prev = *c.Offset
 	}
-	// sleep 1 ran for a second: the next line was typed at least that much later.
+	// sleep 1 ran for a second, and exit was typed after it.
 	if gap := *cmds[3].Offset - *cmds[2].Offset; gap < 1 {
 		t.Errorf("exit only %.3fs after sleep 1", gap)
 	}
