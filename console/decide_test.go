@@ -381,3 +381,23 @@ func TestEvidenceScopedAndChecked(t *testing.T) {
 		t.Fatalf("tampered packet:\n%s", body)
 	}
 }
+
+// TestApproverRevokesByID: an approver is offered revoke by grant ID, as
+// `ssh gw revoke ID` allows them; the form runs revoke as them.
+func TestApproverRevokesByID(t *testing.T) {
+	tc := newTestConsole(t)
+	f := &fakeCommands{
+		out: map[string]string{"ann: grants --json": "[]"},
+		errs: map[string]error{"ann: revoke 12 --reason ended early": &fakeRefusal{
+			line: "warden: no grant 12 that you can act on", status: 1}},
+	}
+	withCommands(tc, f)
+	cl, csrf := tc.signIn(t, "ann")
+	if _, body := get(t, cl, tc.srv.URL+"/grants"); !strings.Contains(body, "data-warden-revoke-by-id") {
+		t.Fatalf("no revoke-by-ID form:\n%s", body)
+	}
+	code, body := post(t, cl, tc.srv.URL+"/grants/revoke", url.Values{"csrf": {csrf}, "grant": {"12"}, "reason": {"ended early"}})
+	if code != 403 || !strings.Contains(body, "warden: no grant 12 that you can act on") {
+		t.Fatalf("revoke: %d\n%s", code, body)
+	}
+}
