@@ -7,9 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warden-gw/warden/console"
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/sshtest"
 )
+
+// The console runs commands through the gateway: warden serve finds the
+// method by a type assertion, so its signature is pinned here.
+var _ console.Commands = (*gateway.Server)(nil)
 
 // consoleRun runs args as user through RunCommand, the console's path, and
 // returns stdout, the refusal line ("" when none) and the exit status.
