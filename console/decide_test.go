@@ -401,3 +401,19 @@ func TestApproverRevokesByID(t *testing.T) {
 		t.Fatalf("revoke: %d\n%s", code, body)
 	}
 }
+
+// TestBreakGlassWaitsForAnotherApprover: a pending request the viewer has
+// already approved (break-glass needs two) is listed as waiting, with no
+// button to approve it again.
+func TestBreakGlassWaitsForAnotherApprover(t *testing.T) {
+	tc := newTestConsole(t)
+	withCommands(tc, &fakeCommands{out: map[string]string{"ann: requests --json": `[{"id": 11, "user": "dan", "role": "acme-root",
+		"tenant": "acme", "reason": "outage", "duration": "1h0m0s", "state": "pending", "created_at": "2026-11-02T10:00:00Z",
+		"approvals": [{"approver": "ann", "decision": "approved", "ts": "2026-11-02T10:01:00Z"}]}]`}})
+	cl, _ := tc.signIn(t, "ann")
+	_, body := get(t, cl, tc.srv.URL+"/requests")
+	if strings.Contains(body, `data-warden-approve="11"`) || !strings.Contains(body, "Waiting for another approver") ||
+		!strings.Contains(body, `approved by <b data-warden-approver>ann</b>`) {
+		t.Fatalf("page:\n%s", body)
+	}
+}
