@@ -98,7 +98,8 @@ type Mux interface {
 func (c *Console) Mount(m Mux) {
 	static, _ := fs.Sub(staticFS, "static")
 	m.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(static)))
-	c.mountAuth(m) // auth.go
+	c.mountAuth(m)   // auth.go
+	c.mountDecide(m) // decide.go
 	m.Handle("GET /{$}", c.viewer(func(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
 	}))

@@ -118,17 +118,28 @@ func (s *Server) parseCommandLine(line string) (commandLine, error) {
 
 // commandError reports a failed command on stderr and in the audit log.
 func (s *Server) commandError(ctx context.Context, ch gossh.Channel, ident identity, line string, err error, usage string) uint32 {
-	s.auditRefusal(ctx, "command.refused", "", ident.user.Name, truncate(line, 256), map[string]any{"reason": err.Error()})
+	msg, status := s.commandRefusal(ctx, ident, line, err, usage)
+	fmt.Fprintln(ch.Stderr(), msg)
+	return status
+}
+
+// commandRefusal audits a failed command and returns the one line the
+// caller sees and the exit status: the SSH channel and the console
+// (console_commands.go) show the same line for the same refusal.
+func (s *Server) commandRefusal(ctx context.Context, ident identity, line string, err error, usage string) (string, uint32) {
+	data := map[string]any{"reason": err.Error()}
+	if ident.clientAddr == consoleClientAddr {
+		data["via"] = "console"
+	}
+	s.auditRefusal(ctx, "command.refused", "", ident.user.Name, truncate(line, 256), data)
 	if errors.Is(err, errUsage) {
 		msg := strings.TrimPrefix(err.Error(), "usage: ")
 		if usage != "" {
 			msg += " (usage: " + usage + ")"
 		}
-		fmt.Fprintln(ch.Stderr(), "warden: "+msg)
-		return 2
+		return "warden: " + msg, 2
 	}
-	fmt.Fprintln(ch.Stderr(), userMessage(err))
-	return 1
+	return userMessage(err), 1
 }
 
 // awaitExec accepts a command channel's setup requests and returns the exec

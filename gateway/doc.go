@@ -37,6 +37,8 @@
 //	commands_exceptions.go  the exception register over SSH
 //	commands_sessions.go    sessions --live, watch and kill, scoped by tenant
 //	commands_cooldown.go    clear-denial: an approver lifts a deny's hold
+//	console_commands.go  RunCommand: the browser console runs these commands
+//	                  as the signed-in user (an allow-list; same refusals)
 //	commands_sso.go   login and logout (package sso); an unknown key may
 //	                  connect to run login and nothing else
 //	commands_console.go  console: a one-time link to the browser console
