@@ -37,6 +37,8 @@ type Deps struct {
 	// approve, deny, grants, exceptions, kill): the console decides
 	// nothing the SSH interface would not.
 	Commands Commands
+	// Live watches and kills live sessions (live.go); nil: no live view.
+	Live Live
 	// Secure is true when the listener serves TLS: cookies get Secure.
 	Secure bool
 	Logger *slog.Logger
@@ -89,6 +91,7 @@ func (c *Console) Mount(m Mux) {
 	static, _ := fs.Sub(staticFS, "static")
 	m.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(static)))
 	c.mountAuth(m) // auth.go
+	c.mountLive(m) // live.go
 	m.Handle("GET /{$}", c.viewer(func(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
 	}))
