@@ -1,0 +1,263 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
+
+	"github.com/warden-gw/warden/console"
+	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/internal/browsertest"
+	"github.com/warden-gw/warden/internal/sshtest"
+	"github.com/warden-gw/warden/recorder"
+)
+
+// liveVia gives the console bed's console the gateway's live view, as
+// warden serve wires it (internal/cli serveLive).
+type liveVia struct{ cb *consoleBed }
+
+func (l liveVia) gw() *gateway.Server { return l.cb.gwp.Load() }
+
+func (l liveVia) LiveSession(ctx context.Context, user, id string) (recorder.Header, error) {
+	if g := l.gw(); g != nil {
+		return g.LiveSession(ctx, user, id)
+	}
+	return recorder.Header{}, gateway.ErrNoLiveSession
+}
+
+func (l liveVia) WatchSession(ctx context.Context, user, id string) (recorder.Feed, error) {
+	if g := l.gw(); g != nil {
+		return g.WatchSession(ctx, user, id)
+	}
+	return recorder.Feed{}, gateway.ErrNoLiveSession
+}
+
+func (l liveVia) KillSession(ctx context.Context, user, id, reason string) error {
+	if g := l.gw(); g != nil {
+		return g.KillSession(ctx, user, id, reason)
+	}
+	return gateway.ErrNoLiveSession
+}
+
+// newLiveBed is a console bed with the live view and two tenants: acme
+// (web01; carol approves, erin audits everything) and globex (app01, the
+// same sshd; dave approves globex-root and oversees only globex).
+func newLiveBed(t *testing.T) *consoleBed {
+	t.Helper()
+	return newConsoleBed(t, consoleOptions{
+		bed: bedOptions{
+			tenants: func(h *sshtest.Host) string {
+				return fmt.Sprintf("  - name: globex\n    hosts:\n      - name: app01\n        address: %q\n        host_key: %q\n",
+					h.Addr, authorizedKey(h.HostKey))
+			},
+			extraRoles: "  - name: globex-root\n    tenant: globex\n    hosts: {names: [app01]}\n    logins: [root]\n    privileged: true\n    eligible: [helpdesk]\n    approvers: [management]\n",
+		},
+		deps: func(cb *consoleBed, _ *gateway.Options, d *console.Deps) { d.Live = liveVia{cb} },
+	})
+}
+
+// startShell opens alice's real ssh -tt session to root@web01 with a
+// plain prompt and returns it with its session ID.
+func startShell(t *testing.T, cb *consoleBed) (*sshtest.PTYSession, string) {
+	t.Helper()
+	p := cb.alice.StartPTY(t, cb.port, "root@web01", 100, 30)
+	p.Send("export PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	return p, cb.liveID("alice")
+}
+
+// openLivePage opens the live page of id in the signed-in browser ctx and
+// waits until its player is connected (the terminal shows).
+func openLivePage(t *testing.T, cb *consoleBed, ctx context.Context, id string) {
+	t.Helper()
+	sctx, cancel := browsertest.Step(ctx, 0)
+	defer cancel()
+	if err := chromedp.Do(sctx, chromedp.Navigate(cb.URL+"/sessions/"+id+"/watch"),
+		chromedp.WaitVisible(`#warden-live .ap-term-text`)); err != nil {
+		t.Fatalf("live page: %v", err)
+	}
+	if ok, err := chromedp.Run(sctx, chromedp.Evaluate[bool](`typeof window.wardenPlayer === "object" && typeof window.wardenPlayer.getCurrentTime === "function"`)); err != nil || !ok {
+		t.Fatalf("window.wardenPlayer: %v %v", ok, err)
+	}
+}
+
+// screenText is what the browser's player shows now.
+const screenText = `(document.querySelector("#warden-live .ap-term-text") || {}).textContent || ""`
+
+// typeAndSee types marker in the ssh session (echoed by the shell) and
+// returns how long until the browser's player shows it, polling the DOM.
+func typeAndSee(t *testing.T, ctx context.Context, p *sshtest.PTYSession, marker string, deadline time.Duration) time.Duration {
+	t.Helper()
+	sctx, cancel := browsertest.Step(ctx, deadline+5*time.Second)
+	defer cancel()
+	start := time.Now()
+	p.Send(marker)
+	for {
+		got, err := chromedp.Run(sctx, chromedp.Evaluate[string](screenText))
+		if err != nil {
+			t.Fatalf("read the player: %v", err)
+		}
+		if strings.Contains(got, marker) {
+			return time.Since(start)
+		}
+		if time.Since(start) > deadline {
+			t.Fatalf("the player does not show %q after %v; it shows:\n%s", marker, deadline, got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func uniqueMarker(t testing.TB) string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "live" + hex.EncodeToString(b)
+}
+
+// TestConsoleLiveViewInBrowser: an approver signed in through a real
+// `ssh gw console` link opens the live page of a real ssh -tt session in
+// Chromium; what is typed in the session appears in the player; the
+// Kill button asks for a reason and a confirmation, then ends the session
+// with its line and end reason `killed`, audited with the approver's name
+// and reason.
+func TestConsoleLiveViewInBrowser(t *testing.T) {
+	cb := newLiveBed(t)
+	p, id := startShell(t, cb)
+	ctx := cb.browser()
+	cb.signInBrowser(ctx, cb.carol)
+	openLivePage(t, cb, ctx, id)
+	cb.waitEvent("session.watched", "carol")
+
+	marker := uniqueMarker(t)
+	d := typeAndSee(t, ctx, p, marker, 10*time.Second)
+	t.Logf("typed in ssh -> shown in the browser's player: %v (target 1 s; pass/fail deadline 10 s)", d)
+	p.Send("\x15") // Ctrl-U: leave the prompt empty
+
+	sctx, cancel := browsertest.Step(ctx, 0)
+	defer cancel()
+	// The form is hidden until the Kill button is pressed; the reason is
+	// required before the confirm button submits.
+	if vis, err := chromedp.Run(sctx, chromedp.Evaluate[bool](`!document.querySelector("[data-warden-kill-form]").hidden`)); err != nil || vis {
+		t.Fatalf("kill form visible before the button: %v %v", vis, err)
+	}
+	if err := chromedp.Do(sctx, chromedp.Click(`[data-warden-kill-open]`), chromedp.WaitVisible(`[data-warden-kill-reason]`),
+		chromedp.Click(`[data-warden-kill-confirm]`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(cb.gw.LiveSessionIDs()); n != 1 {
+		t.Fatalf("confirm without a reason killed the session (%d live)", n)
+	}
+	if err := chromedp.Do(sctx, chromedp.SendKeys(`[data-warden-kill-reason]`, "unapproved change window"),
+		chromedp.Click(`[data-warden-kill-confirm]`), chromedp.WaitVisible(`[data-warden-killed]`)); err != nil {
+		t.Fatalf("kill: %v", err)
+	}
+	p.Expect(t, `warden: session terminated by an administrator`, expectWait)
+	if s := cb.waitSessionEnded(id); s.EndReason != "killed" {
+		t.Fatalf("end reason %q", s.EndReason)
+	}
+	ev := cb.waitEvent("session.killed", "carol")
+	if ev.Actor != "carol" || ev.Subject != id || ev.Data["reason"] != "unapproved change window" || ev.Data["via"] != "console" {
+		t.Fatalf("kill event %+v", ev)
+	}
+}
+
+// dialLiveWS opens the live socket of id with cl's cookies and origin.
+func dialLiveWS(cb *consoleBed, cl *http.Client, id, origin string) (*websocket.Conn, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	u := "ws" + strings.TrimPrefix(cb.URL, "http") + "/sessions/" + id + "/live"
+	return websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: cl, HTTPHeader: http.Header{"Origin": {origin}},
+		Subprotocols: []string{"v2.asciicast"}})
+}
+
+// TestAttackConsoleLiveView: the live socket and the kill button against
+// the real gateway. Another tenant's approver gets the answer of an
+// unknown ID; a cross-origin upgrade is refused; a kill POST without the
+// CSRF token is 403 and the session lives; a viewer removed from the
+// policy mid-watch is cut off. Each refusal is audited.
+func TestAttackConsoleLiveView(t *testing.T) {
+	cb := newLiveBed(t)
+	p, id := startShell(t, cb)
+	dave, daveCSRF := cb.signInHTTP(cb.dave)   // approves globex only
+	carol, carolCSRF := cb.signInHTTP(cb.carol) // approves acme
+
+	body := func(r *http.Response) string {
+		if r == nil {
+			return "<no response>"
+		}
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.Body.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				return b.String()
+			}
+		}
+	}
+	_, r1, err1 := dialLiveWS(cb, dave, id, cb.URL)
+	_, r2, err2 := dialLiveWS(cb, dave, "zzzzzzzzzzzzzzzzzzzzzzzzzz", cb.URL)
+	if err1 == nil || err2 == nil || r1.StatusCode != 404 || r2.StatusCode != 404 || body(r1) != body(r2) {
+		t.Fatalf("other tenant's approver: %v %v; unknown ID: %v %v", err1, r1, err2, r2)
+	}
+	cb.waitEvent("command.refused", "tenant acme not overseen")
+	if code, _ := cb.get(dave, "/sessions/"+id+"/watch"); code != 404 {
+		t.Fatalf("other tenant's live page: %d", code)
+	}
+	if resp, _ := cb.post(dave, "/sessions/"+id+"/kill", url.Values{"csrf": {daveCSRF}, "reason": {"mine"}}); resp.StatusCode != 404 {
+		t.Fatalf("other tenant's kill: %d", resp.StatusCode)
+	}
+
+	if _, r, err := dialLiveWS(cb, carol, id, "http://evil.example"); err == nil || r == nil || r.StatusCode != 403 {
+		t.Fatalf("cross-origin upgrade: %v %v", err, r)
+	}
+	if resp, _ := cb.post(carol, "/sessions/"+id+"/kill", url.Values{"reason": {"no token"}}); resp.StatusCode != 403 {
+		t.Fatalf("kill without CSRF: %d", resp.StatusCode)
+	}
+	if resp, _ := cb.post(carol, "/sessions/"+id+"/kill", url.Values{"csrf": {daveCSRF}, "reason": {"wrong token"}}); resp.StatusCode != 403 {
+		t.Fatalf("kill with another session's CSRF: %d", resp.StatusCode)
+	}
+	p.Send("echo alive-$((3*3))\r")
+	p.Expect(t, `alive-9`, expectWait)
+	_ = carolCSRF
+
+	// carol watches; then she leaves the company.
+	c, r, err := dialLiveWS(cb, carol, id, cb.URL)
+	if err != nil {
+		t.Fatalf("carol's socket: %v %v", err, r)
+	}
+	defer c.CloseNow()
+	cb.gw.SetPolicy(cb.withoutUser("carol"))
+	var last string
+	for {
+		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, b, err := c.Read(rctx)
+		cancel()
+		if err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+				t.Fatalf("carol's socket ended with %v", err)
+			}
+			break
+		}
+		last = string(b)
+	}
+	if !strings.Contains(last, "no longer oversee") && !strings.Contains(last, "signed out") {
+		t.Fatalf("carol's view ended with %q", last)
+	}
+	if _, r, err := dialLiveWS(cb, carol, id, cb.URL); err == nil || r == nil || r.StatusCode == http.StatusSwitchingProtocols {
+		t.Fatalf("removed user reopened the socket: %v", r)
+	}
+	p.Send("echo still-$((2*2))\r")
+	p.Expect(t, `still-4`, expectWait)
+}
