@@ -189,7 +189,7 @@ func dialLiveWS(cb *consoleBed, cl *http.Client, id, origin string) (*websocket.
 func TestAttackConsoleLiveView(t *testing.T) {
 	cb := newLiveBed(t)
 	p, id := startShell(t, cb)
-	dave, daveCSRF := cb.signInHTTP(cb.dave)   // approves globex only
+	dave, daveCSRF := cb.signInHTTP(cb.dave)    // approves globex only
 	carol, carolCSRF := cb.signInHTTP(cb.carol) // approves acme
 
 	body := func(r *http.Response) string {
