@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -260,4 +264,146 @@ func TestAttackConsoleLiveView(t *testing.T) {
 	}
 	p.Send("echo still-$((2*2))\r")
 	p.Expect(t, `still-4`, expectWait)
+}
+
+// TestConsoleLiveSlowBrowserDropsFrames: a browser whose socket reads
+// nothing (its receive buffer kept tiny) while the session prints 16 MB
+// does not slow the session: the session's own client gets every byte,
+// the recording holds them all, the browser is told that frames were
+// dropped or is cut off, and once it is gone the goroutines of the view
+// (gateway pump, console writer and reader) are gone too.
+func TestConsoleLiveSlowBrowserDropsFrames(t *testing.T) {
+	cb := newLiveBed(t)
+	c := cb.goClientAs(cb.alice, "root@web01")
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in, err := s.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lines = 400000 // 400000 lines of 41 bytes: 16 MB
+	if err := s.Start(fmt.Sprintf("read go; yes 0123456789012345678901234567890123456789 | head -n %d", lines)); err != nil {
+		t.Fatal(err)
+	}
+	id := cb.liveID("alice")
+	erin, _ := cb.signInHTTP(cb.erin)
+	erin.Transport.(*http.Transport).CloseIdleConnections()
+	base := goroutines()
+
+	// A socket whose reader never reads, with a 4 KiB receive buffer.
+	tr := erin.Transport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}).DialContext
+	slow := &http.Client{Jar: erin.Jar, Transport: tr}
+	ws, r, err := dialLiveWS(cb, slow, id, cb.URL)
+	if err != nil {
+		t.Fatalf("socket: %v %v", err, r)
+	}
+	ws.SetReadLimit(-1)
+	cb.waitEvent("session.watched", "erin")
+
+	got := make(chan int64, 1)
+	go func() {
+		var n int64
+		buf := make([]byte, 64<<10)
+		for {
+			k, err := out.Read(buf)
+			n += int64(k)
+			if err != nil {
+				got <- n
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	if _, err := in.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	select {
+	case n = <-got:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the session's client did not get its output while a browser read nothing")
+	}
+	t.Logf("16 MB reached the session's client in %v with a stalled browser watching", time.Since(start))
+	if err := s.Wait(); err != nil {
+		t.Fatalf("session: %v", err)
+	}
+	if want := int64(lines * 41); n != want {
+		t.Fatalf("the session's client got %d bytes, want %d", n, want)
+	}
+	row := cb.waitSessionEnded(id)
+	if row.BytesOut < int64(lines*41) {
+		t.Fatalf("session row counts %d bytes out", row.BytesOut)
+	}
+	if k := castOutputBytes(t, cb.castOf(row.RecordingPath)); k != lines*41 {
+		t.Fatalf("recording holds %d bytes of output, want %d", k, lines*41)
+	}
+
+	// Now the browser reads what it was sent: a drop marker, or the end
+	// of a socket the console cut off.
+	var dropped bool
+	var shown int
+	var end error
+	for end == nil {
+		rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, b, err := ws.Read(rctx)
+		cancel()
+		var ev []any
+		switch {
+		case err != nil:
+			end = err
+		case json.Unmarshal(b, &ev) != nil || len(ev) != 3:
+		case ev[1] == "m" && strings.Contains(fmt.Sprint(ev[2]), "frames dropped"):
+			dropped = true
+		case ev[1] == "o":
+			shown += strings.Count(fmt.Sprint(ev[2]), "0123456789012345678901234567890123456789")
+		}
+	}
+	t.Logf("the stalled browser got %d of %d lines, a drop notice: %v; its socket ended with %v", shown, lines, dropped, end)
+	if !dropped && shown >= lines {
+		t.Fatal("the stalled browser was neither told of dropped frames nor missed any: the session waited for it")
+	}
+	ws.CloseNow()
+	c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for goroutines() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines %d, base %d:\n%s", goroutines(), base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// goroutines counts this process's goroutines.
+func goroutines() int { return runtime.NumGoroutine() }
+
+// castOutputBytes sums the output events' text of an asciicast.
+func castOutputBytes(t *testing.T, cast string) int {
+	t.Helper()
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(cast), "\n")[1:] {
+		var ev []any
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || len(ev) != 3 {
+			t.Fatalf("cast line %.100q: %v", l, err)
+		}
+		if ev[1] == "o" {
+			n += len(ev[2].(string))
+		}
+	}
+	return n
 }
