@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,7 +57,7 @@ func (l liveVia) KillSession(ctx context.Context, user, id, reason string) error
 // newLiveBed is a console bed with the live view and two tenants: acme
 // (web01; carol approves, erin audits everything) and globex (app01, the
 // same sshd; dave approves globex-root and oversees only globex).
-func newLiveBed(t *testing.T) *consoleBed {
+func newLiveBed(t testing.TB) *consoleBed {
 	t.Helper()
 	return newConsoleBed(t, consoleOptions{
 		bed: bedOptions{
@@ -71,7 +73,7 @@ func newLiveBed(t *testing.T) *consoleBed {
 
 // startShell opens alice's real ssh -tt session to root@web01 with a
 // plain prompt and returns it with its session ID.
-func startShell(t *testing.T, cb *consoleBed) (*sshtest.PTYSession, string) {
+func startShell(t testing.TB, cb *consoleBed) (*sshtest.PTYSession, string) {
 	t.Helper()
 	p := cb.alice.StartPTY(t, cb.port, "root@web01", 100, 30)
 	p.Send("export PS1='PROMPT> '\r")
@@ -81,7 +83,7 @@ func startShell(t *testing.T, cb *consoleBed) (*sshtest.PTYSession, string) {
 
 // openLivePage opens the live page of id in the signed-in browser ctx and
 // waits until its player is connected (the terminal shows).
-func openLivePage(t *testing.T, cb *consoleBed, ctx context.Context, id string) {
+func openLivePage(t testing.TB, cb *consoleBed, ctx context.Context, id string) {
 	t.Helper()
 	sctx, cancel := browsertest.Step(ctx, 0)
 	defer cancel()
@@ -99,7 +101,7 @@ const screenText = `(document.querySelector("#warden-live .ap-term-text") || {})
 
 // typeAndSee types marker in the ssh session (echoed by the shell) and
 // returns how long until the browser's player shows it, polling the DOM.
-func typeAndSee(t *testing.T, ctx context.Context, p *sshtest.PTYSession, marker string, deadline time.Duration) time.Duration {
+func typeAndSee(t testing.TB, ctx context.Context, p *sshtest.PTYSession, marker string, deadline time.Duration) time.Duration {
 	t.Helper()
 	sctx, cancel := browsertest.Step(ctx, deadline+5*time.Second)
 	defer cancel()
@@ -116,7 +118,7 @@ func typeAndSee(t *testing.T, ctx context.Context, p *sshtest.PTYSession, marker
 		if time.Since(start) > deadline {
 			t.Fatalf("the player does not show %q after %v; it shows:\n%s", marker, deadline, got)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -406,4 +408,30 @@ func castOutputBytes(t *testing.T, cast string) int {
 		}
 	}
 	return n
+}
+
+// BenchmarkLiveView measures what an overseer waits for: from a key typed
+// in a real ssh -tt session to its echo on the live page's player in
+// Chromium (gateway watch -> console WebSocket -> asciinema-player ->
+// DOM), over 20 keystrokes, polling the DOM every few milliseconds (which
+// adds up to one CDP round trip to each figure). Target: 1 s.
+func BenchmarkLiveView(b *testing.B) {
+	if os.Getenv("WARDEN_BENCH") == "" {
+		b.Skip("set WARDEN_BENCH=1 (make bench)")
+	}
+	cb := newLiveBed(b)
+	p, id := startShell(b, cb)
+	ctx := cb.browser()
+	cb.signInBrowser(ctx, cb.carol)
+	openLivePage(b, cb, ctx, id)
+	var lat []time.Duration
+	for i := 0; i < 20; i++ {
+		lat = append(lat, typeAndSee(b, ctx, p, uniqueMarker(b)[:12], 10*time.Second))
+		p.Send("\x15") // Ctrl-U: clear the line for the next one
+		time.Sleep(100 * time.Millisecond)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	b.Logf("keystroke in ssh -> shown in the browser: p50 %v, max %v over %d (target 1 s)", lat[len(lat)/2], lat[len(lat)-1], len(lat))
 }
