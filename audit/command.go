@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -37,6 +38,13 @@ type Command struct {
 	Command   string // the command line, stored verbatim
 	Action    string // one of the Action constants
 	Rule      string // the policy rule that decided, if any
+	// Offset is where the command sits in the session's recording:
+	// seconds from the cast's start on the clock of its events, taken
+	// when the command was logged, so the player can seek to it. Nil
+	// when there is no recording to seek in (a file transfer, a failed
+	// cast, rows older than migration 0007); stored as NULL. It is not
+	// part of the session.end seal: it places a marker, it proves nothing.
+	Offset *float64
 }
 
 // ErrSessionEnded is matched (with errors.Is) by the error of LogCommand for
@@ -70,6 +78,13 @@ func (s *Store) LogCommand(ctx context.Context, c Command) error {
 	if err != nil {
 		return err
 	}
+	var offset sql.NullFloat64
+	if c.Offset != nil {
+		if o := *c.Offset; math.IsNaN(o) || math.IsInf(o, 0) || o < 0 {
+			return invalidf("%s: offset %v: want a finite number of seconds, not negative", what, o)
+		}
+		offset = sql.NullFloat64{Float64: *c.Offset, Valid: true}
+	}
 	return s.write(ctx, func(tx *sql.Tx, _ *chainTip) error {
 		var ended sql.NullString
 		err := tx.QueryRow(`SELECT ended_at FROM sessions WHERE id = ?`, c.SessionID).Scan(&ended)
@@ -81,9 +96,9 @@ func (s *Store) LogCommand(ctx context.Context, c Command) error {
 		case ended.Valid:
 			return fmt.Errorf("audit: %s: %w", what, ErrSessionEnded)
 		}
-		_, err = tx.Exec(`INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action, rule)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.SessionID, ts, c.User, c.Login, c.Host, c.Tenant, c.Source, c.Command, c.Action, nullString(c.Rule))
+		_, err = tx.Exec(`INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action, rule, offset)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.SessionID, ts, c.User, c.Login, c.Host, c.Tenant, c.Source, c.Command, c.Action, nullString(c.Rule), offset)
 		var se sqlite3.Error
 		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey {
 			return notFoundf("%s: no such session", what)

@@ -171,9 +171,14 @@ type CommandFilter struct {
 	Limit     int            // at most this many; 0 or less means all
 }
 
-// Commands lists the commands that match f, oldest first.
+const commandColumns = `id, session_id, ts, user, login, host, tenant, source, command, action, rule, offset`
+
+// Commands lists the commands that match f, oldest first (by time, then in
+// the order they were logged). For one session that is the order of its
+// recording: the rows beside the player, or a transfer's file operations
+// (sources sftp and scp).
 func (r *Reader) Commands(ctx context.Context, f CommandFilter) ([]Command, error) {
-	q := `SELECT id, session_id, ts, user, login, host, tenant, source, command, action, rule FROM commands`
+	q := `SELECT ` + commandColumns + ` FROM commands`
 	var args []any
 	if f.SessionID != "" {
 		q, args = q+" WHERE session_id = ?", append(args, f.SessionID)
@@ -190,19 +195,12 @@ func (r *Reader) Commands(ctx context.Context, f CommandFilter) ([]Command, erro
 	defer rows.Close()
 	var out []Command
 	for rows.Next() && (f.Limit <= 0 || len(out) < f.Limit) {
-		var c Command
-		var ts string
-		var rule sql.NullString
-		if err := rows.Scan(&c.ID, &c.SessionID, &ts, &c.User, &c.Login, &c.Host, &c.Tenant,
-			&c.Source, &c.Command, &c.Action, &rule); err != nil {
-			return nil, fmt.Errorf("audit: list commands: %w", err)
+		c, err := scanCommand(rows)
+		if err != nil {
+			return nil, err
 		}
 		if f.Grep != nil && !f.Grep.MatchString(c.Command) {
 			continue
-		}
-		c.Rule = rule.String
-		if c.TS, err = parseTime(ts); err != nil {
-			return nil, fmt.Errorf("audit: command %d: ts: %w", c.ID, err)
 		}
 		out = append(out, c)
 	}
@@ -210,6 +208,28 @@ func (r *Reader) Commands(ctx context.Context, f CommandFilter) ([]Command, erro
 		return nil, fmt.Errorf("audit: list commands: %w", err)
 	}
 	return out, nil
+}
+
+// scanCommand reads a row of commandColumns.
+func scanCommand(sc scanner) (Command, error) {
+	var c Command
+	var ts string
+	var rule sql.NullString
+	var offset sql.NullFloat64
+	if err := sc.Scan(&c.ID, &c.SessionID, &ts, &c.User, &c.Login, &c.Host, &c.Tenant,
+		&c.Source, &c.Command, &c.Action, &rule, &offset); err != nil {
+		return Command{}, fmt.Errorf("audit: list commands: %w", err)
+	}
+	c.Rule = rule.String
+	if offset.Valid {
+		o := offset.Float64
+		c.Offset = &o
+	}
+	var err error
+	if c.TS, err = parseTime(ts); err != nil {
+		return Command{}, fmt.Errorf("audit: command %d: ts: %w", c.ID, err)
+	}
+	return c, nil
 }
 
 // Events returns up to limit events with seq greater than afterSeq, in

@@ -127,7 +127,7 @@ func (s *Store) EndSession(ctx context.Context, id string, e SessionEnd) error {
 		data["exit_status"] = *e.ExitStatus
 	}
 	ev := eventRow{ts: ended, typ: EventSessionEnd, actor: orDefault(e.Actor, "warden"), subject: orDefault(e.Subject, id)}
-	return s.write(ctx, func(tx *sql.Tx, tip *chainTip) error {
+	err = s.write(ctx, func(tx *sql.Tx, tip *chainTip) error {
 		res, err := tx.Exec(`UPDATE sessions SET ended_at = ?, end_reason = ?, exit_status = ?,
 			recording_path = COALESCE(?, recording_path), recording_sha256 = ?, bytes_in = ?, bytes_out = ?
 			WHERE id = ? AND ended_at IS NULL`,
@@ -141,6 +141,10 @@ func (s *Store) EndSession(ctx context.Context, id string, e SessionEnd) error {
 		}
 		return appendSessionEnd(tx, tip, ev, id, data)
 	})
+	if err == nil && s.idx != nil {
+		s.idx.enqueue(id)
+	}
+	return err
 }
 
 // appendSessionEnd seals data with the session's digests and appends the
@@ -267,6 +271,9 @@ func (s *Store) CloseOrphans(ctx context.Context, reason string) (int, error) {
 	})
 	if err != nil {
 		return 0, err
+	}
+	if closed > 0 && s.idx != nil {
+		s.idx.sweepSoon()
 	}
 	return closed, nil
 }

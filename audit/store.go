@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -28,6 +29,13 @@ const busyTimeout = 10 * time.Second
 type Options struct {
 	// Now is the clock for default timestamps; nil means time.Now.
 	Now func() time.Time
+	// OutputIndex starts the output indexer (output_index.go): the screen
+	// text of each session's recording is indexed after the session ends,
+	// and sessions that ended unindexed are indexed at start. The gateway
+	// sets it; short-lived CLI commands leave it off.
+	OutputIndex bool
+	// Log receives the indexer's reports; nil means slog.Default().
+	Log *slog.Logger
 }
 
 // Store is the gateway's handle on DATA/warden.db. One goroutine owns the
@@ -45,6 +53,8 @@ type Store struct {
 	closed bool
 	done   chan struct{} // closed when the writer goroutine has exited
 	tip    chainTip      // the chain head; owned by the writer goroutine
+	log    *slog.Logger
+	idx    *indexer // the output indexer; nil unless Options.OutputIndex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -96,6 +106,9 @@ func Open(ctx context.Context, dataDir string, opt Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.log = opt.Log; s.log == nil {
+		s.log = slog.Default()
+	}
 	if err := migrate(ctx, wdb, s.now); err != nil {
 		wdb.Close()
 		return nil, err
@@ -109,6 +122,9 @@ func Open(ctx context.Context, dataDir string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	go s.run()
+	if opt.OutputIndex {
+		s.startIndexer(s.log)
+	}
 	return s, nil
 }
 
@@ -117,6 +133,8 @@ func Open(ctx context.Context, dataDir string, opt Options) (*Store, error) {
 // both pools. Calling Close again returns the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		// The indexer writes through the writer: it stops first.
+		s.stopIndexer()
 		s.mu.Lock()
 		s.closed = true
 		close(s.ops)

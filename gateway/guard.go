@@ -58,7 +58,7 @@ func (r *sessionRecord) logDenied(ctx context.Context, source, text, rule string
 	err := ss.s.opt.Store.LogCommand(context.WithoutCancel(ctx), audit.Command{
 		SessionID: ss.id, TS: ss.s.now(), User: ss.ident.user.Name, Login: ss.t.login,
 		Host: ss.adm.host.Name, Tenant: ss.adm.host.Tenant, Source: source, Command: text,
-		Action: "denied", Rule: rule,
+		Action: "denied", Rule: rule, Offset: r.castOffset(),
 	})
 	if err != nil {
 		return &userError{msg: "command log unavailable; session ended", cause: err}

@@ -201,7 +201,7 @@ groups:
 	if opt.prepare != nil {
 		opt.prepare(b.data)
 	}
-	b.store, err = audit.Open(ctx, b.data, audit.Options{})
+	b.store, err = audit.Open(ctx, b.data, audit.Options{OutputIndex: true})
 	if err != nil {
 		t.Fatal(err)
 	}

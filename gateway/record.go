@@ -177,11 +177,23 @@ func (r *sessionRecord) logCommand(ctx context.Context, source, text string) err
 	err := ss.s.opt.Store.LogCommand(context.WithoutCancel(ctx), audit.Command{
 		SessionID: ss.id, TS: ss.s.now(), User: ss.ident.user.Name, Login: ss.t.login,
 		Host: ss.adm.host.Name, Tenant: ss.adm.host.Tenant, Source: source, Command: text, Action: "allowed",
+		Offset: r.castOffset(),
 	})
 	if err != nil {
 		return &userError{msg: "command log unavailable; session ended", cause: err}
 	}
 	return nil
+}
+
+// castOffset is where a command logged now sits in the session's cast, in
+// seconds, for the player's command markers; nil without a cast to seek in
+// (file transfers, a failed recording).
+func (r *sessionRecord) castOffset() *float64 {
+	if !r.castOK() {
+		return nil
+	}
+	s := r.cast.Elapsed().Seconds()
+	return &s
 }
 
 // castErr applies recording.on_failure to a failed cast write.
