@@ -36,10 +36,12 @@ type sessionView struct {
 
 // commandRow is one logged command as the page shows it.
 type commandRow struct {
-	audit.Command
-	Offset string // seconds into the recording, for data-offset
-	At     string // the same as m:ss for people
-	Approx bool   // no stored offset: derived from the timestamps
+	ID                         int64
+	TS                         time.Time
+	Source, Text, Action, Rule string
+	Offset                     string // seconds into the recording, for data-offset
+	At                         string // the same as m:ss for people
+	Approx                     bool   // no stored offset: derived from the timestamps
 }
 
 // badge is the verified badge: OK only when the recording's digest, the
@@ -90,7 +92,7 @@ func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request, v *Viewer,
 // rowOf places cm in the recording: its stored offset, or, for rows
 // logged before offsets were stored, its time since the session started.
 func rowOf(cm audit.Command, s audit.Session) commandRow {
-	row := commandRow{Command: cm}
+	row := commandRow{ID: cm.ID, TS: cm.TS, Source: cm.Source, Text: cm.Command, Action: cm.Action, Rule: cm.Rule}
 	sec, ok := commandOffset(cm)
 	if !ok {
 		sec = max(cm.TS.Sub(s.StartedAt).Seconds(), 0)
