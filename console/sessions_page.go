@@ -58,6 +58,12 @@ func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request, v *Viewer,
 		c.noSession(w, r, v, err)
 		return
 	}
+	if s.PolicyVersion == "" {
+		if s.PolicyVersion, err = c.policyVersion(ctx, s.ID); err != nil {
+			c.noSession(w, r, v, err)
+			return
+		}
+	}
 	live := s.EndedAt.IsZero() && c.isLive(s.ID)
 	if live && livePageHook != nil {
 		livePageHook(c, w, r, v, s.ID)

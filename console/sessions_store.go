@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/warden-gw/warden/audit"
 )
@@ -31,4 +32,12 @@ func (c *Console) checkSession(ctx context.Context, id string) ([]string, error)
 		return []string{"the recording, the session row and the audit chain do not agree"}, nil
 	}
 	return chk.Problems, nil
+}
+
+// policyVersion reads sessions.policy_version, which audit.Session
+// carries when written but its readers do not fill in.
+func (c *Console) policyVersion(ctx context.Context, id string) (string, error) {
+	var v sql.NullString
+	err := c.d.Store.DB().QueryRowContext(ctx, `SELECT policy_version FROM sessions WHERE id = ?`, id).Scan(&v)
+	return v.String, err
 }

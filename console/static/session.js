@@ -33,7 +33,6 @@
   var screenPre = document.getElementById("warden-screen-text");
   var player = null;
   var playing = false; // the player in use is playing (its events say so)
-  var mapping = null; // {real: [...ms], comp: [...ms]} of the player in use
 
   // The recording is fetched once and parsed once; a new player (another
   // speed, the idle limit switched) reuses the parsed events.
@@ -117,18 +116,22 @@
     }
     return to[lo] + (t - from[lo]) * (to[hi] - to[lo]) / span;
   }
-  function toPlayer(sec) { return mapping ? convert(mapping.real, mapping.comp, sec * 1000) / 1000 : sec; }
-  function toRecording(sec) { return mapping ? convert(mapping.comp, mapping.real, sec * 1000) / 1000 : sec; }
-
   // create builds a player with the controls' speed and idle limit,
   // positioned at recording time at (seconds), playing if play is set.
+  // Each player has its own time map, made when its parser runs.
   function create(at, play) {
     var limit = idleBox && idleBox.checked ? IDLE_LIMIT : undefined;
     var speed = speedSel ? parseFloat(speedSel.value) || 1 : 1;
+    var mapping = null;
+    var mapped;
+    var mapReady = new Promise(function (resolve) { mapped = resolve; });
+    var toPlayer = function (sec) { return mapping ? convert(mapping.real, mapping.comp, sec * 1000) / 1000 : sec; };
+    var toRecording = function (sec) { return mapping ? convert(mapping.comp, mapping.real, sec * 1000) / 1000 : sec; };
     var p = window.AsciinemaPlayer.create({
       data: function () { return parsed; },
       parser: function (rec) {
         mapping = limiterMap(rec.events, limit === undefined ? Infinity : limit * 1000);
+        mapped();
         return { cols: rec.cols, rows: rec.rows, events: rec.events.slice() };
       },
     }, holder, {
@@ -143,13 +146,13 @@
     p.getCurrentTime = function () { return toRecording(orig.getCurrentTime()); };
     p.getDuration = function () {
       var d = orig.getDuration();
-      return d === undefined ? d : toRecording(d);
+      return d === undefined || d === null ? d : toRecording(d);
     };
     p.seek = function (where) {
       if (typeof where !== "number") {
         return orig.seek(where);
       }
-      return parsed.then(function () { return orig.seek(toPlayer(where)); });
+      return mapReady.then(function () { return orig.seek(toPlayer(where)); });
     };
     p.addEventListener("marker", function (ev) {
       highlight(ev.index);
