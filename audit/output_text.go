@@ -336,6 +336,9 @@ func (x *screenText) finish() {
 
 // emit appends a line of text and a newline, up to max bytes.
 func (x *screenText) emit(line []rune) {
+	for len(line) > 0 && line[len(line)-1] == ' ' {
+		line = line[:len(line)-1]
+	}
 	if len(line) == 0 || x.truncated {
 		return
 	}

@@ -1,10 +1,13 @@
 package console
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"sync"
@@ -13,18 +16,46 @@ import (
 	"github.com/warden-gw/warden/policy"
 )
 
-// Browser sessions. A signed-in browser holds a random token in an
-// HttpOnly, SameSite=Strict cookie; the server keeps only its SHA-256, so a
-// leaked database or memory dump does not hand out live sessions. Each
-// session has its own CSRF token, which every state-changing request must
-// carry (form field "csrf" or header X-CSRF-Token).
+// Browser sessions. A signed-in browser holds a random 256-bit token in an
+// HttpOnly, SameSite=Strict cookie (Secure and __Host- prefixed under
+// TLS); the console_sessions table keeps only its SHA-256, so a copy of the
+// database or a log of queries signs nobody in. The session's CSRF token is
+// derived from the cookie's token (csrfFor), so it needs no storage of its
+// own and dies with the session; every state-changing request must carry
+// it (form field "csrf" or header X-CSRF-Token).
 //
-// This first version keeps sessions in memory; the sign-in helper replaces
-// it with persistent, listed and revocable sessions (idle timeout 30 min).
+// A session ends by sign-out, revocation from /account (any of the user's
+// own sessions), 30 minutes without a request, or its user leaving the
+// policy in force. Each is checked on every request, so revocation takes
+// effect at the next click. last_seen is written at most once a minute
+// per session (touchEvery), so browsing does not turn into a write per
+// request; the idle timeout is therefore exact to within that minute.
 
 const (
-	cookieName  = "warden_console"
-	idleTimeout = 30 * time.Minute
+	cookieName = "warden_console"
+	// hostCookieName is used under TLS: the __Host- prefix makes the
+	// browser refuse the cookie unless it is Secure, host-only and for
+	// Path /, so a sibling subdomain cannot plant (toss) a session of its
+	// choosing into a person's browser.
+	hostCookieName = "__Host-warden_console"
+	idleTimeout    = 30 * time.Minute
+	touchEvery     = time.Minute
+)
+
+// Ways of signing in, written to console_sessions.method.
+const (
+	MethodLink = "link" // a one-time link printed by `ssh GATEWAY console`
+	MethodOIDC = "oidc" // the identity provider (identity.oidc)
+)
+
+// Audit event types of the console's sign-in.
+const (
+	EventLinkIssued     = "console.link_issued"     // ssh gw console printed a link (subject: the key fingerprint)
+	EventSignIn         = "console.signin"          // a browser session started (data: method, session)
+	EventSignInRefused  = "console.signin_refused"  // a link or IdP sign-in was refused (data: reason)
+	EventSignOut        = "console.signout"         // the person signed out
+	EventSessionRevoked = "console.session_revoked" // a session was revoked from /account
+	EventSessionEnded   = "console.session_ended"   // idle timeout, or the user left the policy
 )
 
 // Viewer is the signed-in person of one request, as the policy in force
@@ -36,95 +67,175 @@ type Viewer struct {
 	SessionID string           // the browser session's public ID
 }
 
-type browserSession struct {
-	id       string // public ID (listing, revoking); not the cookie
-	user     string
-	csrf     string
-	lastSeen time.Time
-}
-
+// authState is the sign-in's in-memory state: the refusal budget and
+// the pending IdP sign-ins (auth_oidc.go). Sessions and links are rows.
 type authState struct {
-	c        *Console
-	mu       sync.Mutex
-	sessions map[[32]byte]*browserSession // by SHA-256 of the cookie token
+	refusals refusalBudget
+	oidc     oidcState
 }
 
-func newAuthState(c *Console) *authState {
-	return &authState{c: c, sessions: map[[32]byte]*browserSession{}}
+func newAuthState(c *Console) *authState { return &authState{} }
+
+// refusalBudget bounds the audit events of refused sign-ins: a client
+// spraying made-up links must not grow the audit chain without limit.
+// Up to refusalBurst events a minute are written; the rest are counted,
+// logged, and the next written event says how many were left out.
+type refusalBudget struct {
+	mu         sync.Mutex
+	minute     time.Time
+	n          int
+	suppressed int
 }
 
-func (c *Console) mountAuth(m Mux) {}
+const refusalBurst = 60
 
-// randToken returns n random bytes as unpadded base64url.
-func (c *Console) randToken(n int) (string, error) {
+func (b *refusalBudget) allow(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := now.Truncate(time.Minute)
+	if !m.Equal(b.minute) {
+		b.minute, b.n = m, 0
+	}
+	if b.n >= refusalBurst {
+		b.suppressed++
+		return false
+	}
+	b.n++
+	return true
+}
+
+func (b *refusalBudget) takeSuppressed() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := b.suppressed
+	b.suppressed = 0
+	return n
+}
+
+func (c *Console) mountAuth(m Mux) {
+	m.Handle("GET /signin", http.HandlerFunc(c.signinPage))
+	m.Handle("GET /signin/link", http.HandlerFunc(c.linkPage))
+	m.Handle("POST /signin/link", http.HandlerFunc(c.linkRedeem))
+	m.Handle("POST /signout", c.action(c.signOut))
+	m.Handle("GET /account", c.viewer(c.accountPage))
+	m.Handle("POST /account/revoke", c.action(c.revoke))
+	c.mountOIDC(m) // auth_oidc.go
+}
+
+// random returns n random bytes.
+func (c *Console) random(n int) ([]byte, error) {
 	r := c.d.Rand
 	if r == nil {
 		r = rand.Reader
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// randToken returns n random bytes as unpadded base64url.
+func (c *Console) randToken(n int) (string, error) {
+	b, err := c.random(n)
+	if err != nil {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// startSession signs user in on this browser: a new session and its cookie.
-func (c *Console) startSession(w http.ResponseWriter, user string) error {
-	tok, err := c.randToken(32)
-	if err != nil {
-		return err
+// tokenHash is what the tables keep of a link's or a cookie's token.
+func tokenHash(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+// csrfFor derives a session's CSRF token from its cookie token: HMAC-SHA256
+// keyed by the token. A page from another site can neither read the
+// HttpOnly cookie nor this value (it is only in our pages, which the
+// same-origin policy hides from it), and the database, holding only the
+// token's hash, cannot produce it.
+func csrfFor(tok string) string {
+	m := hmac.New(sha256.New, []byte(tok))
+	m.Write([]byte("warden-csrf"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (c *Console) cookieName() string {
+	if c.d.Secure {
+		return hostCookieName
 	}
-	id, err := c.randToken(9)
-	if err != nil {
-		return err
-	}
-	csrf, err := c.randToken(32)
-	if err != nil {
-		return err
-	}
-	a := c.auth
-	a.mu.Lock()
-	a.sessions[sha256.Sum256([]byte(tok))] = &browserSession{id: id, user: user, csrf: csrf, lastSeen: c.d.Now()}
-	a.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true,
+	return cookieName
+}
+
+// setSessionCookie hands the browser its session token. No Expires: the
+// cookie ends with the browser, the session earlier by the idle timeout.
+func (c *Console) setSessionCookie(w http.ResponseWriter, tok string) {
+	http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: tok, Path: "/", HttpOnly: true,
 		Secure: c.d.Secure, SameSite: http.SameSiteStrictMode})
+}
+
+func (c *Console) clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: c.d.Secure, SameSite: http.SameSiteStrictMode})
+}
+
+// startSession signs user in on this browser with a new session and its
+// cookie, outside any sign-in flow: for the package's unit tests, which
+// exercise pages rather than sign-in (auth tests sign in for real).
+func (c *Console) startSession(w http.ResponseWriter, user string) error {
+	tok, _, err := c.newSession(context.Background(), sessionStart{user: user, method: MethodLink})
+	if err != nil {
+		return err
+	}
+	c.setSessionCookie(w, tok)
 	return nil
 }
 
+// sessionToken returns the cookie's token of r, or "".
+func (c *Console) sessionToken(r *http.Request) string {
+	ck, err := r.Cookie(c.cookieName())
+	if err != nil || len(ck.Value) != 43 { // 32 bytes in base64url
+		return ""
+	}
+	return ck.Value
+}
+
 // lookup returns the viewer of r, or nil when r carries no live session or
-// its user is no longer in the policy.
+// its user is no longer in the policy (which ends the session). A store
+// error is logged and answers nil: fail closed.
 func (c *Console) lookup(r *http.Request) *Viewer {
-	ck, err := r.Cookie(cookieName)
-	if err != nil || ck.Value == "" {
+	tok := c.sessionToken(r)
+	if tok == "" {
 		return nil
 	}
-	a := c.auth
-	now := c.d.Now()
-	key := sha256.Sum256([]byte(ck.Value))
-	a.mu.Lock()
-	bs := a.sessions[key]
-	if bs != nil && now.Sub(bs.lastSeen) > idleTimeout {
-		delete(a.sessions, key)
-		bs = nil
+	ctx := r.Context()
+	bs, err := c.sessionByToken(ctx, tokenHash(tok))
+	if err != nil {
+		c.log.Error("console: session lookup", "err", err)
+		return nil
 	}
-	if bs != nil {
-		bs.lastSeen = now
+	if bs == nil || !bs.live() {
+		return nil
 	}
-	var v *Viewer
-	if bs != nil {
-		v = &Viewer{User: bs.user, CSRF: bs.csrf, SessionID: bs.id}
-	}
-	a.mu.Unlock()
-	if v == nil {
+	now := c.d.Now().UTC()
+	if now.Sub(bs.lastSeen) > idleTimeout {
+		c.endSession(ctx, bs, "idle", "", EventSessionEnded)
 		return nil
 	}
 	pol := c.d.Policy()
-	u := pol.User(v.User)
+	u := pol.User(bs.user)
 	if u == nil {
-		return nil // removed since sign-in: cut off at once
+		// Removed since sign-in (a leaver): cut off at once, for good.
+		c.endSession(ctx, bs, "left", "", EventSessionEnded)
+		return nil
 	}
-	v.Oversight = pol.OversightOf(u)
-	return v
+	if now.Sub(bs.lastSeen) >= touchEvery {
+		if err := c.touchSession(ctx, bs.id, now); err != nil {
+			c.log.Error("console: session last_seen not written", "session", bs.id, "err", err)
+		}
+	}
+	return &Viewer{User: bs.user, CSRF: csrfFor(tok), SessionID: bs.id, Oversight: pol.OversightOf(u)}
 }
 
 // viewer wraps a page that needs a signed-in person: without one, a GET

@@ -41,8 +41,18 @@ type Deps struct {
 	// sessions list's "live only", the session page's live state); nil
 	// means none are live. gateway.Server.LiveSessionIDs implements it.
 	LiveIDs func() []string
-	// Secure is true when the listener serves TLS: cookies get Secure.
+	// Secure is true when the listener serves TLS: cookies get Secure
+	// and the __Host- prefix.
 	Secure bool
+	// BaseURL returns the base of the links `ssh GATEWAY console` prints
+	// for an SSH connection that reached the gateway at host
+	// (web.Server.BaseURL); nil or "" means no link can be issued.
+	BaseURL func(host string) string
+	// SignOn answers which user a key is bound to by `ssh GATEWAY login`
+	// (sso.Service); nil means only policy keys hold links. OIDC, when
+	// set, is the console's own sign-in through the identity provider.
+	SignOn SignOn
+	OIDC   OIDC
 	Logger *slog.Logger
 	Now    func() time.Time
 	Rand   io.Reader // nil means crypto/rand

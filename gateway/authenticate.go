@@ -143,8 +143,8 @@ type identity struct {
 	fingerprint string
 	clientAddr  string
 	// bound is set when a sign-in binding, not the policy, names the
-	// user; key is then the bound key, and localAddr where the client
-	// reached the gateway (for the links `login` prints).
+	// user; key is then the bound key. localAddr is where the client
+	// reached the gateway (for the links `login` and `console` print).
 	bound     bool
 	key       gossh.PublicKey
 	localAddr string
@@ -167,13 +167,14 @@ func (s *Server) identify(conn *gossh.ServerConn) (identity, bool) {
 	if name == "" || u == nil {
 		return identity{}, false
 	}
-	id := identity{user: u, fingerprint: conn.Permissions.Extensions[extFingerprint], clientAddr: conn.RemoteAddr().String()}
+	id := identity{user: u, fingerprint: conn.Permissions.Extensions[extFingerprint], clientAddr: conn.RemoteAddr().String(),
+		localAddr: conn.LocalAddr().String()}
 	if raw := conn.Permissions.Extensions[extBound]; raw != "" {
 		key, err := gossh.ParsePublicKey([]byte(raw))
 		if err != nil {
 			return identity{}, false
 		}
-		id.bound, id.key, id.localAddr = true, key, conn.LocalAddr().String()
+		id.bound, id.key = true, key
 	}
 	return s.reidentify(id)
 }

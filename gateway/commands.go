@@ -55,6 +55,9 @@ func (s *Server) commands() map[string]command {
 	for name, c := range s.ssoCommands() { // commands_sso.go: login, logout
 		cmds[name] = c
 	}
+	for name, c := range s.consoleCommands() { // commands_console.go: console
+		cmds[name] = c
+	}
 	return cmds
 }
 

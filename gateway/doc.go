@@ -39,6 +39,8 @@
 //	commands_cooldown.go    clear-denial: an approver lifts a deny's hold
 //	commands_sso.go   login and logout (package sso); an unknown key may
 //	                  connect to run login and nothing else
+//	commands_console.go  console: a one-time link to the browser console
+//	                  (package console), bound to the key of the connection
 //	breakglass.go   a grant's end: live sessions closed; the rotation worker
 //	                rotates what the grant recorded, retries with backoff
 //	directory.go    identity directories: their users in Policy, and each

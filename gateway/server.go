@@ -70,6 +70,9 @@ type Options struct {
 	// SignOn is single sign-on for SSH keys (authenticate.go,
 	// commands_sso.go); nil admits policy keys only.
 	SignOn signOn
+	// ConsoleLinks issues the one-time links of `ssh GATEWAY console`
+	// (console.Console, commands_console.go); nil refuses the command.
+	ConsoleLinks consoleLinks
 	// Rotations is the table of rotations owed by break-glass grants; nil
 	// means JIT when it is one (*jit.Service), else no rotation worker.
 	Rotations rotationLedger

@@ -39,7 +39,9 @@ CREATE INDEX audit_events_session_end ON audit_events (json_extract(data, '$.ses
 CREATE VIRTUAL TABLE session_output_fts USING fts4(content="", text, tokenize=unicode61);
 
 CREATE TABLE session_output_chunks (
-    docid       INTEGER PRIMARY KEY,                  -- session_output_fts docid
+    -- AUTOINCREMENT: a docid is never reused, since the FTS rows of chunks
+    -- replaced after an interrupted attempt stay in the contentless table.
+    docid       INTEGER PRIMARY KEY AUTOINCREMENT,    -- session_output_fts docid
     session_id  TEXT    NOT NULL REFERENCES sessions (id)
 );
 CREATE INDEX session_output_chunks_session ON session_output_chunks (session_id);
