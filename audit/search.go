@@ -149,7 +149,10 @@ func (r *Reader) SearchSessions(ctx context.Context, q SessionQuery) (SessionPag
 		if len(q.CommandContains) > maxContainsBytes {
 			return SessionPage{}, invalidf("command search longer than %d bytes", maxContainsBytes)
 		}
-		add(`EXISTS (SELECT 1 FROM commands c WHERE c.session_id = s.id AND c.command LIKE ? ESCAPE '\')`,
+		// IN, not a correlated EXISTS: one scan of the covering index
+		// commands_session_command, however rare the text (an EXISTS
+		// probes every session's rows when few match).
+		add(`s.id IN (SELECT c.session_id FROM commands c WHERE c.command LIKE ? ESCAPE '\')`,
 			"%"+escapeLike(q.CommandContains)+"%")
 	}
 	if q.OutputContains != "" {

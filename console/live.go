@@ -45,6 +45,9 @@ type badInput interface{ BadInput() string }
 // watch or kill, whether it is another tenant's, ended or unknown.
 const noLiveSession = "no live session with that ID that you can act on"
 
+// The session page of a live session is the live page.
+func init() { livePageHook = (*Console).livePage }
+
 func (c *Console) mountLive(m Mux) {
 	if c.d.Live == nil {
 		return // no gateway (a console served without one): no live view
@@ -79,6 +82,7 @@ func (c *Console) livePage(w http.ResponseWriter, r *http.Request, v *Viewer, id
 		c.fail(w, r, v, http.StatusNotFound, noLiveSession)
 		return
 	}
+	allowPlayer(w) // the player's terminal is WebAssembly (sessions_page.go)
 	// Whoever may watch may kill: `ssh gw kill` is open to the same
 	// overseers (approvers and auditors of the tenant) as `ssh gw watch`.
 	c.render(w, http.StatusOK, "live", v, "Live: "+h.Title, livePageData{

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 	"unicode"
@@ -34,19 +33,6 @@ func (e *BadReasonError) BadInput() string { return e.msg }
 
 // maxKillReason bounds a kill reason, as jit bounds a deny reason.
 const maxKillReason = 1024
-
-// LiveSessionIDs returns the IDs of the live sessions, sorted. It is not
-// scoped by tenant: the console uses it only to mark rows it already
-// shows as live.
-func (s *Server) LiveSessionIDs() []string {
-	live := s.live.snapshot()
-	ids := make([]string, 0, len(live))
-	for id := range live {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
 
 // consoleTarget is liveSession for a console user: the live session id if
 // user, as the current policy knows them, oversees its tenant. A refusal

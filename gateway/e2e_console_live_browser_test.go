@@ -67,7 +67,15 @@ func newLiveBed(t testing.TB) *consoleBed {
 			},
 			extraRoles: "  - name: globex-root\n    tenant: globex\n    hosts: {names: [app01]}\n    logins: [root]\n    privileged: true\n    eligible: [helpdesk]\n    approvers: [management]\n",
 		},
-		deps: func(cb *consoleBed, _ *gateway.Options, d *console.Deps) { d.Live = liveVia{cb} },
+		deps: func(cb *consoleBed, _ *gateway.Options, d *console.Deps) {
+			d.Live = liveVia{cb}
+			d.LiveIDs = func() []string {
+				if g := cb.gwp.Load(); g != nil {
+					return g.LiveSessionIDs()
+				}
+				return nil
+			}
+		},
 	})
 }
 
@@ -81,13 +89,14 @@ func startShell(t testing.TB, cb *consoleBed) (*sshtest.PTYSession, string) {
 	return p, cb.liveID("alice")
 }
 
-// openLivePage opens the live page of id in the signed-in browser ctx and
-// waits until its player is connected (the terminal shows).
-func openLivePage(t testing.TB, cb *consoleBed, ctx context.Context, id string) {
+// openLivePage opens path (the session page of a live session, or its
+// /watch page) in the signed-in browser ctx and waits until its player
+// shows a terminal.
+func openLivePage(t testing.TB, cb *consoleBed, ctx context.Context, path string) {
 	t.Helper()
 	sctx, cancel := browsertest.Step(ctx, 0)
 	defer cancel()
-	if err := chromedp.Do(sctx, chromedp.Navigate(cb.URL+"/sessions/"+id+"/watch"),
+	if err := chromedp.Do(sctx, chromedp.Navigate(cb.URL+path),
 		chromedp.WaitVisible(`#warden-live .ap-term-text`)); err != nil {
 		t.Fatalf("live page: %v", err)
 	}
@@ -141,7 +150,7 @@ func TestConsoleLiveViewInBrowser(t *testing.T) {
 	p, id := startShell(t, cb)
 	ctx := cb.browser()
 	cb.signInBrowser(ctx, cb.carol)
-	openLivePage(t, cb, ctx, id)
+	openLivePage(t, cb, ctx, "/sessions/"+id) // the session page of a live session is its live view
 	cb.waitEvent("session.watched", "carol")
 
 	marker := uniqueMarker(t)
@@ -423,7 +432,7 @@ func BenchmarkLiveView(b *testing.B) {
 	p, id := startShell(b, cb)
 	ctx := cb.browser()
 	cb.signInBrowser(ctx, cb.carol)
-	openLivePage(b, cb, ctx, id)
+	openLivePage(b, cb, ctx, "/sessions/"+id+"/watch")
 	var lat []time.Duration
 	for i := 0; i < 20; i++ {
 		lat = append(lat, typeAndSee(b, ctx, p, uniqueMarker(b)[:12], 10*time.Second))

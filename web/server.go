@@ -130,17 +130,13 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 // forms: no script, no framing, nothing from elsewhere. form-action also
 // allows http(s) targets because browsers apply it to the redirect that
 // follows a form, and the sign-in confirm form redirects to the IdP,
-// whose address this package does not know. script-src adds
-// 'wasm-unsafe-eval' and nothing else: the console's asciinema-player runs
-// its terminal emulator as WebAssembly, which Chromium will not compile
-// without it; it allows no JavaScript eval and no inline script.
-// no-referrer keeps
+// whose address this package does not know. no-referrer keeps
 // the sign-in page's URL (which names a pending sign-in) out of the
 // Referer the IdP would see.
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", "default-src 'self'; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Referrer-Policy", "no-referrer")

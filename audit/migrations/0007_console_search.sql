@@ -18,8 +18,10 @@ CREATE INDEX sessions_role ON sessions (role, started_at, id);
 CREATE INDEX sessions_end_reason ON sessions (end_reason, started_at, id);
 CREATE INDEX sessions_tenant_host ON sessions (tenant, host, started_at, id);
 
--- A session's commands in the order they were logged (the player's rows).
-CREATE INDEX commands_session_id ON commands (session_id, id);
+-- "Command contains" is a substring match, which no B-tree can seek: the
+-- search scans this covering index (command text and session only), the
+-- smallest structure that answers it, instead of the table's wide rows.
+CREATE INDEX commands_session_command ON commands (session_id, command);
 
 -- The session.end event of a session, found without a scan of the chain
 -- (the verified badge). Events written before session_id was in the data

@@ -1,0 +1,153 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/internal/sshtest"
+	"github.com/warden-gw/warden/recorder"
+)
+
+// The console's data: a session that showed DROP TABLE on screen is found
+// by the output index once it has ended, its commands carry offsets into
+// its recording that a player can seek to, and its evidence checks out.
+func TestSessionOutputIndexedAndCommandsSeekable(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	p := b.alice.StartPTY(t, b.port, "root@web01", 100, 30)
+	p.Send("export PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	// The phrase is printed by the host, not typed: only the screen has
+	// it, so only the output index can find it.
+	p.Send("printf '%s %s %s\\n' DROP TABLE customers\r")
+	p.Expect(t, `DROP TABLE customers`, expectWait)
+	p.Send("sleep 1\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	p.Send("exit\r")
+	if code, err := p.Wait(expectWait); err != nil || code != 0 {
+		t.Fatalf("exit code %d, err %v; output %q", code, err, p.Output())
+	}
+	s := b.lastSession("alice")
+
+	// Indexed by the store's indexer after the end, with no other help.
+	ctx := context.Background()
+	deadline := time.Now().Add(expectWait)
+	for {
+		page, err := b.store.SearchSessions(ctx, audit.SessionQuery{OutputContains: "drop table customers"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Sessions) == 1 && page.Sessions[0].ID == s.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s not found by its output: %+v", s.ID, page.Sessions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, q := range []audit.SessionQuery{
+		{OutputContains: "DROP TABLE orders"},
+		{OutputContains: "drop table customers", Tenants: []string{"globex"}},
+		{OutputContains: "drop table customers", User: "bob"},
+	} {
+		if page, err := b.store.SearchSessions(ctx, q); err != nil || len(page.Sessions) != 0 {
+			t.Errorf("%+v: %v %+v", q, err, page.Sessions)
+		}
+	}
+	if page, err := b.store.SearchSessions(ctx, audit.SessionQuery{CommandContains: "SLEEP 1", User: "alice"}); err != nil ||
+		len(page.Sessions) != 1 || page.Sessions[0].ID != s.ID {
+		t.Errorf("command search: %v %+v", err, page.Sessions)
+	}
+
+	// Each command's offset lies within the recording and they increase.
+	dur := castDuration(t, filepath.Join(b.data, filepath.FromSlash(s.RecordingPath)))
+	cmds := b.commands(s.ID)
+	if len(cmds) != 4 {
+		t.Fatalf("commands %+v", shellRows(cmds))
+	}
+	prev := -1.0
+	for _, c := range cmds {
+		if c.Offset == nil || *c.Offset <= prev || *c.Offset > dur {
+			t.Fatalf("command %q offset %v: want increasing, within 0..%v", c.Command, c.Offset, dur)
+		}
+		prev = *c.Offset
+	}
+	// sleep 1 ran for a second: the next line was typed at least that much later.
+	if gap := *cmds[3].Offset - *cmds[2].Offset; gap < 1 {
+		t.Errorf("exit only %.3fs after sleep 1", gap)
+	}
+
+	check, err := b.store.CheckSession(ctx, b.data, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !check.Match || check.FileSHA256 != s.RecordingSHA256 {
+		t.Fatalf("check: %+v", check)
+	}
+}
+
+// castDuration returns the time of a cast's last event.
+func castDuration(t *testing.T, path string) float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	sc.Scan() // header
+	var last float64
+	for sc.Scan() {
+		ev, err := recorder.ParseEvent(sc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = ev.Time
+	}
+	return last
+}
+
+// A file transfer has no player: its file operations are its command rows,
+// without offsets, and it has nothing in the output index.
+func TestTransferSessionListsFileOperations(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	local, remote := t.TempDir(), remoteDir(t)
+	src, _ := randomFile(t, local, "up.bin", 4096)
+	b.scp(src, sshtest.Remote("root@web01", remote+"/up.bin"))
+	s := b.lastSession("alice")
+	cmds := b.commands(s.ID)
+	var ops []string
+	for _, c := range cmds {
+		if c.Offset != nil {
+			t.Errorf("transfer row %q has offset %v", c.Command, *c.Offset)
+		}
+		if c.Source == "sftp" {
+			ops = append(ops, c.Command)
+		}
+	}
+	if !containsPrefix(ops, "put "+remote+"/up.bin") {
+		t.Fatalf("file operations %q", ops)
+	}
+	check, err := b.store.CheckSession(context.Background(), b.data, s.ID)
+	if err != nil || !check.Match || check.RecordingPath != "" {
+		t.Fatalf("check %+v, %v", check, err)
+	}
+	if n, err := b.store.IndexPending(context.Background()); err != nil || n != 0 {
+		t.Errorf("a transfer was indexed: %d, %v", n, err)
+	}
+}
+
+func containsPrefix(list []string, prefix string) bool {
+	for _, s := range list {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}
