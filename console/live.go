@@ -41,10 +41,6 @@ type Live interface {
 // show them.
 type badInput interface{ BadInput() string }
 
-// noLiveSession is the one message for a session the viewer may not
-// watch or kill, whether it is another tenant's, ended or unknown.
-const noLiveSession = "no live session with that ID that you can act on"
-
 // The session page of a live session is the live page.
 func init() { livePageHook = (*Console).livePage }
 
@@ -74,12 +70,12 @@ type livePageData struct {
 // calls it for a session that is live.
 func (c *Console) livePage(w http.ResponseWriter, r *http.Request, v *Viewer, id string) {
 	if c.d.Live == nil {
-		c.fail(w, r, v, http.StatusNotFound, noLiveSession)
+		c.noSession(w, r, v, errNoSession)
 		return
 	}
 	h, err := c.d.Live.LiveSession(r.Context(), v.User, id)
 	if err != nil {
-		c.fail(w, r, v, http.StatusNotFound, noLiveSession)
+		c.noSession(w, r, v, errNoSession)
 		return
 	}
 	allowPlayer(w) // the player's terminal is WebAssembly (sessions_page.go)
@@ -107,7 +103,7 @@ func (c *Console) liveKill(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	case errors.As(err, &bad):
 		c.fail(w, r, v, http.StatusBadRequest, bad.BadInput())
 	case err != nil:
-		c.fail(w, r, v, http.StatusNotFound, noLiveSession)
+		c.noSession(w, r, v, errNoSession)
 	default:
 		c.log.Info("console: session killed", "user", v.User, "session", id)
 		c.render(w, http.StatusOK, "live_killed", v, "Session terminated", killResult{ID: id, Reason: reason})

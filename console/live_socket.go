@@ -50,6 +50,7 @@ func (c *Console) liveSocket(w http.ResponseWriter, r *http.Request, v *Viewer) 
 	// cookie. A browser always sends Origin on a WebSocket handshake; a
 	// request without one is refused too.
 	if !sameOrigin(r) {
+		c.refused(r.Context(), r, v, "live view: WebSocket from origin "+truncateReason(r.Header.Get("Origin"))+" refused")
 		http.Error(w, "cross-origin WebSocket refused", http.StatusForbidden)
 		return
 	}
@@ -57,7 +58,7 @@ func (c *Console) liveSocket(w http.ResponseWriter, r *http.Request, v *Viewer) 
 	defer cancel()
 	feed, err := c.d.Live.WatchSession(ctx, v.User, id)
 	if err != nil {
-		c.fail(w, r, v, http.StatusNotFound, noLiveSession)
+		c.noSession(w, r, v, errNoSession)
 		return
 	}
 	// Origin was checked above, against the Host the browser addressed;

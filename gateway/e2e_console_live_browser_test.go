@@ -237,6 +237,7 @@ func TestAttackConsoleLiveView(t *testing.T) {
 	if _, r, err := dialLiveWS(cb, carol, id, "http://evil.example"); err == nil || r == nil || r.StatusCode != 403 {
 		t.Fatalf("cross-origin upgrade: %v %v", err, r)
 	}
+	cb.waitEvent("console.refused", "evil.example")
 	if resp, _ := cb.post(carol, "/sessions/"+id+"/kill", url.Values{"reason": {"no token"}}); resp.StatusCode != 403 {
 		t.Fatalf("kill without CSRF: %d", resp.StatusCode)
 	}
