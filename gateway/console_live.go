@@ -214,6 +214,14 @@ func (s *Server) pumpFeed(ctx context.Context, rec *sessionRecord, w *watcher, o
 	for {
 		select {
 		case <-recheck.C:
+			if s.live.get(rec.ss.id) == nil && rec.watching(w) {
+				// The session ended as the view began, after its watchers
+				// were told (endWatch): nothing will close w.ch. (A
+				// watcher that was told has left the set, and drains
+				// w.ch to its close below.)
+				finish("session ended")
+				return
+			}
 			if !oversees() {
 				s.auditRefusal(ctx, "command.refused", "", user, "watch "+rec.ss.id,
 					map[string]any{"reason": "you no longer oversee this session; watch ended", "via": "console"})
@@ -253,4 +261,12 @@ func (r *sessionRecord) termSize() (cols, rows int) {
 		return int(p.Cols), int(p.Rows)
 	}
 	return 80, 24
+}
+
+// watching reports whether w is still among r's watchers.
+func (r *sessionRecord) watching(w *watcher) bool {
+	r.viewers.mu.Lock()
+	defer r.viewers.mu.Unlock()
+	_, ok := r.viewers.set[w]
+	return ok
 }

@@ -279,7 +279,7 @@ func TestAttackConsoleLiveView(t *testing.T) {
 }
 
 // TestConsoleLiveSlowBrowserDropsFrames: a browser whose socket reads
-// nothing (its receive buffer kept tiny) while the session prints 16 MB
+// nothing (its receive buffer kept tiny) while the session prints 32 MB
 // does not slow the session: the session's own client gets every byte,
 // the recording holds them all, the browser is told that frames were
 // dropped or is cut off, and once it is gone the goroutines of the view
@@ -300,7 +300,7 @@ func TestConsoleLiveSlowBrowserDropsFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const lines = 400000 // 400000 lines of 41 bytes: 16 MB
+	const lines = 800000 // 800000 lines of 41 bytes: 32 MB
 	if err := s.Start(fmt.Sprintf("read go; yes 0123456789012345678901234567890123456789 | head -n %d", lines)); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +350,7 @@ func TestConsoleLiveSlowBrowserDropsFrames(t *testing.T) {
 	case <-time.After(3 * time.Minute):
 		t.Fatal("the session's client did not get its output while a browser read nothing")
 	}
-	t.Logf("16 MB reached the session's client in %v with a stalled browser watching", time.Since(start))
+	t.Logf("32 MB reached the session's client in %v with a stalled browser watching", time.Since(start))
 	if err := s.Wait(); err != nil {
 		t.Fatalf("session: %v", err)
 	}

@@ -192,7 +192,9 @@ func TestConsoleWatchSlowViewerDropsFrames(t *testing.T) {
 	}
 	// The command waits for a line, so the viewer is in place before the
 	// output starts.
-	const lines = 200000 // 200000 lines of 40 bytes: 8 MB
+	// 800000 lines of 41 bytes: 32 MB, some 250 chunks of the bridge's
+	// 128 KiB buffers, far more than a watcher's 64 buffered frames.
+	const lines = 800000
 	if err := s.Start(fmt.Sprintf("read go; yes 0123456789012345678901234567890123456789 | head -n %d", lines)); err != nil {
 		t.Fatal(err)
 	}
