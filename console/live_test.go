@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -357,5 +359,43 @@ func TestLivePageAndKill(t *testing.T) {
 	}
 	if len(fl.killed) != 1 || fl.killed[0] != "ann:rogue <b>root</b>" {
 		t.Fatalf("killed %v", fl.killed)
+	}
+}
+
+// TestLiveSocketCutsOffAStalledBrowser: a browser that reads nothing is
+// cut off once a write has waited liveWriteTimeout, and the view ends
+// (the gateway then stops keeping frames for it). The browser's socket
+// keeps a 4 KiB receive buffer so that the server's writes block soon.
+func TestLiveSocketCutsOffAStalledBrowser(t *testing.T) {
+	old := liveWriteTimeout
+	t.Cleanup(func() { liveWriteTimeout = old }) // runs after the server closed
+	liveWriteTimeout = 300 * time.Millisecond
+	tc, fl := newLiveConsole(t)
+	ann, _ := tc.signIn(t, "ann")
+	tr := &http.Transport{DialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}).DialContext}
+	defer tr.CloseIdleConnections()
+	c, _, err := dialLive(t, tc, &http.Client{Jar: ann.Jar, Transport: tr}, liveID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	chunk := []byte(strings.Repeat("x", 32<<10))
+	deadline := time.After(2 * time.Minute)
+	for {
+		select {
+		case fl.frames <- recorder.Frame{Output: chunk}:
+		case <-fl.ended:
+			return // cut off: the view ended while the browser read nothing
+		case <-deadline:
+			t.Fatal("a browser that reads nothing is never cut off")
+		}
 	}
 }
