@@ -9,7 +9,7 @@ export WARDEN_VAULTDEV := $(VAULTDEV)
 TESTOP ?= $(HOME)/.cache/warden/testop
 export WARDEN_TESTOP := $(TESTOP)
 
-.PHONY: help build test test-short bench soak lint demo fuzz fuzz-short vaultdev testop clean
+.PHONY: help build test test-short bench soak lint demo fuzz fuzz-short vaultdev testop assets clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -117,6 +117,29 @@ testop: ## build the OpenID Provider for the sign-in tests (zitadel/oidc op; onc
 		echo "building testop (zitadel/oidc v3 op) into $(TESTOP)"; \
 		(cd testdata/testop && nice $(GO) build -trimpath -o $(TESTOP) .) && echo "$$sum" > $(TESTOP).src; \
 	fi
+
+# The console's session player: asciinema-player from npm, pinned by
+# version and by the SHA-256 of its registry tarball. Its browser bundle,
+# stylesheet and licence are committed under console/static/player/ and
+# embedded in the binary, so building or running Warden needs no npm; this
+# target only refreshes them (change both pins together).
+PLAYER_VERSION ?= 3.17.0
+PLAYER_SHA256  ?= d03ef67fc2f32a7aa5177c0b64650c7c8fd234ef2d3e4b34886632bb3dd58c5c
+PLAYER_DIR     := console/static/player
+
+assets: ## refresh the console's asciinema-player files from npm (pinned version and SHA-256)
+	@set -euo pipefail; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent asciinema-player@$(PLAYER_VERSION) >/dev/null); \
+	tgz="$$tmp/asciinema-player-$(PLAYER_VERSION).tgz"; \
+	got=$$(sha256sum "$$tgz" | cut -c1-64); \
+	if [ "$$got" != "$(PLAYER_SHA256)" ]; then echo "assets: asciinema-player $(PLAYER_VERSION) tarball SHA-256 $$got, want $(PLAYER_SHA256)"; exit 1; fi; \
+	tar -xzf "$$tgz" -C "$$tmp"; \
+	grep -q '"license": "Apache-2.0"' "$$tmp/package/package.json" || { echo "assets: licence is no longer Apache-2.0"; exit 1; }; \
+	mkdir -p $(PLAYER_DIR); \
+	cp "$$tmp/package/dist/bundle/asciinema-player.min.js" "$$tmp/package/dist/bundle/asciinema-player.css" $(PLAYER_DIR)/; \
+	cp "$$tmp/package/LICENSE" $(PLAYER_DIR)/LICENSE; \
+	echo "$(PLAYER_VERSION)" > $(PLAYER_DIR)/VERSION; \
+	echo "assets: asciinema-player $(PLAYER_VERSION) (sha256 $(PLAYER_SHA256)) in $(PLAYER_DIR)"
 
 clean: ## remove build output
 	rm -rf bin

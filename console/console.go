@@ -37,6 +37,12 @@ type Deps struct {
 	// approve, deny, grants, exceptions, kill): the console decides
 	// nothing the SSH interface would not.
 	Commands Commands
+	// Live watches and kills live sessions (live.go); nil: no live view.
+	Live Live
+	// LiveIDs returns the IDs of the gateway's live sessions (the
+	// sessions list's "live only", the session page's live state); nil
+	// means none are live. gateway.Server.LiveSessionIDs implements it.
+	LiveIDs func() []string
 	// Secure is true when the listener serves TLS: cookies get Secure
 	// and the __Host- prefix.
 	Secure bool
@@ -98,8 +104,10 @@ type Mux interface {
 func (c *Console) Mount(m Mux) {
 	static, _ := fs.Sub(staticFS, "static")
 	m.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(static)))
-	c.mountAuth(m)   // auth.go
-	c.mountDecide(m) // decide.go
+	c.mountAuth(m)     // auth.go
+	c.mountDecide(m)   // decide.go
+	c.mountSessions(m) // sessions.go
+	c.mountLive(m)     // live.go
 	m.Handle("GET /{$}", c.viewer(func(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
 	}))

@@ -61,17 +61,6 @@ func (e *fakeRefusal) Internal() bool  { return e.internal }
 
 func withCommands(tc *testConsole, f *fakeCommands) { tc.c.d.Commands = f }
 
-func get(t *testing.T, cl *http.Client, u string) (int, string) {
-	t.Helper()
-	resp, err := cl.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func post(t *testing.T, cl *http.Client, u string, form url.Values) (int, string) {
 	t.Helper()
 	resp, err := cl.PostForm(u, form)

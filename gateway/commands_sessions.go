@@ -24,7 +24,7 @@ func (s *Server) sessionCommands() map[string]command {
 	return map[string]command{
 		"sessions": {usage: "sessions [--live] [--json]", help: "recent sessions, or the live ones, of the tenants you oversee", run: cmdSessions},
 		"watch":    {usage: "watch SESSION_ID", help: "read-only live view of a session of a tenant you oversee", run: cmdWatch},
-		"kill":     {usage: "kill SESSION_ID", help: "terminate a live session of a tenant you oversee", run: cmdKill},
+		"kill":     {usage: "kill SESSION_ID [--reason TEXT]", help: "terminate a live session of a tenant you oversee", run: cmdKill},
 	}
 }
 
@@ -149,9 +149,17 @@ func cmdKill(ctx context.Context, e *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	id, err := oneSessionID(args)
+	pos, opts, err := options(args, "--reason")
 	if err != nil {
 		return err
+	}
+	id, err := oneSessionID(pos)
+	if err != nil {
+		return err
+	}
+	reason := opts["--reason"]
+	if err := checkKillReason(reason, false); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if _, _, err := e.liveSession(o, id); err != nil {
 		return err
@@ -159,7 +167,11 @@ func cmdKill(ctx context.Context, e *cmdEnv, args []string) error {
 	if !e.s.Kill(id) {
 		return noSession(id, "ended meanwhile")
 	}
-	e.s.audit(ctx, "session.killed", e.ident.user.Name, id, nil)
+	var data map[string]any
+	if reason != "" {
+		data = map[string]any{"reason": reason}
+	}
+	e.s.audit(ctx, "session.killed", e.ident.user.Name, id, data)
 	fmt.Fprintf(e.out, "session %s terminated\n", id)
 	return nil
 }
@@ -186,6 +198,7 @@ func cmdWatch(ctx context.Context, e *cmdEnv, args []string) error {
 	e.s.audit(ctx, "session.watched", e.ident.user.Name, id, nil)
 	w := rec.watch()
 	defer rec.unwatch(w)
+	defer e.s.audit(context.WithoutCancel(ctx), "session.watch_ended", e.ident.user.Name, id, map[string]any{"via": "ssh"})
 	fmt.Fprintf(e.out, "warden: watching %s (%s as %s@%s); read-only, Ctrl-C to leave\r\n", id, v.User, v.Login, v.Host)
 	// The host chose these bytes: no clipboard writes, titles, links or
 	// terminal reports reach the auditor's machine (recorder.ViewFilter).
@@ -202,12 +215,15 @@ func cmdWatch(ctx context.Context, e *cmdEnv, args []string) error {
 			if !e.stillOversees(v.Tenant) {
 				return refusal("you no longer oversee this session; watch ended")
 			}
-		case b, ok := <-w.ch:
+		case f, ok := <-w.ch:
 			if !ok {
 				fmt.Fprintf(e.out, "\r\nwarden: session %s ended\r\n", id)
 				return nil
 			}
-			if _, err := view.Write(b); err != nil {
+			if f.Output == nil {
+				continue // a terminal keeps its own size
+			}
+			if _, err := view.Write(f.Output); err != nil {
 				return nil
 			}
 		case <-ctx.Done():
@@ -242,9 +258,13 @@ func oneSessionID(args []string) (string, error) {
 	return id, nil
 }
 
-// watcher receives a copy of a session's output. A watcher that falls
-// behind loses chunks rather than slowing the session down.
-type watcher struct{ ch chan []byte }
+// watcher receives a copy of a session's output and resizes. A watcher
+// that falls behind loses frames rather than slowing the session down;
+// dropped counts them, so that a view can say so (the console does).
+type watcher struct {
+	ch      chan recorder.Frame
+	dropped atomic.Int64
+}
 
 // watchers is the set of live viewers of one session.
 type watchers struct {
@@ -254,7 +274,7 @@ type watchers struct {
 }
 
 func (r *sessionRecord) watch() *watcher {
-	w := &watcher{ch: make(chan []byte, 64)}
+	w := &watcher{ch: make(chan recorder.Frame, 64)}
 	r.viewers.mu.Lock()
 	if r.viewers.set == nil {
 		r.viewers.set = map[*watcher]struct{}{}
@@ -281,16 +301,19 @@ func (r *sessionRecord) show(p []byte) {
 	if r.viewers.n.Load() == 0 {
 		return // the common case: nobody watching, no lock on the byte path
 	}
+	r.broadcast(recorder.Frame{Output: append([]byte(nil), p...)})
+}
+
+// broadcast hands f to every watcher without ever waiting: a full
+// watcher loses it and counts the loss.
+func (r *sessionRecord) broadcast(f recorder.Frame) {
 	r.viewers.mu.Lock()
 	defer r.viewers.mu.Unlock()
-	if len(r.viewers.set) == 0 {
-		return
-	}
-	b := append([]byte(nil), p...)
 	for w := range r.viewers.set {
 		select {
-		case w.ch <- b:
+		case w.ch <- f:
 		default:
+			w.dropped.Add(1)
 		}
 	}
 }

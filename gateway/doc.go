@@ -43,6 +43,8 @@
 //	                  connect to run login and nothing else
 //	commands_console.go  console: a one-time link to the browser console
 //	                  (package console), bound to the key of the connection
+//	console_live.go   the console's live view and kill: watch and kill's
+//	                  checks and watchers for a signed-in console user
 //	breakglass.go   a grant's end: live sessions closed; the rotation worker
 //	                rotates what the grant recorded, retries with backoff
 //	metrics.go      what the steps above count for /metrics (package

@@ -105,7 +105,7 @@ type consoleClock struct{ off atomic.Int64 }
 func (c *consoleClock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *consoleClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
-func newConsoleBed(t *testing.T, opt consoleOptions) *consoleBed {
+func newConsoleBed(t testing.TB, opt consoleOptions) *consoleBed {
 	t.Helper()
 	cb := &consoleBed{clock: &consoleClock{}, logs: &syncBuffer{}}
 	logger := slog.New(slog.NewTextHandler(cb.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

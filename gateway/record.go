@@ -52,7 +52,10 @@ type sessionRecord struct {
 
 	failureCounted atomic.Bool // the recording's failure is in the metrics (metrics.go)
 
-	viewers watchers // auditors watching live (ssh gw watch)
+	viewers watchers // auditors watching live (ssh gw watch, the console)
+	// size is the terminal's size after the last resize, cols<<32|rows,
+	// zero before any: a live view that starts later opens at this size.
+	size atomic.Uint64
 }
 
 // errRecording ends a session whose recording or command log failed.
@@ -339,6 +342,12 @@ func (r *sessionRecord) logLines(lines []recorder.Line) error {
 }
 
 func (r *sessionRecord) resize(cols, rows int) {
+	if cols > 0 && rows > 0 {
+		r.size.Store(uint64(cols)<<32 | uint64(uint32(rows)))
+		if r.viewers.n.Load() > 0 {
+			r.broadcast(recorder.Frame{Cols: cols, Rows: rows})
+		}
+	}
 	if r.castOK() {
 		_ = r.castErr(r.cast.Resize(cols, rows))
 	}

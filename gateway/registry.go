@@ -132,6 +132,18 @@ func (s *Server) RevokeGrant(grantID int64) int {
 // Kill ends a live session; it reports whether the session was live.
 func (s *Server) Kill(sessionID string) bool { return s.live.cancelSession(sessionID, errKilled) }
 
+// LiveSessionIDs returns the IDs of the sessions live now, in no order
+// (console.Deps.LiveIDs: the console's "live only" filter and live pages).
+func (s *Server) LiveSessionIDs() []string {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	ids := make([]string, 0, len(s.live.sessions))
+	for id := range s.live.sessions {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // sessionIDEncoding is lowercase base32 without padding: letters and
 // digits only, so an ID is safe in file names, URLs and shell arguments
 // (it can never start with '-').

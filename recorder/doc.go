@@ -142,4 +142,7 @@
 //   - [OpenRecording] is the one check before a path read from the database
 //     is opened: clean, relative, inside the data directory, no symbolic
 //     link ([CheckRelPath] is its lexical half, also applied on write).
+//   - [Feed] and [Frame] are a live view of a session (the console's live
+//     page): the cast's events as they happen, with a count of the frames
+//     a slow viewer lost. The gateway produces them, the console streams them.
 package recorder

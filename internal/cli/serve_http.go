@@ -51,7 +51,7 @@ func (r *running) openConsole(cfg *policy.Config, gopt *gateway.Options) error {
 			}
 			return cfg
 		},
-		Commands: serveCommands{r}}
+		Commands: serveCommands{r}, Live: serveLive{r}, LiveIDs: serveLive{r}.liveIDs}
 	if r.sso != nil {
 		d.SignOn, d.OIDC = r.sso, r.sso
 	}
