@@ -131,6 +131,11 @@ func TestSessionPlayerInChromium(t *testing.T) {
 	}
 	waitTrue(t, ctx, 30*time.Second, "the player's first frame",
 		`!!window.wardenPlayer && document.querySelector("#warden-player .ap-term-text") !== null && window.wardenPlayer.getDuration() > 0`)
+	// The recording is fetched once: the preload in the head and the
+	// script's fetch must be one request.
+	if n := eval[int](t, ctx, `performance.getEntriesByType("resource").filter(e => e.name.endsWith(".cast")).length`); n != 1 {
+		t.Errorf("the recording was fetched %d times", n)
+	}
 	if n := eval[int](t, ctx, `document.querySelectorAll("#warden-player .ap-marker-container, #warden-player .ap-marker").length`); n < 3 {
 		t.Errorf("markers in the player's bar: %d", n)
 	}
