@@ -208,3 +208,54 @@ func (c *Console) sessionOf(ctx context.Context, user, id string) (*browserSessi
 	}
 	return b, nil
 }
+
+// sweepEvery is how often Run records idle sessions as ended. A session
+// stops working at its idle moment either way (lookup); the sweep keeps
+// the table, which auditors read with sqlite3, from showing them live.
+const sweepEvery = time.Minute
+
+// Run ends idle browser sessions in the table until ctx is done.
+func (c *Console) Run(ctx context.Context) error {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		c.Sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep does one round of Run's work and returns how many sessions it
+// ended.
+func (c *Console) Sweep(ctx context.Context) int {
+	cutoff, err := audit.Time(c.d.Now().UTC().Add(-idleTimeout))
+	if err != nil {
+		return 0
+	}
+	rows, err := c.d.Store.DB().QueryContext(ctx, `SELECT `+sessionCols+` FROM console_sessions
+		WHERE ended_at IS NULL AND last_seen < ?`, cutoff)
+	if err != nil {
+		c.log.Error("console: sweep sessions", "err", err)
+		return 0
+	}
+	var idle []*browserSession
+	for rows.Next() {
+		b, err := scanSession(rows)
+		if err != nil {
+			c.log.Error("console: sweep sessions", "err", err)
+			break
+		}
+		idle = append(idle, b)
+	}
+	rows.Close()
+	n := 0
+	for _, b := range idle {
+		if c.endSession(ctx, b, "idle", "", EventSessionEnded) {
+			n++
+		}
+	}
+	return n
+}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -21,7 +22,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,8 +37,10 @@ import (
 	"github.com/warden-gw/warden/console"
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/browsertest"
+	"github.com/warden-gw/warden/internal/optest"
 	"github.com/warden-gw/warden/internal/sshtest"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/sso"
 	"github.com/warden-gw/warden/web"
 )
 
@@ -55,6 +60,29 @@ type consoleBed struct {
 	clock   *consoleClock // the console's clock (links, idle timeout)
 	roots   *x509.CertPool
 	gwp     atomic.Pointer[gateway.Server]
+	op      *optest.OP   // with consoleOptions.idp
+	sso     *sso.Service // with consoleOptions.idp
+	// logs holds what the gateway, the console and the web server logged
+	// (shown when the test fails), so tests can check what never appears.
+	logs *syncBuffer
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // consoleOptions changes the consoleBed.
@@ -64,6 +92,10 @@ type consoleOptions struct {
 	// deps adjusts the console's dependencies before console.New (for
 	// example OIDC); the gateway's options are set by then.
 	deps func(cb *consoleBed, o *gateway.Options, d *console.Deps)
+	// idp, when set, starts a real OpenID Provider (testdata/testop) with
+	// these users and configures identity.oidc: `ssh gw login` and the
+	// console's "Sign in with" button, on the console's listener.
+	idp []optest.User
 }
 
 // consoleClock is real time plus an offset a test may advance, so that
@@ -75,7 +107,13 @@ func (c *consoleClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 func newConsoleBed(t *testing.T, opt consoleOptions) *consoleBed {
 	t.Helper()
-	cb := &consoleBed{clock: &consoleClock{}}
+	cb := &consoleBed{clock: &consoleClock{}, logs: &syncBuffer{}}
+	logger := slog.New(slog.NewTextHandler(cb.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", cb.logs.String())
+		}
+	})
 	bo := opt.bed
 	inner := bo.configure
 	bo.configure = func(b *testbed, o *gateway.Options) {
@@ -86,12 +124,16 @@ func newConsoleBed(t *testing.T, opt consoleOptions) *consoleBed {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wopt := web.Options{Listen: ln.Addr().String()}
+		o.Logger = logger
+		wopt := web.Options{Listen: ln.Addr().String(), Logger: logger}
 		if opt.tls {
 			wopt.CertFile, wopt.KeyFile, cb.roots = testCert(t, b.dir)
 		}
 		cb.web = web.New(wopt)
-		d := console.Deps{Store: b.store, DataDir: b.data, Secure: opt.tls, BaseURL: cb.web.BaseURL, Now: cb.clock.Now,
+		if len(opt.idp) > 0 {
+			cb.startIdP(t, b, o, ln, opt)
+		}
+		d := console.Deps{Store: b.store, DataDir: b.data, Secure: opt.tls, BaseURL: cb.web.BaseURL, Now: cb.clock.Now, Logger: logger,
 			Policy: func() *policy.Config {
 				if gw := cb.gwp.Load(); gw != nil {
 					return gw.Policy() // merged with directory users, as the gateway sees them
@@ -101,6 +143,9 @@ func newConsoleBed(t *testing.T, opt consoleOptions) *consoleBed {
 			Commands: gatewayCommands{cb}}
 		if so, ok := any(o.SignOn).(console.SignOn); ok {
 			d.SignOn = so
+		}
+		if cb.sso != nil {
+			d.OIDC = cb.sso
 		}
 		if opt.deps != nil {
 			opt.deps(cb, o, &d)
@@ -128,6 +173,35 @@ func newConsoleBed(t *testing.T, opt consoleOptions) *consoleBed {
 	cb.testbed = newTestbed(t, bo)
 	cb.gwp.Store(cb.gw)
 	return cb
+}
+
+// startIdP starts the test OP, whose redirect URI is the listener's
+// /oidc/callback, and single sign-on against it, as `warden serve` does
+// with identity.oidc.
+func (cb *consoleBed) startIdP(t testing.TB, b *testbed, o *gateway.Options, ln net.Listener, opt consoleOptions) {
+	scheme := "http"
+	if opt.tls {
+		scheme = "https"
+	}
+	cb.op = optest.Start(t, scheme+"://"+ln.Addr().String()+"/oidc/callback", opt.idp...)
+	secret := filepath.Join(b.dir, "oidc-secret")
+	if err := os.WriteFile(secret, []byte(cb.op.ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := sso.New(sso.Options{Store: b.store, BaseURL: cb.web.BaseURL, Logger: o.Logger,
+		Users: sso.PolicyUsers(func() *policy.Config {
+			if gw := cb.gwp.Load(); gw != nil {
+				return gw.Policy()
+			}
+			return b.cfg
+		}),
+		OIDC: &policy.OIDC{Issuer: cb.op.Issuer, ClientID: cb.op.ClientID, ClientSecretFile: secret,
+			UsernameClaim: "preferred_username", GroupsClaim: "groups", KeyTTL: policy.Duration(12 * time.Hour)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Mount(cb.web)
+	cb.sso, o.SignOn = svc, svc
 }
 
 // gatewayCommands runs the SSH command interface for the console through
@@ -356,4 +430,33 @@ func browserCookies(ctx context.Context, urls ...string) ([]*network.Cookie, err
 		res, err := cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: urls})
 		return res.Cookies, err
 	}))
+}
+
+// signInIdP signs in within the browser ctx through the console's "Sign in
+// with" button and the test OP's login form, as username, and waits for
+// the page the callback answers with.
+func (cb *consoleBed) signInIdP(ctx context.Context, username, password string) {
+	cb.t.Helper()
+	sctx, cancel := browsertest.Step(ctx, 0)
+	defer cancel()
+	if err := chromedp.Do(sctx, chromedp.Navigate(cb.URL+"/signin"), chromedp.WaitVisible(`[data-warden-oidc]`),
+		chromedp.Click(`[data-warden-oidc]`), chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, username), chromedp.SendKeys(`#password`, password),
+		chromedp.Submit(`#password`)); err != nil {
+		cb.t.Fatalf("sign in through the IdP as %s: %v", username, err)
+	}
+	// Back on the console: a refusal page at the callback, or past the
+	// callback's "signed in" page (it refreshes to the console at once).
+	done := `location.origin === ` + strconv.Quote(cb.URL) + ` && document.readyState === "complete" &&
+		(document.querySelector("[data-warden-error]") !== null || location.pathname !== "/oidc/callback")`
+	for {
+		if ok, err := chromedp.Run(sctx, chromedp.Evaluate[bool](done)); err == nil && ok {
+			return
+		}
+		select {
+		case <-sctx.Done():
+			cb.t.Fatalf("sign in through the IdP as %s: the browser did not come back to the console", username)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

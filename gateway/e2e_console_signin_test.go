@@ -133,3 +133,25 @@ func TestConsolePostWithoutCSRFIs403(t *testing.T) {
 	}
 	cb.waitEvent(console.EventSessionRevoked, id)
 }
+
+// TestConsoleCommandRefusals: without the console (no http_listen) the
+// command refuses with one line and an audit event; extra arguments are
+// a usage error; a key nobody knows cannot ask for a link.
+func TestConsoleCommandRefusals(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	_, errOut, code := b.run(b.alice, "gw", "console")
+	if code != 1 || !strings.Contains(errOut, "warden: the browser console is not enabled") {
+		t.Fatalf("no console: exit %d %q", code, errOut)
+	}
+	b.waitEvent("command.refused", "console")
+	cb := newConsoleBed(t, consoleOptions{})
+	if _, errOut, code := cb.run(cb.alice, "gw", "console", "--user", "carol"); code != 2 || !strings.Contains(errOut, "usage: console") {
+		t.Fatalf("console with arguments: exit %d %q", code, errOut)
+	}
+	if out, _, code := cb.run(cb.stranger, "gw", "console"); code != 255 || strings.Contains(out, "/signin/link") {
+		t.Fatalf("unknown key: exit %d %q", code, out)
+	}
+	if n := len(cb.events(console.EventLinkIssued)); n != 0 {
+		t.Fatalf("%d links issued", n)
+	}
+}

@@ -198,6 +198,11 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state := q.Get("state")
 	s.mu.Lock()
+	if f := s.takeBrowserFlowLocked(state); f != nil { // a browser sign-in (browser.go)
+		s.mu.Unlock()
+		s.browserCallback(w, r, f)
+		return
+	}
 	p := s.byState[state]
 	if p != nil {
 		delete(s.byState, state)
@@ -236,28 +241,16 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusForbidden, "Sign-in failed", "Warden could not complete the sign-in.")
 		return
 	}
-	user, ok := s.opt.Users.SignInUser(id.Username)
-	note := ""
-	// A user an earlier sign-in created gets its groups from this claim
-	// again (a mover in the IdP moves at the next sign-in).
-	if s.opt.OIDC.CreateUsers && (!ok || s.opt.Create.CreatedBySignIn(user)) {
-		claim := id.Username
-		if ok {
-			claim = user
-		}
-		var err error
-		if user, note, err = s.create(r.Context(), claim, id.Groups); err != nil {
-			shown := recorder.Quote(truncate(id.Username, 128))
+	user, note, refused, err := s.signInUser(r.Context(), id) // browser.go: the one mapping rule
+	if refused != "" {
+		shown := quoteClaim(id.Username)
+		if err != nil {
 			s.log.Error("sign-in user not created", "claim", shown, "err", err)
-			s.refuse(r.Context(), p, id.Username, "user not created: "+err.Error(), shown+" (from the identity provider) could not be made a Warden user; ask an administrator")
+			s.refuse(r.Context(), p, id.Username, "user not created: "+err.Error(), refused)
 			s.page(w, http.StatusForbidden, "Not a Warden user", shown+" could not be made a Warden user. Ask an administrator.")
 			return
 		}
-		ok = true
-	}
-	if !ok {
-		shown := recorder.Quote(truncate(id.Username, 128))
-		s.refuse(r.Context(), p, id.Username, "no such user", shown+" (from the identity provider) is not a Warden user; ask an administrator to add you")
+		s.refuse(r.Context(), p, id.Username, "no such user", refused)
 		s.page(w, http.StatusForbidden, "Not a Warden user", shown+" is not a Warden user. Ask an administrator to add you.")
 		return
 	}
@@ -280,6 +273,10 @@ func (s *Service) refuse(ctx context.Context, p *pending, claimed, reason, shown
 	s.audit(ctx, EventRefused, claimed, p.fp, map[string]any{"reason": reason, "client_addr": p.clientAddr})
 	s.finish(p, Result{Err: refusal("sign-in refused: " + shown)})
 }
+
+// quoteClaim is an IdP's username claim as shown to a person: quoted and
+// cut to 128 bytes.
+func quoteClaim(c string) string { return recorder.Quote(truncate(c, 128)) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

@@ -109,6 +109,9 @@ type Service struct {
 	byState  map[string]*pending
 	used     map[string]time.Time // states already redeemed, until their sign-in's expiry
 	bySource map[string]int
+	// Browser sign-ins (browser.go), by state, and per source.
+	browserFlows map[string]*browserFlow
+	browserBySrc map[string]int
 	// Connections of unknown keys admitted to sign in (AdmitConn).
 	conns      int
 	connsBySrc map[string]int
@@ -160,7 +163,8 @@ func New(opt Options) (*Service, error) {
 		idp: &provider{issuer: opt.OIDC.Issuer, clientID: opt.OIDC.ClientID, secret: secret,
 			usernameClaim: opt.OIDC.UsernameClaim, groupsClaim: opt.OIDC.GroupsClaim, httpc: opt.HTTPClient},
 		b:    &bindings{w: opt.Store, db: opt.Store.DB(), now: func() time.Time { return opt.Now().UTC() }},
-		byID: map[string]*pending{}, byState: map[string]*pending{}, used: map[string]time.Time{}, bySource: map[string]int{}, connsBySrc: map[string]int{}}
+		byID: map[string]*pending{}, byState: map[string]*pending{}, used: map[string]time.Time{}, bySource: map[string]int{}, connsBySrc: map[string]int{},
+		browserFlows: map[string]*browserFlow{}, browserBySrc: map[string]int{}}
 	if _, err := io.ReadFull(opt.Rand, s.hmac[:]); err != nil {
 		return nil, fmt.Errorf("sso: random key: %w", err)
 	}
@@ -237,6 +241,7 @@ func (s *Service) Sweep(ctx context.Context) {
 			expired = append(expired, p)
 		}
 	}
+	s.dropExpiredBrowserLocked()
 	for st, until := range s.used {
 		if !now.Before(until) {
 			delete(s.used, st)

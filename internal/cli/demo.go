@@ -147,6 +147,8 @@ func printDemo(e *env, dir, port, login, known, accounts string) {
 	fmt.Fprintf(w, "  warden sessions --data %s\n", filepath.Join(dir, "data"))
 	fmt.Fprintf(w, "  warden commands --data %s\n", filepath.Join(dir, "data"))
 	fmt.Fprintf(w, "  warden play --data %s --idle-limit 1 SESSION_ID\n", filepath.Join(dir, "data"))
+	fmt.Fprintln(w, "\nOr in the browser console: this prints a one-time sign-in link (5 minutes, single use) to open:")
+	fmt.Fprintf(w, "  %s console\n", ssh("carol", "carol"))
 	fmt.Fprintln(w, "\nPress Ctrl-C to stop.")
 }
 
@@ -181,6 +183,8 @@ func demoPolicy(port int, host *demohost.Host, keys map[string]string, login str
 	hk := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(host.HostKey())))
 	return fmt.Sprintf(`# Written by 'warden demo'. Rewritten on every start.
 listen: "127.0.0.1:%d"
+# The browser console; ssh ... console prints a link with the port.
+http_listen: "127.0.0.1:0"
 host_key: host_ed25519
 data_dir: data
 credentials:

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,6 +94,19 @@ func TestDemoEndToEnd(t *testing.T) {
 	got, err = exec.Command(ssh, sshArgs(key, "alice", "whoami")...).CombinedOutput()
 	if err != nil || !strings.Contains(string(got), "sysadmins") {
 		t.Fatalf("command interface: %v %q", err, got)
+	}
+	// The browser console, as the demo tells: the printed console line
+	// gives a link that signs carol in.
+	if !regexp.MustCompile(`ssh -p \d+ -i \S+/keys/carol .* carol@localhost console`).MatchString(out.String()) {
+		t.Fatalf("the demo does not say how to open the console:\n%s", out.String())
+	}
+	got, err = exec.Command(ssh, sshArgs(filepath.Join(filepath.Dir(key), "carol"), "carol", "console")...).CombinedOutput()
+	link := regexp.MustCompile(`http://127\.0\.0\.1:\d+/signin/link\?token=\S+`).FindString(string(got))
+	if err != nil || link == "" {
+		t.Fatalf("ssh carol@gateway console: %v %q", err, got)
+	}
+	if who := demoConsoleSignIn(t, link); who != "carol" {
+		t.Fatalf("the console link signed in %q, want carol", who)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -282,4 +299,39 @@ func listTree(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return strings.Join(out, ",")
+}
+
+// demoConsoleSignIn opens a console link as a browser would (confirm page,
+// then its form) and returns the user /account names.
+func demoConsoleSignIn(t *testing.T, link string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	cl := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := cl.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	form := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([a-z]+)" value="([^"]*)">`).FindAllStringSubmatch(string(page), -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	base := link[:strings.Index(link, "/signin/")]
+	resp, err = cl.PostForm(base+"/signin/link", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = cl.Get(base + "/account")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ = io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`<h1>Account: ([^<]+)</h1>`).FindStringSubmatch(string(page))
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("/account after sign-in: %d %.300s", resp.StatusCode, page)
+	}
+	return m[1]
 }

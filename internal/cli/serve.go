@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/console"
 	"github.com/warden-gw/warden/evidence"
 	"github.com/warden-gw/warden/exceptions"
 	"github.com/warden-gw/warden/gateway"
@@ -92,6 +93,9 @@ type running struct {
 	scim   http.Handler
 	closer func()
 	log    *slog.Logger
+
+	// console is the browser console; nil without http_listen (serve_http.go).
+	console *console.Console
 
 	// pol is the policy in force, replaced by a reload (reload.go).
 	pol atomic.Pointer[policy.Config]
@@ -176,6 +180,10 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		gopt.StaticKeys, gopt.Rotator = kvKeys{v}, kvRotator{v: v, log: log}
 	}
 	if err := r.openHTTP(cfg, sig, &gopt); err != nil { // serve_http.go
+		r.closer()
+		return nil, err
+	}
+	if err := r.openConsole(cfg, &gopt); err != nil { // serve_http.go, after openHTTP's single sign-on
 		r.closer()
 		return nil, err
 	}

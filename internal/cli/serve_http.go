@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
+	"github.com/warden-gw/warden/console"
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/sso"
@@ -28,6 +30,49 @@ func (r *running) openHTTP(cfg *policy.Config, sig gatewaySigner, gopt *gateway.
 	}
 	r.web = web.New(opt)
 	return r.openSSO(cfg, gopt)
+}
+
+// openConsole mounts the browser console (CONTRACT §7) on the HTTP
+// listener and lets `ssh GATEWAY console` issue its sign-in links. Its
+// cookies are Secure when people reach it over TLS: http_tls, or an https
+// http_public_url in front of a TLS proxy.
+func (r *running) openConsole(cfg *policy.Config, gopt *gateway.Options) error {
+	if r.web == nil {
+		return nil
+	}
+	d := console.Deps{Store: r.store, DataDir: cfg.DataDir, Logger: r.log, BaseURL: r.web.BaseURL,
+		Secure: cfg.HTTPTLS != nil || strings.HasPrefix(cfg.HTTPPublicURL, "https:"),
+		Policy: func() *policy.Config {
+			if r.srv != nil {
+				return r.srv.Policy() // directory users merged in, as the gateway sees them
+			}
+			return cfg
+		},
+		Commands: serveCommands{r}}
+	if r.sso != nil {
+		d.SignOn, d.OIDC = r.sso, r.sso
+	}
+	c, err := console.New(d)
+	if err != nil {
+		return err
+	}
+	c.Mount(r.web)
+	gopt.ConsoleLinks = c
+	r.console = c
+	return nil
+}
+
+// serveCommands runs the SSH command interface for the console through the
+// gateway, when the gateway offers that (gateway.Server.RunCommand); a
+// gateway without it refuses each command, so the console decides nothing
+// the SSH interface would not.
+type serveCommands struct{ r *running }
+
+func (s serveCommands) RunCommand(ctx context.Context, user string, args []string) ([]byte, error) {
+	if rc, ok := any(s.r.srv).(console.Commands); ok && s.r.srv != nil {
+		return rc.RunCommand(ctx, user, args)
+	}
+	return nil, errors.New("warden: this gateway cannot run commands for the console")
 }
 
 // openSSO builds single sign-on (identity.oidc) on the HTTP listener.
@@ -68,7 +113,7 @@ func (r *running) serveHTTP(ctx context.Context) (wait func(), err error) {
 		return nil, fmt.Errorf("listen on %s: %w", r.cfg.HTTPListen, err)
 	}
 	r.log.Info("warden HTTP listening", "addr", ln.Addr().String(), "tls", r.cfg.HTTPTLS != nil, "sso", r.sso != nil)
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	n := 1
 	go func() {
 		if err := r.web.Serve(ctx, ln); err != nil {
@@ -79,6 +124,10 @@ func (r *running) serveHTTP(ctx context.Context) (wait func(), err error) {
 	if r.sso != nil {
 		n++
 		go func() { _ = r.sso.Run(ctx); done <- struct{}{} }()
+	}
+	if r.console != nil { // records idle browser sessions as ended
+		n++
+		go func() { _ = r.console.Run(ctx); done <- struct{}{} }()
 	}
 	return func() {
 		for range n {

@@ -156,6 +156,22 @@ users:
 	if err := cmd.Wait(); err != nil || !strings.Contains(string(rest), "signed in as dana until ") {
 		t.Fatalf("login: %v %q", err, rest)
 	}
+
+	// The console, as serve wires it: the bound key's `ssh gw console`
+	// prints a link under http_public_url that signs dana in, and so does
+	// the console's IdP button.
+	cout, err := laptop.SSH(ctx, sshPort, "gw", "console").Output()
+	clink := regexp.MustCompile(`(?m)^    (\S+/signin/link\?token=\S+)$`).FindStringSubmatch(string(cout))
+	if err != nil || clink == nil || !strings.HasPrefix(clink[1], public+"/signin/link?token=") {
+		t.Fatalf("ssh gw console: %v %q", err, cout)
+	}
+	if who := demoConsoleSignIn(t, clink[1]); who != "dana" {
+		t.Fatalf("console link signed in %q", who)
+	}
+	br2 := optest.NewBrowser(t)
+	if final := br2.LogIn(br2.Post(public+"/signin/oidc", nil), "dana", "pw"); !strings.Contains(final.Body, "Signed in as dana") {
+		t.Fatalf("console IdP sign-in: %s", final)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
