@@ -109,6 +109,28 @@
 // the last event stamped before the month's end; archive the packet away from
 // the gateway and compare, e.g. with "warden audit verify --anchor HASH".
 //
+// # The console's queries
+//
+// SearchSessions pages the session list by (started_at, id), newest first,
+// with an opaque cursor instead of an offset, under any mix of filters and
+// the asking person's tenant scope (search.go); every filter column leads
+// an index that continues with that order (migration 0007). CheckSession is
+// the verified badge: one session's file, row, command rows and sealed
+// session.end event, and that event's links to its neighbours, in time
+// that does not grow with the chain (check.go).
+//
+// The output index (output_index.go, output_text.go) holds the text each
+// ended session's recording showed, in an FTS4 table. It is built by a
+// worker goroutine that Open starts when Options.OutputIndex is set and
+// Close stops before the writer: EndSession hands it the session ID without
+// waiting, and at start it indexes every ended session that has none (the
+// backfill). Its writes go through the writer like any other, a bounded
+// chunk of text each.
+//
+// Command rows carry offset, the seconds into the session's recording at
+// which the command was logged, so the player can seek to it; it is not
+// part of the session.end seal.
+//
 // # Event types
 //
 // Type is a free-form string. The gateway uses:

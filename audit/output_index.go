@@ -184,6 +184,10 @@ func (s *Store) IndexSession(ctx context.Context, id string) error {
 	if err := checkSessionID(id); err != nil {
 		return err
 	}
+	// One session at a time: two attempts on one session would each
+	// replace the other's chunks.
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
 	var rel, ended sql.NullString
 	var done bool
 	err := s.db.QueryRowContext(ctx, `SELECT recording_path, ended_at,

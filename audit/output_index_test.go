@@ -325,3 +325,40 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
+
+// The CLI reads databases it does not migrate: one at schema 0006 lists
+// its commands without offsets, and the upgrade to 0007 keeps its rows.
+func TestCommandsOfADatabaseBeforeMigration7(t *testing.T) {
+	dir := t.TempDir()
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, dir)
+	if err := applyMigrations(context.Background(), db, ms[:6], (&clock{}).Now); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO sessions (id, user, login, host, tenant, started_at) VALUES ('old-sess1', 'a', 'r', 'h', 't', '2026-11-29T08:00:00.000000Z')`,
+		`INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action)
+			VALUES ('old-sess1', '2026-11-29T08:00:01.000000Z', 'a', 'r', 'h', 't', 'shell', 'uptime', 'allowed')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := r.Commands(context.Background(), CommandFilter{SessionID: "old-sess1"})
+	if err != nil || len(got) != 1 || got[0].Command != "uptime" || got[0].Offset != nil {
+		t.Fatalf("before 0007: %+v, %v", got, err)
+	}
+	s := openStore(t, dir)
+	got, err = s.Commands(context.Background(), CommandFilter{SessionID: "old-sess1"})
+	if err != nil || len(got) != 1 || got[0].Offset != nil {
+		t.Fatalf("after 0007: %+v, %v", got, err)
+	}
+}

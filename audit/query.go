@@ -171,14 +171,18 @@ type CommandFilter struct {
 	Limit     int            // at most this many; 0 or less means all
 }
 
-const commandColumns = `id, session_id, ts, user, login, host, tenant, source, command, action, rule, offset`
+const commandSelect = `id, session_id, ts, user, login, host, tenant, source, command, action, rule, offset`
 
 // Commands lists the commands that match f, oldest first (by time, then in
 // the order they were logged). For one session that is the order of its
 // recording: the rows beside the player, or a transfer's file operations
 // (sources sftp and scp).
 func (r *Reader) Commands(ctx context.Context, f CommandFilter) ([]Command, error) {
-	q := `SELECT ` + commandColumns + ` FROM commands`
+	cols, err := r.commandColumns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + cols + ` FROM commands`
 	var args []any
 	if f.SessionID != "" {
 		q, args = q+" WHERE session_id = ?", append(args, f.SessionID)
@@ -210,7 +214,23 @@ func (r *Reader) Commands(ctx context.Context, f CommandFilter) ([]Command, erro
 	return out, nil
 }
 
-// scanCommand reads a row of commandColumns.
+// commandColumns returns the select list of scanCommand. The CLI reads
+// databases it does not migrate (OpenReadOnly): one that no gateway of
+// version 0007 or later has opened yet has no offset column, and its
+// commands are listed without offsets rather than not at all.
+func (r *Reader) commandColumns(ctx context.Context) (string, error) {
+	var has bool
+	err := r.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pragma_table_info('commands') WHERE name = 'offset')`).Scan(&has)
+	if err != nil {
+		return "", fmt.Errorf("audit: list commands: %w", err)
+	}
+	if !has {
+		return strings.Replace(commandSelect, "offset", "NULL", 1), nil
+	}
+	return commandSelect, nil
+}
+
+// scanCommand reads a row of commandSelect.
 func scanCommand(sc scanner) (Command, error) {
 	var c Command
 	var ts string

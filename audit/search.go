@@ -145,15 +145,12 @@ func (r *Reader) SearchSessions(ctx context.Context, q SessionQuery) (SessionPag
 		// OR settles ties on the id.
 		add("s.started_at <= ? AND (s.started_at < ? OR s.id < ?)", started, started, id)
 	}
+	var like string
 	if q.CommandContains != "" {
 		if len(q.CommandContains) > maxContainsBytes {
 			return SessionPage{}, invalidf("command search longer than %d bytes", maxContainsBytes)
 		}
-		// IN, not a correlated EXISTS: one scan of the covering index
-		// commands_session_command, however rare the text (an EXISTS
-		// probes every session's rows when few match).
-		add(`s.id IN (SELECT c.session_id FROM commands c WHERE c.command LIKE ? ESCAPE '\')`,
-			"%"+escapeLike(q.CommandContains)+"%")
+		like = "%" + escapeLike(q.CommandContains) + "%"
 	}
 	if q.OutputContains != "" {
 		phrase, err := outputPhrase(q.OutputContains)
@@ -163,8 +160,60 @@ func (r *Reader) SearchSessions(ctx context.Context, q SessionQuery) (SessionPag
 		add(`s.id IN (SELECT k.session_id FROM session_output_chunks k
 			WHERE k.docid IN (SELECT docid FROM session_output_fts WHERE session_output_fts MATCH ?))`, phrase)
 	}
+	if like == "" {
+		return r.queryPage(ctx, "sessions", where, args, limit)
+	}
 
-	stmt := "SELECT " + prefixed("s.", sessionColumns) + " FROM sessions s"
+	// "Command contains" is a substring, which no index can seek, and the
+	// cheap plan depends on how many sessions match. When many do, walking
+	// the sessions newest first and probing each one's commands fills a
+	// page after a few dozen sessions; when few do, that walk would probe
+	// every session, and one scan of the covering index
+	// commands_session_command that collects the matching sessions is
+	// cheaper. So the walk is tried on the newest probeWindow candidates
+	// first, and the scan runs only when they did not fill the page.
+	exists := `EXISTS (SELECT 1 FROM commands c WHERE c.session_id = s.id AND c.command LIKE ? ESCAPE '\')`
+	window := "(SELECT * FROM sessions s"
+	if len(where) > 0 {
+		window += " WHERE " + strings.Join(where, " AND ")
+	}
+	window += " ORDER BY s.started_at DESC, s.id DESC LIMIT ?)"
+	wargs := append(append([]any{}, args...), probeWindow+1)
+	page, n, err := r.probePage(ctx, window, wargs, exists, like, limit)
+	if err != nil || page.Next != "" || n <= probeWindow {
+		// A full page, or a window that held every candidate: done.
+		return page, err
+	}
+	in := `s.id IN (SELECT c.session_id FROM commands c WHERE c.command LIKE ? ESCAPE '\')`
+	return r.queryPage(ctx, "sessions", append(where, in), append(args, like), limit)
+}
+
+// probeWindow is how many of the newest candidate sessions the command
+// search probes one by one before it scans the command log instead.
+const probeWindow = 1000
+
+// probePage runs the page query over window, the newest candidates (at
+// most probeWindow+1 of them), keeping those for which cond holds. It also
+// returns how many candidates the window held.
+func (r *Reader) probePage(ctx context.Context, window string, wargs []any, cond, like string, limit int) (SessionPage, int, error) {
+	var n int
+	if err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+window, wargs...).Scan(&n); err != nil {
+		return SessionPage{}, 0, fmt.Errorf("audit: search sessions: %w", err)
+	}
+	page, err := r.queryPage(ctx, window, []string{cond}, append(append([]any{}, wargs...), like), limit)
+	if n > probeWindow && page.Next == "" {
+		// The window's last candidates may not be the list's last: the
+		// page is not known to be complete.
+		return SessionPage{}, n, err
+	}
+	return page, n, err
+}
+
+// queryPage selects up to limit sessions from source (a table or a
+// subquery, aliased s) under the conditions where, newest first, with the
+// cursor of the next page when there is one.
+func (r *Reader) queryPage(ctx context.Context, source string, where []string, args []any, limit int) (SessionPage, error) {
+	stmt := "SELECT " + prefixed("s.", sessionColumns) + " FROM " + source + " s"
 	if len(where) > 0 {
 		stmt += " WHERE " + strings.Join(where, " AND ")
 	}

@@ -340,3 +340,89 @@ func TestSearchSessionsOutputQueryInjection(t *testing.T) {
 		}
 	}
 }
+
+// The command search answers the same whichever plan it takes: the probe
+// of the newest sessions (a common text) or the scan of the command log
+// (a rare one), paged to the end, under other filters too.
+func TestSearchSessionsCommandPlansAgree(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	seedSearch(t, s, 3*probeWindow)
+	ctx := context.Background()
+	// The expected answer, the slow way.
+	rows, err := s.db.Query(`SELECT s.id, s.user, c.command FROM sessions s JOIN commands c ON c.session_id = s.id
+		ORDER BY s.started_at DESC, s.id DESC`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct{ id, user, cmd string }
+	var all []row
+	for rows.Next() {
+		var r row
+		rows.Scan(&r.id, &r.user, &r.cmd)
+		all = append(all, r)
+	}
+	rows.Close()
+	for _, tc := range []struct{ text, user string }{
+		{"nginx", ""}, {"DROP TABLE", ""}, {"no such command", ""}, {"/VAR/", ""},
+		{"nginx", "u042"}, {"drop table", "u007"},
+	} {
+		var want []string
+		seen := map[string]bool{}
+		for _, r := range all {
+			if !seen[r.id] && (tc.user == "" || r.user == tc.user) && strings.Contains(strings.ToLower(r.cmd), strings.ToLower(tc.text)) {
+				seen[r.id] = true
+				want = append(want, r.id)
+			}
+		}
+		var got []string
+		q := SessionQuery{CommandContains: tc.text, User: tc.user, Limit: 40}
+		for {
+			p, err := s.SearchSessions(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, ids(p)...)
+			if p.Next == "" {
+				break
+			}
+			q.After = p.Next
+		}
+		if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+			t.Errorf("%q user %q: %d sessions, want %d", tc.text, tc.user, len(got), len(want))
+		}
+	}
+}
+
+// Whatever a person types into the search boxes or sends as a cursor, the
+// answer is a page or a clear ErrInvalid, never an SQL or FTS error.
+func FuzzSearchSessionsInput(f *testing.F) {
+	for _, s := range []string{`DROP TABLE`, `"`, `a OR b`, `x*`, `NEAR/3`, `^a`, `-a`, `(a)`, `a:b`, "\x00", `%_\`,
+		encodeCursor(t0, "s1"), "1.", "1.AAAA"} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	st, err := Open(context.Background(), dir, Options{Now: (&clock{}).Now})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	mustStartF := func(id string) {
+		if err := st.StartSession(context.Background(), testSession(id)); err != nil {
+			f.Fatal(err)
+		}
+		if err := st.EndSession(context.Background(), id, SessionEnd{Reason: "exit"}); err != nil {
+			f.Fatal(err)
+		}
+		if err := st.writeOutput(context.Background(), id, []byte("DROP TABLE customers; a OR b"), false, ""); err != nil {
+			f.Fatal(err)
+		}
+	}
+	mustStartF("fuzz-s1")
+	f.Fuzz(func(t *testing.T, in string) {
+		for _, q := range []SessionQuery{{OutputContains: in}, {CommandContains: in}, {After: in}} {
+			if _, err := st.SearchSessions(context.Background(), q); err != nil && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%+v: %v", q, err)
+			}
+		}
+	})
+}

@@ -55,6 +55,8 @@ type Store struct {
 	tip    chainTip      // the chain head; owned by the writer goroutine
 	log    *slog.Logger
 	idx    *indexer // the output indexer; nil unless Options.OutputIndex
+	// indexMu serialises IndexSession (the indexer's and any caller's).
+	indexMu sync.Mutex
 
 	closeOnce sync.Once
 	closeErr  error

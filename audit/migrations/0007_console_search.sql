@@ -39,6 +39,10 @@ CREATE INDEX audit_events_session_end ON audit_events (json_extract(data, '$.ses
 -- chunk one FTS row whose docid is a row of session_output_chunks; chunks
 -- overlap by a few words so that a phrase across a cut is still found.
 CREATE VIRTUAL TABLE session_output_fts USING fts4(content="", text, tokenize=unicode61);
+-- Merge the index's segments a little after each write instead of all at
+-- once when a level fills: a full merge of large segments would hold the
+-- writer (and so every session's start) for as long as it takes.
+INSERT INTO session_output_fts (session_output_fts) VALUES ('automerge=8');
 
 CREATE TABLE session_output_chunks (
     -- AUTOINCREMENT: a docid is never reused, since the FTS rows of chunks

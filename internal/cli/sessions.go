@@ -120,6 +120,9 @@ type commandJSON struct {
 	Command   string `json:"command"`
 	Action    string `json:"action"`
 	Rule      string `json:"rule,omitempty"`
+	// Offset is seconds into the session's recording; absent when the
+	// row has none (commands.offset NULL).
+	Offset *float64 `json:"offset,omitempty"`
 }
 
 func runCommands(e *env, args []string) error {
@@ -155,7 +158,7 @@ func runCommands(e *env, args []string) error {
 		for _, c := range list {
 			out = append(out, commandJSON{ID: c.ID, SessionID: c.SessionID, TS: rfc3339(c.TS), User: c.User,
 				Login: c.Login, Host: c.Host, Tenant: c.Tenant, Source: c.Source, Command: c.Command,
-				Action: c.Action, Rule: c.Rule})
+				Action: c.Action, Rule: c.Rule, Offset: c.Offset})
 		}
 		return printJSON(e.stdout, out)
 	}
