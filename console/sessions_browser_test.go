@@ -157,6 +157,17 @@ func TestSessionPlayerInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTrue(t, ctx, 10*time.Second, "the screen text", `document.getElementById("warden-screen-text").textContent.includes("WARDEN-THIRD")`)
+	// Copy: to the clipboard, or, where the browser refuses it, the text
+	// is selected for the person's own Ctrl+C.
+	if err := chromedp.Do(sctx, chromedp.Click(chromedp.CSS(`#warden-copy`))); err != nil {
+		t.Fatal(err)
+	}
+	waitTrue(t, ctx, 10*time.Second, "the copy", `document.getElementById("warden-copied").textContent !== ""`)
+	if how := eval[string](t, ctx, `document.getElementById("warden-copied").textContent`); how != "copied" {
+		if sel := eval[string](t, ctx, `window.getSelection().toString()`); !strings.Contains(sel, "WARDEN-THIRD") {
+			t.Errorf("copy said %q and selected %q", how, sel)
+		}
+	}
 	screen := eval[string](t, ctx, `document.getElementById("warden-screen-text").textContent`)
 	if !strings.Contains(screen, "two") || strings.Contains(screen, "\x1b") {
 		t.Errorf("screen text %q", screen)

@@ -33,6 +33,7 @@
   var screenPre = document.getElementById("warden-screen-text");
   var player = null;
   var playing = false; // the player in use is playing (its events say so)
+  var failed = false; // the recording could not be loaded
 
   // The recording is fetched once and parsed once; a new player (another
   // speed, the idle limit switched) reuses the parsed events. It is read
@@ -282,6 +283,9 @@
     }
     playing = false;
     poster.then(function (text) {
+      if (failed) {
+        return;
+      }
       player = create(at, wasPlaying, text);
       window.wardenPlayer = player;
     });
@@ -338,18 +342,23 @@
     copy.addEventListener("click", function () {
       updateScreen();
       var done = document.getElementById("warden-copied");
-      navigator.clipboard.writeText(screenPre.textContent).then(function () {
-        if (done) { done.textContent = "copied"; }
-      }, function () {
-        // No clipboard permission (plain HTTP on another host): select
-        // the text, so the person can copy it with their keys.
+      // Without the clipboard API (plain HTTP on another host) or its
+      // permission, select the text, so the person can copy it with keys.
+      var selectIt = function () {
         var sel = window.getSelection();
         var range = document.createRange();
         range.selectNodeContents(screenPre);
         sel.removeAllRanges();
         sel.addRange(range);
         if (done) { done.textContent = "selected: press Ctrl+C"; }
-      });
+      };
+      if (!navigator.clipboard) {
+        selectIt();
+        return;
+      }
+      navigator.clipboard.writeText(screenPre.textContent).then(function () {
+        if (done) { done.textContent = "copied"; }
+      }, selectIt);
     });
   }
   // The screen text follows playback while its view is open.
@@ -360,6 +369,7 @@
     }
   }, 250);
   parsed.catch(function (err) {
+    failed = true;
     holder.textContent = "The recording could not be loaded: " + err.message;
     holder.classList.add("bad");
   });
