@@ -52,7 +52,6 @@ func (r *running) openConsole(cfg *policy.Config, gopt *gateway.Options) error {
 	if r.sso != nil {
 		d.SignOn, d.OIDC = r.sso, r.sso
 	}
-	d.LiveIDs = r.liveSessionIDs
 	c, err := console.New(d)
 	if err != nil {
 		return err
@@ -61,15 +60,6 @@ func (r *running) openConsole(cfg *policy.Config, gopt *gateway.Options) error {
 	gopt.ConsoleLinks = c
 	r.console = c
 	return nil
-}
-
-// liveSessionIDs are the gateway's live sessions, for the console's "live
-// only" filter; none before the gateway exists.
-func (r *running) liveSessionIDs() []string {
-	if r.srv == nil {
-		return nil
-	}
-	return r.srv.LiveSessionIDs()
 }
 
 // serveCommands runs the SSH command interface for the console through the
