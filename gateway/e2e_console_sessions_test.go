@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -245,5 +246,33 @@ func openSession(t *testing.T, cb *consoleBed, user string) audit.Session {
 			t.Fatalf("no open session of %s: %+v", user, list)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestConsoleTransferSessionShowsFileOperations: a real OpenSSH sftp
+// session through the gateway appears in the console as its file
+// operations, with no player.
+func TestConsoleTransferSessionShowsFileOperations(t *testing.T) {
+	cb := newSessionsBed(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "report.txt")
+	if err := os.WriteFile(src, []byte("quarterly numbers\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	remote := t.TempDir() // the managed host is this machine's sshd
+	if out, err := cb.alice.SFTP(testCtx(t), cb.port, "root@web01", "put "+src+" "+remote+"/report.txt\nrm "+remote+"/report.txt\n").CombinedOutput(); err != nil {
+		t.Fatalf("sftp: %v\n%s", err, out)
+	}
+	s := cb.lastSession("alice")
+	cl, _ := cb.signInHTTP(cb.carol)
+	code, page := cb.get(cl, "/sessions/"+s.ID)
+	if code != 200 || !strings.Contains(page, "File operations") || !strings.Contains(page, remote+"/report.txt") {
+		t.Fatalf("status %d:\n%s", code, page)
+	}
+	if strings.Contains(page, "asciinema-player.min.js") || strings.Contains(page, `id="warden-player"`) {
+		t.Fatal("a transfer session loads the player")
+	}
+	if _, list := cb.get(cl, "/sessions?command=report.txt"); !strings.Contains(list, `data-warden-session="`+s.ID+`"`) {
+		t.Fatalf("not found by its file operation:\n%s", list)
 	}
 }
