@@ -29,6 +29,7 @@ test-short: ## fast unit tests only
 bench: ## benchmarks: Warden vs direct OpenSSH ratios (throughput, setup, echo latency)
 	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./gateway/
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./recorder/ ./evidence/ ./scim/ ./metrics/ ./audit/
+	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 10x -count 1 -timeout 20m ./console/
 
 SOAK ?= 10m
 

@@ -118,7 +118,8 @@ func TestSessionPlayerInChromium(t *testing.T) {
 	ev := []castEvent{{0.1, "o", "$ "}, {0.6, "o", "echo one"}, {0.7, "o", "\r\none\r\n$ "}, {1.2, "o", "echo two"},
 		{1.3, "o", "\r\ntwo\r\n$ "}, {12.0, "o", "echo WARDEN-THIRD"}, {12.1, "o", "\r\nWARDEN-THIRD\r\n$ "},
 		{13.0, "o", "exit\r\n"}}
-	cmds := []seededCmd{{Offset: 0.65, Command: "echo one"}, {Offset: 1.25, Command: "echo two"}, {Offset: 12.05, Command: "echo WARDEN-THIRD"}}
+	cmds := []seededCmd{{Offset: 0.65, Command: "echo one"}, {Offset: 1.25, Command: "echo two"}, {Offset: 12.05, Command: "echo WARDEN-THIRD"},
+		{Offset: 12.5, Command: `echo '<img src=x onerror="window.__pwned=1">'`}}
 	id := tc.seed(t, seeded{User: "dan", Host: "web01", Tenant: "acme", Events: ev, Commands: cmds})
 	base := serveWeb(t, tc)
 	ctx := browsertest.New(t)
@@ -131,7 +132,12 @@ func TestSessionPlayerInChromium(t *testing.T) {
 	}
 	waitTrue(t, ctx, 30*time.Second, "the player's first frame",
 		`!!window.wardenPlayer && document.querySelector("#warden-player .ap-term-text") !== null && window.wardenPlayer.getDuration() > 0`)
-	if n := eval[int](t, ctx, `document.querySelectorAll("#warden-player .ap-marker-container, #warden-player .ap-marker").length`); n < 3 {
+	// The recording is fetched once: the preload in the head and the
+	// script's fetch must be one request.
+	if n := eval[int](t, ctx, `performance.getEntriesByType("resource").filter(e => e.name.endsWith(".cast")).length`); n != 1 {
+		t.Errorf("the recording was fetched %d times", n)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#warden-player .ap-marker-container").length`); n != 4 {
 		t.Errorf("markers in the player's bar: %d", n)
 	}
 	if err := chromedp.Do(sctx, chromedp.Click(chromedp.CSS(`#warden-commands tbody tr:nth-child(3)`))); err != nil {
@@ -152,6 +158,17 @@ func TestSessionPlayerInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTrue(t, ctx, 10*time.Second, "the screen text", `document.getElementById("warden-screen-text").textContent.includes("WARDEN-THIRD")`)
+	// Copy: to the clipboard, or, where the browser refuses it, the text
+	// is selected for the person's own Ctrl+C.
+	if err := chromedp.Do(sctx, chromedp.Click(chromedp.CSS(`#warden-copy`))); err != nil {
+		t.Fatal(err)
+	}
+	waitTrue(t, ctx, 10*time.Second, "the copy", `document.getElementById("warden-copied").textContent !== ""`)
+	if how := eval[string](t, ctx, `document.getElementById("warden-copied").textContent`); how != "copied" {
+		if sel := eval[string](t, ctx, `window.getSelection().toString()`); !strings.Contains(sel, "WARDEN-THIRD") {
+			t.Errorf("copy said %q and selected %q", how, sel)
+		}
+	}
 	screen := eval[string](t, ctx, `document.getElementById("warden-screen-text").textContent`)
 	if !strings.Contains(screen, "two") || strings.Contains(screen, "\x1b") {
 		t.Errorf("screen text %q", screen)
@@ -164,6 +181,10 @@ func TestSessionPlayerInChromium(t *testing.T) {
 	}
 	waitTrue(t, ctx, 20*time.Second, "the rebuilt player at the same place",
 		fmt.Sprintf(`Math.abs(window.wardenPlayer.getCurrentTime() - %v) < 0.5 && Math.abs(window.wardenPlayer.playerTime.getCurrentTime() - %v) < 0.5`, offset, offset))
+	// A command's text is text everywhere: the row and the marker.
+	if n := eval[int](t, ctx, `document.querySelectorAll("img").length + (window.__pwned ? 100 : 0)`); n != 0 {
+		t.Errorf("a command's markup became elements (%d)", n)
+	}
 	if v := eval[[]string](t, ctx, `window.__cspViolations`); len(v) > 0 {
 		t.Fatalf("CSP violations: %q", v)
 	}

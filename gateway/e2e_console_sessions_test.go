@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/console"
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/browsertest"
@@ -195,5 +197,82 @@ func TestConsoleSessionsEndToEnd(t *testing.T) {
 		if err := os.WriteFile(path, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestConsoleLiveOnlyFilter: "live only" lists a session while its
+// terminal is open, through the gateway's live registry, and no longer
+// once it has ended; another tenant's live session is never listed.
+func TestConsoleLiveOnlyFilter(t *testing.T) {
+	cb := newSessionsBed(t)
+	cl, _ := cb.signInHTTP(cb.carol)
+	p := cb.alice.StartPTY(t, cb.port, "root@web01", 80, 24)
+	p.Send("export PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	q := cb.bob.StartPTY(t, cb.port, "root@app01", 80, 24)
+	q.Send("export PS1='GLOBEX> '\r")
+	q.Expect(t, `GLOBEX> $`, expectWait)
+	alices, bobs := openSession(t, cb, "alice"), openSession(t, cb, "bob")
+	_, body := cb.get(cl, "/sessions?live=1")
+	if !strings.Contains(body, `data-warden-session="`+alices.ID+`"`) || strings.Contains(body, bobs.ID) {
+		t.Fatalf("live only while alice's shell runs (alice %s, bob %s):\n%s", alices.ID, bobs.ID, body)
+	}
+	p.Send("exit\r")
+	if code, err := p.Wait(expectWait); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v", code, err)
+	}
+	cb.waitSessionEnded(alices.ID)
+	if _, body := cb.get(cl, "/sessions?live=1"); strings.Contains(body, `data-warden-session="`) {
+		t.Fatalf("live only after the end:\n%s", body)
+	}
+	q.Send("exit\r")
+	_, _ = q.Wait(expectWait)
+}
+
+// openSession returns user's open session row (the newest), waiting for
+// it to be written.
+func openSession(t *testing.T, cb *consoleBed, user string) audit.Session {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list, err := cb.store.Sessions(context.Background(), audit.SessionFilter{User: user, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 1 && list[0].EndedAt.IsZero() {
+			return list[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no open session of %s: %+v", user, list)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestConsoleTransferSessionShowsFileOperations: a real OpenSSH sftp
+// session through the gateway appears in the console as its file
+// operations, with no player.
+func TestConsoleTransferSessionShowsFileOperations(t *testing.T) {
+	cb := newSessionsBed(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "report.txt")
+	if err := os.WriteFile(src, []byte("quarterly numbers\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	remote := t.TempDir() // the managed host is this machine's sshd
+	if out, err := cb.alice.SFTP(testCtx(t), cb.port, "root@web01", "put "+src+" "+remote+"/report.txt\nrm "+remote+"/report.txt\n").CombinedOutput(); err != nil {
+		t.Fatalf("sftp: %v\n%s", err, out)
+	}
+	s := cb.lastSession("alice")
+	cl, _ := cb.signInHTTP(cb.carol)
+	code, page := cb.get(cl, "/sessions/"+s.ID)
+	if code != 200 || !strings.Contains(page, "File operations") || !strings.Contains(page, remote+"/report.txt") {
+		t.Fatalf("status %d:\n%s", code, page)
+	}
+	if strings.Contains(page, "asciinema-player.min.js") || strings.Contains(page, `id="warden-player"`) {
+		t.Fatal("a transfer session loads the player")
+	}
+	if _, list := cb.get(cl, "/sessions?command=report.txt"); !strings.Contains(list, `data-warden-session="`+s.ID+`"`) {
+		t.Fatalf("not found by its file operation:\n%s", list)
 	}
 }
