@@ -24,7 +24,7 @@ import (
 // adjustment to the host for every Read, so bigger reads of queued output
 // mean fewer of those small packets (each its own write call).
 const (
-	pumpWaitSize = 2 << 10
+	pumpWaitSize = 512
 	pumpBulkSize = 128 << 10
 )
 
