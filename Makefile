@@ -26,8 +26,8 @@ test: vaultdev testop ## vet, every test (race detector on) against real sshd, s
 test-short: ## fast unit tests only
 	$(GO) test -short -count=1 $(PKGS)
 
-bench: ## benchmarks: Warden vs direct OpenSSH and ssh -J (throughput per cipher, CPU per GB vs sshd, echo, setup)
-	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./gateway/
+bench: ## benchmarks: Warden vs direct OpenSSH and ssh -J (throughput per cipher, CPU per GB vs sshd, echo, setup), memory of 1,000 sessions
+	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 45m ./gateway/
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./recorder/ ./evidence/ ./scim/ ./metrics/ ./audit/
 	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 10x -count 1 -timeout 20m ./console/
 

@@ -32,6 +32,8 @@
 //	                refusals.suppressed
 //	conn.go         read buffers under x/crypto's connections: large only after
 //	                auth; sessions per connection, connections per user
+//	conn_read.go    the large read buffer, pooled, held only while the
+//	                socket holds data: idle sessions hold none
 //	commands.go     Warden's own command interface (a user name with no '@')
 //	commands_jit.go   request, approve, deny, cancel, grants, revoke
 //	commands_exceptions.go  the exception register over SSH
