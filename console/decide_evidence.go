@@ -159,7 +159,9 @@ func (c *Console) evidenceZip(w http.ResponseWriter, r *http.Request, v *Viewer)
 		}
 	}
 	if reason != "" {
-		c.auditEvent(r.Context(), "console.refused", v.User, "evidence/"+truncate(tenant, 64)+"/"+truncate(file, 64), map[string]any{"reason": reason})
+		// Within the refusal budget: a viewer walking made-up packet names
+		// must not grow the audit chain without bound.
+		c.refuse(r.Context(), r, v, "evidence", reason+": "+Clean(truncate(tenant, 64))+"/"+Clean(truncate(file, 64)))
 		c.fail(w, r, v, http.StatusNotFound, "no evidence packet of that name that you can see")
 		return
 	}
