@@ -24,13 +24,16 @@ func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // sshCommand is the `ssh ... console` the sign-in page tells people to
-// run: the SSH port from SSHListen, and the host from SSHListen when it
+// run: the SSH port from SSHAddr, and the host from SSHAddr when it
 // names one, else the host of the console's own address (http_public_url,
 // http_listen's host, or the host the browser reached, as a link would
 // name it). What is not known stays a placeholder (PORT, GATEWAY).
 func (c *Console) sshCommand(r *http.Request) string {
-	host, port := "", ""
-	if h, p, err := net.SplitHostPort(c.d.SSHListen); err == nil {
+	host, port, addr := "", "", ""
+	if c.d.SSHAddr != nil {
+		addr = c.d.SSHAddr()
+	}
+	if h, p, err := net.SplitHostPort(addr); err == nil {
 		if p != "0" && p != "" {
 			port = p
 		}

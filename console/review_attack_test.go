@@ -429,7 +429,8 @@ func TestSigninNamesTheGateway(t *testing.T) {
 		{"127.0.0.1:0", "", "", "ssh -p PORT 127.0.0.1 console"},
 	}
 	for _, c := range cases {
-		tc.c.d.SSHListen = c.listen
+		l := c.listen
+		tc.c.d.SSHAddr = func() string { return l }
 		tc.c.d.BaseURL = nil
 		switch c.base {
 		case "":
