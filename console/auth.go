@@ -105,6 +105,9 @@ type refusalBudget struct {
 
 const refusalBurst = 60
 
+// maxActionBytes bounds the body of a state-changing request.
+const maxActionBytes = 64 << 10
+
 func (b *refusalBudget) allow(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -300,6 +303,16 @@ func (c *Console) viewer(h func(w http.ResponseWriter, r *http.Request, v *Viewe
 // the session's CSRF token, compared in constant time, or 403.
 func (c *Console) action(h func(w http.ResponseWriter, r *http.Request, v *Viewer)) http.Handler {
 	return c.viewer(func(w http.ResponseWriter, r *http.Request, v *Viewer) {
+		// A console form is a few fields; the bound keeps a signed-in
+		// browser (or a forged form) from making the handler read up to
+		// net/http's 10 MB, and a form that cannot be read acts on
+		// nothing, whatever token came in the header.
+		r.Body = http.MaxBytesReader(w, r.Body, maxActionBytes)
+		if err := r.ParseForm(); err != nil {
+			c.refuse(r.Context(), r, v, "form", "unreadable or oversized form")
+			http.Error(w, "the form could not be read", http.StatusBadRequest)
+			return
+		}
 		got := r.Header.Get("X-CSRF-Token")
 		if got == "" {
 			got = r.PostFormValue("csrf")

@@ -461,3 +461,28 @@ func TestSigninNamesTheGateway(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackOversizedFormActsOnNothing: a POST whose body is larger than
+// any console form (here with the right token in the header, so only the
+// size stops it) is a 400 that revokes nothing, and is audited.
+func TestAttackOversizedFormActsOnNothing(t *testing.T) {
+	tc := newTestConsole(t)
+	f := &fakeCommands{out: map[string]string{}}
+	withCommands(tc, f)
+	ann, csrf := tc.signIn(t, "ann")
+	body := "grant=12&reason=" + strings.Repeat("x", 1<<20)
+	req, _ := http.NewRequest("POST", tc.srv.URL+"/grants/revoke", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-CSRF-Token", csrf)
+	resp, err := ann.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || len(f.called()) != 0 {
+		t.Fatalf("oversized form: %d, commands run %q", resp.StatusCode, f.called())
+	}
+	if n := countEvents(t, tc, func(e audit.Event) bool { return e.Type == EventRefused && e.Subject == "form" }); n != 1 {
+		t.Fatalf("%d oversized forms audited", n)
+	}
+}
