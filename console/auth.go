@@ -292,6 +292,10 @@ func (c *Console) viewer(h func(w http.ResponseWriter, r *http.Request, v *Viewe
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)
 				return
 			}
+			// A page's GET is how a person finds the sign-in; anything
+			// else without a session is a refusal (a forged form, a
+			// script with a dead cookie), audited within the budget.
+			c.refuse(r.Context(), r, nil, "signin", "not signed in")
 			http.Error(w, "sign in first", http.StatusUnauthorized)
 			return
 		}

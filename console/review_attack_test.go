@@ -102,6 +102,11 @@ func TestAttackEveryPostRouteNeedsCSRF(t *testing.T) {
 			t.Errorf("%s: %d CSRF refusals audited, want 4", p, n)
 		}
 	}
+	if n := countEvents(t, tc, func(e audit.Event) bool {
+		return e.Type == EventRefused && e.Subject == "signin" && e.Actor == "" && e.Data["reason"] == "not signed in"
+	}); n != posts {
+		t.Errorf("%d POSTs without a session audited, want %d", n, posts)
+	}
 	if posts < 7 { // signout, account/revoke, approve, deny, grant revoke x2, kill
 		t.Fatalf("only %d POST routes found in %q", posts, routes)
 	}
