@@ -554,3 +554,44 @@ func (b *syncBound) set(fp, user string) {
 	defer b.mu.Unlock()
 	b.m[fp] = user
 }
+
+// TestAttackHostileIDsInPaths: IDs and names in every GET route's path
+// that try to leave their directory, are overlong, or are Unicode look-
+// alikes and controls get the one 404 (or 400), never a 500 or a file, and
+// the refusal is audited with the controls escaped.
+func TestAttackHostileIDsInPaths(t *testing.T) {
+	tc, _ := newLiveConsole(t)
+	ann, _ := tc.signIn(t, "ann")
+	ids := []string{"..", "..%2f..%2fwarden.db", "%2e%2e%2fwarden.db", strings.Repeat("a", 10000), "ｓｅｓｓｉｏｎ",
+		"%E2%80%AEtxt", "%1b%5b2J", "a%00b", liveID + "%2f..", "%C0%AE%C0%AE"}
+	for _, id := range ids {
+		for _, p := range []string{"/sessions/" + id, "/sessions/" + id + ".cast", "/sessions/" + id + "/watch", "/sessions/" + id + "/live",
+			"/evidence/" + id + "/2026-01.zip", "/evidence/acme/" + id + ".zip", "/evidence/acme/" + id} {
+			req, _ := http.NewRequest("GET", tc.srv.URL+p, nil)
+			req.URL.Opaque = p // as sent, not cleaned by the client
+			req.Header.Set("Origin", tc.srv.URL)
+			resp, err := ann.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode != 404 && resp.StatusCode != 400 && resp.StatusCode != 301 && resp.StatusCode != 307:
+				t.Errorf("%.80s: %d", p, resp.StatusCode)
+			case strings.Contains(string(b), "SQLite") || strings.Contains(string(b), "\x1b") || strings.Contains(string(b), "\u202e"):
+				t.Errorf("%.80s: answer carries what it should not: %.200q", p, b)
+			}
+		}
+	}
+	countEvents(t, tc, func(e audit.Event) bool {
+		if e.Type == EventRefused {
+			for _, v := range []string{fmt.Sprint(e.Data["path"]), fmt.Sprint(e.Data["reason"])} {
+				if strings.ContainsAny(v, "\x1b\u202e\x00") || len(v) > 400 {
+					t.Errorf("refusal event carries raw controls or is overlong: %.100q", v)
+				}
+			}
+		}
+		return false
+	})
+}
