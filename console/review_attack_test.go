@@ -595,3 +595,20 @@ func TestAttackHostileIDsInPaths(t *testing.T) {
 		return false
 	})
 }
+
+// TestAttackErrorPageCleansItsLine: the one-line error page shows lines
+// that may echo what someone typed (a refused command's line, a kill's
+// bad reason): controls and bidi characters are made visible there too.
+func TestAttackErrorPageCleansItsLine(t *testing.T) {
+	tc := newTestConsole(t)
+	withCommands(tc, &fakeCommands{errs: map[string]error{
+		"ann: revoke 5": &fakeRefusal{line: "warden: grant \x1b[2J\u202e<b>5</b> refused", status: 1}}})
+	ann, csrf := tc.signIn(t, "ann")
+	// The listing after the action fails too (the fake knows no
+	// `grants`), so the action's own line is shown on the error page.
+	code, body := post(t, ann, tc.srv.URL+"/grants/5/revoke", url.Values{"csrf": {csrf}})
+	if code != 403 || strings.Contains(body, "\x1b") || strings.Contains(body, "\u202e") || strings.Contains(body, "<b>5") ||
+		!strings.Contains(body, `\x1b[2J\u202e&lt;b&gt;5`) {
+		t.Fatalf("error page: %d\n%s", code, body)
+	}
+}
