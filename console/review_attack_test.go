@@ -612,3 +612,30 @@ func TestAttackErrorPageCleansItsLine(t *testing.T) {
 		t.Fatalf("error page: %d\n%s", code, body)
 	}
 }
+
+// TestEvidenceHeadIsNoDownload: a HEAD on a packet (a link checker, a
+// preview) answers like the GET without the body, and is not recorded as
+// a download: evidence.downloaded means the packet left the gateway.
+func TestEvidenceHeadIsNoDownload(t *testing.T) {
+	tc := newTestConsole(t)
+	writePackets(t, tc)
+	ann, _ := tc.signIn(t, "ann")
+	req, _ := http.NewRequest("HEAD", tc.srv.URL+"/evidence/acme/2026-10.zip", nil)
+	resp, err := ann.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/zip" {
+		t.Fatalf("HEAD: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	downloads := func() int {
+		return countEvents(t, tc, func(e audit.Event) bool { return e.Type == "evidence.downloaded" })
+	}
+	if n := downloads(); n != 0 {
+		t.Fatalf("a HEAD was recorded as %d downloads", n)
+	}
+	if code, _ := get(t, ann, tc.srv.URL+"/evidence/acme/2026-10.zip"); code != 200 || downloads() != 1 {
+		t.Fatalf("GET: %d, %d downloads", code, downloads())
+	}
+}
