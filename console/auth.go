@@ -277,7 +277,7 @@ func (c *Console) lookup(r *http.Request) *Viewer {
 }
 
 // viewer wraps a page that needs a signed-in person: without one, a GET
-// goes to the sign-in page and anything else gets 401.
+// (or HEAD) goes to the sign-in page and anything else gets 401.
 func (c *Console) viewer(h func(w http.ResponseWriter, r *http.Request, v *Viewer)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := c.lookup(r)
@@ -288,7 +288,7 @@ func (c *Console) viewer(h func(w http.ResponseWriter, r *http.Request, v *Viewe
 				// kept copy stands out in the audit log.
 				c.clearSessionCookie(w)
 			}
-			if r.Method == http.MethodGet {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)
 				return
 			}
