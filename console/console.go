@@ -50,6 +50,12 @@ type Deps struct {
 	// for an SSH connection that reached the gateway at host
 	// (web.Server.BaseURL); nil or "" means no link can be issued.
 	BaseURL func(host string) string
+	// SSHAddr returns the gateway's SSH address: the bound listener's
+	// once it serves, else listen as configured (e.g. ":2222"). The
+	// sign-in page names its port (and its host, when it names one) in
+	// the `ssh ... console` it tells people to run. nil or "" leaves
+	// PORT and GATEWAY as placeholders.
+	SSHAddr func() string
 	// SignOn answers which user a key is bound to by `ssh GATEWAY login`
 	// (sso.Service); nil means only policy keys hold links. OIDC, when
 	// set, is the console's own sign-in through the identity provider.

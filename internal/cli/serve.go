@@ -98,6 +98,9 @@ type running struct {
 
 	// console is the browser console; nil without http_listen (serve_http.go).
 	console *console.Console
+	// sshListen is the SSH listener's address once serve runs (the
+	// console's sign-in page names it).
+	sshListen atomic.Pointer[string]
 
 	// pol is the policy in force, replaced by a reload (reload.go).
 	pol atomic.Pointer[policy.Config]
@@ -213,6 +216,8 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 // under a context of its own until then, so that the grants' deadlines
 // still apply while it drains.
 func (r *running) serve(ctx context.Context, ln net.Listener) error {
+	addr := ln.Addr().String()
+	r.sshListen.Store(&addr)
 	sctx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServe()
 	bg, stopBG := context.WithCancel(sctx)
