@@ -3,6 +3,7 @@ package policy
 import (
 	"net"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -20,7 +21,17 @@ const (
 type Recordings struct {
 	Store string // StoreLocal (default) or StoreS3
 	S3    S3     // set when Store is StoreS3
+	// UploadInterval is how often a live session's new recording bytes go
+	// to the object store: the store is at most this far behind. Default
+	// and maximum 10s, minimum 1s.
+	UploadInterval Duration
 }
+
+// Bounds of recordings.upload_interval.
+const (
+	defaultUploadInterval = 10 * time.Second
+	minUploadInterval     = time.Second
+)
 
 // S3 locates the object store. Keys are named by file, never inline, so
 // the policy itself holds no secret.
@@ -36,10 +47,17 @@ type S3 struct {
 
 // recordings decodes the recordings section.
 func (d *decoder) recordings(n *yaml.Node, r *Recordings) {
-	r.Store = StoreLocal
-	f, ok := d.mapping(n, "recordings", []string{"store", "s3"})
+	r.Store, r.UploadInterval = StoreLocal, Duration(defaultUploadInterval)
+	f, ok := d.mapping(n, "recordings", []string{"store", "s3", "upload_interval"})
 	if !ok {
 		return
+	}
+	if v, set := d.duration(f.get("upload_interval"), "upload_interval"); set {
+		if v.Std() < minUploadInterval || v.Std() > defaultUploadInterval {
+			d.hintf(f.get("upload_interval"), "the object store may be at most 10s behind a session", "upload_interval %s is outside 1s..10s", v)
+		} else {
+			r.UploadInterval = v
+		}
 	}
 	switch s := d.str(f.get("store"), "store"); s {
 	case "", StoreLocal:
