@@ -25,8 +25,8 @@ import (
 // After the restart the session is ended as interrupted, its spool is
 // stored as one object whose SHA-256 is the sealed digest, the segments
 // and the spool are gone, recording.gap says how many bytes the store
-// lacked at the kill, and `warden audit verify -c` (reading S3) and
-// `warden play -c` pass. A start while the store is down is refused.
+// lacked at the kill, and `warden audit verify -c`, `warden evidence -c`
+// and `warden play -c`, all reading S3, pass. A start while the store is down is refused.
 func TestServeKill9WithS3(t *testing.T) {
 	srv := s3test.Start(t)
 	b := newFaultBed(t)
@@ -128,6 +128,24 @@ func TestServeKill9WithS3(t *testing.T) {
 	}
 	if _, _, code := b.warden("audit", "verify", "--data", b.data); code == 0 {
 		t.Fatal("audit verify of the local files alone passed: the recording should only be in S3")
+	}
+	// The evidence packet re-hashes the recording from S3.
+	packet := filepath.Join(b.dir, "packet")
+	if out, errOut, code := b.warden("evidence", "-c", b.cfgPath, "--tenant", "acme", "--month", time.Now().UTC().Format("2006-01"), "--out", packet); code != 0 {
+		t.Fatalf("evidence -c: %d %s%s", code, out, errOut)
+	}
+	csv, err := os.ReadFile(filepath.Join(packet, "recordings.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for _, l := range strings.Split(string(csv), "\n") {
+		if strings.HasPrefix(l, id+",") {
+			row = l
+		}
+	}
+	if !strings.HasSuffix(strings.TrimSpace(row), ",ok") {
+		t.Fatalf("evidence recordings row %q, want status ok (read from S3)", row)
 	}
 	out2, errOut, code := b.warden("play", "-c", b.cfgPath, "--speed", "1000", "--idle-limit", "0.001", id)
 	if code != 0 || !strings.Contains(out2, "tick-1") {
