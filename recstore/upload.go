@@ -307,4 +307,5 @@ func removeSpool(dataDir, rel string) error {
 	}
 	return nil
 }
+
 var removeOpts = minio.RemoveObjectOptions{}
