@@ -15,6 +15,8 @@ import (
 
 	// The cgo SQLite driver registers itself as "sqlite3".
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/warden-gw/warden/recstore"
 )
 
 // DBName is the file name of the database inside the data directory.
@@ -36,6 +38,9 @@ type Options struct {
 	OutputIndex bool
 	// Log receives the indexer's reports; nil means slog.Default().
 	Log *slog.Logger
+	// Recordings is where the indexer reads ended sessions' recordings;
+	// nil means the files under the data directory.
+	Recordings recstore.Store
 }
 
 // Store is the gateway's handle on DATA/warden.db. One goroutine owns the
@@ -46,10 +51,11 @@ type Store struct {
 	Reader
 
 	now    func() time.Time
-	dir    string       // the data directory, for recordings (CloseOrphans)
-	wdb    *sql.DB      // one connection, used by the writer goroutine only
-	ops    chan *op     // queued writes; closed by Close
-	mu     sync.RWMutex // guards closed against sends on a closed ops
+	dir    string         // the data directory, for recordings (CloseOrphans)
+	recs   recstore.Store // where ended sessions' recordings are read (the indexer)
+	wdb    *sql.DB        // one connection, used by the writer goroutine only
+	ops    chan *op       // queued writes; closed by Close
+	mu     sync.RWMutex   // guards closed against sends on a closed ops
 	closed bool
 	done   chan struct{} // closed when the writer goroutine has exited
 	tip    chainTip      // the chain head; owned by the writer goroutine
@@ -101,12 +107,16 @@ func Open(ctx context.Context, dataDir string, opt Options) (*Store, error) {
 	s := &Store{
 		now:  opt.Now,
 		dir:  dataDir,
+		recs: opt.Recordings,
 		wdb:  wdb,
 		ops:  make(chan *op, queueSize),
 		done: make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.recs == nil {
+		s.recs = recstore.Local{Dir: dataDir}
 	}
 	if s.log = opt.Log; s.log == nil {
 		s.log = slog.Default()
@@ -119,6 +129,7 @@ func Open(ctx context.Context, dataDir string, opt Options) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
+	s.Reader.recs = opt.Recordings
 	if s.db, err = openReadPool(path); err != nil {
 		wdb.Close()
 		return nil, err

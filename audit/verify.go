@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/warden-gw/warden/recorder"
+	"github.com/warden-gw/warden/recstore"
 )
 
 // VerifyReport is the outcome of Verify. The data is intact when Problems is
@@ -78,6 +79,16 @@ func (p Problem) String() string {
 // After a problem Verify carries on from the stored row, so one edit gives
 // one finding and later rows are still checked.
 func Verify(ctx context.Context, dataDir string) (VerifyReport, error) {
+	return VerifyWith(ctx, dataDir, nil)
+}
+
+// VerifyWith is Verify reading the recordings from recs (nil: the files
+// under dataDir, as Verify does): with recordings.store s3, the objects the
+// chain's digests must match are in the object store.
+func VerifyWith(ctx context.Context, dataDir string, recs recstore.Store) (VerifyReport, error) {
+	if recs == nil {
+		recs = recstore.Local{Dir: dataDir}
+	}
 	r, err := OpenReadOnly(dataDir)
 	if err != nil {
 		return VerifyReport{}, err
@@ -94,7 +105,7 @@ func Verify(ctx context.Context, dataDir string) (VerifyReport, error) {
 	if err := verifyChain(ctx, tx, &rep); err != nil {
 		return VerifyReport{}, err
 	}
-	if err := verifySessions(ctx, tx, dataDir, &rep); err != nil {
+	if err := verifySessions(ctx, tx, recs, &rep); err != nil {
 		return VerifyReport{}, err
 	}
 	return rep, nil
@@ -149,12 +160,13 @@ func verifyChain(ctx context.Context, tx *sql.Tx, rep *VerifyReport) error {
 	return nil
 }
 
-// hashRecording re-hashes the recording rel under dataDir. It returns the
+// hashRecording re-hashes the recording rel from recs. It returns the
 // lowercase hex SHA-256, or "" and why it could not. The path comes from the
 // database, which anyone who can write the file can edit, so it is opened
-// only through recorder.OpenRecording, the one path check of the code base.
-func hashRecording(dataDir, rel string) (sum, problem string) {
-	f, err := recorder.OpenRecording(dataDir, rel)
+// only through recstore, whose stores check it (recorder.OpenRecording, the
+// one path check of the code base, and recstore.Key for object keys).
+func hashRecording(ctx context.Context, recs recstore.Store, rel string) (sum, problem string) {
+	f, err := recs.Open(ctx, rel)
 	switch {
 	case errors.Is(err, recorder.ErrUnsafePath):
 		return "", "unsafe recording path: not opened"

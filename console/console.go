@@ -16,6 +16,7 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recstore"
 )
 
 //go:embed templates/*.html
@@ -29,6 +30,9 @@ var staticFS embed.FS
 type Deps struct {
 	Store   *audit.Store
 	DataDir string // recordings are relative to it
+	// Recordings, when set (recordings.store s3), is where recordings are
+	// read; nil: the files under DataDir.
+	Recordings recstore.Store
 	// Policy returns the policy in force (the gateway's merged policy,
 	// directory users included). It is called on every request, so a
 	// change reaches the next click.

@@ -358,7 +358,9 @@ func (ss *session) finish(ctx context.Context) {
 	s.opt.Metrics.SessionEnded(end.Reason, end.BytesIn, end.BytesOut)
 	if err := s.opt.Store.EndSession(context.WithoutCancel(ctx), ss.id, end); err != nil {
 		s.log.Error("session row not closed", "session", ss.id, "err", err)
+		sha = "" // not sealed: the upload keeps the spool
 	}
+	ss.rec.finishUpload(sha)
 }
 
 func (r *sessionRecord) relPathOrEmpty() string {

@@ -19,6 +19,7 @@
 //	bridge.go       bridge: the one place where bytes cross, in both directions
 //	record.go       record: asciicast, typed lines and file operations
 //	record_transfer.go  sftp and scp: parsed, or ended, or recorded raw
+//	record_upload.go    recordings.store s3: the spool followed to the object store
 //	guard.go        commands.deny: exec refused, typed lines not sent; which exec
 //	                commands are a shell reading its input (ssh host sh)
 //	registry.go     live sessions from channel open, ended early by grant end,

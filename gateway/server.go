@@ -20,6 +20,7 @@ import (
 	"github.com/warden-gw/warden/exceptions"
 	dirs "github.com/warden-gw/warden/identity"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recstore"
 	"github.com/warden-gw/warden/vault"
 )
 
@@ -79,6 +80,9 @@ type Options struct {
 	// Metrics counts sessions, refusals, signing and recording failures
 	// (package metrics); nil counts nothing.
 	Metrics observer
+	// Uploads moves recordings to the object store while sessions live
+	// (recordings.store: s3, record_upload.go); nil keeps them local.
+	Uploads *recstore.Uploader
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -8,7 +8,7 @@ import (
 	"github.com/warden-gw/warden/audit"
 )
 
-const auditSynopsis = "audit verify [--data DIR] [--anchor HASH]"
+const auditSynopsis = "audit verify [-c warden.yaml | --data DIR] [--anchor HASH]"
 
 func runAudit(e *env, args []string) error {
 	if len(args) == 0 || args[0] != "verify" {
@@ -20,6 +20,7 @@ func runAudit(e *env, args []string) error {
 	}
 	fs := newFlags(e, "audit verify", auditSynopsis)
 	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
+	cfgPath := fs.String("c", "", "policy whose recordings section says where recordings are kept (default: ./warden.yaml when present and --data is not given)")
 	anchor := fs.String("anchor", "", "a chain head kept elsewhere (e.g. audit_chain_head of an evidence packet): fail unless the chain still holds it")
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
@@ -28,12 +29,12 @@ func runAudit(e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageError("audit verify takes no arguments (got %q)", pos[0])
 	}
-	dir, err := dataDir(*data)
+	recs, dir, err := cliRecordings(*cfgPath, *data)
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
-	rep, err := audit.Verify(ctx, dir)
+	rep, err := audit.VerifyWith(ctx, dir, recs)
 	if err != nil {
 		return err
 	}

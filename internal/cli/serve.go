@@ -24,6 +24,7 @@ import (
 	"github.com/warden-gw/warden/metrics"
 	"github.com/warden-gw/warden/notify"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recstore"
 	"github.com/warden-gw/warden/rotate"
 	"github.com/warden-gw/warden/scim"
 	"github.com/warden-gw/warden/sso"
@@ -95,6 +96,7 @@ type running struct {
 	metrics *metrics.Metrics // nil without http_listen (serve_metrics.go)
 	closer  func()
 	log     *slog.Logger
+	recs    recstore.Store // recordings.store s3; nil: local files (serve_recordings.go)
 
 	// console is the browser console; nil without http_listen (serve_http.go).
 	console *console.Console
@@ -113,7 +115,11 @@ type running struct {
 // openGateway opens the store, the credential backend and the host key for
 // cfg and builds the gateway. Sessions a crash left open are closed first.
 func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*running, error) {
-	st, err := audit.Open(ctx, cfg.DataDir, audit.Options{OutputIndex: true, Log: log})
+	recs, err := openRecordingStore(ctx, cfg) // serve_recordings.go
+	if err != nil {
+		return nil, err
+	}
+	st, err := audit.Open(ctx, cfg.DataDir, audit.Options{OutputIndex: true, Log: log, Recordings: recordingsOf(recs)})
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +153,14 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if created {
 		log.Info("created gateway host key", "path", cfg.HostKey)
 	}
-	r := &running{store: st, cfg: cfg, log: log, closer: func() { closeSigner(); st.Close() }}
+	uploads := startUploads(ctx, cfg, st, recs, log) // after CloseOrphans sealed what a crash left
+	r := &running{store: st, cfg: cfg, log: log, recs: recordingsOf(recs), closer: func() {
+		if uploads != nil {
+			uploads.Close(time.Duration(cfg.ShutdownGrace))
+		}
+		closeSigner()
+		st.Close()
+	}}
 	r.pol.Store(cfg)
 	var notifier jit.Notifier
 	if cfg.Notify.WebhookURL != "" {
@@ -168,7 +181,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		return nil, err
 	}
 	gopt := gateway.Options{Policy: cfg, Store: st, Signer: sig, HostKey: hk, Logger: log, JIT: r.jit,
-		Exceptions: &exceptions.Register{Store: st, DB: st.DB()}}
+		Exceptions: &exceptions.Register{Store: st, DB: st.DB()}, Uploads: uploads}
 	if r.hook != nil {
 		gopt.Notifier = r.hook
 	}
@@ -238,7 +251,7 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 				n = evidenceNotifier{r.hook}
 			}
 			err := evidence.RunMonthly(bg, evidence.ScheduleOptions{
-				Schedule: r.cfg.Evidence.Schedule, DataDir: r.cfg.DataDir, Policy: r.cfg, Notifier: n, Store: r.store,
+				Schedule: r.cfg.Evidence.Schedule, DataDir: r.cfg.DataDir, Policy: r.cfg, Notifier: n, Store: r.store, Recordings: r.recs,
 				Keys: evidence.KeysFor(r.cfg, r.cfg.DataDir, serveKeyFetcher(r.cfg, r.log)),
 				Logf: func(format string, args ...any) { r.log.Error(fmt.Sprintf(format, args...)) },
 			})

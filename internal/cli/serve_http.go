@@ -43,7 +43,7 @@ func (r *running) openConsole(cfg *policy.Config, gopt *gateway.Options) error {
 	if r.web == nil {
 		return nil
 	}
-	d := console.Deps{Store: r.store, DataDir: cfg.DataDir, Logger: r.log, BaseURL: r.web.BaseURL, SSHAddr: r.sshAddr,
+	d := console.Deps{Store: r.store, DataDir: cfg.DataDir, Recordings: r.recs, Logger: r.log, BaseURL: r.web.BaseURL, SSHAddr: r.sshAddr,
 		Secure: cfg.HTTPTLS != nil || strings.HasPrefix(cfg.HTTPPublicURL, "https:"),
 		Policy: func() *policy.Config {
 			if r.srv != nil {
