@@ -167,6 +167,14 @@ func (pl *pendingLogin) wait(t *testing.T) (int, string, string) {
 	return 0, "", ""
 }
 
+// outText is what ssh printed on stdout so far; the reader goroutine may
+// still be appending, hence the lock.
+func (pl *pendingLogin) outText() string {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return pl.stdout.String()
+}
+
 func (pl *pendingLogin) errText() string {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
@@ -207,8 +215,8 @@ func TestE2ESSOLoginBindsKey(t *testing.T) {
 		t.Fatalf("unknown key reached a host before sign-in: exit %d", code)
 	}
 	pl := sb.startLogin(sb.stranger)
-	if !strings.Contains(pl.stdout.String(), gossh.FingerprintSHA256(sb.stranger.PublicKey)) {
-		t.Errorf("login does not show the key: %q", pl.stdout.String())
+	if out := pl.outText(); !strings.Contains(out, gossh.FingerprintSHA256(sb.stranger.PublicKey)) {
+		t.Errorf("login does not show the key: %q", out)
 	}
 	br := optest.NewBrowser(t)
 	start := br.Get(pl.url)
