@@ -17,15 +17,47 @@ import (
 // one. A Reader is safe for concurrent use.
 type Reader struct {
 	db *sql.DB
+	d  *dialect
 }
 
 // OpenReadOnly opens an existing DATA/warden.db for queries only. It never
 // creates or migrates the database, and fails with "audit: no database at
 // PATH" when there is none.
 func OpenReadOnly(dataDir string) (*Reader, error) {
+	return OpenReader(context.Background(), dataDir, Backend{})
+}
+
+// OpenReader opens backend b for queries only, through a pool that
+// refuses writes; the zero Backend is OpenReadOnly's SQLite database in
+// dataDir. It never creates or migrates a database.
+func OpenReader(ctx context.Context, dataDir string, b Backend) (*Reader, error) {
 	path, err := dbPath(dataDir)
 	if err != nil {
 		return nil, err
+	}
+	b = resolve(dataDir, b)
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	if b.postgres() {
+		db, err := openPostgres(ctx, b, true)
+		if err != nil {
+			return nil, err
+		}
+		// Like a missing warden.db: a database no Warden has migrated is
+		// most likely the wrong DSN, and reading it would only fail later.
+		var migrated bool
+		if err := db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&migrated); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("audit: open postgres: %w", err)
+		}
+		if !migrated {
+			db.Close()
+			return nil, errors.New("audit: no Warden tables in the PostgreSQL database (warden serve creates them)")
+		}
+		db.SetMaxOpenConns(readConns)
+		db.SetMaxIdleConns(readConns)
+		return &Reader{db: db, d: postgresDialect}, nil
 	}
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -37,7 +69,7 @@ func OpenReadOnly(dataDir string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{db: db}, nil
+	return &Reader{db: db, d: sqliteDialect}, nil
 }
 
 // Close closes the read pool.
@@ -220,7 +252,7 @@ func (r *Reader) Commands(ctx context.Context, f CommandFilter) ([]Command, erro
 // commands are listed without offsets rather than not at all.
 func (r *Reader) commandColumns(ctx context.Context) (string, error) {
 	var has bool
-	err := r.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pragma_table_info('commands') WHERE name = 'offset')`).Scan(&has)
+	err := r.db.QueryRowContext(ctx, r.d.hasOffset).Scan(&has)
 	if err != nil {
 		return "", fmt.Errorf("audit: list commands: %w", err)
 	}

@@ -83,9 +83,15 @@ func Verify(ctx context.Context, dataDir string) (VerifyReport, error) {
 		return VerifyReport{}, err
 	}
 	defer r.Close()
+	return r.Verify(ctx, dataDir)
+}
+
+// Verify is the package's Verify on r's database, with the recordings in
+// dataDir.
+func (r *Reader) Verify(ctx context.Context, dataDir string) (VerifyReport, error) {
 	// One read transaction: chain, sessions and commands come from one
 	// snapshot even while the gateway keeps writing.
-	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := r.db.BeginTx(ctx, r.d.snapshot())
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("audit: verify: %w", err)
 	}

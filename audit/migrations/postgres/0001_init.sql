@@ -1,0 +1,24 @@
+-- 0001_init, PostgreSQL part: what the SQLite file's statements cannot say
+-- token for token (migrate_pg.go).
+
+-- json_extract(data, '$.key'): SQLite's JSON function for the one path
+-- shape Warden's queries use ('$.a' or '$.a.b'), so the same SQL runs on
+-- both stores. It returns the value as text (SQLite returns a number for a
+-- number); NULL when the key is missing or data is NULL. IMMUTABLE, so an
+-- index may use it (0007's audit_events_session_end).
+CREATE FUNCTION json_extract(data TEXT, path TEXT) RETURNS TEXT
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT (data::jsonb) #>> string_to_array(substr(path, 3), '.') $$;
+
+-- The append-only triggers of audit_events, with SQLite's names. Like the
+-- SQLite ones they stop accidents, not someone who can drop them; the hash
+-- chain and "warden audit verify" are the control. TRUNCATE, which SQLite
+-- lacks, is refused too.
+CREATE FUNCTION warden_append_only() RETURNS trigger LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION warden_append_only();
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION warden_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION warden_append_only();
