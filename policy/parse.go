@@ -26,6 +26,7 @@ var topKeys = []string{
 	"recording", "notify", "evidence", "limits", "tenants", "groups", "users", "roles",
 	"ssh_algorithms",
 	"shutdown_grace",
+	"store",
 }
 
 // Load reads the policy at path and parses it like Parse. It also opens the
@@ -159,6 +160,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.recording(f.get("recording"), &c.Recording)
 	d.notify(f.get("notify"), &c.Notify)
 	d.evidence(f.get("evidence"), &c.Evidence, c.Credentials.Vault.Address != "")
+	d.store(f, &c.Store) // store.go
 	d.limits(f.get("limits"), &c.Limits)
 	d.identity(f.get("identity"), c) // identity.go
 	d.sshAlgorithms(f.get("ssh_algorithms"), &c.SSHAlgorithms)
