@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/warden-gw/warden/audit"
 )
 
-const auditSynopsis = "audit verify [--data DIR] [--anchor HASH]"
+const auditSynopsis = "audit verify [-c FILE | --data DIR] [--anchor HASH]"
 
 func runAudit(e *env, args []string) error {
 	if len(args) == 0 || args[0] != "verify" {
@@ -19,7 +17,8 @@ func runAudit(e *env, args []string) error {
 		return usageError("usage: warden " + auditSynopsis)
 	}
 	fs := newFlags(e, "audit verify", auditSynopsis)
-	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
+	cfgPath := fs.String("c", "", "policy whose store (store.driver, data_dir) to verify (default: ./warden.yaml when present)")
+	data := fs.String("data", "", "data directory of a SQLite store (default: data_dir of ./warden.yaml, else ./data)")
 	anchor := fs.String("anchor", "", "a chain head kept elsewhere (e.g. audit_chain_head of an evidence packet): fail unless the chain still holds it")
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
@@ -28,12 +27,13 @@ func runAudit(e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageError("audit verify takes no arguments (got %q)", pos[0])
 	}
-	dir, err := dataDir(*data)
+	r, dir, err := openStoreReader(*cfgPath, *data) // store.go
 	if err != nil {
 		return err
 	}
+	defer r.Close()
 	ctx := context.Background()
-	rep, err := audit.Verify(ctx, dir)
+	rep, err := r.Verify(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -43,11 +43,6 @@ func runAudit(e *env, args []string) error {
 	}
 	anchored := ""
 	if *anchor != "" {
-		r, err := openReader(dir)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
 		seq, err := r.AnchorSeq(ctx, strings.TrimSpace(*anchor))
 		if err != nil {
 			return err

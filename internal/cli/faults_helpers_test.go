@@ -36,6 +36,10 @@ func TestMain(m *testing.M) {
 	if faultBinary.dir != "" {
 		os.RemoveAll(faultBinary.dir)
 	}
+	if err := pgServer.Stop(); err != nil { // store_test.go
+		os.Stderr.WriteString(err.Error() + "\n")
+		code = 1
+	}
 	os.Exit(code)
 }
 

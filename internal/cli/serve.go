@@ -110,7 +110,11 @@ type running struct {
 // openGateway opens the store, the credential backend and the host key for
 // cfg and builds the gateway. Sessions a crash left open are closed first.
 func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*running, error) {
-	st, err := audit.Open(ctx, cfg.DataDir, audit.Options{OutputIndex: true, Log: log})
+	backend, err := storeBackend(cfg) // store.go
+	if err != nil {
+		return nil, err
+	}
+	st, err := audit.Open(ctx, cfg.DataDir, audit.Options{OutputIndex: true, Log: log, Backend: backend})
 	if err != nil {
 		return nil, err
 	}
