@@ -76,8 +76,9 @@ var pgQuoted = map[string]bool{"user": true, "offset": true}
 // pgSQL translates one SQLite statement (or script) for PostgreSQL, token
 // by token outside string literals, quoted identifiers and comments:
 //
-//   - each '?' becomes $1, $2, ... in order (SQLite's positional
-//     parameters; Warden uses no numbered or named ones);
+//   - each '?' becomes $1, $2, ... in order, and '?NNN' becomes $NNN
+//     (SQLite's numbered parameters; a '?' after one takes the number
+//     after the largest so far, as in SQLite); Warden uses no named ones;
 //   - the columns in pgQuoted are double-quoted.
 //
 // Everything else passes through unchanged, dollar-quoted bodies
@@ -129,10 +130,19 @@ func pgSQL(q string) string {
 			b.WriteString(q[i:end])
 			i = end
 		case c == '?':
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			i++
+			j := i + 1
+			for j < len(q) && '0' <= q[j] && q[j] <= '9' {
+				j++
+			}
+			if j > i+1 { // ?NNN, SQLite's numbered parameter
+				k, _ := strconv.Atoi(q[i+1 : j])
+				n = max(n, k)
+				b.WriteString("$" + q[i+1:j])
+			} else {
+				n++
+				b.WriteString("$" + strconv.Itoa(n))
+			}
+			i = j
 		case isIdentStart(c):
 			j := i + 1
 			for j < len(q) && isIdentPart(q[j]) {

@@ -39,6 +39,7 @@ func TestPgSQLTranslation(t *testing.T) {
 		{`/* offset ? */ SELECT ?`, `/* offset ? */ SELECT $1`},
 		{`AS $$ SELECT user ? $$; SELECT ?`, `AS $$ SELECT user ? $$; SELECT $1`},
 		{`c LIKE ? ESCAPE '\'`, `c LIKE $1 ESCAPE '\'`},
+		{`WHERE a = ?2 AND b < ?1 AND c = ?`, `WHERE a = $2 AND b < $1 AND c = $3`},
 	} {
 		if got := pgSQL(c.in); got != c.want {
 			t.Errorf("pgSQL(%q)\n got %q\nwant %q", c.in, got, c.want)

@@ -80,6 +80,14 @@ func (r *Reader) Close() error {
 	return nil
 }
 
+// BeginSnapshot begins a read-only transaction that sees one snapshot of
+// the database throughout, on either driver (PostgreSQL's default
+// isolation takes a new snapshot per statement): for readers, like the
+// evidence packet, whose figures must agree with each other.
+func (r *Reader) BeginSnapshot(ctx context.Context) (*sql.Tx, error) {
+	return r.db.BeginTx(ctx, r.d.snapshot())
+}
+
 // DB returns the read-only pool, for queries of later packages. Writes on it
 // fail: every write goes through a Store's writer.
 func (r *Reader) DB() *sql.DB { return r.db }

@@ -201,11 +201,11 @@ type Shared struct {
 // that cannot start fails the test.
 func (l *Shared) Server(t testing.TB) *Server {
 	t.Helper()
-	l.once.Do(func() { l.srv, l.err = Start() })
-	if l.err != nil {
-		t.Fatal(l.err)
+	srv, err := l.Get()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return l.srv
+	return srv
 }
 
 // Database returns the DSN of a fresh database on the shared server.
@@ -241,4 +241,11 @@ func randomHex() string {
 		panic(err) // crypto/rand does not fail on Linux
 	}
 	return hex.EncodeToString(b)
+}
+
+// Get returns the shared server, starting it on first use, for callers
+// without a testing.TB (a TestMain, a harness keyed by data directory).
+func (l *Shared) Get() (*Server, error) {
+	l.once.Do(func() { l.srv, l.err = Start() })
+	return l.srv, l.err
 }
