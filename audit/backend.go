@@ -46,11 +46,17 @@ func (b Backend) check() error {
 
 func (b Backend) postgres() bool { return b.Driver == DriverPostgres }
 
-// testBackend, when a test of this package sets it, chooses the backend of
-// a zero Options.Backend and of the functions that take only a data
-// directory (OpenReadOnly, Verify): the harness switch WARDEN_STORE=postgres
-// (helpers_test.go). It is nil in every binary but this package's tests.
+// testBackend, when a test harness sets it (SetTestBackend), chooses the
+// backend of a zero Options.Backend and of the functions that take only a
+// data directory (OpenReadOnly, Verify): the harness switch
+// WARDEN_STORE=postgres. It is nil in every binary but tests.
 var testBackend func(dataDir string) Backend
+
+// SetTestBackend is for test harnesses only (a TestMain, before any test
+// runs): from then on a zero Backend, and OpenReadOnly and Verify, use
+// choose(dataDir) instead of SQLite in dataDir, so a package's existing
+// tests run on PostgreSQL unchanged. Warden's binaries never call it.
+func SetTestBackend(choose func(dataDir string) Backend) { testBackend = choose }
 
 // resolve returns b, or the test harness's choice for a zero b.
 func resolve(dataDir string, b Backend) Backend {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,20 +18,16 @@ import (
 // by internal/pgtest for the test binary) instead of SQLite. Tests of what
 // only SQLite has (its files, their modes, the sqlite3 shell) open SQLite
 // explicitly and run the same under both.
-var (
-	pgServer pgtest.Shared
-	pgMu     sync.Mutex
-	pgDSNs   = map[string]string{} // data directory -> its database
-)
+var pgServer pgtest.Shared
 
 func TestMain(m *testing.M) {
-	switch os.Getenv("WARDEN_STORE") {
-	case "", DriverSQLite:
-	case DriverPostgres:
-		testBackend = pgBackendFor
-	default:
-		fmt.Fprintf(os.Stderr, "WARDEN_STORE=%q: want sqlite or postgres\n", os.Getenv("WARDEN_STORE"))
+	on, err := pgtest.Postgres()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	}
+	if on {
+		SetTestBackend(pgBackendFor)
 	}
 	code := m.Run()
 	if err := pgServer.Stop(); err != nil {
@@ -48,25 +43,7 @@ func onPostgres() bool { return testBackend != nil }
 // pgBackendFor gives each data directory its own database, the same one
 // each time, so a test that reopens a directory finds its data.
 func pgBackendFor(dataDir string) Backend {
-	abs, err := filepath.Abs(dataDir)
-	if err != nil {
-		panic(err)
-	}
-	pgMu.Lock()
-	defer pgMu.Unlock()
-	if dsn, ok := pgDSNs[abs]; ok {
-		return Backend{Driver: DriverPostgres, DSN: dsn}
-	}
-	srv, err := pgServer.Get()
-	if err != nil {
-		panic(err) // fails the test binary with the install hint
-	}
-	dsn, err := srv.CreateDatabase(context.Background())
-	if err != nil {
-		panic(err)
-	}
-	pgDSNs[abs] = dsn
-	return Backend{Driver: DriverPostgres, DSN: dsn}
+	return Backend{Driver: DriverPostgres, DSN: pgServer.DSNFor(dataDir)}
 }
 
 // testDialect is the dialect the harness runs on.

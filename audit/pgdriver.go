@@ -65,6 +65,21 @@ func (c pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedV
 	return c.pgInner.QueryContext(ctx, pgSQL(q), args)
 }
 
+// CheckNamedValue stores a Go bool as SQLite does, the integer 1 or 0:
+// the schema's flags are INTEGER columns on both drivers (migrate_pg.go),
+// and pgx would refuse a bool for one. database/sql asks this for the
+// arguments of prepared statements too.
+func (c pgConn) CheckNamedValue(nv *driver.NamedValue) error {
+	if b, ok := nv.Value.(bool); ok {
+		nv.Value = int64(0)
+		if b {
+			nv.Value = int64(1)
+		}
+		return nil
+	}
+	return c.pgInner.CheckNamedValue(nv)
+}
+
 // pgQuoted are the column names of CONTRACT section 5 that PostgreSQL
 // reserves: a bare user means current_user there (so "WHERE user = ?"
 // would silently compare the database role), and offset is the keyword

@@ -72,7 +72,9 @@ func TestPostgresMigrationsMatchSQLite(t *testing.T) {
 	rows.Close()
 	pgCols := map[string][]string{}
 	rows, err = pg.DB().QueryContext(ctx, `SELECT table_name, column_name FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name <> 'session_output_fts' ORDER BY table_name, ordinal_position`)
+		WHERE table_schema = current_schema() AND table_name <> 'session_output_fts'
+			AND column_name <> 'rowid' -- SQLite's hidden rowid, made explicit (postgres/0001_init.sql)
+		ORDER BY table_name, ordinal_position`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,20 +10,12 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/audit"
-	"github.com/warden-gw/warden/internal/pgtest"
+	"github.com/warden-gw/warden/internal/storetest"
 )
 
-// pgServer is this test binary's PostgreSQL server, stopped by TestMain.
-var pgServer pgtest.Shared
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := pgServer.Stop(); err != nil {
-		os.Stderr.WriteString(err.Error() + "\n")
-		code = 1
-	}
-	os.Exit(code)
-}
+// TestMain reads the harness switch: WARDEN_STORE=postgres runs every
+// test of the package on PostgreSQL, a database per data directory.
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
 
 // The same month of data, written through the store once on SQLite and
 // once on PostgreSQL, gives packets whose every file is byte-identical:
@@ -43,7 +35,7 @@ func TestPacketIsByteIdenticalOnSQLiteAndPostgres(t *testing.T) {
 		return pk, out
 	}
 	lite, liteOut := build(october(t))
-	pg, pgOut := build(octoberOn(t, audit.Backend{Driver: audit.DriverPostgres, DSN: pgServer.Database(t)}))
+	pg, pgOut := build(octoberOn(t, audit.Backend{Driver: audit.DriverPostgres, DSN: storetest.Server.Database(t)}))
 
 	if len(lite.Files) < 5 || !equalStrings(lite.Files, pg.Files) {
 		t.Fatalf("files differ:\nsqlite   %v\npostgres %v", lite.Files, pg.Files)

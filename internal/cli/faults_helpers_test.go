@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/warden-gw/warden/internal/storetest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,13 +33,9 @@ var faultBinary struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := storetest.Main(m) // the harness switch, WARDEN_STORE
 	if faultBinary.dir != "" {
 		os.RemoveAll(faultBinary.dir)
-	}
-	if err := pgServer.Stop(); err != nil { // store_test.go
-		os.Stderr.WriteString(err.Error() + "\n")
-		code = 1
 	}
 	os.Exit(code)
 }

@@ -12,11 +12,11 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/internal/pgtest"
+	"github.com/warden-gw/warden/internal/storetest"
 )
 
-// pgServer is this test binary's PostgreSQL server (internal/pgtest),
-// stopped by TestMain.
-var pgServer pgtest.Shared
+// pgServer is this test binary's PostgreSQL server, stopped by TestMain.
+var pgServer = &storetest.Server
 
 // pgPolicy writes a policy whose store is PostgreSQL at dsn, and returns
 // its path and data directory.

@@ -34,3 +34,10 @@ CREATE FUNCTION min(a BIGINT, b BIGINT) RETURNS BIGINT LANGUAGE sql IMMUTABLE PA
     AS $$ SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL WHEN a < b THEN a ELSE b END $$;
 CREATE FUNCTION max(a BIGINT, b BIGINT) RETURNS BIGINT LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL WHEN a > b THEN a ELSE b END $$;
+
+-- approvals has no key of its own, and the approvals of a request are
+-- listed in the order they were given (jit: ORDER BY request_id, ts,
+-- rowid), which SQLite keeps in its implicit rowid. PostgreSQL has no
+-- rowid: this column is one, assigned in insertion order. Readers of the
+-- contract's columns do not see a difference; SQLite's is hidden too.
+ALTER TABLE approvals ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;
