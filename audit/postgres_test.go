@@ -212,3 +212,27 @@ func TestFourNodesAppendOneChain(t *testing.T) {
 		}
 	}
 }
+
+// PostgreSQL cannot hold a NUL byte or invalid UTF-8 in text, which SQLite
+// stores as is: such a write is refused with an error, stores nothing, and
+// does not stop the writer.
+func TestPostgresRefusesTextItCannotHold(t *testing.T) {
+	ctx := context.Background()
+	s, _ := pgStore(t, t.TempDir())
+	mustStart(t, s, testSession("S1"))
+	for _, text := range []string{"echo a\x00b", "echo \xff\xfe"} {
+		err := s.LogCommand(ctx, Command{SessionID: "S1", User: "alice", Login: "root", Host: "web01", Tenant: "acme",
+			Source: SourceShell, Command: text, Action: ActionAllowed})
+		if err == nil {
+			t.Fatalf("LogCommand(%q) stored", text)
+		}
+	}
+	if err := s.LogCommand(ctx, Command{SessionID: "S1", User: "alice", Login: "root", Host: "web01", Tenant: "acme",
+		Source: SourceShell, Command: "id", Action: ActionAllowed}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Commands(ctx, CommandFilter{SessionID: "S1"})
+	if err != nil || len(got) != 1 || got[0].Command != "id" {
+		t.Fatalf("commands %+v, %v: want only the valid one", got, err)
+	}
+}
