@@ -8,16 +8,19 @@ export WARDEN_VAULTDEV := $(VAULTDEV)
 # The real OpenID Provider the sign-in tests start (testdata/testop, its own module).
 TESTOP ?= $(HOME)/.cache/warden/testop
 export WARDEN_TESTOP := $(TESTOP)
+# The real S3 server the recording tests start (testdata/s3dev: versitygw).
+S3DEV ?= $(HOME)/.cache/warden/s3dev
+export WARDEN_S3DEV := $(S3DEV)
 
-.PHONY: help build test test-short bench soak lint demo fuzz fuzz-short vaultdev testop assets clean
+.PHONY: help build test test-short bench soak lint demo fuzz fuzz-short vaultdev testop s3dev assets clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
 
 build: ## build bin/warden
 	$(GO) build -o bin/warden ./cmd/warden
 
-test: vaultdev testop ## vet, every test (race detector on) against real sshd, ssh, scp, sftp, Vault, SQLite, asciinema, then fuzz-short
+test: vaultdev testop s3dev ## vet, every test (race detector on) against real sshd, ssh, scp, sftp, Vault, SQLite, asciinema, then fuzz-short
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -33,8 +36,8 @@ test-postgres: ## the store-backed suites again, on PostgreSQL (WARDEN_STORE=pos
 test-short: ## fast unit tests only
 	$(GO) test -short -count=1 $(PKGS)
 
-bench: ## benchmarks: Warden vs direct OpenSSH ratios (throughput, setup, echo latency)
-	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./gateway/
+bench: ## benchmarks: Warden vs direct OpenSSH and ssh -J (throughput per cipher, CPU per GB vs sshd, echo, setup), memory of 1,000 sessions
+	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 45m ./gateway/
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./recorder/ ./evidence/ ./scim/ ./metrics/ ./audit/
 	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 10x -count 1 -timeout 20m ./console/
 
@@ -124,6 +127,18 @@ testop: ## build the OpenID Provider for the sign-in tests (zitadel/oidc op; onc
 	else \
 		echo "building testop (zitadel/oidc v3 op) into $(TESTOP)"; \
 		(cd testdata/testop && nice $(GO) build -trimpath -o $(TESTOP) .) && echo "$$sum" > $(TESTOP).src; \
+	fi
+
+S3DEV_SRC := testdata/s3dev/go.mod testdata/s3dev/go.sum
+
+s3dev: ## build the S3 test server (versitygw v1.8.0, Apache-2.0; once, ~3 min)
+	@mkdir -p $(dir $(S3DEV))
+	@sum=$$(cat $(S3DEV_SRC) | sha256sum | cut -c1-64); \
+	if [ -x $(S3DEV) ] && [ "$$(cat $(S3DEV).src 2>/dev/null)" = "$$sum" ]; then \
+		echo "s3dev up to date: $(S3DEV)"; \
+	else \
+		echo "building s3dev (versitygw v1.8.0) into $(S3DEV)"; \
+		(cd testdata/s3dev && nice $(GO) build -trimpath -o $(S3DEV) github.com/versity/versitygw/cmd/versitygw) && echo "$$sum" > $(S3DEV).src; \
 	fi
 
 # The console's session player: asciinema-player from npm, pinned by

@@ -123,7 +123,7 @@ func (r *Reader) CheckSession(ctx context.Context, dataDir string, id string) (S
 		c.problem("sessions.recording_sha256 differs from the digest sealed in the session.end event (row altered?)")
 	}
 	if end.sum != "" || end.rel != "" {
-		file, msg := hashRecording(dataDir, end.rel)
+		file, msg := hashRecording(ctx, r.recordings(dataDir), end.rel)
 		c.FileSHA256 = file
 		switch {
 		case end.rel == "":

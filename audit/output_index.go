@@ -203,7 +203,7 @@ func (s *Store) IndexSession(ctx context.Context, id string) error {
 	if done || !ended.Valid || rel.String == "" {
 		return nil
 	}
-	text, truncated, readErr := s.readOutput(rel.String)
+	text, truncated, readErr := s.readOutput(ctx, rel.String)
 	var note string
 	if readErr != nil {
 		note = readErr.Error()
@@ -213,8 +213,8 @@ func (s *Store) IndexSession(ctx context.Context, id string) error {
 }
 
 // readOutput extracts the text of the recording rel.
-func (s *Store) readOutput(rel string) ([]byte, bool, error) {
-	f, err := recorder.OpenRecording(s.dir, rel)
+func (s *Store) readOutput(ctx context.Context, rel string) ([]byte, bool, error) {
+	f, err := s.recs.Open(ctx, rel)
 	switch {
 	case errors.Is(err, recorder.ErrUnsafePath):
 		return nil, false, errors.New("unsafe recording path: not opened")

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/warden-gw/warden/recstore"
 )
 
 // Reader answers queries on warden.db through a read-only pool. The CLI
@@ -18,6 +20,21 @@ import (
 type Reader struct {
 	db *sql.DB
 	d  *dialect
+	// recs, when set (Options.Recordings of the gateway's Store), is where
+	// CheckSession reads recordings; nil means the files under dataDir.
+	recs recstore.Store
+}
+
+// SetRecordings makes CheckSession read recordings from recs (a CLI that
+// reaches a configured object store); nil means the local files.
+func (r *Reader) SetRecordings(recs recstore.Store) { r.recs = recs }
+
+// recordings is where r reads the recordings of dataDir.
+func (r *Reader) recordings(dataDir string) recstore.Store {
+	if r.recs != nil {
+		return r.recs
+	}
+	return recstore.Local{Dir: dataDir}
 }
 
 // OpenReadOnly opens an existing DATA/warden.db for queries only. It never

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/warden-gw/warden/recorder"
+	"github.com/warden-gw/warden/recstore"
 )
 
 // Session is one session channel that ran a shell, a command or a
@@ -318,7 +319,7 @@ func (s *Store) openSessions(ctx context.Context) ([]orphan, error) {
 			list[i].note = "torn last line not repaired: " + err.Error()
 		}
 		list[i].repair = rep
-		sum, note := hashRecording(s.dir, rel)
+		sum, note := hashRecording(ctx, recstore.Local{Dir: s.dir}, rel)
 		list[i].sum = sum
 		if note != "" {
 			list[i].note = note

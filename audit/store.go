@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/warden-gw/warden/recstore"
 )
 
 // DBName is the file name of the database inside the data directory.
@@ -33,6 +35,9 @@ type Options struct {
 	OutputIndex bool
 	// Log receives the indexer's reports; nil means slog.Default().
 	Log *slog.Logger
+	// Recordings is where the indexer reads ended sessions' recordings;
+	// nil means the files under the data directory.
+	Recordings recstore.Store
 	// Backend is the database; the zero value is SQLite in the data
 	// directory (config store.driver and store.dsn_file).
 	Backend Backend
@@ -46,10 +51,11 @@ type Store struct {
 	Reader
 
 	now    func() time.Time
-	dir    string       // the data directory, for recordings (CloseOrphans)
-	wdb    *sql.DB      // one connection, used by the writer goroutine only
-	ops    chan *op     // queued writes; closed by Close
-	mu     sync.RWMutex // guards closed against sends on a closed ops
+	dir    string         // the data directory, for recordings (CloseOrphans)
+	recs   recstore.Store // where ended sessions' recordings are read (the indexer)
+	wdb    *sql.DB        // one connection, used by the writer goroutine only
+	ops    chan *op       // queued writes; closed by Close
+	mu     sync.RWMutex   // guards closed against sends on a closed ops
 	closed bool
 	done   chan struct{} // closed when the writer goroutine has exited
 	tip    chainTip      // the chain head; owned by the writer goroutine
@@ -135,6 +141,7 @@ func startStore(ctx context.Context, dataDir string, wdb *sql.DB, d *dialect, op
 	s := &Store{
 		now:  opt.Now,
 		dir:  dataDir,
+		recs: opt.Recordings,
 		wdb:  wdb,
 		ops:  make(chan *op, queueSize),
 		done: make(chan struct{}),
@@ -142,6 +149,9 @@ func startStore(ctx context.Context, dataDir string, wdb *sql.DB, d *dialect, op
 	s.d = d
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.recs == nil {
+		s.recs = recstore.Local{Dir: dataDir}
 	}
 	if s.log = opt.Log; s.log == nil {
 		s.log = slog.Default()
@@ -155,6 +165,7 @@ func startStore(ctx context.Context, dataDir string, wdb *sql.DB, d *dialect, op
 		wdb.Close()
 		return nil, err
 	}
+	s.Reader.recs = opt.Recordings
 	if s.db, err = readPool(); err != nil {
 		wdb.Close()
 		return nil, err

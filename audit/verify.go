@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/warden-gw/warden/recorder"
+	"github.com/warden-gw/warden/recstore"
 )
 
 // VerifyReport is the outcome of Verify. The data is intact when Problems is
@@ -78,17 +79,28 @@ func (p Problem) String() string {
 // After a problem Verify carries on from the stored row, so one edit gives
 // one finding and later rows are still checked.
 func Verify(ctx context.Context, dataDir string) (VerifyReport, error) {
+	return VerifyWith(ctx, dataDir, nil)
+}
+
+// VerifyWith is Verify reading the recordings from recs (nil: the files
+// under dataDir, as Verify does): with recordings.store s3, the objects the
+// chain's digests must match are in the object store.
+func VerifyWith(ctx context.Context, dataDir string, recs recstore.Store) (VerifyReport, error) {
 	r, err := OpenReadOnly(dataDir)
 	if err != nil {
 		return VerifyReport{}, err
 	}
 	defer r.Close()
+	if recs != nil {
+		r.SetRecordings(recs)
+	}
 	return r.Verify(ctx, dataDir)
 }
 
-// Verify is the package's Verify on r's database, with the recordings in
-// dataDir.
+// Verify is the package's Verify on r's database, with the recordings
+// where SetRecordings put them, else the files under dataDir.
 func (r *Reader) Verify(ctx context.Context, dataDir string) (VerifyReport, error) {
+	recs := r.recordings(dataDir)
 	// One read transaction: chain, sessions and commands come from one
 	// snapshot even while the gateway keeps writing.
 	tx, err := r.db.BeginTx(ctx, r.d.snapshot())
@@ -100,7 +112,7 @@ func (r *Reader) Verify(ctx context.Context, dataDir string) (VerifyReport, erro
 	if err := verifyChain(ctx, tx, &rep); err != nil {
 		return VerifyReport{}, err
 	}
-	if err := verifySessions(ctx, tx, dataDir, &rep); err != nil {
+	if err := verifySessions(ctx, tx, recs, &rep); err != nil {
 		return VerifyReport{}, err
 	}
 	return rep, nil
@@ -155,12 +167,13 @@ func verifyChain(ctx context.Context, tx *sql.Tx, rep *VerifyReport) error {
 	return nil
 }
 
-// hashRecording re-hashes the recording rel under dataDir. It returns the
+// hashRecording re-hashes the recording rel from recs. It returns the
 // lowercase hex SHA-256, or "" and why it could not. The path comes from the
 // database, which anyone who can write the file can edit, so it is opened
-// only through recorder.OpenRecording, the one path check of the code base.
-func hashRecording(dataDir, rel string) (sum, problem string) {
-	f, err := recorder.OpenRecording(dataDir, rel)
+// only through recstore, whose stores check it (recorder.OpenRecording, the
+// one path check of the code base, and recstore.Key for object keys).
+func hashRecording(ctx context.Context, recs recstore.Store, rel string) (sum, problem string) {
+	f, err := recs.Open(ctx, rel)
 	switch {
 	case errors.Is(err, recorder.ErrUnsafePath):
 		return "", "unsafe recording path: not opened"

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+
+	"github.com/warden-gw/warden/recstore"
 )
 
 // sessionRow is what Verify compares of a sessions row.
@@ -31,7 +33,7 @@ type endEvent struct {
 
 // verifySessions checks every session.end event against the evidence it
 // binds, then the sessions and command rows that no event accounts for.
-func verifySessions(ctx context.Context, tx *sql.Tx, dataDir string, rep *VerifyReport) error {
+func verifySessions(ctx context.Context, tx *sql.Tx, recs recstore.Store, rep *VerifyReport) error {
 	sessions, err := loadSessions(ctx, tx)
 	if err != nil {
 		return err
@@ -41,7 +43,7 @@ func verifySessions(ctx context.Context, tx *sql.Tx, dataDir string, rep *Verify
 		return err
 	}
 	for _, e := range ends {
-		if err := checkEnd(tx, dataDir, sessions, e, rep); err != nil {
+		if err := checkEnd(ctx, tx, recs, sessions, e, rep); err != nil {
 			return err
 		}
 	}
@@ -65,14 +67,14 @@ func verifySessions(ctx context.Context, tx *sql.Tx, dataDir string, rep *Verify
 			// Written before events carried digests: the column is all
 			// there is to compare with.
 			rep.Recordings++
-			checkFile(dataDir, id, s.rel, s.sum, "sessions.recording_sha256", rep)
+			checkFile(ctx, recs, id, s.rel, s.sum, "sessions.recording_sha256", rep)
 		}
 	}
 	return strayCommands(ctx, tx, rep)
 }
 
 // checkEnd checks one session.end event.
-func checkEnd(tx *sql.Tx, dataDir string, sessions map[string]*sessionRow, e endEvent, rep *VerifyReport) error {
+func checkEnd(ctx context.Context, tx *sql.Tx, recs recstore.Store, sessions map[string]*sessionRow, e endEvent, rep *VerifyReport) error {
 	problem := func(format string, args ...any) {
 		rep.Problems = append(rep.Problems, Problem{Seq: e.seq, Session: e.id, Msg: fmt.Sprintf(format, args...)})
 	}
@@ -102,7 +104,7 @@ func checkEnd(tx *sql.Tx, dataDir string, sessions map[string]*sessionRow, e end
 	}
 	if e.sum != "" {
 		rep.Recordings++
-		checkFile(dataDir, e.id, e.rel, e.sum, "the chained digest", rep)
+		checkFile(ctx, recs, e.id, e.rel, e.sum, "the chained digest", rep)
 	}
 	d, err := digestCommands(tx, e.id)
 	if err != nil {
@@ -128,11 +130,11 @@ func checkEnd(tx *sql.Tx, dataDir string, sessions map[string]*sessionRow, e end
 }
 
 // checkFile re-hashes a recording against want and records a problem.
-func checkFile(dataDir, id, rel, want, against string, rep *VerifyReport) {
+func checkFile(ctx context.Context, recs recstore.Store, id, rel, want, against string, rep *VerifyReport) {
 	p := Problem{Session: id, File: rel}
 	if rel == "" {
 		p.Msg = "digest recorded but no recording path"
-	} else if got, msg := hashRecording(dataDir, rel); msg != "" {
+	} else if got, msg := hashRecording(ctx, recs, rel); msg != "" {
 		p.Msg = msg
 	} else if got != want {
 		p.Msg = "sha256 differs from " + against + ": the recording was altered"

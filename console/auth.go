@@ -10,9 +10,11 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/policy"
 )
 
@@ -55,7 +57,11 @@ const (
 	EventSignInRefused  = "console.signin_refused"  // a link or IdP sign-in was refused (data: reason)
 	EventSignOut        = "console.signout"         // the person signed out
 	EventSessionRevoked = "console.session_revoked" // a session was revoked from /account
-	EventSessionEnded   = "console.session_ended"   // idle timeout, or the user left the policy
+	EventSessionEnded   = "console.session_ended"   // idle timeout, the user left the policy, or the link's key is no longer theirs
+	// EventRefused is a signed-in browser's request refused (subject: what
+	// was asked for, e.g. "csrf", "session", "evidence"; data: reason,
+	// route, path, suppressed_before when the refusal budget left some out).
+	EventRefused = "console.refused"
 )
 
 // Viewer is the signed-in person of one request, as the policy in force
@@ -67,19 +73,29 @@ type Viewer struct {
 	SessionID string           // the browser session's public ID
 }
 
-// authState is the sign-in's in-memory state: the refusal budget and
+// authState is the sign-in's in-memory state: the refusal budgets and
 // the pending IdP sign-ins (auth_oidc.go). Sessions and links are rows.
 type authState struct {
-	refusals refusalBudget
-	oidc     oidcState
+	refusals refusalBudget // console.signin_refused
+	// pages bounds console.refused: a signed-in browser's refused
+	// requests (a missing CSRF token, another tenant's session ID, an
+	// unknown evidence packet). It is its own budget so that a flood of
+	// one kind cannot hide the other's events, only its own.
+	pages refusalBudget
+	oidc  oidcState
 }
 
 func newAuthState(c *Console) *authState { return &authState{} }
 
-// refusalBudget bounds the audit events of refused sign-ins: a client
-// spraying made-up links must not grow the audit chain without limit.
-// Up to refusalBurst events a minute are written; the rest are counted,
-// logged, and the next written event says how many were left out.
+// refusalBudget bounds the audit events of refusals: a client spraying
+// made-up links, IDs or forged forms must not grow the audit chain without
+// limit. Up to refusalBurst events a minute are written; the rest are
+// counted, logged, and the next written event says how many were left out
+// (suppressed_before). The budget is global, not per source: a per-source
+// budget would let an attacker with many addresses or sessions write
+// without bound, while a global one bounds the chain's growth to
+// refusalBurst events a minute whatever the flood, at the price that
+// during a flood other refusals survive only as counts and log lines.
 type refusalBudget struct {
 	mu         sync.Mutex
 	minute     time.Time
@@ -88,6 +104,9 @@ type refusalBudget struct {
 }
 
 const refusalBurst = 60
+
+// maxActionBytes bounds the body of a state-changing request.
+const maxActionBytes = 64 << 10
 
 func (b *refusalBudget) allow(now time.Time) bool {
 	b.mu.Lock()
@@ -183,8 +202,11 @@ func (c *Console) clearSessionCookie(w http.ResponseWriter) {
 // startSession signs user in on this browser with a new session and its
 // cookie, outside any sign-in flow: for the package's unit tests, which
 // exercise pages rather than sign-in (auth tests sign in for real).
+//
+// Such a session is recorded as an IdP sign-in (bound to no key): a
+// link session must name its link, whose key lookup checks.
 func (c *Console) startSession(w http.ResponseWriter, user string) error {
-	tok, _, err := c.newSession(context.Background(), sessionStart{user: user, method: MethodLink})
+	tok, _, err := c.newSession(context.Background(), sessionStart{user: user, method: MethodOIDC})
 	if err != nil {
 		return err
 	}
@@ -215,7 +237,13 @@ func (c *Console) lookup(r *http.Request) *Viewer {
 		c.log.Error("console: session lookup", "err", err)
 		return nil
 	}
-	if bs == nil || !bs.live() {
+	if bs == nil {
+		return nil
+	}
+	if !bs.live() {
+		// A cookie of a session that was signed out, revoked or ended:
+		// someone kept or copied it. Refused, and worth a record.
+		c.refuse(ctx, r, nil, "console_session", "cookie of ended session "+bs.id+" of "+bs.user+" ("+bs.endReason+")")
 		return nil
 	}
 	now := c.d.Now().UTC()
@@ -230,6 +258,16 @@ func (c *Console) lookup(r *http.Request) *Viewer {
 		c.endSession(ctx, bs, "left", "", EventSessionEnded)
 		return nil
 	}
+	if bs.method == MethodLink && !c.linkKeyHeld(ctx, bs) {
+		// Signed in by a link, which was bound to the key that ran `ssh
+		// gw console`: when that key is no longer the user's (removed
+		// from the policy, a sign-in binding ended or moved), the
+		// browser session ends with it, as the link would have been
+		// refused. Fail closed: a link session whose link cannot be read
+		// ends too.
+		c.endSession(ctx, bs, "key", "", EventSessionEnded)
+		return nil
+	}
 	if now.Sub(bs.lastSeen) >= touchEvery {
 		if err := c.touchSession(ctx, bs.id, now); err != nil {
 			c.log.Error("console: session last_seen not written", "session", bs.id, "err", err)
@@ -239,15 +277,25 @@ func (c *Console) lookup(r *http.Request) *Viewer {
 }
 
 // viewer wraps a page that needs a signed-in person: without one, a GET
-// goes to the sign-in page and anything else gets 401.
+// (or HEAD) goes to the sign-in page and anything else gets 401.
 func (c *Console) viewer(h func(w http.ResponseWriter, r *http.Request, v *Viewer)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := c.lookup(r)
 		if v == nil {
-			if r.Method == http.MethodGet {
+			if c.sessionToken(r) != "" {
+				// A dead session's cookie: drop it, so that the
+				// browser stops sending it and a later use of a
+				// kept copy stands out in the audit log.
+				c.clearSessionCookie(w)
+			}
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)
 				return
 			}
+			// A page's GET is how a person finds the sign-in; anything
+			// else without a session is a refusal (a forged form, a
+			// script with a dead cookie), audited within the budget.
+			c.refuse(r.Context(), r, nil, "signin", "not signed in")
 			http.Error(w, "sign in first", http.StatusUnauthorized)
 			return
 		}
@@ -259,14 +307,64 @@ func (c *Console) viewer(h func(w http.ResponseWriter, r *http.Request, v *Viewe
 // the session's CSRF token, compared in constant time, or 403.
 func (c *Console) action(h func(w http.ResponseWriter, r *http.Request, v *Viewer)) http.Handler {
 	return c.viewer(func(w http.ResponseWriter, r *http.Request, v *Viewer) {
+		// A console form is a few fields; the bound keeps a signed-in
+		// browser (or a forged form) from making the handler read up to
+		// net/http's 10 MB, and a form that cannot be read acts on
+		// nothing, whatever token came in the header.
+		r.Body = http.MaxBytesReader(w, r.Body, maxActionBytes)
+		if err := r.ParseForm(); err != nil {
+			c.refuse(r.Context(), r, v, "form", "unreadable or oversized form")
+			http.Error(w, "the form could not be read", http.StatusBadRequest)
+			return
+		}
 		got := r.Header.Get("X-CSRF-Token")
 		if got == "" {
 			got = r.PostFormValue("csrf")
 		}
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(v.CSRF)) != 1 {
+			why := "wrong CSRF token"
+			if got == "" {
+				why = "missing CSRF token"
+			}
+			c.refuse(r.Context(), r, v, "csrf", why)
 			http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
 			return
 		}
 		h(w, r, v)
 	})
+}
+
+// refuse leaves the audit event a refusal of a signed-in viewer's request
+// leaves (console.refused), within the pages budget: who asked (v, nil
+// before sign-in), for which route and path, and the real reason, which
+// the page itself does not show. A failure to append is logged; the
+// answer is a refusal either way.
+func (c *Console) refuse(ctx context.Context, r *http.Request, v *Viewer, subject, reason string) {
+	actor := ""
+	if v != nil {
+		actor = v.User
+	}
+	p := Clean(r.URL.EscapedPath())
+	if len(p) > 200 {
+		p = strings.ToValidUTF8(p[:200], "")
+	}
+	c.log.Info("console: refused", "user", actor, "route", r.Pattern, "path", p, "reason", reason, "client_addr", r.RemoteAddr)
+	if c.d.Store == nil {
+		return
+	}
+	now := c.d.Now().UTC()
+	if !c.auth.pages.allow(now) {
+		return // counted; the next event written says how many were left out
+	}
+	data := map[string]any{"reason": reason, "route": r.Pattern, "method": r.Method, "path": p, "client_addr": r.RemoteAddr}
+	if v != nil {
+		data["session"] = v.SessionID
+	}
+	if n := c.auth.pages.takeSuppressed(); n > 0 {
+		data["suppressed_before"] = n
+	}
+	err := c.d.Store.Append(context.WithoutCancel(ctx), audit.Event{TS: now, Type: EventRefused, Actor: actor, Subject: subject, Data: data})
+	if err != nil {
+		c.log.Error("console: audit event not written", "type", EventRefused, "err", err)
+	}
 }

@@ -1,7 +1,9 @@
 package console
 
 import (
+	"net"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -15,7 +17,67 @@ func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	c.render(w, http.StatusOK, "signin", nil, "Sign in", map[string]any{"OIDC": c.oidcOffered(), "IdP": c.idpName()})
+	if c.sessionToken(r) != "" {
+		c.clearSessionCookie(w) // a dead session's cookie (see viewer)
+	}
+	c.render(w, http.StatusOK, "signin", nil, "Sign in", map[string]any{"OIDC": c.oidcOffered(), "IdP": c.idpName(), "SSH": c.sshCommand(r)})
+}
+
+// sshCommand is the `ssh ... console` the sign-in page tells people to
+// run: the SSH port from SSHAddr, and the host from SSHAddr when it
+// names one, else the host of the console's own address (http_public_url,
+// http_listen's host, or the host the browser reached, as a link would
+// name it). What is not known stays a placeholder (PORT, GATEWAY).
+func (c *Console) sshCommand(r *http.Request) string {
+	host, port, addr := "", "", ""
+	if c.d.SSHAddr != nil {
+		addr = c.d.SSHAddr()
+	}
+	if h, p, err := net.SplitHostPort(addr); err == nil {
+		if p != "0" && p != "" {
+			port = p
+		}
+		if ip := net.ParseIP(h); h != "" && (ip == nil || !ip.IsUnspecified()) {
+			host = h
+		}
+	}
+	if host == "" && c.d.BaseURL != nil {
+		reached, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			reached = r.Host
+		}
+		if !hostName(reached) {
+			reached = "" // a Host header is the client's say: only a plain name or address is shown
+		}
+		if u, err := url.Parse(c.d.BaseURL(reached)); err == nil && hostName(u.Hostname()) {
+			host = u.Hostname()
+		}
+	}
+	if host == "" {
+		host = "GATEWAY"
+	}
+	switch port {
+	case "":
+		return "ssh -p PORT " + host + " console"
+	case "22":
+		return "ssh " + host + " console"
+	}
+	return "ssh -p " + port + " " + host + " console"
+}
+
+// hostName reports whether h is a plain host name or IP address: letters,
+// digits, '.', '-' and ':' (IPv6), at most 253 bytes.
+func hostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		b := h[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '.' || b == '-' || b == ':') {
+			return false
+		}
+	}
+	return true
 }
 
 // accountRow is one browser session on /account.
@@ -50,6 +112,7 @@ func (c *Console) revoke(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		return
 	}
 	if b == nil || !b.live() {
+		c.refuse(r.Context(), r, v, "console_session", "revoke: no live session "+Clean(truncate(id, 64))+" of the viewer")
 		c.fail(w, r, v, http.StatusNotFound, "No such session of yours.")
 		return
 	}

@@ -123,6 +123,22 @@ func (c *Console) sessionByToken(ctx context.Context, hash string) (*browserSess
 	return b, nil
 }
 
+// linkKeyHeld reports whether the link that signed bs in is still bound
+// to bs's user: same user, and its key still theirs (keyStillHeld). A
+// missing link or a store error answers false.
+func (c *Console) linkKeyHeld(ctx context.Context, bs *browserSession) bool {
+	var user, fp string
+	err := c.d.Store.DB().QueryRowContext(ctx, `SELECT l.user, l.fingerprint FROM console_sessions s
+		JOIN console_links l ON l.id = s.link_id WHERE s.id = ?`, bs.id).Scan(&user, &fp)
+	if err != nil {
+		if !errors.Is(err, sql.ErrNoRows) {
+			c.log.Error("console: read session's link", "session", bs.id, "err", err)
+		}
+		return false
+	}
+	return user == bs.user && c.keyStillHeld(ctx, user, fp)
+}
+
 // liveSessions returns user's live browser sessions, newest first.
 func (c *Console) liveSessions(ctx context.Context, user string) ([]*browserSession, error) {
 	rows, err := c.d.Store.DB().QueryContext(ctx, `SELECT `+sessionCols+` FROM console_sessions
@@ -158,7 +174,7 @@ func (c *Console) touchSession(ctx context.Context, id string, now time.Time) er
 	})
 }
 
-// endSession ends bs for reason (signout, revoked, idle, left) with its
+// endSession ends bs for reason (signout, revoked, idle, left, key) with its
 // audit event of type typ; by is who ended it when that is not its own
 // user. Ending an ended session changes nothing and reports false.
 func (c *Console) endSession(ctx context.Context, bs *browserSession, reason, by, typ string) bool {

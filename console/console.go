@@ -16,6 +16,7 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recstore"
 )
 
 //go:embed templates/*.html
@@ -29,6 +30,9 @@ var staticFS embed.FS
 type Deps struct {
 	Store   *audit.Store
 	DataDir string // recordings are relative to it
+	// Recordings, when set (recordings.store s3), is where recordings are
+	// read; nil: the files under DataDir.
+	Recordings recstore.Store
 	// Policy returns the policy in force (the gateway's merged policy,
 	// directory users included). It is called on every request, so a
 	// change reaches the next click.
@@ -50,6 +54,12 @@ type Deps struct {
 	// for an SSH connection that reached the gateway at host
 	// (web.Server.BaseURL); nil or "" means no link can be issued.
 	BaseURL func(host string) string
+	// SSHAddr returns the gateway's SSH address: the bound listener's
+	// once it serves, else listen as configured (e.g. ":2222"). The
+	// sign-in page names its port (and its host, when it names one) in
+	// the `ssh ... console` it tells people to run. nil or "" leaves
+	// PORT and GATEWAY as placeholders.
+	SSHAddr func() string
 	// SignOn answers which user a key is bound to by `ssh GATEWAY login`
 	// (sso.Service); nil means only policy keys hold links. OIDC, when
 	// set, is the console's own sign-in through the identity provider.

@@ -159,8 +159,16 @@ func (c *Console) evidenceZip(w http.ResponseWriter, r *http.Request, v *Viewer)
 		}
 	}
 	if reason != "" {
-		c.auditEvent(r.Context(), "console.refused", v.User, "evidence/"+truncate(tenant, 64)+"/"+truncate(file, 64), map[string]any{"reason": reason})
+		// Within the refusal budget: a viewer walking made-up packet names
+		// must not grow the audit chain without bound.
+		c.refuse(r.Context(), r, v, "evidence", reason+": "+Clean(truncate(tenant, 64))+"/"+Clean(truncate(file, 64)))
 		c.fail(w, r, v, http.StatusNotFound, "no evidence packet of that name that you can see")
+		return
+	}
+	if r.Method == http.MethodHead {
+		// Headers only: nothing leaves the gateway, so nothing is
+		// recorded as downloaded.
+		w.Header().Set("Content-Type", "application/zip")
 		return
 	}
 	b, err := zipPacket(filepath.Join(c.d.DataDir, "evidence", tenant, month))

@@ -31,6 +31,18 @@ type grantsData struct {
 	// Approver is set for a viewer who oversees a tenant: they may also
 	// revoke a grant of a role they approve by its ID, as over SSH.
 	Approver bool
+	// Overseen is `ssh gw grants --all`: everyone's active grants in the
+	// tenants the viewer oversees (approvers and auditors); nil for
+	// someone who oversees none.
+	Overseen []oversightGrant
+}
+
+// oversightGrant is one row of the overseen grants. CanRevoke marks the
+// grants of roles the viewer approves, which get a revoke button; the
+// command decides either way.
+type oversightGrant struct {
+	grantView
+	CanRevoke bool
 }
 
 func (c *Console) grantsPage(w http.ResponseWriter, r *http.Request, v *Viewer) {
@@ -50,9 +62,32 @@ func (c *Console) showGrants(w http.ResponseWriter, r *http.Request, v *Viewer, 
 	now := c.d.Now()
 	d := grantsData{Result: res, Approver: !v.Oversight.None()}
 	for _, g := range list {
-		d.Grants = append(d.Grants, grantView{grantJSON: g, Started: stamp(g.StartsAt), Expires: stamp(g.ExpiresAt), Left: left(g.ExpiresAt.Sub(now))})
+		d.Grants = append(d.Grants, viewGrant(g, now))
+	}
+	if !v.Oversight.None() {
+		var all []grantJSON
+		if err := c.runJSON(r.Context(), v, &all, "grants", "--all"); err != nil {
+			if res != nil {
+				c.fail(w, r, v, status, res.Line)
+				return
+			}
+			c.failCommand(w, r, v, err, "grants --all")
+			return
+		}
+		pol := c.d.Policy()
+		u := pol.User(v.User)
+		d.Overseen = []oversightGrant{}
+		for _, g := range all {
+			role := pol.Role(g.Role)
+			d.Overseen = append(d.Overseen, oversightGrant{grantView: viewGrant(g, now),
+				CanRevoke: role != nil && u.InAnyFor(role, role.Approvers)})
+		}
 	}
 	c.render(w, status, "grants", v, "Grants", d)
+}
+
+func viewGrant(g grantJSON, now time.Time) grantView {
+	return grantView{grantJSON: g, Started: stamp(g.StartsAt), Expires: stamp(g.ExpiresAt), Left: left(g.ExpiresAt.Sub(now))}
 }
 
 // revokeGrant runs `revoke ID [--reason R]` as the viewer: their own grant

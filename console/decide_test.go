@@ -376,7 +376,7 @@ func TestEvidenceScopedAndChecked(t *testing.T) {
 func TestApproverRevokesByID(t *testing.T) {
 	tc := newTestConsole(t)
 	f := &fakeCommands{
-		out: map[string]string{"ann: grants --json": "[]"},
+		out: map[string]string{"ann: grants --json": "[]", "ann: grants --all --json": "[]"},
 		errs: map[string]error{"ann: revoke 12 --reason ended early": &fakeRefusal{
 			line: "warden: no grant 12 that you can act on", status: 1}},
 	}

@@ -9,7 +9,14 @@
 // identity provider), and what they may see and do is decided again on
 // every request from the policy in force (policy.Config.OversightOf and the
 // gateway's own commands). A user removed from the policy or the directory
-// loses the console at their next click.
+// loses the console at their next click, and a browser signed in by a link
+// loses it once that link's key is no longer the user's.
+//
+// Every refusal of a signed-in browser's request (a missing CSRF token,
+// another tenant's ID, a dead session's cookie) is a console.refused event
+// (Console.refuse), within one global budget of 60 a minute so that no
+// flood can grow the audit chain; the rest are counted in the next event's
+// suppressed_before.
 //
 // Files:
 //

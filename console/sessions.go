@@ -79,19 +79,9 @@ func (c *Console) visibleSession(ctx context.Context, r *http.Request, v *Viewer
 	return s, nil
 }
 
-// refused leaves the audit event every refusal leaves: who asked for
-// what, and the real reason, which the page itself does not show. A
-// failure to append is logged; the answer is a refusal either way.
+// refused is refuse for a session route (subject "session").
 func (c *Console) refused(ctx context.Context, r *http.Request, v *Viewer, reason string) {
-	p := r.URL.Path
-	if len(p) > 200 {
-		p = p[:200]
-	}
-	err := c.d.Store.Append(ctx, audit.Event{Type: "console.refused", Actor: v.User, Subject: "session",
-		Data: map[string]any{"path": p, "reason": reason}})
-	if err != nil {
-		c.log.Error("console: audit refusal", "err", err)
-	}
+	c.refuse(ctx, r, v, "session", reason)
 }
 
 // noSession answers errNoSession, or a store error as a 500 that shows

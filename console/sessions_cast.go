@@ -29,6 +29,10 @@ func (c *Console) sessionCast(w http.ResponseWriter, r *http.Request, v *Viewer,
 		c.fail(w, r, v, http.StatusNotFound, "This session has no recording.")
 		return
 	}
+	if c.d.Recordings != nil {
+		c.sessionCastStored(w, r, v, s) // sessions_cast_store.go
+		return
+	}
 	f, err := recorder.OpenRecording(c.d.DataDir, s.RecordingPath)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -56,17 +60,24 @@ func (c *Console) sessionCast(w http.ResponseWriter, r *http.Request, v *Viewer,
 			return
 		}
 	}
+	c.sendCast(w, r, s.ID, io.LimitReader(f, size), size)
+}
+
+// sendCast streams a recording's first size bytes from body (size -1:
+// unknown, no Content-Length).
+func (c *Console) sendCast(w http.ResponseWriter, r *http.Request, id string, body io.Reader, size int64) {
 	h := w.Header()
 	h.Set("Content-Type", "application/x-asciicast")
 	h.Set("Vary", "Accept-Encoding")
 	if r.URL.Query().Get("download") == "1" {
-		h.Set("Content-Disposition", `attachment; filename="`+s.ID+`.cast"`) // a checked ID: no quoting needed
+		h.Set("Content-Disposition", `attachment; filename="`+id+`.cast"`) // a checked ID: no quoting needed
 	}
-	body := io.LimitReader(f, size)
 	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		h.Set("Content-Length", strconv.FormatInt(size, 10))
+		if size >= 0 {
+			h.Set("Content-Length", strconv.FormatInt(size, 10))
+		}
 		if _, err := io.Copy(w, body); err != nil {
-			c.log.Debug("console: send recording", "session", s.ID, "err", err)
+			c.log.Debug("console: send recording", "session", id, "err", err)
 		}
 		return
 	}
@@ -75,11 +86,11 @@ func (c *Console) sessionCast(w http.ResponseWriter, r *http.Request, v *Viewer,
 	// second, and terminal output still shrinks several times.
 	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
 	if _, err := io.Copy(gz, body); err != nil {
-		c.log.Debug("console: send recording", "session", s.ID, "err", err)
+		c.log.Debug("console: send recording", "session", id, "err", err)
 		return
 	}
 	if err := gz.Close(); err != nil {
-		c.log.Debug("console: send recording", "session", s.ID, "err", err)
+		c.log.Debug("console: send recording", "session", id, "err", err)
 	}
 }
 

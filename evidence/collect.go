@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	castfile "github.com/warden-gw/warden/recorder"
+	"github.com/warden-gw/warden/recstore"
 )
 
 // period is the span a packet covers, [start, end): a calendar month in
@@ -82,7 +84,7 @@ type staleEvent struct {
 // packets. Columns that changed after the end of the period are shown as
 // they stood then: a grant revoked on the 2nd is active in the packet of
 // the month before, and revoked in the next one.
-func collect(tx *sql.Tx, dataDir, tenant string, p period, j *judges) (*dataset, error) {
+func collect(tx *sql.Tx, recs recstore.Store, tenant string, p period, j *judges) (*dataset, error) {
 	d := &dataset{}
 	steps := []struct {
 		what string
@@ -105,7 +107,7 @@ func collect(tx *sql.Tx, dataDir, tenant string, p period, j *judges) (*dataset,
 			return nil, fmt.Errorf("evidence: read %s: %w", s.what, err)
 		}
 	}
-	d.recordings = indexRecordings(dataDir, d.sessions)
+	d.recordings = indexRecordings(recs, d.sessions)
 	return d, nil
 }
 
@@ -417,7 +419,7 @@ func secondsBetween(from, to string) (int64, error) {
 
 // indexRecordings lists the recordings of sessions and re-hashes each
 // finished one against its recorded digest.
-func indexRecordings(dataDir string, sessions []sessionRow) []recordingRow {
+func indexRecordings(recs recstore.Store, sessions []sessionRow) []recordingRow {
 	var out []recordingRow
 	for _, s := range sessions {
 		if s.RecordingPath == nil {
@@ -428,7 +430,7 @@ func indexRecordings(dataDir string, sessions []sessionRow) []recordingRow {
 			r.Status = "unfinished"
 		} else {
 			r.SHA256 = *s.RecordingSHA256
-			r.Status, r.Size = checkRecording(dataDir, r.Path, r.SHA256)
+			r.Status, r.Size = checkRecordingIn(recs, r.Path, r.SHA256)
 		}
 		out = append(out, r)
 	}
@@ -439,11 +441,17 @@ func indexRecordings(dataDir string, sessions []sessionRow) []recordingRow {
 // which anyone who can write the file can edit, so it must stay inside the
 // data directory before it is opened.
 func checkRecording(dataDir, rel, want string) (status string, size int64) {
-	// castfile.OpenRecording is the one check every reader of a stored path
-	// uses: lexical, then inside the data directory (os.Root), and never
-	// through a symlink, so a row pointing at /etc/shadow or a planted link
-	// is reported, not hashed.
-	f, err := castfile.OpenRecording(dataDir, rel)
+	return checkRecordingIn(recstore.Local{Dir: dataDir}, rel, want)
+}
+
+// checkRecordingIn is checkRecording reading from recs (recordings.store).
+func checkRecordingIn(recs recstore.Store, rel, want string) (status string, size int64) {
+	// recstore's stores apply the one check every reader of a stored path
+	// uses (castfile.OpenRecording: lexical, then inside the data directory
+	// (os.Root), and never through a symlink; recstore.Key for object
+	// keys), so a row pointing at /etc/shadow or a planted link is
+	// reported, not hashed.
+	f, err := recs.Open(context.Background(), rel)
 	switch {
 	case errors.Is(err, castfile.ErrUnsafePath):
 		return "unsafe-path", 0

@@ -15,6 +15,7 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recstore"
 )
 
 // ErrUnknownTenant is matched by errors about a tenant that neither the
@@ -56,6 +57,9 @@ type Options struct {
 	// means the ed25519 key at DataDir/evidence_ed25519, created (mode
 	// 0600, atomically) on first use.
 	Keys *Keys
+	// Recordings is where recordings are re-hashed from
+	// (recordings.store); nil means the files under DataDir.
+	Recordings recstore.Store
 }
 
 // Packet describes a packet that Build wrote or found already written.
@@ -174,7 +178,11 @@ func read(ctx context.Context, opt Options, p period, window time.Duration) (*da
 	if err := checkTenant(tx, opt.Tenant, opt.Policy, j.end); err != nil {
 		return nil, nil, nil, err
 	}
-	d, err := collect(tx, opt.DataDir, opt.Tenant, p, j)
+	recs := opt.Recordings
+	if recs == nil {
+		recs = recstore.Local{Dir: opt.DataDir}
+	}
+	d, err := collect(tx, recs, opt.Tenant, p, j)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recstore"
 )
 
 // Schedules that RunMonthly accepts (the evidence.schedule policy key).
@@ -55,6 +56,9 @@ type ScheduleOptions struct {
 	// (type evidence.packet, with the manifest's SHA-256), anchoring the
 	// packet in the hash chain.
 	Store *audit.Store
+	// Recordings is where recordings are read (recordings.store); nil
+	// means the files under DataDir.
+	Recordings recstore.Store
 	// Now and After are the clock and timer; nil means time.Now and
 	// time.After. Tests pass a fake pair.
 	Now   func() time.Time
@@ -118,7 +122,7 @@ func writeMonth(ctx context.Context, opt ScheduleOptions, month time.Time, now f
 			continue // written before a restart
 		}
 		pk, err := Build(ctx, Options{DataDir: opt.DataDir, Tenant: tenant.Name, Month: month, Out: dir,
-			Policy: opt.Policy, StaleAfter: opt.StaleAfter, Now: now, Keys: opt.Keys})
+			Policy: opt.Policy, StaleAfter: opt.StaleAfter, Now: now, Keys: opt.Keys, Recordings: opt.Recordings})
 		if err != nil {
 			opt.logf("evidence: %s %s: %v", tenant.Name, month.Format("2006-01"), err)
 			opt.notify(ctx, Event{Type: EventPacketFailed,

@@ -15,22 +15,36 @@ import (
 	"github.com/warden-gw/warden/audit"
 )
 
-// bufPool holds the bridge's copy buffers: one per direction per session,
-// reused, so the byte path allocates nothing per chunk. 128 KiB rather than
-// one 32 KiB packet: x/crypto returns a window adjustment to the host for
-// every Read, so bigger reads of queued output mean fewer of those small
-// packets (each its own write call) on bulk output.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 128*1024); return &b }}
+// The bridge's copy buffers. A pump waits for data holding only a
+// pumpWaitSize buffer of its own: with a thousand idle sessions, three
+// pumps each, what a waiting pump holds is most of what a session costs.
+// When a read fills it, more is queued (bulk output), and the pump reads
+// through a pooled pumpBulkSize buffer until a read comes back short.
+// 128 KiB rather than one 32 KiB packet: x/crypto returns a window
+// adjustment to the host for every Read, so bigger reads of queued output
+// mean fewer of those small packets (each its own write call).
+const (
+	pumpWaitSize = 512
+	pumpBulkSize = 128 << 10
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, pumpBulkSize); return &b }}
 
 // pump is the one copy loop of the gateway: every byte of every session, in
 // either direction, shell, exec or sftp, crosses here. tap sees each chunk
 // before it is delivered and returns what to deliver: the chunk itself, or
 // (for a denied command line) a replacement. A chunk that cannot be
-// recorded is not delivered. n counts bytes read from src.
+// recorded is not delivered. n counts bytes read from src. Neither tap nor
+// dst keeps the chunk, so the buffer under it can change hands after.
 func pump(dst io.Writer, src io.Reader, n *atomic.Int64, tap func([]byte) ([]byte, error)) error {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	wait := make([]byte, pumpWaitSize)
+	var bulk *[]byte // from bufPool while reads fill their buffer
+	defer func() {
+		if bulk != nil {
+			bufPool.Put(bulk)
+		}
+	}()
+	buf := wait
 	for {
 		k, rerr := src.Read(buf)
 		if k > 0 {
@@ -43,11 +57,16 @@ func pump(dst io.Writer, src io.Reader, n *atomic.Int64, tap func([]byte) ([]byt
 			}
 			n.Add(int64(k))
 		}
-		if rerr == io.EOF {
-			return nil
-		}
 		if rerr != nil {
-			return nil
+			return nil // EOF or the channel closed
+		}
+		switch {
+		case k == len(buf) && bulk == nil:
+			bulk = bufPool.Get().(*[]byte)
+			buf = *bulk
+		case k < len(buf) && bulk != nil:
+			bufPool.Put(bulk)
+			bulk, buf = nil, wait
 		}
 	}
 }
@@ -65,28 +84,30 @@ func (ss *session) bridge(ctx context.Context) {
 		}
 	}
 
-	// Host → client: stdout and stderr, each then half-closed to the client.
-	var out sync.WaitGroup
-	out.Add(2)
-	go func() {
-		defer out.Done()
-		fail(pump(ss.ch, ss.hostCh, &ss.bytesOut, ss.rec.output))
-	}()
-	go func() {
-		defer out.Done()
-		fail(pump(ss.ch.Stderr(), ss.hostCh.Stderr(), &ss.bytesOut, ss.rec.stderr))
-	}()
-	// The client's EOF waits until the host's requests sent before its
-	// EOF (exit-status, as sshd sends it) are forwarded: a client such
-	// as PuTTY closes the channel once both sides sent EOF, and would
-	// never see the exit status.
+	// Host → client: stdout and stderr, then half-closed to the client by
+	// the pump that ends last. The client's EOF waits until the host's
+	// requests sent before its EOF (exit-status, as sshd sends it) are
+	// forwarded: a client such as PuTTY closes the channel once both sides
+	// sent EOF, and would never see the exit status.
 	outDone, hostEOF, flushed := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	go func() {
-		out.Wait()
+	var outLeft atomic.Int32
+	outLeft.Store(2)
+	outEnded := func() {
+		if outLeft.Add(-1) > 0 {
+			return
+		}
 		close(hostEOF)
 		<-flushed
 		_ = ss.ch.CloseWrite()
 		close(outDone)
+	}
+	go func() {
+		defer outEnded()
+		fail(pump(ss.ch, ss.hostCh, &ss.bytesOut, ss.rec.output))
+	}()
+	go func() {
+		defer outEnded()
+		fail(pump(ss.ch.Stderr(), ss.hostCh.Stderr(), &ss.bytesOut, ss.rec.stderr))
 	}()
 
 	// Client → host: stdin, whose EOF is half-closed to the host and does not
@@ -120,23 +141,7 @@ func (ss *session) bridge(ctx context.Context) {
 		ss.forwardClientRequests()
 	}()
 
-	select {
-	case <-waitBoth(outDone, hostReqsDone):
-		ss.setEnd(ss.exitReasonOr(endHostGone))
-	case <-clientGone:
-		ss.setEnd(ss.exitReasonOr(endClientGone))
-	case err := <-failed:
-		ss.setEnd(endRecording)
-		ss.notify(err)
-		ss.s.log.Error("session ended", "session", ss.id, "err", err)
-	case <-ctx.Done():
-		cause := context.Cause(ctx)
-		reason := endFor(cause)
-		ss.setEnd(reason)
-		if reason != endClientGone {
-			ss.notify(cause)
-		}
-	}
+	ss.await(ctx, outDone, hostReqsDone, clientGone, failed)
 
 	// Whatever ended it, close the host side first so no more output is
 	// produced, then the client's; wait for the pumps so the recording is
@@ -147,6 +152,40 @@ func (ss *session) bridge(ctx context.Context) {
 	_ = ss.ch.Close()
 	waitTimeout(inDone, 5*time.Second)
 	waitTimeout(clientGone, 5*time.Second)
+}
+
+// await returns when the session ends: the host's output and requests
+// both ended, the client went, a recording failed, or ctx ended. It sets
+// the end reason.
+func (ss *session) await(ctx context.Context, outDone, hostReqsDone, clientGone <-chan struct{}, failed <-chan error) {
+	for {
+		select {
+		case <-outDone:
+			if outDone = nil; hostReqsDone != nil {
+				continue // a nil channel is never ready again
+			}
+			ss.setEnd(ss.exitReasonOr(endHostGone))
+		case <-hostReqsDone:
+			if hostReqsDone = nil; outDone != nil {
+				continue
+			}
+			ss.setEnd(ss.exitReasonOr(endHostGone))
+		case <-clientGone:
+			ss.setEnd(ss.exitReasonOr(endClientGone))
+		case err := <-failed:
+			ss.setEnd(endRecording)
+			ss.notify(err)
+			ss.s.log.Error("session ended", "session", ss.id, "err", err)
+		case <-ctx.Done():
+			cause := context.Cause(ctx)
+			reason := endFor(cause)
+			ss.setEnd(reason)
+			if reason != endClientGone {
+				ss.notify(cause)
+			}
+		}
+		return
+	}
 }
 
 // notify shows the client why the gateway ended its session, and sets exit
@@ -319,7 +358,9 @@ func (ss *session) finish(ctx context.Context) {
 	s.opt.Metrics.SessionEnded(end.Reason, end.BytesIn, end.BytesOut)
 	if err := s.opt.Store.EndSession(context.WithoutCancel(ctx), ss.id, end); err != nil {
 		s.log.Error("session row not closed", "session", ss.id, "err", err)
+		sha = "" // not sealed: the upload keeps the spool
 	}
+	ss.rec.finishUpload(sha)
 }
 
 func (r *sessionRecord) relPathOrEmpty() string {
@@ -327,12 +368,6 @@ func (r *sessionRecord) relPathOrEmpty() string {
 		return ""
 	}
 	return r.relPath()
-}
-
-func waitBoth(a, b <-chan struct{}) <-chan struct{} {
-	c := make(chan struct{})
-	go func() { <-a; <-b; close(c) }()
-	return c
 }
 
 func waitTimeout(c <-chan struct{}, d time.Duration) {

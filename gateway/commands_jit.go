@@ -10,6 +10,7 @@ import (
 
 	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recorder"
 )
 
 // elevation is the just-in-time workflow the command interface drives and
@@ -22,6 +23,7 @@ type elevation interface {
 	Revoke(ctx context.Context, actor *policy.User, grantID int64, reason string) (jit.Grant, error)
 	Requests(ctx context.Context, viewer *policy.User, pendingOnly bool) ([]jit.Request, error)
 	Grants(ctx context.Context, user string, activeOnly bool) ([]jit.Grant, error)
+	ActiveGrants(ctx context.Context) ([]jit.Grant, error)
 	ActiveGrant(ctx context.Context, user, role string) (jit.Grant, bool, error)
 	RecordUse(ctx context.Context, grantID int64, sessionID, login, host string) (bool, error)
 }
@@ -33,7 +35,7 @@ func (s *Server) jitCommands() map[string]command {
 		"approve":  {usage: "approve ID [--comment TEXT]", help: "approve a request", run: cmdApprove},
 		"deny":     {usage: "deny ID --reason TEXT", help: "deny a request", run: cmdDeny},
 		"cancel":   {usage: "cancel ID", help: "withdraw your pending request", run: cmdCancel},
-		"grants":   {usage: "grants [--json]", help: "your active grants with time left", run: cmdGrants},
+		"grants":   {usage: "grants [--all] [--json]", help: "your active grants with time left; --all: everyone's, in the tenants you oversee", run: cmdGrants},
 		"revoke":   {usage: "revoke GRANT_ID [--reason TEXT]", help: "end a grant now (yours: relinquish; as approver: revoke)", run: cmdRevoke},
 	}
 }
@@ -252,12 +254,15 @@ func cmdGrants(ctx context.Context, e *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	pos, _, err := options(args)
+	pos, o, err := options(args)
 	if err != nil {
 		return err
 	}
 	if err := noArgs(pos); err != nil {
 		return err
+	}
+	if o["--all"] != "" {
+		return cmdGrantsAll(ctx, e, j)
 	}
 	list, err := j.Grants(ctx, e.ident.user.Name, true)
 	if err != nil {
@@ -281,6 +286,42 @@ func cmdGrants(ctx context.Context, e *cmdEnv, args []string) error {
 		return err
 	}
 	return e.s.printOwedRotations(ctx, e.out, e.ident.user)
+}
+
+// cmdGrantsAll is `grants --all`: every user's active grants in the
+// tenants the caller oversees (policy.Config.OversightOf: approvers of a
+// tenant's roles, its auditors, the global auditors), so that overseers
+// see who holds what now and approvers can revoke it. Someone who
+// oversees no tenant gets the oversight refusal, which names no grant;
+// grants of other tenants are left out, not refused, so the listing
+// reveals nothing of them.
+func cmdGrantsAll(ctx context.Context, e *cmdEnv, j elevation) error {
+	pol := e.s.Policy()
+	o := pol.OversightOf(pol.User(e.ident.user.Name))
+	if o.None() {
+		return refusal("only approvers and auditors may list other users' grants")
+	}
+	list, err := j.ActiveGrants(ctx)
+	if err != nil {
+		return jitError(err)
+	}
+	now := e.s.now()
+	out := []grantOut{}
+	for _, g := range list {
+		if o.Covers(g.Tenant) {
+			out = append(out, grantOut{Grant: g, SecondsLeft: int64(g.Remaining(now) / time.Second)})
+		}
+	}
+	if e.json {
+		return writeJSON(e.out, out)
+	}
+	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GRANT\tUSER\tROLE\tTENANT\tEXPIRES\tLEFT")
+	for _, g := range out {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", g.ID, recorder.Quote(g.User), recorder.Quote(g.Role), recorder.Quote(g.Tenant), g.ExpiresAt.UTC().Format(time.RFC3339),
+			(time.Duration(g.SecondsLeft) * time.Second).String())
+	}
+	return tw.Flush()
 }
 
 func cmdRevoke(ctx context.Context, e *cmdEnv, args []string) error {

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -9,14 +8,16 @@ import (
 )
 
 // readBufferSize is the read buffer put under each authenticated SSH
-// connection. x/crypto/ssh reads through a 4 KiB bufio.Reader, so a 32 KiB
-// data packet costs several read system calls; with a larger buffer beneath
-// it, one read takes in several packets, which is most of the gateway's cost
-// on bulk output.
+// connection while data flows (burstReader). x/crypto/ssh reads through a
+// 4 KiB bufio.Reader, so a 32 KiB data packet costs several read system
+// calls; with a larger buffer beneath it, one read takes in several
+// packets, which is most of the gateway's cost on bulk output.
 //
-// It is allocated only after authentication succeeds: before that, anyone
-// who can open a TCP connection decides how many there are, and 256 KiB
-// each is how 2,000 stalled connections once cost a gigabyte.
+// It is used only after authentication succeeds: before that, anyone who
+// can open a TCP connection decides how many there are, and 256 KiB each
+// is how 2,000 stalled connections once cost a gigabyte. After it, the
+// buffer is pooled and held only while it holds unread bytes, so idle
+// sessions cost none.
 const readBufferSize = 256 << 10
 
 // gateConn is an accepted connection as the gate admitted it: it knows its
@@ -43,10 +44,10 @@ type gateConn struct {
 	// at most maxSessionsPerConn (holdSession).
 	sessions atomic.Int32
 
-	// r is the large buffer, created by the first Read after
+	// r reads through the large buffer, created by the first Read after
 	// authentication. Only x/crypto's read loop calls Read, so r needs no
 	// lock; authed is the hand-over from the authenticating goroutine.
-	r *bufio.Reader
+	r *burstReader
 }
 
 // Read reads straight from the socket before authentication (x/crypto's own
@@ -57,7 +58,7 @@ func (c *gateConn) Read(p []byte) (int, error) {
 		if !c.authed.Load() {
 			return c.Conn.Read(p)
 		}
-		c.r = bufio.NewReaderSize(c.Conn, readBufferSize)
+		c.r = newBurstReader(c.Conn)
 	}
 	return c.r.Read(p)
 }
@@ -101,7 +102,7 @@ func (c *gateConn) Close() error {
 //
 //   - maxConnsPerUser authenticated connections at once. Past
 //     authentication a connection leaves the pre-authentication limits and
-//     gets its readBufferSize buffer, and one without channels leaves no
+//     may read through a readBufferSize buffer, and one without channels leaves no
 //     audit row: without a bound, one key could hold thousands of idle
 //     connections, unseen. 256 leaves room for ControlPersist connections
 //     to every host of a configuration tool's inventory.
@@ -112,7 +113,7 @@ func (c *gateConn) Close() error {
 //     types into and more than the forks of a configuration tool.
 //
 // So what one user can make the gateway hold is about 256 × 256 KiB of
-// read buffers and 64 × 2 MiB of channel data.
+// read buffers (while their sockets hold data) and 64 × 2 MiB of channel data.
 const (
 	maxConnsPerUser    = 256
 	maxSessionsPerUser = 64
@@ -177,16 +178,16 @@ func (u *userConns) release(user string) {
 	}
 }
 
-// bufferedConn is a net.Conn whose reads go through readBufferSize. The
+// bufferedConn is a net.Conn whose reads go through a burstReader. The
 // gateway puts it under its connections to managed hosts, which it opens
 // only for authenticated clients.
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r *burstReader
 }
 
 func newBufferedConn(c net.Conn) net.Conn {
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBufferSize)}
+	return &bufferedConn{Conn: c, r: newBurstReader(c)}
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }

@@ -15,7 +15,7 @@ import (
 
 // dialHost connects to h as login, authenticating with the session's
 // certificate signer. The whole handshake is bounded by timeout and ctx.
-func dialHost(ctx context.Context, h *policy.Host, login string, auth gossh.Signer, timeout time.Duration) (*gossh.Client, error) {
+func dialHost(ctx context.Context, h *policy.Host, login string, auth gossh.Signer, timeout time.Duration) (gossh.Conn, error) {
 	cb, algos, err := hostkey.Callback(h)
 	if err != nil {
 		return nil, err
@@ -60,5 +60,32 @@ func dialHost(ctx context.Context, h *policy.Host, login string, auth gossh.Sign
 		return nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})
-	return gossh.NewClient(c, chans, reqs), nil
+	go serveHost(chans, reqs)
+	return c, nil
+}
+
+// serveHost answers what a managed host sends unasked, until its
+// connection closes: channel opens are refused (the gateway opens every
+// channel itself) and global requests, such as OpenSSH's keepalives, are
+// answered no, as x/crypto's Client does. It is one goroutine where
+// x/crypto's Client takes three, for each of a thousand sessions.
+func serveHost(chans <-chan gossh.NewChannel, reqs <-chan *gossh.Request) {
+	for chans != nil || reqs != nil {
+		select {
+		case nc, ok := <-chans:
+			if !ok {
+				chans = nil // a nil channel is never ready again
+				continue
+			}
+			_ = nc.Reject(gossh.UnknownChannelType, "unknown channel type: "+nc.ChannelType())
+		case r, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			if r.WantReply {
+				_ = r.Reply(false, nil)
+			}
+		}
+	}
 }

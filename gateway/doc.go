@@ -19,6 +19,7 @@
 //	bridge.go       bridge: the one place where bytes cross, in both directions
 //	record.go       record: asciicast, typed lines and file operations
 //	record_transfer.go  sftp and scp: parsed, or ended, or recorded raw
+//	record_upload.go    recordings.store s3: the spool followed to the object store
 //	guard.go        commands.deny: exec refused, typed lines not sent; which exec
 //	                commands are a shell reading its input (ssh host sh)
 //	registry.go     live sessions from channel open, ended early by grant end,
@@ -32,6 +33,8 @@
 //	                refusals.suppressed
 //	conn.go         read buffers under x/crypto's connections: large only after
 //	                auth; sessions per connection, connections per user
+//	conn_read.go    the large read buffer, pooled, held only while the
+//	                socket holds data: idle sessions hold none
 //	commands.go     Warden's own command interface (a user name with no '@')
 //	commands_jit.go   request, approve, deny, cancel, grants, revoke
 //	commands_exceptions.go  the exception register over SSH

@@ -21,10 +21,12 @@ import (
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/identity"
 	"github.com/warden-gw/warden/internal/keyfile"
+	"github.com/warden-gw/warden/internal/s3test"
 	"github.com/warden-gw/warden/internal/sshtest"
 	"github.com/warden-gw/warden/internal/vaulttest"
 	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recstore"
 	"github.com/warden-gw/warden/rotate"
 	"github.com/warden-gw/warden/vault"
 )
@@ -51,6 +53,8 @@ type testbed struct {
 	hostKey   gossh.PublicKey // gateway host key
 	cfg       *policy.Config
 	directory *identity.Directory // with bedOptions.identity
+	recs      *recstore.S3        // with bedOptions.s3
+	uploads   *recstore.Uploader  // with bedOptions.s3
 }
 
 // bedOptions changes the testbed's policy.
@@ -96,6 +100,10 @@ type bedOptions struct {
 	configure func(b *testbed, o *gateway.Options)
 	// requestTimeout overrides the gateway's RequestTimeout (default 30s).
 	requestTimeout time.Duration
+	// s3 sends recordings to this real S3 server (recordings.store: s3,
+	// prefix "recordings/"), uploading every uploadInterval (default 1s).
+	s3             *s3test.Server
+	uploadInterval time.Duration
 }
 
 func newTestbed(t testing.TB, opt bedOptions) *testbed {
@@ -201,7 +209,14 @@ groups:
 	if opt.prepare != nil {
 		opt.prepare(b.data)
 	}
-	b.store, err = audit.Open(ctx, b.data, audit.Options{OutputIndex: true})
+	aopt := audit.Options{OutputIndex: true}
+	if opt.s3 != nil {
+		if b.recs, err = recstore.OpenS3(opt.s3.Config("recordings/"), b.data); err != nil {
+			t.Fatal(err)
+		}
+		aopt.Recordings = b.recs
+	}
+	b.store, err = audit.Open(ctx, b.data, aopt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +246,17 @@ groups:
 		kv := testKV{c: opt.breakGlass.Client(), authorizedKeys: opt.authorizedKeys, sshdConfig: b.host.ConfigPath}
 		gopt.StaticKeys, gopt.Rotator = kv, kv
 	}
+	if b.recs != nil {
+		interval := opt.uploadInterval
+		if interval == 0 {
+			interval = time.Second
+		}
+		b.uploads = recstore.NewUploader(b.recs, recstore.Options{Interval: interval,
+			Events: func(ctx context.Context, typ, subject string, data map[string]any) error {
+				return b.store.Append(ctx, audit.Event{Type: typ, Actor: "warden", Subject: subject, Data: data})
+			}})
+		gopt.Uploads = b.uploads
+	}
 	if opt.configure != nil {
 		opt.configure(b, &gopt)
 	}
@@ -258,6 +284,9 @@ groups:
 			t.Errorf("serve: %v", err)
 		}
 		<-jitDone
+		if b.uploads != nil {
+			b.uploads.Close(time.Second)
+		}
 		b.store.Close()
 	})
 	for _, c := range []*sshtest.Client{b.alice, b.bob, b.carol, b.dave, b.erin, b.stranger} {

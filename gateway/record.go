@@ -9,6 +9,7 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/recorder"
+	"github.com/warden-gw/warden/recstore"
 	"github.com/warden-gw/warden/transfer"
 )
 
@@ -51,6 +52,8 @@ type sessionRecord struct {
 	stopErr  error      // what ends the session under terminate; set in stopOnce
 
 	failureCounted atomic.Bool // the recording's failure is in the metrics (metrics.go)
+
+	upload atomic.Pointer[recstore.Upload] // the spool's upload to S3; nil without (record_upload.go)
 
 	viewers watchers // auditors watching live (ssh gw watch, the console)
 	// size is the terminal's size after the last resize, cols<<32|rows,
@@ -113,6 +116,7 @@ func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 		return r, nil
 	}
 	r.cast = w
+	r.follow(w.RelPath())
 	return r, nil
 }
 

@@ -188,6 +188,7 @@ func (r *sessionRecord) rawCast() (*recorder.Writer, error) {
 		return nil, err
 	}
 	r.raw.Store(w)
+	r.follow(w.RelPath())
 	return w, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/warden-gw/warden/exceptions"
 	dirs "github.com/warden-gw/warden/identity"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recstore"
 	"github.com/warden-gw/warden/vault"
 )
 
@@ -79,6 +80,9 @@ type Options struct {
 	// Metrics counts sessions, refusals, signing and recording failures
 	// (package metrics); nil counts nothing.
 	Metrics observer
+	// Uploads moves recordings to the object store while sessions live
+	// (recordings.store: s3, record_upload.go); nil keeps them local.
+	Uploads *recstore.Uploader
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -335,9 +339,10 @@ func (s *Server) trackChannel(h gliderssh.ChannelHandler) gliderssh.ChannelHandl
 // the server also offers), so this order is only the gateway's own
 // preference, by cost per byte of the bridge: AES-GCM (AES-NI and
 // carry-less multiplication in assembly, one pass) before
-// chacha20-poly1305 (no amd64 assembly in x/crypto) before AES-CTR with
-// an HMAC (two passes over every byte). OpenSSH's client lists chacha20
-// first and gets it; `make bench` measures each cipher.
+// chacha20-poly1305 (amd64 assembly only through the patched x/crypto in
+// third_party/xcrypto, plus a pass for the AEAD tag it throws away) before
+// AES-CTR with an HMAC (two passes over every byte). OpenSSH's client
+// lists chacha20 first and gets it; `make bench` measures each cipher.
 func DefaultAlgorithms() policy.SSHAlgorithms {
 	return policy.SSHAlgorithms{
 		Ciphers: []string{

@@ -77,7 +77,7 @@ type session struct {
 	command string // exec command or subsystem name
 	queued  []*gossh.Request
 
-	host     *gossh.Client
+	host     gossh.Conn
 	hostCh   gossh.Channel
 	hostReqs <-chan *gossh.Request
 

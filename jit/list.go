@@ -76,6 +76,17 @@ func (s *Service) Grants(ctx context.Context, user string, activeOnly bool) ([]G
 	return nonNil(listGrants(q, `user = ? AND ended_at IS NULL AND starts_at <= ? AND expires_at > ?`, user, ts, ts))
 }
 
+// ActiveGrants lists every user's grants that give access now, newest
+// first: the oversight listing (`ssh gw grants --all`), which the caller
+// scopes to the tenants the viewer oversees.
+func (s *Service) ActiveGrants(ctx context.Context) ([]Grant, error) {
+	ts, err := audit.Time(s.now())
+	if err != nil {
+		return nil, err
+	}
+	return nonNil(listGrants(dbQuerier{ctx, s.store.DB()}, `ended_at IS NULL AND starts_at <= ? AND expires_at > ?`, ts, ts))
+}
+
 // AllRequests lists every request, newest first, for auditors.
 func (s *Service) AllRequests(ctx context.Context) ([]Request, error) {
 	return ListRequests(ctx, s.store.DB())

@@ -41,6 +41,7 @@ type Config struct {
 	Identity      Identity // identity.oidc (sign-in) and identity.directories (SCIM)
 	Credentials   Credentials
 	Recording     Recording
+	Recordings    Recordings // where recordings are kept: local (default) or s3
 	Notify        Notify
 	Evidence      Evidence
 	Store         Store // store.driver and store.dsn_file (store.go)

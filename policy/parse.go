@@ -26,6 +26,7 @@ var topKeys = []string{
 	"recording", "notify", "evidence", "limits", "tenants", "groups", "users", "roles",
 	"ssh_algorithms",
 	"shutdown_grace",
+	"recordings",
 	"store",
 }
 
@@ -158,6 +159,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.settings(f, c)
 	d.credentials(f.get("credentials"), &c.Credentials)
 	d.recording(f.get("recording"), &c.Recording)
+	d.recordings(f.get("recordings"), &c.Recordings) // recordings.go
 	d.notify(f.get("notify"), &c.Notify)
 	d.evidence(f.get("evidence"), &c.Evidence, c.Credentials.Vault.Address != "")
 	d.store(f, &c.Store) // store.go

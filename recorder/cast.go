@@ -103,8 +103,9 @@ type Writer struct {
 	err    error // first write error, sticky
 	closed bool
 
-	stop      chan struct{}
-	stopped   chan struct{}
+	interval  time.Duration // FlushInterval
+	timer     *time.Timer   // the flush, armed while bytes wait in bw; under mu
+	armed     bool
 	closeOnce sync.Once
 	digest    string
 	closeErr  error
@@ -165,14 +166,14 @@ func newWriter(f file, h Header, start time.Time, opt Options) (*Writer, error) 
 	}
 	w := &Writer{
 		now: opt.Now, start: start, f: f, sum: sum,
-		bw:   newSpool(dst, bufferSize),
-		stop: make(chan struct{}), stopped: make(chan struct{}),
+		bw: newSpool(dst, bufferSize), interval: opt.FlushInterval,
 	}
-	interval := opt.FlushInterval
-	if interval <= 0 {
-		interval = time.Second
+	if w.interval <= 0 {
+		w.interval = time.Second
 	}
-	go w.flushLoop(interval)
+	// Stopped at once: write arms it when the first byte is buffered.
+	w.timer = time.AfterFunc(w.interval, w.flushTick)
+	w.timer.Stop()
 	return w, nil
 }
 
@@ -200,10 +201,10 @@ func (w *Writer) Err() error {
 // results.
 func (w *Writer) Close() (sha256hex string, err error) {
 	w.closeOnce.Do(func() {
-		close(w.stop)
-		<-w.stopped
 		w.mu.Lock()
 		defer w.mu.Unlock()
+		// A flush that fires now waits for mu, then finds w closed.
+		w.timer.Stop()
 		w.digest, w.closeErr = w.finish()
 		w.closed = true
 	})
@@ -242,35 +243,38 @@ func (w *Writer) finish() (string, error) {
 	return hex.EncodeToString(w.sum.Sum(nil)), nil
 }
 
-// flushLoop flushes the buffer every interval until Close, so the file on
-// disk is never more than about one interval behind. The flush happens under
-// the mutex, between events, so the file then ends with a whole event.
-func (w *Writer) flushLoop(interval time.Duration) {
-	defer close(w.stopped)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.stop:
-			return
-		case <-t.C:
-			w.mu.Lock()
-			if w.err == nil && !w.closed {
-				if err := w.bw.Err(); err != nil {
-					w.fail(err)
-				} else if w.bw.Buffered() > 0 {
-					w.flush()
-				}
-			}
-			w.mu.Unlock()
-		}
+// flushTick flushes the buffer an interval after the first byte was
+// buffered, so the file on disk is never more than about one interval
+// behind, and comes back once after a flush. It runs on the timer's own goroutine, which exists only while it
+// runs: an idle recording costs no goroutine and no wake-ups. The flush
+// happens under the mutex, between events, so the file then ends with a
+// whole event.
+func (w *Writer) flushTick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.armed = false
+	if w.err != nil || w.closed {
+		return
+	}
+	if err := w.bw.Err(); err != nil {
+		w.fail(err)
+	} else if w.bw.Buffered() > 0 {
+		w.flush()
+		// Once more, to report an error of the write just handed over
+		// (Err) even if nothing else is written.
+		w.armed = true
+		w.timer.Reset(w.interval)
 	}
 }
 
-// write buffers b; w.mu is held and w.err is nil.
+// write buffers b and arms the flush; w.mu is held and w.err is nil.
 func (w *Writer) write(b []byte) {
 	if _, err := w.bw.Write(b); err != nil {
 		w.fail(err)
+	}
+	if !w.armed && w.bw.Buffered() > 0 {
+		w.armed = true
+		w.timer.Reset(w.interval)
 	}
 }
 

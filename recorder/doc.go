@@ -12,11 +12,13 @@
 // [Writer.Resize], which append "o", "i" and "r" events timed in seconds
 // since the start, with microsecond precision, from an injected clock.
 //
-// The writer sits on the byte path of every session, so it buffers 64 KiB,
-// escapes JSON by hand into a reused buffer, and hashes what it writes as it
-// writes it: [Writer.Close] returns the SHA-256 of the file without reading
-// it back. A background goroutine flushes the buffer every second, so a
-// recording on disk is at most about a second behind the session. Buffers
+// The writer sits on the byte path of every session, so it buffers up to
+// 256 KiB, escapes JSON by hand into a reused buffer, and hashes what it
+// writes as it writes it: [Writer.Close] returns the SHA-256 of the file
+// without reading it back. A timer flushes the buffer a second after its
+// first byte, so a recording on disk is at most about a second behind the
+// session. An idle recording holds no buffer of bulk size, no goroutine
+// and no ticker: a gateway keeps a thousand of them open at once. Buffers
 // handed to the disk when full may end inside an event, so a crash can tear
 // the last line: [RepairTail] cuts it when the gateway restarts, and a
 // writer whose disk filled cuts its file back the same way at Close. The

@@ -3,6 +3,7 @@ package recorder
 import (
 	"io"
 	"strconv"
+	"sync"
 )
 
 // Output records p, bytes the host sent to the client, as an "o" event. It
@@ -80,7 +81,13 @@ func (w *Writer) event(kind byte, p []byte, h *heldRune) error {
 	if len(p) == 0 || h.absorbs(p) {
 		return nil
 	}
-	b := w.appendPrefix(w.buf[:0], kind)
+	b := w.buf[:0]
+	if len(p) > eventKeep {
+		if bp, ok := eventPool.Get().(*[]byte); ok {
+			b = (*bp)[:0]
+		}
+	}
+	b = w.appendPrefix(b, kind)
 	for len(p) > 0 && w.err == nil {
 		n := min(len(p), segment)
 		b = appendEscaped(b, p[:n], h)
@@ -91,10 +98,31 @@ func (w *Writer) event(kind byte, p []byte, h *heldRune) error {
 		}
 	}
 	if w.err == nil {
-		w.write(append(b, '"', ']', '\n'))
+		b = append(b, '"', ']', '\n')
+		w.write(b)
 	}
-	w.buf = b[:0]
+	w.keepBuf(b)
 	return w.err
+}
+
+// eventKeep is the largest event buffer a Writer keeps between events: a
+// larger one, built for bulk output, goes back to eventPool, so that an
+// idle session's recorder holds no more than what its keystrokes need.
+const eventKeep = 4 << 10
+
+// eventPool holds event buffers larger than eventKeep, as *[]byte.
+var eventPool sync.Pool
+
+// keepBuf keeps b for the next event, or pools it if it is large; w.mu is
+// held.
+func (w *Writer) keepBuf(b []byte) {
+	if cap(b) <= eventKeep {
+		w.buf = b[:0]
+		return
+	}
+	b = b[:0]
+	eventPool.Put(&b)
+	w.buf = nil
 }
 
 // appendPrefix appends `[SECONDS, "KIND", "` with SECONDS since the start,

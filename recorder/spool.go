@@ -5,48 +5,85 @@ import (
 	"sync"
 )
 
-// spool is the recorder's buffered writer. Full buffers go to one goroutine
+// spool is the recorder's buffered writer. Full buffers go to a goroutine
 // that feeds the file and the SHA-256, so the session's byte path never
 // waits on hashing or the disk while a buffer is being filled: on bulk
 // output the bridge's goroutine and the spool's run on both cores. At most
 // two buffers are in flight; a slow disk then slows the session down
 // rather than letting memory grow.
+//
+// A recording with nothing to write holds no buffer and no goroutine, so
+// a thousand idle sessions do not each keep a bulk-sized buffer and a
+// sleeping writer: buffers are taken when bytes arrive and given back once
+// written, and the writing goroutine runs only while a handed-over buffer
+// waits (it is started by the handoff that finds none running). The first
+// buffer after a flush is small (spoolWaitSize, plenty for what a terminal
+// prints in a second); only after a buffer filled up is the next one of
+// the full size.
 type spool struct {
 	dst  io.Writer // the file and the hash
-	size int
-	cur  []byte
+	size int       // the bulk buffer size
+	cur  []byte    // nil while nothing is buffered; owned by the caller
+	bulk bool      // the last buffer handed over was full: take a large one next
 
-	full chan []byte // buffers to write, in order
-	free chan []byte // written buffers, for reuse
-	done chan struct{}
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when next is taken and when writing ends
+	next    []byte    // handed over, not yet taken by the writer
+	writing bool      // the writing goroutine runs
+	err     error     // the first write error, sticky
+}
 
-	mu  sync.Mutex
-	err error // the first write error, sticky
+// spoolWaitSize is the first buffer's size after a flush.
+const spoolWaitSize = 4 << 10
+
+// spoolPools hold buffers of the two sizes the recorder uses; a spool of
+// another size (tests) allocates its own.
+var spoolPools = map[int]*sync.Pool{
+	spoolWaitSize: {New: func() any { b := make([]byte, 0, spoolWaitSize); return &b }},
+	bufferSize:    {New: func() any { b := make([]byte, 0, bufferSize); return &b }},
+}
+
+func getBuffer(size int) []byte {
+	if p := spoolPools[size]; p != nil {
+		return (*p.Get().(*[]byte))[:0]
+	}
+	return make([]byte, 0, size)
+}
+
+func putBuffer(b []byte) {
+	if p := spoolPools[cap(b)]; p != nil {
+		b = b[:0]
+		p.Put(&b)
+	}
 }
 
 func newSpool(dst io.Writer, size int) *spool {
-	s := &spool{
-		dst: dst, size: size, cur: make([]byte, 0, size),
-		full: make(chan []byte, 1), free: make(chan []byte, 2), done: make(chan struct{}),
-	}
-	s.free <- make([]byte, 0, size)
-	go s.run()
+	s := &spool{dst: dst, size: size}
+	s.cond.L = &s.mu
 	return s
 }
 
-// run writes buffers until full is closed.
+// run writes handed-over buffers until none waits; s.mu is not held.
 func (s *spool) run() {
-	defer close(s.done)
-	for b := range s.full {
-		if s.Err() == nil {
-			if _, err := s.dst.Write(b); err != nil {
-				s.mu.Lock()
-				s.err = err
-				s.mu.Unlock()
-			}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.next != nil {
+		b, failed := s.next, s.err != nil
+		s.next = nil
+		s.cond.Broadcast()
+		s.mu.Unlock()
+		var err error
+		if !failed {
+			_, err = s.dst.Write(b)
 		}
-		s.free <- b[:0]
+		putBuffer(b)
+		s.mu.Lock()
+		if err != nil && s.err == nil {
+			s.err = err
+		}
 	}
+	s.writing = false
+	s.cond.Broadcast()
 }
 
 // Err returns the first write error.
@@ -64,11 +101,18 @@ func (s *spool) Write(p []byte) (int, error) {
 	}
 	n := len(p)
 	for len(p) > 0 {
-		k := min(len(p), s.size-len(s.cur))
+		if s.cur == nil {
+			size := min(spoolWaitSize, s.size)
+			if s.bulk || len(p) > size {
+				size = s.size
+			}
+			s.cur = getBuffer(size)
+		}
+		k := min(len(p), cap(s.cur)-len(s.cur))
 		s.cur = append(s.cur, p[:k]...)
 		p = p[k:]
-		if len(s.cur) == s.size {
-			s.handoff()
+		if len(s.cur) == cap(s.cur) {
+			s.handoff(true)
 		}
 	}
 	return n, nil
@@ -81,23 +125,36 @@ func (s *spool) Buffered() int { return len(s.cur) }
 // written: the file is at most this buffer behind once the goroutine runs.
 func (s *spool) Flush() error {
 	if len(s.cur) > 0 {
-		s.handoff()
+		s.handoff(false)
 	}
 	return s.Err()
 }
 
-func (s *spool) handoff() {
-	s.full <- s.cur
-	s.cur = <-s.free
+// handoff gives cur to the writer, waiting while another buffer still
+// waits for it; full says whether cur was full.
+func (s *spool) handoff(full bool) {
+	s.mu.Lock()
+	for s.next != nil {
+		s.cond.Wait()
+	}
+	s.next = s.cur
+	if !s.writing {
+		s.writing = true
+		go s.run()
+	}
+	s.mu.Unlock()
+	s.cur, s.bulk = nil, full
 }
 
 // Close writes what is left and waits until everything is written.
 func (s *spool) Close() error {
 	if len(s.cur) > 0 {
-		s.full <- s.cur
-		s.cur = nil
+		s.handoff(false)
 	}
-	close(s.full)
-	<-s.done
-	return s.Err()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.writing {
+		s.cond.Wait()
+	}
+	return s.err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 )
 
 // slowWriter records what it is given, optionally failing after n bytes.
@@ -64,5 +65,87 @@ func TestSpoolErrorIsSticky(t *testing.T) {
 	}
 	if err := s.Close(); !errors.Is(err, errDisk) {
 		t.Fatalf("Close = %v", err)
+	}
+}
+
+// spoolIdle reports whether the spool holds no buffer and runs no writer.
+func spoolIdle(s *spool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur == nil && s.next == nil && !s.writing
+}
+
+// TestSpoolHoldsNothingWhenIdle: a few bytes take a small buffer, a full
+// buffer makes the next one large, a flush after a quiet spell goes back
+// to small, and once written, the spool holds no buffer and no goroutine.
+func TestSpoolHoldsNothingWhenIdle(t *testing.T) {
+	dst := &slowWriter{}
+	s := newSpool(dst, bufferSize)
+	if !spoolIdle(s) {
+		t.Fatal("a new spool holds a buffer or a writer")
+	}
+	var want bytes.Buffer
+	write := func(p []byte) {
+		t.Helper()
+		want.Write(p)
+		if _, err := s.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write([]byte("$ ls\r\n"))
+	if cap(s.cur) != spoolWaitSize {
+		t.Fatalf("a keystroke took a %d-byte buffer, want %d", cap(s.cur), spoolWaitSize)
+	}
+	// Bulk: the small buffer fills, and the next one is large.
+	write(bytes.Repeat([]byte("y"), spoolWaitSize+100))
+	if cap(s.cur) != bufferSize {
+		t.Fatalf("after a full buffer the next is %d bytes, want %d", cap(s.cur), bufferSize)
+	}
+	write(bytes.Repeat([]byte("z"), 3*bufferSize))
+	s.Flush()
+	waitIdle(t, s)
+	write([]byte("$ "))
+	if cap(s.cur) != spoolWaitSize {
+		t.Fatalf("after a flush the buffer is %d bytes, want %d", cap(s.cur), spoolWaitSize)
+	}
+	s.Flush()
+	waitIdle(t, s)
+	dst.mu.Lock()
+	got := dst.b.String()
+	dst.mu.Unlock()
+	if got != want.String() {
+		t.Fatalf("wrote %d bytes, want %d in order", len(got), want.Len())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitIdle(t *testing.T, s *spool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !spoolIdle(s) {
+		if time.Now().After(deadline) {
+			t.Fatal("the spool still holds a buffer or a writer after its flush")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestWriterKeepsNoBulkEventBuffer: after a large output the writer keeps
+// at most eventKeep bytes for the next event.
+func TestWriterKeepsNoBulkEventBuffer(t *testing.T) {
+	w, _ := openedWriter(t, time.Hour)
+	if err := w.Output(bytes.Repeat([]byte("bulk "), 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	kept := cap(w.buf)
+	w.mu.Unlock()
+	if kept > eventKeep {
+		t.Fatalf("the writer keeps a %d-byte event buffer after bulk output", kept)
+	}
+	if err := w.Output([]byte("$ ")); err != nil {
+		t.Fatal(err)
 	}
 }

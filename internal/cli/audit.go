@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-const auditSynopsis = "audit verify [-c FILE | --data DIR] [--anchor HASH]"
+const auditSynopsis = "audit verify [-c warden.yaml | --data DIR] [--anchor HASH]"
 
 func runAudit(e *env, args []string) error {
 	if len(args) == 0 || args[0] != "verify" {
@@ -17,8 +17,8 @@ func runAudit(e *env, args []string) error {
 		return usageError("usage: warden " + auditSynopsis)
 	}
 	fs := newFlags(e, "audit verify", auditSynopsis)
-	cfgPath := fs.String("c", "", "policy whose store (store.driver, data_dir) to verify (default: ./warden.yaml when present)")
-	data := fs.String("data", "", "data directory of a SQLite store (default: data_dir of ./warden.yaml, else ./data)")
+	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data); alone, a SQLite store there")
+	cfgPath := fs.String("c", "", "policy whose store (store.driver) and recordings section say what to verify (default: ./warden.yaml when present and --data is not given)")
 	anchor := fs.String("anchor", "", "a chain head kept elsewhere (e.g. audit_chain_head of an evidence packet): fail unless the chain still holds it")
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
@@ -27,12 +27,19 @@ func runAudit(e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageError("audit verify takes no arguments (got %q)", pos[0])
 	}
-	r, dir, err := openStoreReader(*cfgPath, *data) // store.go
+	recs, dir, err := cliRecordings(*cfgPath, *data)
+	if err != nil {
+		return err
+	}
+	r, _, err := openStoreReader(*cfgPath, *data) // store.go
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	ctx := context.Background()
+	if recs != nil {
+		r.SetRecordings(recs)
+	}
 	rep, err := r.Verify(ctx, dir)
 	if err != nil {
 		return err

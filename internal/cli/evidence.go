@@ -51,10 +51,14 @@ func runEvidence(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	recs, _, err := cliRecordings(*cfgPath, *data) // recordings.store: s3 reads from the object store
+	if err != nil {
+		return err
+	}
 	ctx := context.Background()
 	recordPolicy(ctx, e, cfg, dir, evidence.UseEvidence)
 	pk, err := evidence.Build(ctx, evidence.Options{DataDir: dir, Tenant: *tenant, Month: m,
-		Out: *out, Policy: cfg, StaleAfter: window, Keys: evidenceKeys(cfg, dir, e)})
+		Out: *out, Policy: cfg, StaleAfter: window, Keys: evidenceKeys(cfg, dir, e), Recordings: recs})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -12,10 +13,11 @@ import (
 )
 
 func runPlay(e *env, args []string) error {
-	fs := newFlags(e, "play", "play [--speed X] [--idle-limit S] [--data DIR] SESSION_ID|FILE.cast")
+	fs := newFlags(e, "play", "play [--speed X] [--idle-limit S] [-c warden.yaml | --data DIR] SESSION_ID|FILE.cast")
 	speed := fs.Float64("speed", 1, "playback speed factor")
 	idle := fs.Float64("idle-limit", 0, "cap every pause at this many seconds (0: no cap)")
 	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
+	cfgPath := fs.String("c", "", "policy whose recordings section says where recordings are kept (default: ./warden.yaml when present and --data is not given)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -29,7 +31,7 @@ func runPlay(e *env, args []string) error {
 	if *idle < 0 {
 		return usageError("--idle-limit must not be negative")
 	}
-	f, err := openCast(*data, pos[0])
+	f, err := openCast(*cfgPath, *data, pos[0])
 	if err != nil {
 		return err
 	}
@@ -44,8 +46,9 @@ func runPlay(e *env, args []string) error {
 // .cast file named by the user. A session ID is validated before it is used
 // at all, and the stored recording_path, which anyone who can write the
 // database can point anywhere, is opened only through
-// recorder.OpenRecording: the path check every reader of a stored path uses.
-func openCast(data, arg string) (*os.File, error) {
+// recorder.OpenRecording: the path check every reader of a stored path uses
+// (and, with recordings.store s3, recstore.Key before it names an object).
+func openCast(cfgPath, data, arg string) (io.ReadCloser, error) {
 	if strings.HasSuffix(arg, ".cast") || strings.ContainsRune(arg, os.PathSeparator) {
 		// A file the user names is theirs to open, like any file argument.
 		f, err := os.Open(arg)
@@ -57,7 +60,11 @@ func openCast(data, arg string) (*os.File, error) {
 	if !recorder.ValidSessionID(arg) {
 		return nil, usageError("%q is neither a session ID nor a .cast file", arg)
 	}
-	r, err := openReader(data)
+	recs, dir, err := cliRecordings(cfgPath, data)
+	if err != nil {
+		return nil, err
+	}
+	r, err := openReader(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -69,11 +76,7 @@ func openCast(data, arg string) (*os.File, error) {
 	if s.RecordingPath == "" {
 		return nil, fmt.Errorf("session %s has no terminal recording (file transfers are in: warden commands --session %s)", arg, arg)
 	}
-	dir, err := dataDir(data)
-	if err != nil {
-		return nil, err
-	}
-	f, err := recorder.OpenRecording(dir, s.RecordingPath)
+	f, err := openStored(context.Background(), recs, dir, s.RecordingPath)
 	if errors.Is(err, recorder.ErrUnsafePath) {
 		return nil, fmt.Errorf("session %s: recording path %s refused: not a recording file inside the data directory (database altered? run: warden audit verify)", arg, q(s.RecordingPath))
 	}

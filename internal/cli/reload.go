@@ -217,6 +217,7 @@ func restartOnly(old, cur *policy.Config) error {
 		{"http_listen", old.HTTPListen == cur.HTTPListen},
 		{"metrics_token_file", old.MetricsTokenFile == cur.MetricsTokenFile},
 		{"credentials", old.Credentials == cur.Credentials},
+		{"recordings", old.Recordings == cur.Recordings},
 	} {
 		if !c.same {
 			return fmt.Errorf("%s: %s cannot change on reload; restart the gateway to change it", cur.Path, c.key)

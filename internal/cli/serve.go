@@ -24,6 +24,7 @@ import (
 	"github.com/warden-gw/warden/metrics"
 	"github.com/warden-gw/warden/notify"
 	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/recstore"
 	"github.com/warden-gw/warden/rotate"
 	"github.com/warden-gw/warden/scim"
 	"github.com/warden-gw/warden/sso"
@@ -95,9 +96,13 @@ type running struct {
 	metrics *metrics.Metrics // nil without http_listen (serve_metrics.go)
 	closer  func()
 	log     *slog.Logger
+	recs    recstore.Store // recordings.store s3; nil: local files (serve_recordings.go)
 
 	// console is the browser console; nil without http_listen (serve_http.go).
 	console *console.Console
+	// sshListen is the SSH listener's address once serve runs (the
+	// console's sign-in page names it).
+	sshListen atomic.Pointer[string]
 
 	// pol is the policy in force, replaced by a reload (reload.go).
 	pol atomic.Pointer[policy.Config]
@@ -110,11 +115,15 @@ type running struct {
 // openGateway opens the store, the credential backend and the host key for
 // cfg and builds the gateway. Sessions a crash left open are closed first.
 func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*running, error) {
+	recs, err := openRecordingStore(ctx, cfg) // serve_recordings.go
+	if err != nil {
+		return nil, err
+	}
 	backend, err := storeBackend(cfg) // store.go
 	if err != nil {
 		return nil, err
 	}
-	st, err := audit.Open(ctx, cfg.DataDir, audit.Options{OutputIndex: true, Log: log, Backend: backend})
+	st, err := audit.Open(ctx, cfg.DataDir, audit.Options{OutputIndex: true, Log: log, Recordings: recordingsOf(recs), Backend: backend})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +157,14 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if created {
 		log.Info("created gateway host key", "path", cfg.HostKey)
 	}
-	r := &running{store: st, cfg: cfg, log: log, closer: func() { closeSigner(); st.Close() }}
+	uploads := startUploads(ctx, cfg, st, recs, log) // after CloseOrphans sealed what a crash left
+	r := &running{store: st, cfg: cfg, log: log, recs: recordingsOf(recs), closer: func() {
+		if uploads != nil {
+			uploads.Close(time.Duration(cfg.ShutdownGrace))
+		}
+		closeSigner()
+		st.Close()
+	}}
 	r.pol.Store(cfg)
 	var notifier jit.Notifier
 	if cfg.Notify.WebhookURL != "" {
@@ -169,7 +185,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		return nil, err
 	}
 	gopt := gateway.Options{Policy: cfg, Store: st, Signer: sig, HostKey: hk, Logger: log, JIT: r.jit,
-		Exceptions: &exceptions.Register{Store: st, DB: st.DB()}}
+		Exceptions: &exceptions.Register{Store: st, DB: st.DB()}, Uploads: uploads}
 	if r.hook != nil {
 		gopt.Notifier = r.hook
 	}
@@ -217,6 +233,8 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 // under a context of its own until then, so that the grants' deadlines
 // still apply while it drains.
 func (r *running) serve(ctx context.Context, ln net.Listener) error {
+	addr := ln.Addr().String()
+	r.sshListen.Store(&addr)
 	sctx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServe()
 	bg, stopBG := context.WithCancel(sctx)
@@ -237,7 +255,7 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 				n = evidenceNotifier{r.hook}
 			}
 			err := evidence.RunMonthly(bg, evidence.ScheduleOptions{
-				Schedule: r.cfg.Evidence.Schedule, DataDir: r.cfg.DataDir, Policy: r.cfg, Notifier: n, Store: r.store,
+				Schedule: r.cfg.Evidence.Schedule, DataDir: r.cfg.DataDir, Policy: r.cfg, Notifier: n, Store: r.store, Recordings: r.recs,
 				Keys: evidence.KeysFor(r.cfg, r.cfg.DataDir, serveKeyFetcher(r.cfg, r.log)),
 				Logf: func(format string, args ...any) { r.log.Error(fmt.Sprintf(format, args...)) },
 			})

@@ -43,7 +43,7 @@ func (r *running) openConsole(cfg *policy.Config, gopt *gateway.Options) error {
 	if r.web == nil {
 		return nil
 	}
-	d := console.Deps{Store: r.store, DataDir: cfg.DataDir, Logger: r.log, BaseURL: r.web.BaseURL,
+	d := console.Deps{Store: r.store, DataDir: cfg.DataDir, Recordings: r.recs, Logger: r.log, BaseURL: r.web.BaseURL, SSHAddr: r.sshAddr,
 		Secure: cfg.HTTPTLS != nil || strings.HasPrefix(cfg.HTTPPublicURL, "https:"),
 		Policy: func() *policy.Config {
 			if r.srv != nil {
@@ -63,6 +63,18 @@ func (r *running) openConsole(cfg *policy.Config, gopt *gateway.Options) error {
 	gopt.ConsoleLinks = c
 	r.console = c
 	return nil
+}
+
+// sshAddr is the SSH listener's address once serve runs, else listen as
+// configured: what the console's sign-in page names.
+func (r *running) sshAddr() string {
+	if a := r.sshListen.Load(); a != nil {
+		return *a
+	}
+	if r.cfg != nil {
+		return r.cfg.Listen
+	}
+	return ""
 }
 
 // serveCommands runs the SSH command interface for the console through the

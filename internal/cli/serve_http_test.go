@@ -121,6 +121,17 @@ users:
 	}
 	laptop.TrustHost(ln.Addr().String(), signer.PublicKey())
 	_, sshPort, _ := net.SplitHostPort(ln.Addr().String())
+	// The console's sign-in page names the real gateway, not PORT and
+	// GATEWAY placeholders.
+	if resp, err := http.Get(base + "/signin"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := "<pre data-warden-ssh>ssh -p " + sshPort + " 127.0.0.1 console</pre>"; !strings.Contains(string(b), want) {
+			t.Fatalf("/signin does not say %q:\n%s", want, b)
+		}
+	}
 	cmd := laptop.SSH(ctx, sshPort, "gw", "login")
 	out, err := cmd.StdoutPipe()
 	if err != nil {

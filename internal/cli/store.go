@@ -35,28 +35,20 @@ func storeBackend(cfg *policy.Config) (audit.Backend, error) {
 	return audit.Backend{Driver: audit.DriverPostgres, DSN: dsn}, nil
 }
 
-// dataStore resolves where a data command reads: -c FILE's data_dir and
-// store; else --data DIR, a SQLite database there; else ./warden.yaml's,
-// when present; else ./data.
+// dataStore resolves where a data command reads: --data DIR alone is a
+// SQLite database there; otherwise the store of -c FILE (else of
+// ./warden.yaml when present), with its data_dir unless --data names
+// another (policyAndData); with no policy, ./data.
 func dataStore(cfgPath, flagData string) (string, audit.Backend, error) {
-	if cfgPath != "" && flagData != "" {
-		return "", audit.Backend{}, usageError("give -c FILE or --data DIR, not both")
+	if cfgPath == "" && flagData != "" {
+		return flagData, audit.Backend{}, nil
 	}
-	if cfgPath == "" && flagData == "" {
-		if _, err := os.Stat("warden.yaml"); err == nil {
-			cfgPath = "warden.yaml"
-		}
-	}
-	if cfgPath == "" {
-		dir, err := dataDir(flagData)
+	cfg, dir, err := policyAndData(cfgPath, flagData, false)
+	if err != nil || cfg == nil {
 		return dir, audit.Backend{}, err
 	}
-	cfg, err := policy.Load(cfgPath)
-	if err != nil {
-		return "", audit.Backend{}, fmt.Errorf("reading %s for its store: %w", cfgPath, err)
-	}
 	b, err := storeBackend(cfg)
-	return cfg.DataDir, b, err
+	return dir, b, err
 }
 
 // openStoreReader opens the store dataStore names, read-only.

@@ -164,6 +164,11 @@ func (h *Host) start(t testing.TB, sshd string) {
 	}()
 }
 
+// Pid is the process ID of the listening sshd. The sshd processes that
+// serve each connection are its descendants (benchmarks read their CPU time
+// from /proc).
+func (h *Host) Pid() int { return h.cmd.Process.Pid }
+
 // waitReady polls the port until sshd accepts a connection or exits.
 func (h *Host) waitReady() error {
 	deadline := time.Now().Add(readyTimeout)

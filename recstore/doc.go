@@ -1,0 +1,67 @@
+// Package recstore keeps session recordings where the policy says
+// (recordings.store): in the data directory ([Local], the default) or in an
+// S3-compatible object store ([S3], through minio-go).
+//
+// # The spool and the object store
+//
+// The recorder always writes its file under DATA/recordings first, exactly
+// as without S3: the spool. With S3, an [Uploader] follows each spool while
+// its session lives and, at most every interval (10 s by default), puts what
+// was appended since as one segment object:
+//
+//	PREFIX/YYYY-MM-DD/SESSION_ID.cast.parts/OFFSET
+//
+// where OFFSET is the segment's first byte in the spool, 16 decimal digits.
+// S3 has no append, so a growing file becomes immutable byte ranges; naming
+// them by offset (not by a counter) makes a re-upload of the same range
+// idempotent and lets a reader check that the segments tile the spool from
+// byte 0 without a gap. A segment always ends at a newline, so the
+// segments concatenated are a valid asciicast of the session so far, at most
+// one interval behind.
+//
+// When the session ends, its sealed SHA-256 (the digest the session.end
+// event binds) is known. The uploader then puts the whole spool as one
+// object, PREFIX/YYYY-MM-DD/SESSION_ID.cast, reads it back and compares its
+// SHA-256 with the sealed one, and only then deletes the segments and, last,
+// the local spool. A failed step is retried every interval; until it
+// succeeds the spool stays, so nothing is lost while the store is down.
+//
+// # Failures
+//
+// A failed upload never ends a session: the local spool is the recording,
+// and only its failure ends one (recording.on_failure, as without S3). The
+// first failure of a session is logged and reported once through the
+// Events hook as recording.upload_failed; later tries go on quietly.
+//
+// A gateway killed mid-session leaves a spool whose segments lag by up to
+// one interval. At the next start, after audit.CloseOrphans has ended the
+// session as interrupted and sealed the spool's digest, [Uploader.Recover]
+// uploads every spool whose final object is missing, verified like any
+// other, and reports recording.gap: how many bytes of the spool the object
+// store lacked at the kill (the spool's length less the segments' coverage).
+//
+// # Names
+//
+// Object keys are built only from a recording path that passes
+// recorder.CheckRelPath and has exactly the shape the recorder writes,
+// recordings/YYYY-MM-DD/SESSION_ID.cast with a valid session ID ([Key]).
+// The path comes from the database, which anyone who can write it can edit,
+// so nothing else may reach a key: no "..", no other folder, no other
+// bucket's objects.
+//
+// # Reading
+//
+// [Store.Open] returns a recording from either store. For S3 it prefers the
+// final object; then the local spool, when this node has it (a live session,
+// or one whose final upload is still pending); then the segments
+// concatenated (a live or interrupted session recorded by another node).
+// Errors match recorder.ErrUnsafePath for a refused path and os.ErrNotExist
+// for a recording that is nowhere.
+//
+// # Concurrency
+//
+// The Uploader runs one goroutine per followed recording (segments) and one
+// per finishing recording (final object), all tracked by one WaitGroup and
+// stopped by [Uploader.Close]. Each goroutine owns its recording's state;
+// the only shared state is the client, which is safe for concurrent use.
+package recstore
