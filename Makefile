@@ -28,7 +28,7 @@ test: vaultdev testop s3dev ## vet, every test (race detector on) against real s
 
 # The suites that pass with their stores on PostgreSQL (internal/pgtest starts
 # Debian's server; WARDEN_STORE is the harness switch, see internal/storetest).
-PG_PKGS = ./audit/ ./evidence/ ./jit/ ./exceptions/ ./identity/ ./scim/ ./sso/ ./metrics/
+PG_PKGS = ./audit/ ./evidence/ ./jit/ ./exceptions/ ./identity/ ./scim/ ./sso/ ./metrics/ ./console/
 
 test-postgres: ## the store-backed suites again, on PostgreSQL (WARDEN_STORE=postgres)
 	WARDEN_STORE=postgres $(GO) test -count=1 -timeout 20m $(PG_PKGS)
