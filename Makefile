@@ -26,6 +26,13 @@ test: vaultdev testop s3dev ## vet, every test (race detector on) against real s
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
 
+# The suites that pass with their stores on PostgreSQL (internal/pgtest starts
+# Debian's server; WARDEN_STORE is the harness switch, see internal/storetest).
+PG_PKGS = ./audit/ ./evidence/ ./jit/ ./exceptions/ ./identity/ ./scim/ ./sso/ ./metrics/ ./console/
+
+test-postgres: ## the store-backed suites again, on PostgreSQL (WARDEN_STORE=postgres)
+	WARDEN_STORE=postgres $(GO) test -count=1 -timeout 20m $(PG_PKGS)
+
 test-short: ## fast unit tests only
 	$(GO) test -short -count=1 $(PKGS)
 

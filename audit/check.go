@@ -68,7 +68,7 @@ func (r *Reader) CheckSession(ctx context.Context, dataDir string, id string) (S
 	}
 	c := SessionCheck{SessionID: id}
 	// One read transaction: row, commands and events from one snapshot.
-	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := r.db.BeginTx(ctx, r.d.snapshot())
 	if err != nil {
 		return SessionCheck{}, fmt.Errorf("audit: check session %s: %w", id, err)
 	}

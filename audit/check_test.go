@@ -118,9 +118,7 @@ func TestCheckSessionEventAltered(t *testing.T) {
 	for _, rehash := range []bool{false, true} {
 		s, dir, sess := checkFixture(t)
 		db := rawDB(t, dir)
-		if _, err := db.Exec(`DROP TRIGGER audit_events_no_update`); err != nil {
-			t.Fatal(err)
-		}
+		dropTrigger(t, db, "audit_events_no_update", "audit_events")
 		var seq int64
 		var row eventRow
 		var prev string
@@ -181,9 +179,7 @@ func TestCheckSessionCommandsAltered(t *testing.T) {
 func TestCheckSessionEventMissing(t *testing.T) {
 	s, dir, sess := checkFixture(t)
 	db := rawDB(t, dir)
-	if _, err := db.Exec(`DROP TRIGGER audit_events_no_delete`); err != nil {
-		t.Fatal(err)
-	}
+	dropTrigger(t, db, "audit_events_no_delete", "audit_events")
 	if _, err := db.Exec(`DELETE FROM audit_events WHERE type = 'session.end'`); err != nil {
 		t.Fatal(err)
 	}

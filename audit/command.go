@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-
-	"github.com/mattn/go-sqlite3"
 )
 
 // Command sources: how a command reached the host.
@@ -99,8 +97,7 @@ func (s *Store) LogCommand(ctx context.Context, c Command) error {
 		_, err = tx.Exec(`INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action, rule, offset)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.SessionID, ts, c.User, c.Login, c.Host, c.Tenant, c.Source, c.Command, c.Action, nullString(c.Rule), offset)
-		var se sqlite3.Error
-		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey {
+		if isForeignKeyErr(err) {
 			return notFoundf("%s: no such session", what)
 		}
 		if err != nil {

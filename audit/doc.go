@@ -109,6 +109,21 @@
 // the last event stamped before the month's end; archive the packet away from
 // the gateway and compare, e.g. with "warden audit verify --anchor HASH".
 //
+// # PostgreSQL
+//
+// With Options.Backend (config store.driver postgres) the same tables live
+// in a PostgreSQL database shared by several gateway nodes, through pgx's
+// database/sql driver (backend.go, pgdriver.go). The code and its SQL stay
+// as written for SQLite: pgSQL rewrites each statement at one place ('?'
+// to $n, the reserved column names user and offset quoted), the dialect
+// holds the few fragments that differ, and the schema is translated from
+// the same migration files (migrate_pg.go, migrations/postgres/). Each
+// node's Store has its own writer, so the chain is kept one chain by the
+// database: every writer transaction takes pg_advisory_xact_lock and then
+// reads the chain head, never trusting its cached one; readers use
+// repeatable-read snapshots (Reader.BeginSnapshot) where SQLite's read
+// transactions give one by themselves.
+//
 // # The console's queries
 //
 // SearchSessions pages the session list by (started_at, id), newest first,

@@ -16,6 +16,10 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
+// migrateLockKey is the pg_advisory_xact_lock key of the migration
+// transaction ("wardenmg" in ASCII, less its top bit).
+const migrateLockKey = 0x77617264656e6d67
+
 // migration is one numbered schema step.
 type migration struct {
 	version int
@@ -78,15 +82,20 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 
 // migrate applies the embedded migrations that db has not seen, all in one
 // transaction: a database is either fully at the new version or untouched.
-func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
+func migrate(ctx context.Context, db *sql.DB, d *dialect, now func() time.Time) error {
 	ms, err := loadMigrations(migrationFS)
 	if err != nil {
 		return err
 	}
-	return applyMigrations(ctx, db, ms, now)
+	if d.postgres {
+		if ms, err = pgMigrations(ms); err != nil {
+			return err
+		}
+	}
+	return applyMigrations(ctx, db, d, ms, now)
 }
 
-func applyMigrations(ctx context.Context, db *sql.DB, ms []migration, now func() time.Time) (err error) {
+func applyMigrations(ctx context.Context, db *sql.DB, d *dialect, ms []migration, now func() time.Time) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("audit: migrate: %w", err)
@@ -96,6 +105,13 @@ func applyMigrations(ctx context.Context, db *sql.DB, ms []migration, now func()
 			err = errors.Join(err, tx.Rollback())
 		}
 	}()
+	if d.postgres {
+		// Nodes starting together would race to create the same tables;
+		// SQLite's write lock, taken at BEGIN, already serialises them.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, migrateLockKey); err != nil {
+			return fmt.Errorf("audit: migrate: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT NOT NULL,

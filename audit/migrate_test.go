@@ -59,7 +59,9 @@ func TestLoadMigrationsRefusesGapsAndDuplicates(t *testing.T) {
 
 func TestFailingMigrationLeavesDatabaseUntouched(t *testing.T) {
 	dir := t.TempDir()
-	db := rawDB(t, dir)
+	// About SQLite's transaction; PostgreSQL's migrations run in one
+	// transaction the same way (TestPostgresMigrationsMatchSQLite).
+	db := sqliteDB(t, dir)
 	ms, err := loadMigrations(fstest.MapFS{
 		"migrations/0001_ok.sql":     {Data: []byte("CREATE TABLE t1 (x);")},
 		"migrations/0002_broken.sql": {Data: []byte("CREATE TABLE t2 (x); THIS IS NOT SQL;")},
@@ -67,7 +69,7 @@ func TestFailingMigrationLeavesDatabaseUntouched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = applyMigrations(context.Background(), db, ms, (&clock{}).Now)
+	err = applyMigrations(context.Background(), db, sqliteDialect, ms, (&clock{}).Now)
 	if err == nil || !strings.Contains(err.Error(), "0002_broken.sql") {
 		t.Fatalf("applyMigrations = %v, want an error naming the broken file", err)
 	}

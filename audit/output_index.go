@@ -258,21 +258,18 @@ func (s *Store) writeOutput(ctx context.Context, id string, text []byte, truncat
 				}
 			}
 			if chunk != "" {
-				res, err := tx.Exec(`INSERT INTO session_output_chunks (session_id) VALUES (?)`, id)
-				if err != nil {
+				// RETURNING rather than LastInsertId, which pgx lacks.
+				var docid int64
+				if err := tx.QueryRow(`INSERT INTO session_output_chunks (session_id) VALUES (?) RETURNING docid`, id).Scan(&docid); err != nil {
 					return fmt.Errorf("audit: index session %s: %w", id, err)
 				}
-				docid, err := res.LastInsertId()
-				if err != nil {
-					return fmt.Errorf("audit: index session %s: %w", id, err)
-				}
-				if _, err := tx.Exec(`INSERT INTO session_output_fts (docid, text) VALUES (?, ?)`, docid, chunk); err != nil {
+				if _, err := tx.Exec(`INSERT INTO session_output_fts (docid, text) VALUES (?, ?)`, docid, s.d.outputText(chunk)); err != nil {
 					return fmt.Errorf("audit: index session %s: %w", id, err)
 				}
 			}
 			if last {
 				if _, err := tx.Exec(`INSERT INTO session_output_index (session_id, indexed_at, bytes, truncated, error)
-					VALUES (?, ?, ?, ?, ?)`, id, now, len(text), truncated, nullString(note)); err != nil {
+					VALUES (?, ?, ?, ?, ?)`, id, now, len(text), boolInt(truncated), nullString(note)); err != nil {
 					return fmt.Errorf("audit: index session %s: %w", id, err)
 				}
 			}
@@ -321,24 +318,25 @@ func lastWords(s string, n int) string {
 	return strings.Join(f, " ")
 }
 
-// outputPhrase turns what a person typed into an FTS4 MATCH expression:
-// its words (runs of letters and digits, as the unicode61 tokenizer reads
-// them) in one pair of double quotes, a phrase. Every other character
-// (quotes, '*', '-', '^', parentheses, ':') becomes a space, and OR, AND,
-// NOT and NEAR inside quotes are plain words: what the user typed can
-// neither change the shape of the query nor make it fail to parse.
-func outputPhrase(s string) (string, error) {
+// outputPhrase turns what a person typed into the words of a phrase: runs
+// of letters and digits, as the unicode61 tokenizer reads them, which
+// dialect.outputPattern puts in one pair of double quotes for FTS4 MATCH.
+// Every other character (quotes, '*', '-', '^', parentheses, ':') is a
+// separator, and OR, AND, NOT and NEAR inside quotes are plain words: what
+// the user typed can neither change the shape of the query nor make it
+// fail to parse (nor, on PostgreSQL, hold a LIKE wildcard).
+func outputPhrase(s string) ([]string, error) {
 	if len(s) > maxContainsBytes {
-		return "", invalidf("output search longer than %d bytes", maxContainsBytes)
+		return nil, invalidf("output search longer than %d bytes", maxContainsBytes)
 	}
 	words := strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
 	if len(words) == 0 {
-		return "", invalidf("output search %q has no words (letters or digits) to look for", s)
+		return nil, invalidf("output search %q has no words (letters or digits) to look for", s)
 	}
 	if len(words) > maxPhraseWords {
-		return "", invalidf("output search has %d words; at most %d", len(words), maxPhraseWords)
+		return nil, invalidf("output search has %d words; at most %d", len(words), maxPhraseWords)
 	}
-	return `"` + strings.Join(words, " ") + `"`, nil
+	return words, nil
 }
 
 // OutputStatus is how far a session's screen text is in the output index,

@@ -186,12 +186,11 @@ func TestOutputIndexResumesInterruptedAttempt(t *testing.T) {
 	recordSession(t, s, dir, "sess-cut", "DROP TABLE x\r\n")
 	ctx := context.Background()
 	if err := s.write(ctx, func(tx *sql.Tx, _ *chainTip) error {
-		res, err := tx.Exec(`INSERT INTO session_output_chunks (session_id) VALUES ('sess-cut')`)
-		if err != nil {
+		var id int64
+		if err := tx.QueryRow(`INSERT INTO session_output_chunks (session_id) VALUES ('sess-cut') RETURNING docid`).Scan(&id); err != nil {
 			return err
 		}
-		id, _ := res.LastInsertId()
-		_, err = tx.Exec(`INSERT INTO session_output_fts (docid, text) VALUES (?, 'stale words')`, id)
+		_, err := tx.Exec(`INSERT INTO session_output_fts (docid, text) VALUES (?, ?)`, id, testDialect().outputText("stale words"))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -337,12 +336,9 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 // its commands without offsets, and the upgrade to 0007 keeps its rows.
 func TestCommandsOfADatabaseBeforeMigration7(t *testing.T) {
 	dir := t.TempDir()
-	ms, err := loadMigrations(migrationFS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ms := testMigrations(t)
 	db := rawDB(t, dir)
-	if err := applyMigrations(context.Background(), db, ms[:6], (&clock{}).Now); err != nil {
+	if err := applyMigrations(context.Background(), db, testDialect(), ms[:6], (&clock{}).Now); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{

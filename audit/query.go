@@ -19,6 +19,7 @@ import (
 // one. A Reader is safe for concurrent use.
 type Reader struct {
 	db *sql.DB
+	d  *dialect
 	// recs, when set (Options.Recordings of the gateway's Store), is where
 	// CheckSession reads recordings; nil means the files under dataDir.
 	recs recstore.Store
@@ -40,9 +41,40 @@ func (r *Reader) recordings(dataDir string) recstore.Store {
 // creates or migrates the database, and fails with "audit: no database at
 // PATH" when there is none.
 func OpenReadOnly(dataDir string) (*Reader, error) {
+	return OpenReader(context.Background(), dataDir, Backend{})
+}
+
+// OpenReader opens backend b for queries only, through a pool that
+// refuses writes; the zero Backend is OpenReadOnly's SQLite database in
+// dataDir. It never creates or migrates a database.
+func OpenReader(ctx context.Context, dataDir string, b Backend) (*Reader, error) {
 	path, err := dbPath(dataDir)
 	if err != nil {
 		return nil, err
+	}
+	b = resolve(dataDir, b)
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	if b.postgres() {
+		db, err := openPostgres(ctx, b, true)
+		if err != nil {
+			return nil, err
+		}
+		// Like a missing warden.db: a database no Warden has migrated is
+		// most likely the wrong DSN, and reading it would only fail later.
+		var migrated bool
+		if err := db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&migrated); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("audit: open postgres: %w", err)
+		}
+		if !migrated {
+			db.Close()
+			return nil, errors.New("audit: no Warden tables in the PostgreSQL database (warden serve creates them)")
+		}
+		db.SetMaxOpenConns(readConns)
+		db.SetMaxIdleConns(readConns)
+		return &Reader{db: db, d: postgresDialect}, nil
 	}
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -54,7 +86,7 @@ func OpenReadOnly(dataDir string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{db: db}, nil
+	return &Reader{db: db, d: sqliteDialect}, nil
 }
 
 // Close closes the read pool.
@@ -63,6 +95,14 @@ func (r *Reader) Close() error {
 		return fmt.Errorf("audit: close: %w", err)
 	}
 	return nil
+}
+
+// BeginSnapshot begins a read-only transaction that sees one snapshot of
+// the database throughout, on either driver (PostgreSQL's default
+// isolation takes a new snapshot per statement): for readers, like the
+// evidence packet, whose figures must agree with each other.
+func (r *Reader) BeginSnapshot(ctx context.Context) (*sql.Tx, error) {
+	return r.db.BeginTx(ctx, r.d.snapshot())
 }
 
 // DB returns the read-only pool, for queries of later packages. Writes on it
@@ -237,7 +277,7 @@ func (r *Reader) Commands(ctx context.Context, f CommandFilter) ([]Command, erro
 // commands are listed without offsets rather than not at all.
 func (r *Reader) commandColumns(ctx context.Context) (string, error) {
 	var has bool
-	err := r.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pragma_table_info('commands') WHERE name = 'offset')`).Scan(&has)
+	err := r.db.QueryRowContext(ctx, r.d.hasOffset).Scan(&has)
 	if err != nil {
 		return "", fmt.Errorf("audit: list commands: %w", err)
 	}

@@ -87,6 +87,12 @@ func (r *Reader) SearchSessions(ctx context.Context, q SessionQuery) (SessionPag
 		limit = DefaultPageSize
 	}
 	limit = min(limit, MaxPageSize)
+	// OutputContains is reduced to its words (outputPhrase): NUL separates.
+	for _, f := range append([]string{q.User, q.Host, q.Tenant, q.Role, q.EndReason, q.CommandContains}, append(q.Tenants, q.IDs...)...) {
+		if err := r.d.checkSearch("search", f); err != nil {
+			return SessionPage{}, err
+		}
+	}
 
 	var where []string
 	var args []any
@@ -127,14 +133,14 @@ func (r *Reader) SearchSessions(ctx context.Context, q SessionQuery) (SessionPag
 		if err != nil {
 			return SessionPage{}, err
 		}
-		add("s.tenant IN (SELECT value FROM json_each(?))", list)
+		add("s.tenant IN ("+r.d.jsonList+")", list)
 	}
 	if q.IDs != nil {
 		list, err := jsonList(q.IDs)
 		if err != nil {
 			return SessionPage{}, err
 		}
-		add("s.id IN (SELECT value FROM json_each(?))", list)
+		add("s.id IN ("+r.d.jsonList+")", list)
 	}
 	if q.After != "" {
 		started, id, err := decodeCursor(q.After)
@@ -153,12 +159,12 @@ func (r *Reader) SearchSessions(ctx context.Context, q SessionQuery) (SessionPag
 		like = "%" + escapeLike(q.CommandContains) + "%"
 	}
 	if q.OutputContains != "" {
-		phrase, err := outputPhrase(q.OutputContains)
+		words, err := outputPhrase(q.OutputContains)
 		if err != nil {
 			return SessionPage{}, err
 		}
 		add(`s.id IN (SELECT k.session_id FROM session_output_chunks k
-			WHERE k.docid IN (SELECT docid FROM session_output_fts WHERE session_output_fts MATCH ?))`, phrase)
+			WHERE k.docid IN (SELECT docid FROM session_output_fts WHERE `+r.d.outputMatch+`))`, r.d.outputPattern(words))
 	}
 	if like == "" {
 		return r.queryPage(ctx, "sessions", where, args, limit)
@@ -172,7 +178,7 @@ func (r *Reader) SearchSessions(ctx context.Context, q SessionQuery) (SessionPag
 	// commands_session_command that collects the matching sessions is
 	// cheaper. So the walk is tried on the newest probeWindow candidates
 	// first, and the scan runs only when they did not fill the page.
-	exists := `EXISTS (SELECT 1 FROM commands c WHERE c.session_id = s.id AND c.command LIKE ? ESCAPE '\')`
+	exists := `EXISTS (SELECT 1 FROM commands c WHERE c.session_id = s.id AND c.command ` + r.d.like + ` ? ESCAPE '\')`
 	window := "(SELECT * FROM sessions s"
 	if len(where) > 0 {
 		window += " WHERE " + strings.Join(where, " AND ")
@@ -184,7 +190,7 @@ func (r *Reader) SearchSessions(ctx context.Context, q SessionQuery) (SessionPag
 		// A full page, or a window that held every candidate: done.
 		return page, err
 	}
-	in := `s.id IN (SELECT c.session_id FROM commands c WHERE c.command LIKE ? ESCAPE '\')`
+	in := `s.id IN (SELECT c.session_id FROM commands c WHERE c.command ` + r.d.like + ` ? ESCAPE '\')`
 	return r.queryPage(ctx, "sessions", append(where, in), append(args, like), limit)
 }
 
@@ -197,7 +203,7 @@ const probeWindow = 1000
 // returns how many candidates the window held.
 func (r *Reader) probePage(ctx context.Context, window string, wargs []any, cond, like string, limit int) (SessionPage, int, error) {
 	var n int
-	if err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+window, wargs...).Scan(&n); err != nil {
+	if err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+window+" w", wargs...).Scan(&n); err != nil {
 		return SessionPage{}, 0, fmt.Errorf("audit: search sessions: %w", err)
 	}
 	page, err := r.queryPage(ctx, window, []string{cond}, append(append([]any{}, wargs...), like), limit)

@@ -37,7 +37,7 @@ func seedSearch(tb testing.TB, s *Store, n int) {
 		if err != nil {
 			return err
 		}
-		insK, err := tx.Prepare(`INSERT INTO session_output_chunks (session_id) VALUES (?)`)
+		insK, err := tx.Prepare(`INSERT INTO session_output_chunks (session_id) VALUES (?) RETURNING docid`)
 		if err != nil {
 			return err
 		}
@@ -84,12 +84,11 @@ func seedSearch(tb testing.TB, s *Store, n int) {
 			if i%5 != 0 && !drop {
 				continue
 			}
-			res, err := insK.Exec(id)
-			if err != nil {
+			var docid int64
+			if err := insK.QueryRow(id).Scan(&docid); err != nil {
 				return err
 			}
-			docid, _ := res.LastInsertId()
-			if _, err := insF.Exec(docid, screen.String()); err != nil {
+			if _, err := insF.Exec(docid, s.d.outputText(screen.String())); err != nil {
 				return err
 			}
 			if _, err := insI.Exec(id, ended, screen.Len()); err != nil {

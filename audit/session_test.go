@@ -60,7 +60,7 @@ func TestSessionStartEndRoundTrip(t *testing.T) {
 
 	// Empty optional values are NULL for auditors, not "".
 	var nulls int
-	if err := s.DB().QueryRow(`SELECT (grant_id IS NULL) + (role IS NULL) FROM sessions WHERE id = ?`, in.ID).Scan(&nulls); err != nil || nulls != 1 {
+	if err := s.DB().QueryRow(`SELECT CASE WHEN grant_id IS NULL THEN 1 ELSE 0 END + CASE WHEN role IS NULL THEN 1 ELSE 0 END FROM sessions WHERE id = ?`, in.ID).Scan(&nulls); err != nil || nulls != 1 {
 		t.Errorf("grant_id NULL and role set: got %d NULLs, %v", nulls, err)
 	}
 }

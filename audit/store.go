@@ -13,9 +13,6 @@ import (
 	"sync"
 	"time"
 
-	// The cgo SQLite driver registers itself as "sqlite3".
-	_ "github.com/mattn/go-sqlite3"
-
 	"github.com/warden-gw/warden/recstore"
 )
 
@@ -41,6 +38,9 @@ type Options struct {
 	// Recordings is where the indexer reads ended sessions' recordings;
 	// nil means the files under the data directory.
 	Recordings recstore.Store
+	// Backend is the database; the zero value is SQLite in the data
+	// directory (config store.driver and store.dsn_file).
+	Backend Backend
 }
 
 // Store is the gateway's handle on DATA/warden.db. One goroutine owns the
@@ -76,6 +76,13 @@ func Open(ctx context.Context, dataDir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	b := resolve(dataDir, opt.Backend)
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	if b.postgres() {
+		return openPostgresStore(ctx, dataDir, b, opt)
+	}
 	// The database holds what administrators typed: keep it private to the
 	// gateway's user. MkdirAll leaves an existing directory's mode alone.
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -102,8 +109,35 @@ func Open(ctx context.Context, dataDir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
-	wdb.SetMaxOpenConns(1)
 
+	return startStore(ctx, dataDir, wdb, sqliteDialect, opt, func() (*sql.DB, error) { return openReadPool(path) })
+}
+
+// openPostgresStore opens the store in a PostgreSQL database. The data
+// directory holds only the recordings; it is created like SQLite's.
+func openPostgresStore(ctx context.Context, dataDir string, b Backend, opt Options) (*Store, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: create data directory: %w", err)
+	}
+	wdb, err := openPostgres(ctx, b, false)
+	if err != nil {
+		return nil, err
+	}
+	return startStore(ctx, dataDir, wdb, postgresDialect, opt, func() (*sql.DB, error) {
+		db, err := openPostgres(ctx, b, true)
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(readConns)
+		db.SetMaxIdleConns(readConns)
+		return db, nil
+	})
+}
+
+// startStore migrates the database behind wdb (one connection), opens the
+// read pool and starts the writer.
+func startStore(ctx context.Context, dataDir string, wdb *sql.DB, d *dialect, opt Options, readPool func() (*sql.DB, error)) (*Store, error) {
+	wdb.SetMaxOpenConns(1)
 	s := &Store{
 		now:  opt.Now,
 		dir:  dataDir,
@@ -112,6 +146,7 @@ func Open(ctx context.Context, dataDir string, opt Options) (*Store, error) {
 		ops:  make(chan *op, queueSize),
 		done: make(chan struct{}),
 	}
+	s.d = d
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -121,7 +156,8 @@ func Open(ctx context.Context, dataDir string, opt Options) (*Store, error) {
 	if s.log = opt.Log; s.log == nil {
 		s.log = slog.Default()
 	}
-	if err := migrate(ctx, wdb, s.now); err != nil {
+	var err error
+	if err := migrate(ctx, wdb, d, s.now); err != nil {
 		wdb.Close()
 		return nil, err
 	}
@@ -130,7 +166,7 @@ func Open(ctx context.Context, dataDir string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s.Reader.recs = opt.Recordings
-	if s.db, err = openReadPool(path); err != nil {
+	if s.db, err = readPool(); err != nil {
 		wdb.Close()
 		return nil, err
 	}

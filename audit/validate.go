@@ -66,6 +66,15 @@ func checkRequired(what string, pairs ...string) error {
 
 // nullString stores "" as NULL, so that auditors see "no value" rather than
 // an empty string.
+// boolInt stores a bool as the 0 or 1 of an INTEGER column: go-sqlite3
+// does so itself, pgx refuses a bool for a BIGINT.
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func nullString(s string) sql.NullString {
 	return sql.NullString{String: s, Valid: s != ""}
 }

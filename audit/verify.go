@@ -86,17 +86,24 @@ func Verify(ctx context.Context, dataDir string) (VerifyReport, error) {
 // under dataDir, as Verify does): with recordings.store s3, the objects the
 // chain's digests must match are in the object store.
 func VerifyWith(ctx context.Context, dataDir string, recs recstore.Store) (VerifyReport, error) {
-	if recs == nil {
-		recs = recstore.Local{Dir: dataDir}
-	}
 	r, err := OpenReadOnly(dataDir)
 	if err != nil {
 		return VerifyReport{}, err
 	}
 	defer r.Close()
+	if recs != nil {
+		r.SetRecordings(recs)
+	}
+	return r.Verify(ctx, dataDir)
+}
+
+// Verify is the package's Verify on r's database, with the recordings
+// where SetRecordings put them, else the files under dataDir.
+func (r *Reader) Verify(ctx context.Context, dataDir string) (VerifyReport, error) {
+	recs := r.recordings(dataDir)
 	// One read transaction: chain, sessions and commands come from one
 	// snapshot even while the gateway keeps writing.
-	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := r.db.BeginTx(ctx, r.d.snapshot())
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("audit: verify: %w", err)
 	}

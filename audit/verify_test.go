@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/warden-gw/warden/internal/pgtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,8 +75,18 @@ func TestVerifyCleanData(t *testing.T) {
 
 // tamperers edit the database the two ways an attacker with file access
 // could: the sqlite3 shell, and SQL from a program.
+// On PostgreSQL the shell is psql, and the script is the same SQL with
+// the reserved column names quoted (pgSQL).
 var tamperers = map[string]func(t *testing.T, dir, script string){
 	"sqlite3 CLI": func(t *testing.T, dir, script string) {
+		if onPostgres() {
+			out, err := exec.Command(filepath.Join(pgtest.BinDir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+				"-d", pgBackendFor(dir).DSN, "-c", pgSQL(script)).CombinedOutput()
+			if err != nil {
+				t.Fatalf("psql: %v: %s", err, out)
+			}
+			return
+		}
 		out, err := exec.Command("sqlite3", filepath.Join(dir, DBName), script).CombinedOutput()
 		if err != nil {
 			t.Fatalf("sqlite3: %v: %s", err, out)
@@ -88,7 +99,23 @@ var tamperers = map[string]func(t *testing.T, dir, script string){
 	},
 }
 
-const dropTriggers = `DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; `
+// dropCommandsFK lets a row name no session: SQLite checks foreign keys
+// only on connections that ask (the store's do, a tamperer's need not);
+// PostgreSQL always does, so its tamperer, the tables' owner, drops the
+// constraint first.
+func dropCommandsFK() string {
+	if onPostgres() {
+		return `ALTER TABLE commands DROP CONSTRAINT commands_session_id_fkey; `
+	}
+	return ""
+}
+
+func dropTriggers() string {
+	if onPostgres() {
+		return `DROP TRIGGER audit_events_no_update ON audit_events; DROP TRIGGER audit_events_no_delete ON audit_events; `
+	}
+	return `DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; `
+}
 
 func TestVerifyFindsTampering(t *testing.T) {
 	if _, err := exec.LookPath("sqlite3"); err != nil {
@@ -101,11 +128,11 @@ func TestVerifyFindsTampering(t *testing.T) {
 		want   Problem // the first problem; Msg is matched as a substring
 		count  int     // how many problems in all
 	}{
-		{"update of an event's data", dropTriggers + `UPDATE audit_events SET data = '{"i":99}' WHERE seq = 5`,
+		{"update of an event's data", dropTriggers() + `UPDATE audit_events SET data = '{"i":99}' WHERE seq = 5`,
 			Problem{Seq: 5, Msg: "hash mismatch"}, 1},
-		{"update of an event's time", dropTriggers + `UPDATE audit_events SET ts = '2020-01-01T00:00:00.000000Z' WHERE seq = 3`,
+		{"update of an event's time", dropTriggers() + `UPDATE audit_events SET ts = '2020-01-01T00:00:00.000000Z' WHERE seq = 3`,
 			Problem{Seq: 3, Msg: "hash mismatch"}, 1},
-		{"delete of a middle event", dropTriggers + `DELETE FROM audit_events WHERE seq = 5`,
+		{"delete of a middle event", dropTriggers() + `DELETE FROM audit_events WHERE seq = 5`,
 			Problem{Seq: 5, Msg: "missing"}, 2},
 		{"insert after the head with a broken link", `INSERT INTO audit_events VALUES (12, '2026-11-29T09:00:00.000000Z', 'session.end', 'mallory', 'S1', '{}', '` + forged + `', '` + forged + `')`,
 			Problem{Seq: 12, Msg: "prev_hash"}, 3}, // and: a second session.end for S1
@@ -130,7 +157,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			Problem{Seq: 1, Session: "S1", Row: 4, Msg: "added after the session ended"}, 1},
 		{"live session's command row moved into the ended one", `UPDATE commands SET session_id = 'S1' WHERE id = 2`,
 			Problem{Seq: 1, Session: "S1", Msg: "1 command row(s) more than the chain recorded"}, 1},
-		{"command row naming no session", `INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action)
+		{"command row naming no session", dropCommandsFK() + `INSERT INTO commands (session_id, ts, user, login, host, tenant, source, command, action)
 			VALUES ('nosuch', '2026-11-29T08:00:00.002000Z', 'alice', 'root', 'web01', 'acme', 'shell', 'id', 'allowed')`,
 			Problem{Row: 4, Msg: "no session row"}, 1},
 		{"session row deleted", `DELETE FROM commands WHERE session_id = 'S1'; DELETE FROM sessions WHERE id = 'S1'`,
@@ -167,7 +194,11 @@ func TestVerifyFindsARehashedEditAtTheNextLink(t *testing.T) {
 		t.Fatalf("stored prev_hash %q", prev)
 	}
 	sum := eventHash(prevSum, canonicalEvent(4, row))
-	if _, err := db.Exec(dropTriggers+`UPDATE audit_events SET actor = ?, hash = ? WHERE seq = 4`, row.actor, hex.EncodeToString(sum[:])); err != nil {
+	// PostgreSQL runs one statement per call with parameters.
+	if _, err := db.Exec(dropTriggers()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE audit_events SET actor = ?, hash = ? WHERE seq = 4`, row.actor, hex.EncodeToString(sum[:])); err != nil {
 		t.Fatal(err)
 	}
 	if n := assertFirstProblem(t, dir, Problem{Seq: 5, Msg: "prev_hash"}); n != 1 {

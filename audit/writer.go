@@ -109,6 +109,15 @@ func (s *Store) commitTx(batch []*op, results []error) error {
 	// Another process (warden exceptions add, reconcile --apply) may have
 	// appended events since our last batch. BEGIN IMMEDIATE holds the write
 	// lock now, so the head read here is the one we chain onto.
+	if s.d.postgres {
+		// Several nodes write this database, so the head cached by this
+		// process proves nothing: the lock serialises every node's
+		// transaction, and the head is read again under it. Held until
+		// commit or rollback.
+		if _, err := tx.Exec(`SELECT pg_advisory_xact_lock(?)`, chainLockKey); err != nil {
+			return errors.Join(fmt.Errorf("audit: lock chain: %w", err), tx.Rollback())
+		}
+	}
 	tip, err := loadTipTx(tx)
 	if err != nil {
 		return errors.Join(err, tx.Rollback())

@@ -89,12 +89,12 @@ func (c *Console) IssueLink(ctx context.Context, user, fp, clientAddr, localHost
 		return "", time.Time{}, err
 	}
 	err = c.d.Store.Update(ctx, func(tx *audit.Tx) error {
-		res, err := tx.Exec(`INSERT INTO console_links (token_sha256, user, fingerprint, client_addr, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, tokenHash(tok), user, fp, clientAddr, created, until)
-		if err != nil {
+		// RETURNING, not LastInsertId: the PostgreSQL store's driver has none.
+		var id int64
+		if err := tx.QueryRow(`INSERT INTO console_links (token_sha256, user, fingerprint, client_addr, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, tokenHash(tok), user, fp, clientAddr, created, until).Scan(&id); err != nil {
 			return fmt.Errorf("console: store link: %w", err)
 		}
-		id, _ := res.LastInsertId()
 		return tx.Append(audit.Event{TS: now, Type: EventLinkIssued, Actor: user, Subject: fp, Data: map[string]any{
 			"link": id, "expires_at": until, "client_addr": clientAddr}})
 	})

@@ -117,13 +117,19 @@ type world struct {
 	reg   *exceptions.Register
 	ctx   context.Context
 	recID int
-	ver   string // policy version that sessions record; "" for none
+	ver   string        // policy version that sessions record; "" for none
+	be    audit.Backend // the store's database; zero: SQLite in dir
 }
 
 func newWorld(t testing.TB, start time.Time) *world {
+	return newWorldOn(t, start, audit.Backend{})
+}
+
+// newWorldOn is newWorld with the store in backend b.
+func newWorldOn(t testing.TB, start time.Time, b audit.Backend) *world {
 	t.Helper()
-	w := &world{t: t, dir: t.TempDir(), clk: newClock(start), cfg: testPolicy(t), ctx: context.Background()}
-	st, err := audit.Open(w.ctx, w.dir, audit.Options{Now: w.clk.Now})
+	w := &world{t: t, dir: t.TempDir(), clk: newClock(start), cfg: testPolicy(t), ctx: context.Background(), be: b}
+	st, err := audit.Open(w.ctx, w.dir, audit.Options{Now: w.clk.Now, Backend: b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +246,11 @@ func (w *world) closeException(now string, id int64) {
 
 // october seeds the month 2026-10 of tenant acme (and some of beta, which
 // acme's packet must never show). The comments give the expected figures.
-func october(t testing.TB) *world {
-	w := newWorld(t, at("2026-10-01T00:00:00Z"))
+func october(t testing.TB) *world { return octoberOn(t, audit.Backend{}) }
+
+// octoberOn is october with the store in backend be.
+func octoberOn(t testing.TB, be audit.Backend) *world {
+	w := newWorldOn(t, at("2026-10-01T00:00:00Z"), be)
 	// Exceptions: 1 expires in the month, 2 stays open, 3 is closed in the
 	// month, 4 is closed only after it, 5 belongs to beta.
 	w.exception("2026-10-01T08:00:00Z", "acme", "alice", "2026-10-20T00:00:00Z")
@@ -314,7 +323,7 @@ func october(t testing.TB) *world {
 // build makes acme's October packet into a fresh directory.
 func (w *world) build(out string) *Packet {
 	w.t.Helper()
-	pk, err := Build(w.ctx, Options{DataDir: w.dir, Tenant: "acme", Month: at("2026-10-01T00:00:00Z"), Out: out,
+	pk, err := Build(w.ctx, Options{DataDir: w.dir, Backend: w.be, Tenant: "acme", Month: at("2026-10-01T00:00:00Z"), Out: out,
 		Policy: w.cfg, Now: w.clk.Now})
 	if err != nil {
 		w.t.Fatalf("Build: %v", err)

@@ -32,7 +32,10 @@ const KeyName = "evidence_ed25519"
 
 // Options configures Build.
 type Options struct {
-	DataDir string    // holds warden.db, recordings/ and the evidence key
+	DataDir string // holds warden.db, recordings/ and the evidence key
+	// Backend is the store's database; the zero value is warden.db in
+	// DataDir (config store.driver).
+	Backend audit.Backend
 	Tenant  string    // the tenant whose rows the packet holds; no other tenant's
 	Month   time.Time // first instant of the month, UTC (see ParseMonth)
 	Out     string    // the packet directory; must not exist, be empty, or hold this very packet
@@ -154,12 +157,12 @@ func Build(ctx context.Context, opt Options) (*Packet, error) {
 // reconciliation at the period's end when there is a policy, from one
 // read-only snapshot.
 func read(ctx context.Context, opt Options, p period, window time.Duration) (*dataset, *Reconciliation, *judges, error) {
-	r, err := audit.OpenReadOnly(opt.DataDir)
+	r, err := audit.OpenReader(ctx, opt.DataDir, opt.Backend)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("evidence: %w", err)
 	}
 	defer r.Close()
-	tx, err := r.DB().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := r.BeginSnapshot(ctx)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("evidence: read: %w", err)
 	}

@@ -28,9 +28,11 @@ type owedRotation struct {
 // was running to record the end.
 func (d *dataset) readOwedRotations(tx *sql.Tx, tenant string, p period) error {
 	// A database no gateway has opened since rotations were recorded
-	// (migration 0004) has no table, and so no rotation owed by it.
+	// (migration 0004) has no table, and so no rotation owed by it. Asked
+	// of schema_migrations, which both store drivers have, rather than of
+	// SQLite's own catalogue.
 	var n int
-	if err := tx.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'rotations'`).Scan(&n); err != nil || n == 0 {
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM schema_migrations WHERE version >= 4`).Scan(&n); err != nil || n == 0 {
 		return err
 	}
 	return each(tx, `SELECT r.grant_id, g.user, r.role, r.kv_path, r.host, r.login,

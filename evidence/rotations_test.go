@@ -73,7 +73,10 @@ func TestOwedRotationIsOverdueInEveryPacketUntilDone(t *testing.T) {
 // older gateway (no rotations table) still gives a packet.
 func TestPacketOfADatabaseWithoutRotations(t *testing.T) {
 	w := newWorld(t, at("2026-10-30T10:00:00Z"))
+	// As an older gateway left it: no table, and schema_migrations
+	// never recorded 0004 (what the packet asks).
 	w.exec(`DROP TABLE rotations`)
+	w.exec(`DELETE FROM schema_migrations WHERE version >= 4`)
 	w.clk.Set(at("2026-11-02T00:00:00Z"))
 	if _, err := Build(w.ctx, Options{DataDir: w.dir, Tenant: "acme", Month: at("2026-10-01T00:00:00Z"),
 		Out: filepath.Join(t.TempDir(), "p"), Policy: w.cfg, Now: w.clk.Now}); err != nil {

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+
+	"github.com/warden-gw/warden/internal/pgtest"
 	"time"
 
 	"github.com/warden-gw/warden/audit"
@@ -196,11 +198,17 @@ func TestScalePacketMatchesSQL(t *testing.T) {
 		return m
 	}
 	secs := func(col string) string { return "CAST(strftime('%s', " + col + ") AS INTEGER)" }
+	avg := "CAST(AVG(d) AS INTEGER)" // SQLite's CAST truncates
+	if on, _ := pgtest.Postgres(); on {
+		// The same figures in PostgreSQL's words (its CAST rounds).
+		secs = func(col string) string { return "CAST(EXTRACT(EPOCH FROM CAST(" + col + " AS timestamptz)) AS BIGINT)" }
+		avg = "CAST(FLOOR(AVG(d)) AS BIGINT)"
+	}
 	grantDur := secs("COALESCE(ended_at, expires_at)") + " - " + secs("starts_at")
 	sessDur := secs("ended_at") + " - " + secs("started_at")
 	nGrants := count(`SELECT COUNT(*) FROM grants WHERE ` + in("starts_at"))
-	medianSQL := fmt.Sprintf(`SELECT CAST(AVG(d) AS INTEGER) FROM (SELECT %s AS d FROM grants WHERE %s ORDER BY d LIMIT %d OFFSET %d)`,
-		grantDur, in("starts_at"), 2-nGrants%2, (nGrants-1)/2)
+	medianSQL := fmt.Sprintf(`SELECT %s FROM (SELECT %s AS d FROM grants WHERE %s ORDER BY d LIMIT %d OFFSET %d) m`,
+		avg, grantDur, in("starts_at"), 2-nGrants%2, (nGrants-1)/2)
 	reqStates := groups(`SELECT state, COUNT(*) FROM requests WHERE ` + in("created_at") + ` GROUP BY state`)
 	byUser := []UserSessions{}
 	rows, err := db.Query(`SELECT user, COUNT(*), SUM(` + sessDur + `) FROM sessions WHERE grant_id IS NOT NULL AND ` +

@@ -106,13 +106,10 @@ func (r *Register) AddTx(tx *audit.Tx, e Exception) (Exception, error) {
 	if err != nil {
 		return Exception{}, fmt.Errorf("exceptions: add: %w", err)
 	}
-	res, err := tx.Exec(`INSERT INTO exceptions (tenant, owner, reason, controls, expires_at, created_by, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, e.Tenant, e.Owner, e.Reason, e.Controls, expires, e.CreatedBy, created)
-	if err != nil {
-		return Exception{}, fmt.Errorf("exceptions: add: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	// RETURNING, not LastInsertId: the PostgreSQL store's driver has none.
+	var id int64
+	if err := tx.QueryRow(`INSERT INTO exceptions (tenant, owner, reason, controls, expires_at, created_by, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, e.Tenant, e.Owner, e.Reason, e.Controls, expires, e.CreatedBy, created).Scan(&id); err != nil {
 		return Exception{}, fmt.Errorf("exceptions: add: %w", err)
 	}
 	if err := tx.Append(audit.Event{

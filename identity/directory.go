@@ -86,11 +86,11 @@ func Load(ctx context.Context, db *sql.DB) ([]User, []Group, error) {
 }
 
 func load(q querier) (*snapshot, error) {
-	users, err := queryUsers(q, `1`)
+	users, err := queryUsers(q, `1 = 1`) // not `1`: PostgreSQL wants a boolean
 	if err != nil {
 		return nil, err
 	}
-	groups, err := queryGroups(q, `1`)
+	groups, err := queryGroups(q, `1 = 1`)
 	if err != nil {
 		return nil, err
 	}

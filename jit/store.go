@@ -200,14 +200,11 @@ func insertRequest(tx *audit.Tx, r Request) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := tx.Exec(`INSERT INTO requests (user, role, tenant, reason, ticket, duration, state, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.User, r.Role, r.Tenant, nullable(r.Reason), nullable(r.Ticket), r.Duration.String(), r.State, created)
-	if err != nil {
-		return 0, fmt.Errorf("jit: store request: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	// RETURNING, not LastInsertId: the PostgreSQL store's driver has none.
+	var id int64
+	if err := tx.QueryRow(`INSERT INTO requests (user, role, tenant, reason, ticket, duration, state, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		r.User, r.Role, r.Tenant, nullable(r.Reason), nullable(r.Ticket), r.Duration.String(), r.State, created).Scan(&id); err != nil {
 		return 0, fmt.Errorf("jit: store request: %w", err)
 	}
 	return id, nil
@@ -254,13 +251,9 @@ func insertGrant(tx *audit.Tx, g Grant, policyVersion string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := tx.Exec(`INSERT INTO grants (request_id, user, role, tenant, starts_at, expires_at, policy_version)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, g.RequestID, g.User, g.Role, g.Tenant, starts, expires, nullable(policyVersion))
-	if err != nil {
-		return 0, fmt.Errorf("jit: store grant: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	var id int64
+	if err := tx.QueryRow(`INSERT INTO grants (request_id, user, role, tenant, starts_at, expires_at, policy_version)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, g.RequestID, g.User, g.Role, g.Tenant, starts, expires, nullable(policyVersion)).Scan(&id); err != nil {
 		return 0, fmt.Errorf("jit: store grant: %w", err)
 	}
 	return id, nil

@@ -14,7 +14,7 @@ func TestEmptyOptionalValuesAreNull(t *testing.T) {
 	r := e.request("alice", "db-admin", time.Hour, "", "CHG-1")
 	e.approve("carol", r.ID)
 	var nulls int
-	if err := e.store.DB().QueryRow(`SELECT (reason IS NULL) + (decided_at IS NULL) FROM requests WHERE id = ?`, r.ID).Scan(&nulls); err != nil || nulls != 2 {
+	if err := e.store.DB().QueryRow(`SELECT CASE WHEN reason IS NULL THEN 1 ELSE 0 END + CASE WHEN decided_at IS NULL THEN 1 ELSE 0 END FROM requests WHERE id = ?`, r.ID).Scan(&nulls); err != nil || nulls != 2 {
 		t.Errorf("requests NULLs = %d, %v", nulls, err)
 	}
 	if err := e.store.DB().QueryRow(`SELECT count(*) FROM approvals WHERE comment IS NULL`).Scan(&nulls); err != nil || nulls != 1 {

@@ -44,6 +44,7 @@ type Config struct {
 	Recordings    Recordings // where recordings are kept: local (default) or s3
 	Notify        Notify
 	Evidence      Evidence
+	Store         Store // store.driver and store.dsn_file (store.go)
 	Limits        Limits
 	// ShutdownGrace is how long SIGTERM lets live sessions end by
 	// themselves before it closes them; default 30s, at most 1h.

@@ -27,6 +27,7 @@ var topKeys = []string{
 	"ssh_algorithms",
 	"shutdown_grace",
 	"recordings",
+	"store",
 }
 
 // Load reads the policy at path and parses it like Parse. It also opens the
@@ -161,6 +162,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.recordings(f.get("recordings"), &c.Recordings) // recordings.go
 	d.notify(f.get("notify"), &c.Notify)
 	d.evidence(f.get("evidence"), &c.Evidence, c.Credentials.Vault.Address != "")
+	d.store(f, &c.Store) // store.go
 	d.limits(f.get("limits"), &c.Limits)
 	d.identity(f.get("identity"), c) // identity.go
 	d.sshAlgorithms(f.get("ssh_algorithms"), &c.SSHAlgorithms)

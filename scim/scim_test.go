@@ -18,6 +18,8 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/identity"
+	"github.com/warden-gw/warden/internal/pgtest"
+	"github.com/warden-gw/warden/internal/storetest"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/scim"
 )
@@ -275,13 +277,21 @@ func TestLargeAndFailedWrites(t *testing.T) {
 
 	// A trigger makes the member table fail: the rename in the same
 	// request must roll back with it.
+	triggers := []string{`CREATE TRIGGER fail_members BEFORE DELETE ON directory_members BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`}
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(b.data, "warden.db")+"?_busy_timeout=5000")
+	if on, _ := pgtest.Postgres(); on { // the harness switch: the store is PostgreSQL
+		db, err = sql.Open("pgx", storetest.Server.DSNFor(b.data))
+		triggers = []string{`CREATE FUNCTION fail_members() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$`,
+			`CREATE TRIGGER fail_members BEFORE DELETE ON directory_members FOR EACH ROW EXECUTE FUNCTION fail_members()`}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec(`CREATE TRIGGER fail_members BEFORE DELETE ON directory_members BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
-		t.Fatal(err)
+	for _, q := range triggers {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	code, m := b.do(t, "PATCH", "/Groups/"+gid, `{`+patchSchemas+`,"Operations":[{"op":"replace","path":"displayName","value":"renamed"},{"op":"remove","path":"members"}]}`)
 	if code != 500 {

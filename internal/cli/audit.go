@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/warden-gw/warden/audit"
 )
 
 const auditSynopsis = "audit verify [-c warden.yaml | --data DIR] [--anchor HASH]"
@@ -19,8 +17,8 @@ func runAudit(e *env, args []string) error {
 		return usageError("usage: warden " + auditSynopsis)
 	}
 	fs := newFlags(e, "audit verify", auditSynopsis)
-	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
-	cfgPath := fs.String("c", "", "policy whose recordings section says where recordings are kept (default: ./warden.yaml when present and --data is not given)")
+	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data); alone, a SQLite store there")
+	cfgPath := fs.String("c", "", "policy whose store (store.driver) and recordings section say what to verify (default: ./warden.yaml when present and --data is not given)")
 	anchor := fs.String("anchor", "", "a chain head kept elsewhere (e.g. audit_chain_head of an evidence packet): fail unless the chain still holds it")
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
@@ -33,8 +31,16 @@ func runAudit(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	r, _, err := openStoreReader(*cfgPath, *data) // store.go
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	ctx := context.Background()
-	rep, err := audit.VerifyWith(ctx, dir, recs)
+	if recs != nil {
+		r.SetRecordings(recs)
+	}
+	rep, err := r.Verify(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -44,11 +50,6 @@ func runAudit(e *env, args []string) error {
 	}
 	anchored := ""
 	if *anchor != "" {
-		r, err := openReader(dir)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
 		seq, err := r.AnchorSeq(ctx, strings.TrimSpace(*anchor))
 		if err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/warden-gw/warden/internal/storetest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +33,7 @@ var faultBinary struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := storetest.Main(m) // the harness switch, WARDEN_STORE
 	if faultBinary.dir != "" {
 		os.RemoveAll(faultBinary.dir)
 	}

@@ -119,7 +119,11 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if err != nil {
 		return nil, err
 	}
-	st, err := audit.Open(ctx, cfg.DataDir, audit.Options{OutputIndex: true, Log: log, Recordings: recordingsOf(recs)})
+	backend, err := storeBackend(cfg) // store.go
+	if err != nil {
+		return nil, err
+	}
+	st, err := audit.Open(ctx, cfg.DataDir, audit.Options{OutputIndex: true, Log: log, Recordings: recordingsOf(recs), Backend: backend})
 	if err != nil {
 		return nil, err
 	}

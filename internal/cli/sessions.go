@@ -55,8 +55,9 @@ func toSessionJSON(s audit.Session) sessionJSON {
 }
 
 func runSessions(e *env, args []string) error {
-	fs := newFlags(e, "sessions", "sessions [--data DIR] [--user U] [--host H] [--since T] [--json]")
-	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
+	fs := newFlags(e, "sessions", "sessions [-c FILE | --data DIR] [--user U] [--host H] [--since T] [--json]")
+	cfgPath := fs.String("c", "", "policy whose store (store.driver, data_dir) to read (default: ./warden.yaml when present)")
+	data := fs.String("data", "", "data directory of a SQLite store (default: data_dir of ./warden.yaml, else ./data)")
 	user := fs.String("user", "", "only sessions of this user")
 	host := fs.String("host", "", "only sessions to this host")
 	since := fs.String("since", "", "only sessions started since T (RFC 3339 time, YYYY-MM-DD, or a duration like 24h)")
@@ -74,7 +75,7 @@ func runSessions(e *env, args []string) error {
 			return err
 		}
 	}
-	r, err := openReader(*data)
+	r, _, err := openStoreReader(*cfgPath, *data)
 	if err != nil {
 		return err
 	}
@@ -126,8 +127,9 @@ type commandJSON struct {
 }
 
 func runCommands(e *env, args []string) error {
-	fs := newFlags(e, "commands", "commands [--data DIR] [--session ID] [--grep RE] [--json]")
-	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
+	fs := newFlags(e, "commands", "commands [-c FILE | --data DIR] [--session ID] [--grep RE] [--json]")
+	cfgPath := fs.String("c", "", "policy whose store (store.driver, data_dir) to read (default: ./warden.yaml when present)")
+	data := fs.String("data", "", "data directory of a SQLite store (default: data_dir of ./warden.yaml, else ./data)")
 	sid := fs.String("session", "", "only commands of this session")
 	grep := fs.String("grep", "", "only commands matching this regular expression (Go RE2 syntax)")
 	asJSON := fs.Bool("json", false, "print a JSON array")
@@ -144,7 +146,7 @@ func runCommands(e *env, args []string) error {
 			return usageError("--grep: %v", err)
 		}
 	}
-	r, err := openReader(*data)
+	r, _, err := openStoreReader(*cfgPath, *data)
 	if err != nil {
 		return err
 	}
@@ -190,12 +192,11 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, usageError("--since %q: want an RFC 3339 time, YYYY-MM-DD, or a duration like 24h", s)
 }
 
+// openReader opens the store of --data DIR (SQLite), else of ./warden.yaml
+// when present (its data_dir and store), else ./data.
 func openReader(flagData string) (*audit.Reader, error) {
-	dir, err := dataDir(flagData)
-	if err != nil {
-		return nil, err
-	}
-	return audit.OpenReadOnly(dir)
+	r, _, err := openStoreReader("", flagData) // store.go
+	return r, err
 }
 
 func printJSON(w io.Writer, v any) error {

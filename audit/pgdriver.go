@@ -1,0 +1,184 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// pgDriverName is the database/sql driver of the PostgreSQL store: pgx's
+// own driver (github.com/jackc/pgx/v5/stdlib) behind pgSQL, the one place
+// where Warden's SQL, written for SQLite, is turned into PostgreSQL's.
+// Every statement of every package that reaches the store through a Store,
+// a Reader or a Tx passes through it, so callers keep writing '?'.
+const pgDriverName = "warden-postgres"
+
+func init() { sql.Register(pgDriverName, pgDriver{}) }
+
+// pgDriver opens pgx connections wrapped by pgConn.
+type pgDriver struct{}
+
+// pgInner is what pgx's stdlib connection implements and pgConn forwards.
+type pgInner interface {
+	driver.Conn
+	driver.ConnPrepareContext
+	driver.ConnBeginTx
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.Pinger
+	driver.NamedValueChecker
+	driver.SessionResetter
+}
+
+func (pgDriver) Open(dsn string) (driver.Conn, error) {
+	c, err := stdlib.GetDefaultDriver().Open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	in, ok := c.(pgInner)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("audit: pgx connection %T lacks a database/sql interface", c)
+	}
+	return pgConn{in}, nil
+}
+
+// pgConn rewrites every statement with pgSQL before pgx sees it.
+type pgConn struct{ pgInner }
+
+func (c pgConn) Prepare(q string) (driver.Stmt, error) { return c.pgInner.Prepare(pgSQL(q)) }
+
+func (c pgConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	return c.pgInner.PrepareContext(ctx, pgSQL(q))
+}
+
+func (c pgConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	return c.pgInner.ExecContext(ctx, pgSQL(q), args)
+}
+
+func (c pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.pgInner.QueryContext(ctx, pgSQL(q), args)
+}
+
+// CheckNamedValue stores a Go bool as SQLite does, the integer 1 or 0:
+// the schema's flags are INTEGER columns on both drivers (migrate_pg.go),
+// and pgx would refuse a bool for one. database/sql asks this for the
+// arguments of prepared statements too.
+func (c pgConn) CheckNamedValue(nv *driver.NamedValue) error {
+	if b, ok := nv.Value.(bool); ok {
+		nv.Value = int64(0)
+		if b {
+			nv.Value = int64(1)
+		}
+		return nil
+	}
+	return c.pgInner.CheckNamedValue(nv)
+}
+
+// pgQuoted are the column names of CONTRACT section 5 that PostgreSQL
+// reserves: a bare user means current_user there (so "WHERE user = ?"
+// would silently compare the database role), and offset is the keyword
+// of LIMIT ... OFFSET. pgSQL double-quotes them, which both databases read
+// as the column. Warden's SQL writes keywords in upper case, so only the
+// lower-case word offset is a column; OFFSET stays the keyword.
+var pgQuoted = map[string]bool{"user": true, "offset": true}
+
+// pgSQL translates one SQLite statement (or script) for PostgreSQL, token
+// by token outside string literals, quoted identifiers and comments:
+//
+//   - each '?' becomes $1, $2, ... in order, and '?NNN' becomes $NNN
+//     (SQLite's numbered parameters; a '?' after one takes the number
+//     after the largest so far, as in SQLite); Warden uses no named ones;
+//   - the columns in pgQuoted are double-quoted.
+//
+// Everything else passes through unchanged, dollar-quoted bodies
+// ($$ ... $$) included. What cannot be translated token by token (full
+// text search, table_info, JSON lists) is chosen per driver in dialect.
+func pgSQL(q string) string {
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(q) {
+				if q[j] == c {
+					if j+1 < len(q) && q[j+1] == c { // doubled quote inside
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			j = min(j+1, len(q))
+			b.WriteString(q[i:j])
+			i = j
+		case c == '-' && i+1 < len(q) && q[i+1] == '-':
+			j := strings.IndexByte(q[i:], '\n')
+			if j < 0 {
+				j = len(q) - i
+			}
+			b.WriteString(q[i : i+j])
+			i += j
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			j := strings.Index(q[i+2:], "*/")
+			end := len(q)
+			if j >= 0 {
+				end = i + 2 + j + 2
+			}
+			b.WriteString(q[i:end])
+			i = end
+		case c == '$' && i+1 < len(q) && q[i+1] == '$':
+			j := strings.Index(q[i+2:], "$$")
+			end := len(q)
+			if j >= 0 {
+				end = i + 2 + j + 2
+			}
+			b.WriteString(q[i:end])
+			i = end
+		case c == '?':
+			j := i + 1
+			for j < len(q) && '0' <= q[j] && q[j] <= '9' {
+				j++
+			}
+			if j > i+1 { // ?NNN, SQLite's numbered parameter
+				k, _ := strconv.Atoi(q[i+1 : j])
+				n = max(n, k)
+				b.WriteString("$" + q[i+1:j])
+			} else {
+				n++
+				b.WriteString("$" + strconv.Itoa(n))
+			}
+			i = j
+		case isIdentStart(c):
+			j := i + 1
+			for j < len(q) && isIdentPart(q[j]) {
+				j++
+			}
+			if w := q[i:j]; pgQuoted[w] {
+				b.WriteString(`"` + w + `"`)
+			} else {
+				b.WriteString(w)
+			}
+			i = j
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
+}
+
+func isIdentStart(c byte) bool {
+	return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c >= 0x80
+}
+
+func isIdentPart(c byte) bool { return isIdentStart(c) || '0' <= c && c <= '9' || c == '$' }
