@@ -130,9 +130,10 @@ func (ss *session) bridge(ctx context.Context) {
 		_ = ss.hostCh.CloseWrite()
 	}()
 
-	// The channel requests of both sides are handled by this goroutine,
-	// in the loop that waits for the session's end (requests.go): two
-	// goroutines fewer for each of a thousand idle sessions.
+	// The channel requests of both sides, and what the host sends unasked,
+	// are handled by this goroutine, in the loop that waits for the
+	// session's end (bridge_requests.go): three goroutines fewer for each
+	// of a thousand idle sessions.
 	rl := &requestLoop{ss: ss, hostReqs: ss.hostReqs, reqs: ss.reqs, hostEOF: hostEOF, flushed: flushed}
 	rl.run(ctx, outDone, failed)
 
@@ -143,6 +144,7 @@ func (ss *session) bridge(ctx context.Context) {
 	// its channel is gone, which also lets the host's EOF through to the
 	// client.
 	_ = ss.hostCh.Close()
+	go ss.host.serve(nil) // what the host sends unasked, until its connection is gone
 	_ = ss.host.Close()
 	rl.drainHost(5 * time.Second)
 	waitTimeout(outDone, 5*time.Second)

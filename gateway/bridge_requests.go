@@ -8,9 +8,10 @@ import (
 )
 
 // requestLoop handles a running session's channel requests, the host's and
-// the client's, in the goroutine that also waits for the session's end.
-// There used to be one forwarding goroutine for each side; with a thousand
-// idle sessions each goroutine costs some 4 KiB of stack per session.
+// the client's, and what the host's connection sends unasked (hostConn), in
+// the goroutine that also waits for the session's end. There used to be a
+// goroutine for each of the three; with a thousand idle sessions each
+// goroutine costs some 4 KiB of stack per session.
 //
 // A request that wants a reply is forwarded by a short-lived goroutine, so
 // that a peer that never answers cannot hold up the loop: the other side's
@@ -98,8 +99,16 @@ func (rl *requestLoop) clientRequest(r *gossh.Request) {
 // It sets the end reason.
 func (rl *requestLoop) run(ctx context.Context, outDone <-chan struct{}, failed <-chan error) {
 	ss := rl.ss
+	host := ss.host
+	host.takeOver()
 	for {
 		select {
+		case nc, ok := <-host.chans:
+			host.answerChannel(nc, ok)
+			continue
+		case r, ok := <-host.reqs:
+			host.answerRequest(r, ok)
+			continue
 		case r, ok := <-rl.hostReqs:
 			if ok {
 				rl.hostRequest(r)

@@ -301,3 +301,22 @@ func TestReadBufferWaitsSmall(t *testing.T) {
 		t.Fatalf("bulk never read through the %d-byte buffer: %v", readBufSize, src.sizes)
 	}
 }
+
+// TestBufferDropsReadPacket: once a channel's reader has read a packet to
+// its end, the buffer no longer refers to it, even while the packet's
+// element is still the list's only one (an idle channel).
+func TestBufferDropsReadPacket(t *testing.T) {
+	b := newBuffer()
+	b.write(make([]byte, 32<<10))
+	p := make([]byte, 5000)
+	for total := 0; total < 32<<10; {
+		n, err := b.Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	if b.head != b.tail || cap(b.head.buf) != 0 {
+		t.Fatalf("the read packet is still referenced: head==tail %v, cap %d", b.head == b.tail, cap(b.head.buf))
+	}
+}
