@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -69,5 +70,30 @@ func TestRequestLoopKeepsOrderAndExitStatusBeforeEOF(t *testing.T) {
 				t.Fatalf("channel %d: row %+v", i, s)
 			}
 		}
+	}
+}
+
+// TestHostKeepalivesAreAnsweredThroughTheLoop: an sshd with
+// ClientAliveInterval asks, on the session's channel, for a reply every
+// second and drops the connection after two unanswered. Its requests want
+// a reply, so the session's loop forwards each from a short-lived
+// goroutine and the client's answer goes back; the shell is still there
+// after many intervals, and other requests (a window change) pass
+// meanwhile.
+func TestHostKeepalivesAreAnsweredThroughTheLoop(t *testing.T) {
+	b := newTestbed(t, bedOptions{hostExtra: "ClientAliveInterval 1\nClientAliveCountMax 2\n"})
+	p := b.alice.StartPTY(t, b.port, "root@web01", 80, 24)
+	p.Send("echo alive-$((6*7))\r")
+	p.Expect(t, `alive-42`, expectWait)
+	time.Sleep(6 * time.Second) // six keepalives; two unanswered would end it
+	p.Resize(100, 30)
+	p.Send("stty size; echo still-$((6*8))\r")
+	p.Expect(t, `still-48`, expectWait)
+	p.Send("exit\r")
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.waitSessionEnded(b.lastSession("alice").ID); s.EndReason != "exit" {
+		t.Fatalf("session ended %q, want exit", s.EndReason)
 	}
 }
