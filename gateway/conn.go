@@ -9,9 +9,11 @@ import (
 
 // readBufferSize is the read buffer put under each authenticated SSH
 // connection while data flows (burstReader). x/crypto/ssh reads through a
-// 4 KiB bufio.Reader, so a 32 KiB data packet costs several read system
-// calls; with a larger buffer beneath it, one read takes in several
-// packets, which is most of the gateway's cost on bulk output.
+// buffer of at most 4 KiB (256 bytes while it waits for a packet: see
+// third_party/xcrypto/README.warden.md), so a 32 KiB data packet costs
+// several read system calls; with a larger buffer beneath it, one read
+// takes in several packets, which is most of the gateway's cost on bulk
+// output.
 //
 // It is used only after authentication succeeds: before that, anyone who
 // can open a TCP connection decides how many there are, and 256 KiB each
@@ -51,7 +53,7 @@ type gateConn struct {
 }
 
 // Read reads straight from the socket before authentication (x/crypto's own
-// 4 KiB reader is the only buffer) and through readBufferSize after it. The
+// reader is the only buffer) and through readBufferSize after it. The
 // unbuffered reads hold nothing back, so switching loses no bytes.
 func (c *gateConn) Read(p []byte) (int, error) {
 	if c.r == nil {

@@ -12,7 +12,7 @@ var readPool = sync.Pool{New: func() any { b := make([]byte, readBufferSize); re
 
 // burstReader is the read side of an authenticated connection, to a
 // client or to a managed host. On bulk output, a readBufferSize buffer
-// under x/crypto's 4 KiB one saves most read system calls; but such a
+// under x/crypto's small one saves most read system calls; but such a
 // buffer held by each of a thousand idle sessions would be most of what
 // they cost. So the large buffer comes from readPool only to take in what
 // the socket already holds (a read that does not wait), and goes back as

@@ -15,7 +15,7 @@ import (
 
 // dialHost connects to h as login, authenticating with the session's
 // certificate signer. The whole handshake is bounded by timeout and ctx.
-func dialHost(ctx context.Context, h *policy.Host, login string, auth gossh.Signer, timeout time.Duration) (gossh.Conn, error) {
+func dialHost(ctx context.Context, h *policy.Host, login string, auth gossh.Signer, timeout time.Duration) (*hostConn, error) {
 	cb, algos, err := hostkey.Callback(h)
 	if err != nil {
 		return nil, err
@@ -60,32 +60,66 @@ func dialHost(ctx context.Context, h *policy.Host, login string, auth gossh.Sign
 		return nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})
-	go serveHost(chans, reqs)
-	return c, nil
+	hc := &hostConn{Conn: c, chans: chans, reqs: reqs, stop: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		defer close(hc.stopped)
+		hc.serve(hc.stop)
+	}()
+	return hc, nil
 }
 
-// serveHost answers what a managed host sends unasked, until its
-// connection closes: channel opens are refused (the gateway opens every
-// channel itself) and global requests, such as OpenSSH's keepalives, are
-// answered no, as x/crypto's Client does. It is one goroutine where
-// x/crypto's Client takes three, for each of a thousand sessions.
-func serveHost(chans <-chan gossh.NewChannel, reqs <-chan *gossh.Request) {
-	for chans != nil || reqs != nil {
+// hostConn is a connection to a managed host, with what the host sends
+// unasked: channel opens and global requests, such as OpenSSH's
+// keepalives. Until the session's own loop takes them over (takeOver), a
+// goroutine answers them; from then on that loop does (requestLoop), one
+// goroutine fewer for each of a thousand idle sessions.
+type hostConn struct {
+	gossh.Conn
+	chans <-chan gossh.NewChannel // nil once closed
+	reqs  <-chan *gossh.Request   // nil once closed
+
+	stop, stopped chan struct{}
+}
+
+// takeOver stops the goroutine that answers the host; the caller answers
+// from now on, with answer, until both channels are nil.
+func (h *hostConn) takeOver() {
+	close(h.stop)
+	<-h.stopped
+}
+
+// serve answers what the host sends unasked until both of its channels
+// close (the connection ended) or stop closes.
+func (h *hostConn) serve(stop <-chan struct{}) {
+	for h.chans != nil || h.reqs != nil {
 		select {
-		case nc, ok := <-chans:
-			if !ok {
-				chans = nil // a nil channel is never ready again
-				continue
-			}
-			_ = nc.Reject(gossh.UnknownChannelType, "unknown channel type: "+nc.ChannelType())
-		case r, ok := <-reqs:
-			if !ok {
-				reqs = nil
-				continue
-			}
-			if r.WantReply {
-				_ = r.Reply(false, nil)
-			}
+		case nc, ok := <-h.chans:
+			h.answerChannel(nc, ok)
+		case r, ok := <-h.reqs:
+			h.answerRequest(r, ok)
+		case <-stop:
+			return
 		}
+	}
+}
+
+// answerChannel refuses a channel the host opens: the gateway opens every
+// channel itself. ok false means the host's connection ended.
+func (h *hostConn) answerChannel(nc gossh.NewChannel, ok bool) {
+	if !ok {
+		h.chans = nil // a nil channel is never ready again
+		return
+	}
+	_ = nc.Reject(gossh.UnknownChannelType, "unknown channel type: "+nc.ChannelType())
+}
+
+// answerRequest answers a global request no, as x/crypto's Client does.
+func (h *hostConn) answerRequest(r *gossh.Request, ok bool) {
+	if !ok {
+		h.reqs = nil
+		return
+	}
+	if r.WantReply {
+		_ = r.Reply(false, nil)
 	}
 }

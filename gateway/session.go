@@ -77,7 +77,7 @@ type session struct {
 	command string // exec command or subsystem name
 	queued  []*gossh.Request
 
-	host     gossh.Conn
+	host     *hostConn
 	hostCh   gossh.Channel
 	hostReqs <-chan *gossh.Request
 
@@ -222,6 +222,11 @@ func (ss *session) run(connCtx context.Context) {
 
 	if err := ss.begin(ctx); err != nil {
 		ss.refuse(ctx, err, endRefused)
+		if ss.host != nil {
+			// Dialled, then refused (the host said no to the start): the
+			// connection and its goroutines end with the channel.
+			_ = ss.host.Close()
+		}
 		return
 	}
 	ss.bridge(ctx)

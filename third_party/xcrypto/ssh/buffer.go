@@ -71,6 +71,13 @@ func (b *buffer) Read(buf []byte) (n int, err error) {
 			r := copy(buf, b.head.buf)
 			buf, b.head.buf = buf[r:], b.head.buf[r:]
 			n += r
+			if len(b.head.buf) == 0 {
+				// Warden patch: drop the read packet. The emptied
+				// head stays in the list until more data comes, and
+				// its slice would keep the whole packet (up to 32 KiB)
+				// alive for an idle channel (README.warden.md).
+				b.head.buf = nil
+			}
 			continue
 		}
 		// if there is a next buffer, make it the head

@@ -265,22 +265,25 @@ func (ch *channel) WriteExtended(data []byte, extendedCode uint32) (n int, err e
 	}
 
 	ch.writeMu.Lock()
-	packet := ch.packetPool[extendedCode]
+	small := ch.packetPool[extendedCode]
 	// We don't remove the buffer from packetPool, so
 	// WriteExtended calls from different goroutines will be
 	// flagged as errors by the race detector.
 	ch.writeMu.Unlock()
+
+	// Warden patch: packetPool keeps only small packets; a large one is
+	// written from a buffer of bigPackets, given back before returning,
+	// so a channel idle after bulk output holds no 32 KiB packet
+	// (packetbuf_warden.go).
+	var big *[]byte
+	defer releasePacketBuffer(&big)
 
 	for len(data) > 0 {
 		space := minPayloadSize(ch.maxRemotePayload, len(data))
 		if space, err = ch.remoteWin.reserve(space); err != nil {
 			return n, err
 		}
-		if want := headerLength + space; uint32(cap(packet)) < want {
-			packet = make([]byte, want)
-		} else {
-			packet = packet[:want]
-		}
+		packet := packetBuffer(&small, &big, int(headerLength+space))
 
 		todo := data[:space]
 
@@ -300,7 +303,7 @@ func (ch *channel) WriteExtended(data []byte, extendedCode uint32) (n int, err e
 	}
 
 	ch.writeMu.Lock()
-	ch.packetPool[extendedCode] = packet
+	ch.packetPool[extendedCode] = small
 	ch.writeMu.Unlock()
 
 	return n, err

@@ -150,10 +150,14 @@ type streamPacketCipher struct {
 	padding     [2 * packetSizeMultiple]byte
 	packetData  []byte
 	macResult   []byte
+	bigData     *[]byte // Warden patch: packetData while large (packetbuf_warden.go)
 }
 
 // readCipherPacket reads and decrypt a single packet from the reader argument.
 func (s *streamPacketCipher) readCipherPacket(seqNum uint32, r io.Reader) ([]byte, error) {
+	// Warden patch: the previous packet was copied out by the caller; a
+	// large buffer goes back before this read waits (packetbuf_warden.go).
+	releasePacketBuffer(&s.bigData)
 	if _, err := io.ReadFull(r, s.prefix[:]); err != nil {
 		return nil, err
 	}
@@ -193,17 +197,14 @@ func (s *streamPacketCipher) readCipherPacket(seqNum uint32, r io.Reader) ([]byt
 
 	// the maxPacket check above ensures that length-1+macSize
 	// does not overflow.
-	if uint32(cap(s.packetData)) < length-1+macSize {
-		s.packetData = make([]byte, length-1+macSize)
-	} else {
-		s.packetData = s.packetData[:length-1+macSize]
-	}
+	// Warden patch: packetData is kept only while small.
+	packetData := packetBuffer(&s.packetData, &s.bigData, int(length-1+macSize))
 
-	if _, err := io.ReadFull(r, s.packetData); err != nil {
+	if _, err := io.ReadFull(r, packetData); err != nil {
 		return nil, err
 	}
-	mac := s.packetData[length-1:]
-	data := s.packetData[:length-1]
+	mac := packetData[length-1:]
+	data := packetData[:length-1]
 
 	if s.mac != nil && s.etm {
 		s.mac.Write(data)
@@ -221,7 +222,7 @@ func (s *streamPacketCipher) readCipherPacket(seqNum uint32, r io.Reader) ([]byt
 		}
 	}
 
-	return s.packetData[:length-paddingLength-1], nil
+	return packetData[:length-paddingLength-1], nil
 }
 
 // writeCipherPacket encrypts and sends a packet of data to the writer argument
@@ -309,6 +310,7 @@ type gcmCipher struct {
 	prefix [4]byte
 	iv     []byte
 	buf    []byte
+	big    *[]byte // Warden patch: the buffer while large (packetbuf_warden.go)
 }
 
 func newGCMCipher(key, iv, unusedMacKey []byte, unusedAlgs DirectionAlgorithms) (packetCipher, error) {
@@ -344,19 +346,19 @@ func (c *gcmCipher) writeCipherPacket(seqNum uint32, w io.Writer, rand io.Reader
 		return err
 	}
 
-	if cap(c.buf) < int(length) {
-		c.buf = make([]byte, length)
-	} else {
-		c.buf = c.buf[:length]
-	}
+	// Warden patch: a large buffer is given back once the packet is
+	// written (packetbuf_warden.go). Room for the tag: Seal must not
+	// allocate.
+	buf := packetBuffer(&c.buf, &c.big, int(length)+gcmTagSize)[:length]
+	defer releasePacketBuffer(&c.big)
 
-	c.buf[0] = padding
-	copy(c.buf[1:], packet)
-	if _, err := io.ReadFull(rand, c.buf[1+len(packet):]); err != nil {
+	buf[0] = padding
+	copy(buf[1:], packet)
+	if _, err := io.ReadFull(rand, buf[1+len(packet):]); err != nil {
 		return err
 	}
-	c.buf = c.aead.Seal(c.buf[:0], c.iv, c.buf, c.prefix[:])
-	if _, err := w.Write(c.buf); err != nil {
+	buf = c.aead.Seal(buf[:0], c.iv, buf, c.prefix[:])
+	if _, err := w.Write(buf); err != nil {
 		return err
 	}
 	c.incIV()
@@ -374,6 +376,9 @@ func (c *gcmCipher) incIV() {
 }
 
 func (c *gcmCipher) readCipherPacket(seqNum uint32, r io.Reader) ([]byte, error) {
+	// Warden patch: the previous packet was copied out by the caller; a
+	// large buffer goes back before this read waits (packetbuf_warden.go).
+	releasePacketBuffer(&c.big)
 	if _, err := io.ReadFull(r, c.prefix[:]); err != nil {
 		return nil, err
 	}
@@ -382,17 +387,13 @@ func (c *gcmCipher) readCipherPacket(seqNum uint32, r io.Reader) ([]byte, error)
 		return nil, errors.New("ssh: max packet length exceeded")
 	}
 
-	if cap(c.buf) < int(length+gcmTagSize) {
-		c.buf = make([]byte, length+gcmTagSize)
-	} else {
-		c.buf = c.buf[:length+gcmTagSize]
-	}
+	buf := packetBuffer(&c.buf, &c.big, int(length+gcmTagSize)) // Warden patch
 
-	if _, err := io.ReadFull(r, c.buf); err != nil {
+	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, err
 	}
 
-	plain, err := c.aead.Open(c.buf[:0], c.iv, c.buf, c.prefix[:])
+	plain, err := c.aead.Open(buf[:0], c.iv, buf, c.prefix[:])
 	if err != nil {
 		return nil, err
 	}
@@ -724,6 +725,8 @@ type chacha20Poly1305Cipher struct {
 	lengthKey  [32]byte
 	contentKey [32]byte
 	buf        []byte
+	big        *[]byte // Warden patch: the buffer while large (packetbuf_warden.go)
+	lenBuf     [4]byte // Warden patch: the encrypted length, read before the buffer is chosen
 
 	// Warden patch: content, on amd64, is the IETF ChaCha20-Poly1305
 	// AEAD under contentKey, used only for its keystream (see
@@ -782,7 +785,10 @@ func (c *chacha20Poly1305Cipher) readCipherPacket(seqNum uint32, r io.Reader) ([
 	s.XORKeyStream(polyKey[:], polyKey[:])
 	s.XORKeyStream(discardBuf[:], discardBuf[:]) // skip the next 32 bytes
 
-	encryptedLength := c.buf[:4]
+	// Warden patch: the previous packet was copied out by the caller; a
+	// large buffer goes back before this read waits (packetbuf_warden.go).
+	releasePacketBuffer(&c.big)
+	encryptedLength := c.lenBuf[:]
 	if _, err := io.ReadFull(r, encryptedLength); err != nil {
 		return nil, err
 	}
@@ -801,24 +807,20 @@ func (c *chacha20Poly1305Cipher) readCipherPacket(seqNum uint32, r io.Reader) ([
 
 	contentEnd := 4 + length
 	packetEnd := contentEnd + poly1305.TagSize
-	if uint32(cap(c.buf)) < packetEnd {
-		c.buf = make([]byte, packetEnd)
-		copy(c.buf[:], encryptedLength)
-	} else {
-		c.buf = c.buf[:packetEnd]
-	}
+	buf := packetBuffer(&c.buf, &c.big, int(packetEnd)) // Warden patch
+	copy(buf, encryptedLength)
 
-	if _, err := io.ReadFull(r, c.buf[4:packetEnd]); err != nil {
+	if _, err := io.ReadFull(r, buf[4:packetEnd]); err != nil {
 		return nil, err
 	}
 
 	var mac [poly1305.TagSize]byte
-	copy(mac[:], c.buf[contentEnd:packetEnd])
-	if !poly1305.Verify(&mac, c.buf[:contentEnd], &polyKey) {
+	copy(mac[:], buf[contentEnd:packetEnd])
+	if !poly1305.Verify(&mac, buf[:contentEnd], &polyKey) {
 		return nil, errors.New("ssh: MAC failure")
 	}
 
-	plain := c.buf[4:contentEnd]
+	plain := buf[4:contentEnd]
 	c.xorContent(s, nonce, plain)
 
 	if len(plain) == 0 {
@@ -863,33 +865,32 @@ func (c *chacha20Poly1305Cipher) writeCipherPacket(seqNum uint32, w io.Writer, r
 
 	// size (4 bytes), padding (1), payload, padding, tag.
 	totalLength := 4 + 1 + len(payload) + padding + poly1305.TagSize
-	if cap(c.buf) < totalLength {
-		c.buf = make([]byte, totalLength)
-	} else {
-		c.buf = c.buf[:totalLength]
-	}
+	// Warden patch: a large buffer is given back once the packet is
+	// written (packetbuf_warden.go).
+	buf := packetBuffer(&c.buf, &c.big, totalLength)
+	defer releasePacketBuffer(&c.big)
 
-	binary.BigEndian.PutUint32(c.buf, uint32(1+len(payload)+padding))
+	binary.BigEndian.PutUint32(buf, uint32(1+len(payload)+padding))
 	ls, err := chacha20.NewUnauthenticatedCipher(c.lengthKey[:], nonce)
 	if err != nil {
 		return err
 	}
-	ls.XORKeyStream(c.buf, c.buf[:4])
-	c.buf[4] = byte(padding)
-	copy(c.buf[5:], payload)
+	ls.XORKeyStream(buf, buf[:4])
+	buf[4] = byte(padding)
+	copy(buf[5:], payload)
 	packetEnd := 5 + len(payload) + padding
-	if _, err := io.ReadFull(rand, c.buf[5+len(payload):packetEnd]); err != nil {
+	if _, err := io.ReadFull(rand, buf[5+len(payload):packetEnd]); err != nil {
 		return err
 	}
 
-	c.xorContent(s, nonce, c.buf[4:packetEnd])
+	c.xorContent(s, nonce, buf[4:packetEnd])
 
 	var mac [poly1305.TagSize]byte
-	poly1305.Sum(&mac, c.buf[:packetEnd], &polyKey)
+	poly1305.Sum(&mac, buf[:packetEnd], &polyKey)
 
-	copy(c.buf[packetEnd:], mac[:])
+	copy(buf[packetEnd:], mac[:])
 
-	if _, err := w.Write(c.buf); err != nil {
+	if _, err := w.Write(buf); err != nil {
 		return err
 	}
 	return nil
