@@ -510,8 +510,11 @@ func setIdentities(ctx context.Context, tx *sql.Tx) error {
 	rows.Close()
 	for _, id := range ids {
 		t, c := quoteIdent(id[0]), quoteIdent(id[1])
-		// is_called false with 1 on an empty table: the next id is 1.
-		q := `SELECT setval(pg_get_serial_sequence(?, ?), COALESCE((SELECT MAX(` + c + `) FROM ` + t + `), 0) + 1, false)`
+		// The next id is past both the largest copied id and any id the
+		// counter already handed out (never lowered: like AUTOINCREMENT,
+		// an id is not reused); is_called false makes it exactly that.
+		q := `SELECT setval(q.s, GREATEST(COALESCE((SELECT MAX(` + c + `) FROM ` + t + `), 0), COALESCE(pg_sequence_last_value(q.s), 0)) + 1, false)
+			FROM (SELECT CAST(pg_get_serial_sequence(?, ?) AS regclass) AS s) q`
 		if _, err := tx.ExecContext(ctx, q, t, id[1]); err != nil {
 			return fmt.Errorf("audit: copy: setval %s.%s: %w", id[0], id[1], err)
 		}

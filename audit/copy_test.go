@@ -243,4 +243,27 @@ func TestCopyToPostgresRefusesNULByte(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("a refused copy left %d events", n)
 	}
+
+	// Invalid UTF-8 likewise, once the NUL row is gone.
+	src.Close()
+	lite = openSQLiteStore(t, dir)
+	if err := lite.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.Exec(`DELETE FROM exceptions WHERE id = 2`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`UPDATE console_sessions SET user_agent = ? WHERE id = 'cs1'`, "curl\xff\xfe")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lite.Close()
+	src = openCopySource(t, dir)
+	_, err = CopyToPostgres(ctx, src, dir, b, Options{Now: (&clock{}).Now})
+	if err == nil || !strings.Contains(err.Error(), `console_sessions row id="cs1" column user_agent: holds invalid UTF-8`) {
+		t.Fatalf("invalid UTF-8: %v", err)
+	}
+	db.QueryRow(`SELECT COUNT(*) FROM audit_events`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("a refused copy left %d events", n)
+	}
 }
