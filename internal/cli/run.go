@@ -47,6 +47,7 @@ func subcommands() map[string]subcommand {
 		"requests":   {"list elevation requests", runRequests},
 		"grants":     {"list grants", runGrants},
 		"identities": {"list users with their source (yaml or scim:DIRECTORY), state and groups", runIdentities},
+		"migrate":    {"migrate --to postgres: copy the SQLite store (and recordings, to S3 when configured) into PostgreSQL", runMigrate},
 		"reload":     {"reload the policy of the running gateway (SIGHUP) without ending sessions", runReload},
 		"version":    {"print the version", runVersion},
 	}

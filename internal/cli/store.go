@@ -17,22 +17,33 @@ func storeBackend(cfg *policy.Config) (audit.Backend, error) {
 	if cfg.Store.Driver != policy.StorePostgres {
 		return audit.Backend{}, nil
 	}
-	fi, err := os.Stat(cfg.Store.DSNFile)
+	dsn, err := readDSNFile("store.dsn_file", cfg.Store.DSNFile)
 	if err != nil {
-		return audit.Backend{}, fmt.Errorf("store.dsn_file: %w", err)
+		return audit.Backend{}, err
+	}
+	return audit.Backend{Driver: audit.DriverPostgres, DSN: dsn}, nil
+}
+
+// readDSNFile reads a PostgreSQL connection string from path (what names
+// the setting or flag, for errors). A file others may read is refused: it
+// holds the database password.
+func readDSNFile(what, path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o007 != 0 {
-		return audit.Backend{}, fmt.Errorf("store.dsn_file %s: want a regular file that others cannot read (chmod o-rwx): it holds the database password", cfg.Store.DSNFile)
+		return "", fmt.Errorf("%s %s: want a regular file that others cannot read (chmod o-rwx): it holds the database password", what, path)
 	}
-	b, err := os.ReadFile(cfg.Store.DSNFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return audit.Backend{}, fmt.Errorf("store.dsn_file: %w", err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	dsn := strings.TrimSpace(string(b))
 	if dsn == "" || strings.ContainsAny(dsn, "\n\r") {
-		return audit.Backend{}, fmt.Errorf("store.dsn_file %s: want one line, the connection string", cfg.Store.DSNFile)
+		return "", fmt.Errorf("%s %s: want one line, the connection string", what, path)
 	}
-	return audit.Backend{Driver: audit.DriverPostgres, DSN: dsn}, nil
+	return dsn, nil
 }
 
 // dataStore resolves where a data command reads: --data DIR alone is a
