@@ -121,7 +121,7 @@ type SessionFilter struct {
 }
 
 const sessionColumns = `id, user, login, host, tenant, role, grant_id, client_addr, started_at, ended_at,
-	end_reason, exit_status, recording_path, recording_sha256, bytes_in, bytes_out, cert_serial`
+	end_reason, exit_status, recording_path, recording_sha256, bytes_in, bytes_out, cert_serial, node_id`
 
 // Sessions lists the sessions that match f, newest first.
 func (r *Reader) Sessions(ctx context.Context, f SessionFilter) ([]Session, error) {
@@ -193,13 +193,13 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanSession(sc scanner) (Session, error) {
 	var (
-		s                                             Session
-		role, client, ended, reason, rec, sum, serial sql.NullString
-		started                                       string
-		grant, exit                                   sql.NullInt64
+		s                                                   Session
+		role, client, ended, reason, rec, sum, serial, node sql.NullString
+		started                                             string
+		grant, exit                                         sql.NullInt64
 	)
 	err := sc.Scan(&s.ID, &s.User, &s.Login, &s.Host, &s.Tenant, &role, &grant, &client, &started, &ended,
-		&reason, &exit, &rec, &sum, &s.BytesIn, &s.BytesOut, &serial)
+		&reason, &exit, &rec, &sum, &s.BytesIn, &s.BytesOut, &serial, &node)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, err
 	}
@@ -208,6 +208,7 @@ func scanSession(sc scanner) (Session, error) {
 	}
 	s.Role, s.GrantID, s.ClientAddr = role.String, grant.Int64, client.String
 	s.EndReason, s.RecordingPath, s.RecordingSHA256, s.CertSerial = reason.String, rec.String, sum.String, serial.String
+	s.NodeID = node.String
 	if exit.Valid {
 		n := int(exit.Int64)
 		s.ExitStatus = &n

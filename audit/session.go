@@ -37,6 +37,10 @@ type Session struct {
 	// PolicyVersion is the Version of the policy that admitted the
 	// session (lowercase hex SHA-256); "" is stored as NULL.
 	PolicyVersion string
+	// NodeID is the gateway node that runs the session (config node_id);
+	// "" means the Store's Options.NodeID. NULL for rows from before
+	// migration 0009.
+	NodeID string
 }
 
 // SessionEnd is what is known when a session ends. EndSession records it in
@@ -80,14 +84,15 @@ func (s *Store) StartSession(ctx context.Context, sess Session) error {
 	if err != nil {
 		return err
 	}
+	node := orDefault(sess.NodeID, s.node)
 	return s.write(ctx, func(tx *sql.Tx, _ *chainTip) error {
 		_, err := tx.Exec(`INSERT INTO sessions
 			(id, user, login, host, tenant, role, grant_id, client_addr, started_at, recording_path, cert_serial,
-			 policy_version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			 policy_version, node_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sess.ID, sess.User, sess.Login, sess.Host, sess.Tenant, nullString(sess.Role),
 			nullInt64(sess.GrantID), nullString(sess.ClientAddr), started,
-			nullString(sess.RecordingPath), nullString(sess.CertSerial), nullString(sess.PolicyVersion))
+			nullString(sess.RecordingPath), nullString(sess.CertSerial), nullString(sess.PolicyVersion), nullString(node))
 		if err != nil {
 			return fmt.Errorf("audit: %s: %w", what, err)
 		}
@@ -216,8 +221,12 @@ func explainMissedUpdate(tx *sql.Tx, res sql.Result, id, what string, openOnly b
 // (CONTRACT §8): CloseOrphans' default.
 const EndInterrupted = "interrupted"
 
-// CloseOrphans ends every session still open, for use once at gateway start:
-// such rows were left by a crash, since a running gateway ends its sessions.
+// CloseOrphans ends the sessions this node left open, for use once at
+// gateway start: such rows were left by a crash, since a running gateway
+// ends its sessions. With Options.NodeID set, those are the open sessions
+// with that node_id or with none (rows from before migration 0009); other
+// nodes' sessions on a shared store are left to them (and to
+// ReapDeadNodes). Without a NodeID it ends every open session.
 // Each gets ended_at now, end_reason reason (default EndInterrupted) and, in the
 // same transaction, a session.end audit event with actor "warden", subject
 // the session ID and data {"reason": reason, "recovered": true} sealed with
@@ -230,6 +239,22 @@ const EndInterrupted = "interrupted"
 // "recording_note". Callers need not log the sessions again. It
 // returns how many sessions it closed.
 func (s *Store) CloseOrphans(ctx context.Context, reason string) (int, error) {
+	where, args := "", []any(nil)
+	if s.node != "" {
+		where, args = " AND (node_id = ? OR node_id IS NULL)", []any{s.node}
+	}
+	orphans, err := s.openSessions(ctx, where, args...)
+	if err != nil {
+		return 0, err
+	}
+	return s.closeOrphans(ctx, reason, orphans, nil)
+}
+
+// closeOrphans ends orphans as CloseOrphans describes, in one write. When
+// still is set, it runs first inside the write transaction and nothing is
+// closed unless it returns true: the re-check that makes a reap happen
+// once however many survivors race for it.
+func (s *Store) closeOrphans(ctx context.Context, reason string, orphans []orphan, still func(*sql.Tx) (bool, error)) (int, error) {
 	if reason == "" {
 		reason = EndInterrupted
 	}
@@ -237,13 +262,17 @@ func (s *Store) CloseOrphans(ctx context.Context, reason string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	orphans, err := s.openSessions(ctx)
-	if err != nil {
-		return 0, err
+	if len(orphans) == 0 {
+		return 0, nil
 	}
 	var closed int
 	err = s.write(ctx, func(tx *sql.Tx, tip *chainTip) error {
 		closed = 0
+		if still != nil {
+			if ok, err := still(tx); err != nil || !ok {
+				return err
+			}
+		}
 		for _, o := range orphans {
 			res, err := tx.Exec(`UPDATE sessions SET ended_at = ?, end_reason = ?, recording_sha256 = COALESCE(?, recording_sha256)
 				WHERE id = ? AND ended_at IS NULL`, now, reason, nullString(o.sum), o.id)
@@ -286,11 +315,11 @@ type orphan struct {
 	repair        recorder.Repair
 }
 
-// openSessions lists the open sessions, repairs and hashes their
-// recordings, before the write: hashing large files must not hold up the
-// writer.
-func (s *Store) openSessions(ctx context.Context) ([]orphan, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, recording_path FROM sessions WHERE ended_at IS NULL ORDER BY started_at, id`)
+// openSessions lists the open sessions that also match where (" AND ..."
+// with args), repairs and hashes their recordings, before the write:
+// hashing large files must not hold up the writer.
+func (s *Store) openSessions(ctx context.Context, where string, args ...any) ([]orphan, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, recording_path FROM sessions WHERE ended_at IS NULL`+where+` ORDER BY started_at, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: close orphaned sessions: %w", err)
 	}

@@ -41,6 +41,11 @@ type Options struct {
 	// Backend is the database; the zero value is SQLite in the data
 	// directory (config store.driver and store.dsn_file).
 	Backend Backend
+	// NodeID is this gateway's node (config node_id): recorded on the
+	// sessions it starts, and the only node whose open sessions
+	// CloseOrphans ends. "" (CLI commands, single-node tests) means no
+	// node: CloseOrphans then ends every open session.
+	NodeID string
 }
 
 // Store is the gateway's handle on DATA/warden.db. One goroutine owns the
@@ -51,6 +56,7 @@ type Store struct {
 	Reader
 
 	now    func() time.Time
+	node   string         // Options.NodeID
 	dir    string         // the data directory, for recordings (CloseOrphans)
 	recs   recstore.Store // where ended sessions' recordings are read (the indexer)
 	wdb    *sql.DB        // one connection, used by the writer goroutine only
@@ -140,6 +146,7 @@ func startStore(ctx context.Context, dataDir string, wdb *sql.DB, d *dialect, op
 	wdb.SetMaxOpenConns(1)
 	s := &Store{
 		now:  opt.Now,
+		node: opt.NodeID,
 		dir:  dataDir,
 		recs: opt.Recordings,
 		wdb:  wdb,

@@ -45,7 +45,11 @@ type Config struct {
 	Notify        Notify
 	Evidence      Evidence
 	Store         Store // store.driver and store.dsn_file (store.go)
-	Limits        Limits
+	// NodeID names this gateway among the nodes sharing a store
+	// (node_id; default the host name, lower-cased; node.go). It is
+	// recorded on every session the node starts.
+	NodeID string
+	Limits Limits
 	// ShutdownGrace is how long SIGTERM lets live sessions end by
 	// themselves before it closes them; default 30s, at most 1h.
 	ShutdownGrace Duration

@@ -28,6 +28,7 @@ var topKeys = []string{
 	"shutdown_grace",
 	"recordings",
 	"store",
+	"node_id",
 }
 
 // Load reads the policy at path and parses it like Parse. It also opens the
@@ -163,6 +164,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	d.notify(f.get("notify"), &c.Notify)
 	d.evidence(f.get("evidence"), &c.Evidence, c.Credentials.Vault.Address != "")
 	d.store(f, &c.Store) // store.go
+	d.nodeID(f, c)       // node.go
 	d.limits(f.get("limits"), &c.Limits)
 	d.identity(f.get("identity"), c) // identity.go
 	d.sshAlgorithms(f.get("ssh_algorithms"), &c.SSHAlgorithms)

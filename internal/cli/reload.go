@@ -218,6 +218,7 @@ func restartOnly(old, cur *policy.Config) error {
 		{"metrics_token_file", old.MetricsTokenFile == cur.MetricsTokenFile},
 		{"credentials", old.Credentials == cur.Credentials},
 		{"recordings", old.Recordings == cur.Recordings},
+		{"node_id", old.NodeID == cur.NodeID},
 	} {
 		if !c.same {
 			return fmt.Errorf("%s: %s cannot change on reload; restart the gateway to change it", cur.Path, c.key)

@@ -123,7 +123,8 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if err != nil {
 		return nil, err
 	}
-	st, err := audit.Open(ctx, cfg.DataDir, audit.Options{OutputIndex: true, Log: log, Recordings: recordingsOf(recs), Backend: backend})
+	st, err := audit.Open(ctx, cfg.DataDir, audit.Options{OutputIndex: true, Log: log, Recordings: recordingsOf(recs), Backend: backend,
+		NodeID: cfg.NodeID})
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +132,13 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		st.Close()
 		return nil, err
 	} else if n > 0 {
-		log.Warn("closed sessions left open by a previous run", "count", n)
+		log.Warn("closed sessions left open by a previous run", "count", n, "node_id", cfg.NodeID)
+	}
+	// This node's row in the nodes table: the heartbeat (serve_nodes.go)
+	// keeps it fresh so that other nodes on the store leave its sessions.
+	if err := st.NodeStarted(ctx); err != nil {
+		st.Close()
+		return nil, err
 	}
 	// The policy in force is stored byte for byte with its SHA-256, and
 	// sessions and grants name it, so that evidence is judged later by
@@ -270,6 +277,10 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 	}
 	defer waitHTTP()
 	defer stopBG()
+	// The heartbeat runs through the drain: a node still ending its
+	// sessions is alive.
+	stopNode := startNode(sctx, r.store, r.log, nodeHeartbeat, nodeDeadAfter) // serve_nodes.go
+	defer stopNode()
 	errc := make(chan error, 1)
 	go func() { errc <- r.srv.Serve(sctx, ln) }()
 	for ctx.Err() == nil {
@@ -286,6 +297,12 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 	r.srv.Drain(grace)
 	stopServe()
 	err = <-errc
+	stopNode()
+	// A clean stop: stopped_at tells the other nodes this one left with
+	// its sessions ended, not that it died.
+	if serr := r.store.NodeStopped(context.WithoutCancel(ctx)); serr != nil {
+		r.log.Error("node stop not recorded", "err", serr)
+	}
 	r.log.Info("gateway stopped; every session row ended")
 	return err
 }

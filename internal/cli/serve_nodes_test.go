@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/warden-gw/warden/audit"
+)
+
+// Two nodes and a dead one on one PostgreSQL store, with the real
+// `warden serve` as node gw-a. Starting gw-a does not end gw-b's live
+// session (only its own leftovers); gw-a's reaper ends the session of
+// gw-dead, whose heartbeat is an hour old, as interrupted, once; and a
+// clean stop (SIGTERM) records stopped_at for gw-a.
+func TestServeNodesShareAPostgresStore(t *testing.T) {
+	dsn := pgServer.Database(t)
+	cfg, data := pgPolicy(t, dsn, 0o600)
+	src, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = append(src, "listen: 127.0.0.1:0\nnode_id: gw-a\n"...)
+	if err := os.WriteFile(cfg, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	backend := audit.Backend{Driver: audit.DriverPostgres, DSN: dsn}
+	open := func(node string, now func() time.Time) *audit.Store {
+		st, err := audit.Open(ctx, data, audit.Options{Backend: backend, NodeID: node, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	sess := func(id string) audit.Session {
+		return audit.Session{ID: id, User: "alice", Login: "root", Host: "web01", Tenant: "acme"}
+	}
+	// gw-b is alive (its heartbeat is now, and the test keeps it fresh);
+	// gw-dead last beat an hour ago; gw-a left a session open when it
+	// crashed.
+	b := open("gw-b", nil)
+	if err := b.NodeStarted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hourAgo := func() time.Time { return time.Now().Add(-time.Hour) }
+	dead := open("gw-dead", hourAgo)
+	if err := dead.NodeStarted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := open("gw-a", nil)
+	for st, id := range map[*audit.Store]string{b: "live-b", dead: "dead-1", a: "crashed-a"} {
+		if err := st.StartSession(ctx, sess(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	beat, stopBeat := context.WithCancel(ctx)
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		for beat.Err() == nil {
+			b.Heartbeat(beat)
+			select {
+			case <-beat.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	defer func() { stopBeat(); <-beating }()
+
+	bin := buildWarden(t, t.TempDir())
+	s := startServe(t, bin, cfg)
+
+	row := func(id string) audit.Session {
+		t.Helper()
+		r, err := b.Session(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := row("crashed-a"); r.EndReason != audit.EndInterrupted {
+		t.Fatalf("gw-a's own leftover: %+v; want interrupted at its start", r)
+	}
+	// The reaper runs every 5 s; wait for it (no timing is asserted).
+	deadline := time.Now().Add(2 * time.Minute)
+	for row("dead-1").EndedAt.IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gw-dead's session never reaped:\n%s", s.log.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r := row("dead-1"); r.EndReason != audit.EndInterrupted || r.NodeID != "gw-dead" {
+		t.Fatalf("dead-1 = %+v", r)
+	}
+	if r := row("live-b"); !r.EndedAt.IsZero() {
+		t.Fatalf("gw-b's live session was ended: %+v\n%s", r, s.log.String())
+	}
+	ev, err := b.Events(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := map[string]int{}
+	for _, e := range ev {
+		if e.Type == audit.EventSessionEnd {
+			ends[e.Subject]++
+		}
+	}
+	if ends["dead-1"] != 1 || ends["crashed-a"] != 1 || ends["live-b"] != 0 {
+		t.Fatalf("session.end events by session: %v", ends)
+	}
+
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("warden serve did not stop:\n%s", s.log.String())
+	}
+	nodes, err := b.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stopped bool
+	for _, n := range nodes {
+		if n.ID == "gw-a" {
+			stopped = !n.StoppedAt.IsZero()
+		}
+	}
+	if !stopped {
+		t.Fatalf("gw-a not recorded as stopped cleanly: %+v\n%s", nodes, s.log.String())
+	}
+}
