@@ -1,0 +1,19 @@
+// Package cluster is how the gateways sharing one store tell each other
+// things at once (issue 12, CONTRACT §8): a kill, a grant that ended, a
+// directory change, a live view's frames. It is a push, never a poll.
+//
+// A [Bus] delivers small messages on named topics to every node,
+// this one included. [Local] is the bus of a node alone on its store
+// (SQLite, the embedded default): it delivers in-process. On PostgreSQL
+// the bus is LISTEN/NOTIFY through github.com/jackc/pgxlisten (postgres.go),
+// so node-to-node traffic is authenticated and carried by the database
+// connection every node already has (TLS and credentials as its DSN says).
+//
+// A message may be missed while a node's listening connection is down. A
+// subscriber must therefore never rely on messages alone: each registers
+// a resync (Bus.OnResync), run after every (re)connection, that reads
+// again from the store whatever it depends on.
+//
+// [Leader] runs a job on exactly one node of the cluster at a time
+// (evidence schedule, grant and request expiry).
+package cluster
