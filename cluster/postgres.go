@@ -159,6 +159,12 @@ func Open(ctx context.Context, dsn string, opt Options) (*Postgres, error) {
 	if p.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return nil, fmt.Errorf("cluster: connect: %w", p.redact(err))
 	}
+	// A wrong password or an unreachable server is reported now, rather
+	// than as a listener that never comes up.
+	if err := p.pool.Ping(ctx); err != nil {
+		p.pool.Close()
+		return nil, fmt.Errorf("cluster: connect: %w", p.redact(err))
+	}
 	p.ctx, p.stop = context.WithCancel(context.Background())
 	p.ln = &pgxlisten.Listener{
 		Connect:        p.connectListener,

@@ -271,3 +271,22 @@ func drain(c chan struct{}) {
 		}
 	}
 }
+
+// A wrong password fails Open at once with the server's reason, and
+// neither password appears in the error.
+func TestPostgresOpenRefusedNamesNoPassword(t *testing.T) {
+	dsn := pg.Database(t)
+	u, _ := url.Parse(dsn)
+	pw, _ := u.User.Password()
+	u.User = url.UserPassword(u.User.Username(), "wrong-"+pw)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := Open(ctx, u.String(), Options{})
+	if err == nil {
+		b.Close()
+		t.Fatal("Open with a wrong password succeeded")
+	}
+	if ctx.Err() != nil || !strings.Contains(err.Error(), "password") || strings.Contains(err.Error(), pw) {
+		t.Fatalf("Open: %v", err)
+	}
+}
