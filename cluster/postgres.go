@@ -105,6 +105,7 @@ type Postgres struct {
 	handled   map[string]bool            // channels given to ln.Handle; listen goroutine only
 	running   sync.Mutex                 // held while subscribers' fns run
 	dropped   int                        // messages dropped since the last log line
+	maxQueue  int                        // the constant maxQueue; tests lower it
 }
 
 // message is a received notification, or a resync marker queued at a
@@ -143,7 +144,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Postgres, error) {
 		cfg: cfg, password: cfg.Password, log: opt.Logger, retry: opt.LeaderRetry,
 		kick: make(chan struct{}, 1), up: make(chan struct{}),
 		subs: map[string]map[int]func([]byte){}, listened: map[string]bool{},
-		waiters: map[string][]chan struct{}{}, handled: map[string]bool{},
+		waiters: map[string][]chan struct{}{}, handled: map[string]bool{}, maxQueue: maxQueue,
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -322,7 +323,7 @@ func (p *Postgres) OnResync(fn func()) {
 // enqueue queues a received message for delivery.
 func (p *Postgres) enqueue(m message) {
 	p.mu.Lock()
-	if len(p.queue) >= maxQueue && !m.resync {
+	if len(p.queue) >= p.maxQueue && !m.resync {
 		// A subscriber too slow: rather than grow without bound, drop and
 		// let every subscriber read its state again.
 		p.resync = true

@@ -290,3 +290,62 @@ func TestPostgresOpenRefusedNamesNoPassword(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 }
+
+// A subscriber too slow for its messages cannot make the bus hold them
+// without bound: past the queue's limit they are dropped, with a log line,
+// and the subscribers resync after the ones kept.
+func TestPostgresSlowSubscriberResyncsInsteadOfQueueingForever(t *testing.T) {
+	dsn := pg.Database(t)
+	log := &logBuf{}
+	a, b := openBus(t, dsn, log, 0), openBus(t, dsn, nil, 0)
+	a.mu.Lock()
+	a.maxQueue = 3
+	a.mu.Unlock()
+	resyncs := make(chan struct{}, 10)
+	a.OnResync(func() { resyncs <- struct{}{} })
+	entered, release := make(chan struct{}), make(chan struct{})
+	a.Subscribe("block", func([]byte) {
+		close(entered)
+		<-release
+	})
+	got := make(inbox, 20)
+	a.Subscribe("kill", got.fn)
+	ctx := context.Background()
+	if err := b.Publish(ctx, "block", nil); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the delivery goroutine is stuck in a subscriber
+	drain(resyncs) // the first connection's, delivered before
+	for i := range 10 {
+		if err := b.Publish(ctx, "kill", fmt.Appendf(nil, "%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 0 to 2 are queued, 3 to 9 dropped.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		a.mu.Lock()
+		d := a.dropped
+		a.mu.Unlock()
+		if d == 7 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages dropped, want 7", d)
+		}
+	}
+	close(release)
+	for _, want := range []string{"0", "1", "2"} {
+		if m := got.next(t); m != want {
+			t.Fatalf("got %q, want %q", m, want)
+		}
+	}
+	select {
+	case <-resyncs:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no resync after messages were dropped")
+	}
+	got.none(t, 200*time.Millisecond)
+	if !strings.Contains(log.String(), `dropped=7`) {
+		t.Fatalf("log:\n%s", log)
+	}
+}
