@@ -314,7 +314,7 @@ func TestPostgresSlowSubscriberResyncsInsteadOfQueueingForever(t *testing.T) {
 	if err := b.Publish(ctx, "block", nil); err != nil {
 		t.Fatal(err)
 	}
-	<-entered // the delivery goroutine is stuck in a subscriber
+	<-entered      // the delivery goroutine is stuck in a subscriber
 	drain(resyncs) // the first connection's, delivered before
 	for i := range 10 {
 		if err := b.Publish(ctx, "kill", fmt.Appendf(nil, "%d", i)); err != nil {
