@@ -98,7 +98,7 @@ type Postgres struct {
 	waiters   map[string][]chan struct{} // Subscribe calls waiting for their LISTEN
 	connected bool                       // the listening connection is set up
 	queue     []message                  // received, not yet delivered
-	resync    bool                       // run the resyncs after the queue
+	resync    bool                       // messages were dropped: run the resyncs after the queue
 	fails     int                        // listener connections lost or failed in a row
 	tried     bool                       // the listener has connected before
 	everUp    bool                       // the listener has been set up before
