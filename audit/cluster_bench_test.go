@@ -14,7 +14,7 @@ import (
 // two nodes, PostgreSQL and S3"). Each node is its own Store (writer,
 // read pool, cached chain head) with its own NodeID, on one PostgreSQL
 // database of the package's test server, all appending at once; the
-// baseline is one SQLite store. Every node appends from benchWriters
+// baseline is one SQLite store. Every node appends from clusterBenchWriters
 // goroutines, as a gateway does from its sessions, so each node's writer
 // also batches. b.N events in all are shared out between them.
 //
@@ -28,24 +28,24 @@ import (
 // PostgreSQL that flushes its WAL pays that cost too.
 func BenchmarkClusterAppend(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) {
-		benchAppend(b, 1, func(b *testing.B, dir string) Backend { return Backend{Driver: DriverSQLite} })
+		benchClusterAppend(b, 1, func(b *testing.B, dir string) Backend { return Backend{Driver: DriverSQLite} })
 	})
 	for _, nodes := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("postgres-%dnodes", nodes), func(b *testing.B) {
-			benchAppend(b, nodes, func(b *testing.B, dir string) Backend {
+			benchClusterAppend(b, nodes, func(b *testing.B, dir string) Backend {
 				return Backend{Driver: DriverPostgres, DSN: pgServer.Database(b)}
 			})
 		})
 	}
 }
 
-// benchWriters is how many goroutines append on each node.
-const benchWriters = 8
+// clusterBenchWriters is how many goroutines append on each node.
+const clusterBenchWriters = 8
 
-// benchAppend runs one measurement: nodes stores on the backend that
+// benchClusterAppend runs one measurement: nodes stores on the backend that
 // backend gives for a fresh data directory, b.N events shared out
 // between their writers, then the chain verified.
-func benchAppend(b *testing.B, nodes int, backend func(*testing.B, string) Backend) {
+func benchClusterAppend(b *testing.B, nodes int, backend func(*testing.B, string) Backend) {
 	ctx := context.Background()
 	b.StopTimer()
 	dir := b.TempDir()
@@ -65,7 +65,7 @@ func benchAppend(b *testing.B, nodes int, backend func(*testing.B, string) Backe
 	start := time.Now()
 	b.StartTimer()
 	for n, s := range stores {
-		for w := range benchWriters {
+		for w := range clusterBenchWriters {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

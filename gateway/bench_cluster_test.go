@@ -39,7 +39,7 @@ import (
 // The load generator (internal/loadgen: connect, authenticate, pty,
 // shell, one line's round trip, each session its own connection, kept
 // open) sets up clusterSessions sessions spread evenly over the nodes,
-// clusterInFlight set-ups in flight in all (shared out between the
+// benchClusterInFlight set-ups in flight in all (shared out between the
 // nodes), as DNS round robin or a load balancer would spread clients. The
 // figure is sessions set up per second of wall time. The chain is
 // verified afterwards over every node's recordings; a failure fails the
@@ -68,7 +68,7 @@ func BenchmarkClusterSetup(b *testing.B) {
 			b.Error(err)
 		}
 	})
-	cb := newClusterBed(b)
+	cb := newBenchClusterBed(b)
 	b.Run("sqlite", func(b *testing.B) {
 		cb.run(b, n, 1, func() audit.Backend { return audit.Backend{Driver: audit.DriverSQLite} })
 	})
@@ -81,14 +81,14 @@ func BenchmarkClusterSetup(b *testing.B) {
 	}
 }
 
-// clusterInFlight is how many set-ups are in flight at once, over all
+// benchClusterInFlight is how many set-ups are in flight at once, over all
 // nodes: BenchmarkMemory's 8, under both sides' per-source start-up
 // limits (10).
-const clusterInFlight = 8
+const benchClusterInFlight = 8
 
-// clusterBed is what the nodes share: the managed host, the CA's and the
+// benchClusterBed is what the nodes share: the managed host, the CA's and the
 // gateway host key's files, and the users.
-type clusterBed struct {
+type benchClusterBed struct {
 	dir     string
 	caDir   string // holds ca_ed25519, read by every node
 	hostKey string // the gateway host key file, read by every node
@@ -98,8 +98,8 @@ type clusterBed struct {
 	yaml    string // the policy without data_dir
 }
 
-func newClusterBed(b *testing.B) *clusterBed {
-	cb := &clusterBed{dir: b.TempDir()}
+func newBenchClusterBed(b *testing.B) *benchClusterBed {
+	cb := &benchClusterBed{dir: b.TempDir()}
 	cb.caDir = filepath.Join(cb.dir, "ca")
 	ca, err := vault.OpenBuiltin(cb.caDir, vault.BuiltinOptions{})
 	if err != nil {
@@ -152,17 +152,17 @@ users:
 	return cb
 }
 
-// clusterNode is one running gateway.
-type clusterNode struct {
+// benchClusterNode is one running gateway.
+type benchClusterNode struct {
 	data  string
 	store *audit.Store
 	addr  string
 }
 
 // start runs node i of a cluster on backend be until b ends.
-func (cb *clusterBed) start(b *testing.B, i int, be audit.Backend) *clusterNode {
+func (cb *benchClusterBed) start(b *testing.B, i int, be audit.Backend) *benchClusterNode {
 	ctx := context.Background()
-	nd := &clusterNode{data: filepath.Join(b.TempDir(), "data")}
+	nd := &benchClusterNode{data: filepath.Join(b.TempDir(), "data")}
 	cfgPath := filepath.Join(filepath.Dir(nd.data), "warden.yaml")
 	if err := os.WriteFile(cfgPath, []byte("data_dir: "+nd.data+"\n"+cb.yaml), 0o600); err != nil {
 		b.Fatal(err)
@@ -208,11 +208,11 @@ func (cb *clusterBed) start(b *testing.B, i int, be audit.Backend) *clusterNode 
 // run starts nodes gateways on the backend that backend gives (called
 // once: one database for all), measures the set-up of n sessions spread
 // over them, ends the sessions and verifies the chain.
-func (cb *clusterBed) run(b *testing.B, n, nodes int, backend func() audit.Backend) {
+func (cb *benchClusterBed) run(b *testing.B, n, nodes int, backend func() audit.Backend) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	be := backend()
-	var ns []*clusterNode
+	var ns []*benchClusterNode
 	for i := range nodes {
 		ns = append(ns, cb.start(b, i, be))
 	}
@@ -229,7 +229,7 @@ func (cb *clusterBed) run(b *testing.B, n, nodes int, backend func() audit.Backe
 	start := time.Now()
 	for i, nd := range ns {
 		// An even share of the sessions and of the set-ups in flight.
-		share, inFlight := n/nodes, max(1, clusterInFlight/nodes)
+		share, inFlight := n/nodes, max(1, benchClusterInFlight/nodes)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -248,7 +248,7 @@ func (cb *clusterBed) run(b *testing.B, n, nodes int, backend func() audit.Backe
 	rate := float64(total) / elapsed.Seconds()
 	b.ReportMetric(rate, "sessions/s")
 	fmt.Printf("cluster setup, %s: %d sessions over %d node(s), %d in flight: %.1f sessions/s (%v)\n",
-		b.Name(), total, nodes, clusterInFlight, rate, elapsed.Round(time.Millisecond))
+		b.Name(), total, nodes, benchClusterInFlight, rate, elapsed.Round(time.Millisecond))
 	for _, c := range crowds {
 		if errs := c.Close(ctx, 16); len(errs) > 0 {
 			b.Fatalf("close: %d did not end, first: %v", len(errs), errs[0])
@@ -260,7 +260,7 @@ func (cb *clusterBed) run(b *testing.B, n, nodes int, backend func() audit.Backe
 // open sets up n sessions through one node, inFlight at a time; every
 // one must succeed. It is called from several goroutines: errors go
 // through b.Error, and a nil crowd tells the caller.
-func (cb *clusterBed) open(b *testing.B, ctx context.Context, nd *clusterNode, n, inFlight int) *loadgen.Crowd {
+func (cb *benchClusterBed) open(b *testing.B, ctx context.Context, nd *benchClusterNode, n, inFlight int) *loadgen.Crowd {
 	crowd, err := loadgen.Open(ctx, loadgen.Options{Addr: nd.addr, User: "root@web01", Signers: cb.users,
 		HostKey: cb.pubKey, Sessions: n, Concurrency: inFlight})
 	if err != nil {
@@ -278,7 +278,7 @@ func (cb *clusterBed) open(b *testing.B, ctx context.Context, nd *clusterNode, n
 // recording after its client has gone), then runs audit verify over the
 // one chain with every node's recordings gathered in one directory (as a
 // restored bucket would hold them): want sessions, no problem.
-func (cb *clusterBed) verify(b *testing.B, ctx context.Context, ns []*clusterNode, be audit.Backend, want int) {
+func (cb *benchClusterBed) verify(b *testing.B, ctx context.Context, ns []*benchClusterNode, be audit.Backend, want int) {
 	deadline := time.Now().Add(60 * time.Second)
 	for open := -1; open != 0; {
 		list, err := ns[0].store.Sessions(ctx, audit.SessionFilter{})
@@ -300,7 +300,7 @@ func (cb *clusterBed) verify(b *testing.B, ctx context.Context, ns []*clusterNod
 	if be.Driver != audit.DriverSQLite {
 		all = filepath.Join(b.TempDir(), "data")
 		for _, nd := range ns {
-			if err := copyRecordings(nd.data, all); err != nil {
+			if err := benchCopyRecordings(nd.data, all); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -319,8 +319,8 @@ func (cb *clusterBed) verify(b *testing.B, ctx context.Context, ns []*clusterNod
 	}
 }
 
-// copyRecordings copies DATA/recordings of one node under dst.
-func copyRecordings(data, dst string) error {
+// benchCopyRecordings copies DATA/recordings of one node under dst.
+func benchCopyRecordings(data, dst string) error {
 	root := filepath.Join(data, "recordings")
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
