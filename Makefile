@@ -39,7 +39,9 @@ test-postgres: ## the store-backed suites again, on PostgreSQL (WARDEN_STORE=pos
 test-short: ## fast unit tests only
 	$(GO) test -short -count=1 $(PKGS)
 
-bench: ## benchmarks: Warden vs direct OpenSSH and ssh -J (throughput per cipher, CPU per GB vs sshd, echo, setup), memory of 1,000 sessions
+# The cluster's figures (issue 12) come from the same lines: BenchmarkClusterSetup
+# in ./gateway/ and BenchmarkClusterAppend in ./audit/.
+bench: ## benchmarks: Warden vs direct OpenSSH and ssh -J (throughput per cipher, CPU per GB vs sshd, echo, setup), memory of 1,000 sessions, 1/2/4 nodes on PostgreSQL vs SQLite
 	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 45m ./gateway/
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./recorder/ ./evidence/ ./scim/ ./metrics/ ./audit/
 	WARDEN_BENCH=1 $(GO) test -run '^$$' -bench . -benchtime 10x -count 1 -timeout 20m ./console/
