@@ -14,6 +14,10 @@ var ErrNotFound = errors.New("audit: not found")
 // source. Such a write never reaches the database.
 var ErrInvalid = errors.New("audit: invalid value")
 
+// ErrEnded is matched (with errors.Is) by EndSession's error for a session
+// whose row has already ended: its end is written once, never replaced.
+var ErrEnded = errors.New("audit: already ended")
+
 // ErrClosed is returned by writes queued after Close has begun.
 var ErrClosed = errors.New("audit: store is closed")
 

@@ -208,7 +208,7 @@ func explainMissedUpdate(tx *sql.Tx, res sql.Result, id, what string, openOnly b
 		var one int
 		err := tx.QueryRow(`SELECT 1 FROM sessions WHERE id = ?`, id).Scan(&one)
 		if err == nil {
-			return fmt.Errorf("audit: %s: session already ended", what)
+			return &kindError{msg: fmt.Sprintf("audit: %s: session already ended", what), kind: ErrEnded}
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("audit: %s: %w", what, err)

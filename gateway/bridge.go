@@ -256,6 +256,18 @@ func (ss *session) finish(ctx context.Context) {
 	ss.mu.Unlock()
 	s.opt.Metrics.SessionEnded(end.Reason, end.BytesIn, end.BytesOut)
 	if err := s.opt.Store.EndSession(context.WithoutCancel(ctx), ss.id, end); err != nil {
+		if retriable(err) { // end_retry.go: the store is unreachable; written when it is back
+			s.log.Error("session row not closed; retrying until the store takes it", "session", ss.id, "err", err)
+			rec := ss.rec
+			s.ends.add(ss.id, end, func(sealed bool) {
+				if sealed {
+					rec.finishUpload(sha)
+				} else {
+					rec.finishUpload("") // not sealed: the upload keeps the spool
+				}
+			})
+			return
+		}
 		s.log.Error("session row not closed", "session", ss.id, "err", err)
 		sha = "" // not sealed: the upload keeps the spool
 	}

@@ -107,6 +107,7 @@ type Server struct {
 	srv  *gliderssh.Server
 	live *registry
 	rot  *rotationQueue // break-glass rotations due (breakglass.go)
+	ends *endRetrier    // session ends waiting for the store (end_retry.go)
 	// gate admits connections before their handshake and closes those that
 	// do not authenticate in time; report aggregates what they did.
 	gate   *gate
@@ -166,6 +167,7 @@ func New(opt Options) (*Server, error) {
 		opt.RequestTimeout = 30 * time.Second
 	}
 	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry(), rot: newRotationQueue()}
+	s.ends = newEndRetrier(opt.Store.EndSession, opt.Logger)
 	s.report = newPreauthReport(s.now)
 	s.report.refused = func(reason string) { opt.Metrics.Refused("auth.failed", reason) }
 	s.refusals = newRefusalReport(s.now)
@@ -243,6 +245,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	go func() {
 		defer s.running.Done()
 		s.runRotations(wctx)
+	}()
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		s.ends.run(wctx)
 	}()
 	err := s.srv.Serve(gateListener{Listener: l, gate: s.gate})
 	stopWorker()
