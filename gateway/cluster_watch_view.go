@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/warden-gw/warden/audit"
@@ -64,10 +63,12 @@ type remoteView struct {
 	id     string // the watch ID
 	row    audit.Session
 	frames chan watchFrameMsg
-	lost   atomic.Int64 // frames the bus delivered that could not be queued or read
-	unsub  func()
-	hello  watchFrameMsg // seq 0: the holder heard us; the terminal's size
-	once   sync.Once
+	// ends gets the last frame (with end) apart from the others, so that
+	// a viewer behind on its frames still learns that the view is over.
+	ends  chan watchFrameMsg
+	unsub func()
+	hello watchFrameMsg // seq 0: the holder heard us; the terminal's size
+	once  sync.Once
 }
 
 // valid checks a frame from the bus; the holder is trusted, but what the
@@ -94,18 +95,24 @@ func (w *clusterWatch) openRemote(ctx context.Context, viewer string, row audit.
 	if err != nil {
 		return nil, err
 	}
-	v := &remoteView{w: w, id: wid, row: row, frames: make(chan watchFrameMsg, 256)}
+	v := &remoteView{w: w, id: wid, row: row, frames: make(chan watchFrameMsg, 256), ends: make(chan watchFrameMsg, 1)}
 	// Subscribed before asking, so that no frame comes before we listen.
+	// A frame that is invalid, or that finds the queue full (the viewer is
+	// behind: the bus must not wait for it), is dropped; the gap it leaves
+	// in seq counts it.
 	v.unsub = bus.Subscribe(topicWatchFrame+wid, func(p []byte) {
 		var f watchFrameMsg
 		if err := decodeMsg(p, &f); err != nil || !f.valid() {
-			v.lost.Add(1)
+			w.s.log.Warn("remote watch: bad frame", "watch", wid, "err", err)
 			return
 		}
+		ch := v.frames
+		if f.End != "" {
+			ch = v.ends
+		}
 		select {
-		case v.frames <- f:
+		case ch <- f:
 		default:
-			v.lost.Add(1) // the viewer is behind: the bus must not wait for it
 		}
 	})
 	msg, err := json.Marshal(watchOpenMsg{Watch: wid, Session: row.ID, Viewer: viewer, Node: w.s.Policy().NodeID})
@@ -120,12 +127,11 @@ func (w *clusterWatch) openRemote(ctx context.Context, viewer string, row audit.
 	defer timer.Stop()
 	select {
 	case f := <-v.frames:
-		if f.End != "" {
-			v.close(ctx)
-			return nil, errors.New(f.End)
-		}
 		v.hello = f
 		return v, nil
+	case f := <-v.ends:
+		v.close(ctx)
+		return nil, errors.New(f.End)
 	case <-timer.C:
 		v.close(ctx)
 		return nil, errNoCluster
@@ -185,31 +191,48 @@ func (v *remoteView) pump(ctx context.Context, emit func(recorder.Frame) bool, o
 	defer tick.Stop()
 	last, heard := v.hello.Seq, t.Now()
 	cols, rows := v.hello.Cols, v.hello.Rows
+	// show hands one frame to emit; false means the viewer left.
+	show := func(f watchFrameMsg) bool {
+		if f.Seq <= last {
+			return true // a repeat, or late: counted as lost already
+		}
+		// A gap in seq is frames lost on the way, or by a viewer behind.
+		dropped := f.Dropped + (f.Seq - last - 1)
+		last = f.Seq
+		if f.Cols > 0 && f.Rows > 0 && (f.Cols != cols || f.Rows != rows) {
+			cols, rows = f.Cols, f.Rows
+			if !emit(recorder.Frame{Cols: cols, Rows: rows}) {
+				return false
+			}
+		}
+		if dropped > 0 && !emit(recorder.Frame{Dropped: dropped, Cols: cols, Rows: rows}) {
+			return false
+		}
+		return len(f.Out) == 0 || emit(recorder.Frame{Output: f.Out})
+	}
 	for {
 		select {
 		case f := <-v.frames:
 			heard = t.Now()
-			if f.Seq <= last {
-				continue // a repeat, or late: counted as lost already
+			if !show(f) {
+				return "viewer left", false
 			}
-			// A gap in seq is frames lost on the way.
-			dropped := f.Dropped + (f.Seq - last - 1) + v.lost.Swap(0)
-			last = f.Seq
-			if f.Cols > 0 && f.Rows > 0 && (f.Cols != cols || f.Rows != rows) {
-				cols, rows = f.Cols, f.Rows
-				if !emit(recorder.Frame{Cols: cols, Rows: rows}) {
-					return "viewer left", false
+		case f := <-v.ends:
+			// The frames queued before it come first.
+			for more := true; more; {
+				select {
+				case g := <-v.frames:
+					if !show(g) {
+						return "viewer left", false
+					}
+				default:
+					more = false
 				}
 			}
-			if dropped > 0 && !emit(recorder.Frame{Dropped: dropped, Cols: cols, Rows: rows}) {
+			if !show(f) {
 				return "viewer left", false
 			}
-			if len(f.Out) > 0 && !emit(recorder.Frame{Output: f.Out}) {
-				return "viewer left", false
-			}
-			if f.End != "" {
-				return f.End, false
-			}
+			return f.End, false
 		case <-tick.C:
 			if !oversees() {
 				return "you no longer oversee this session; watch ended", true
