@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,5 +111,41 @@ func TestWatchMessagesAreStrict(t *testing.T) {
 		Dropped: 1 << 62, End: strings.Repeat("x", maxEndReason)})
 	if err != nil || len(big) > cluster.MaxPayload {
 		t.Fatalf("largest frame: %d bytes, %v", len(big), err)
+	}
+}
+
+// A holder that falls silent (its node died, or the bus lost the way)
+// ends the view after Expire without a frame, on the view's clock.
+func TestRemoteViewEndsWhenHolderIsSilent(t *testing.T) {
+	bus := cluster.NewLocal()
+	defer bus.Close()
+	s := &Server{opt: Options{Bus: bus}, log: slog.Default()}
+	s.watches = newClusterWatch(s)
+	var now atomic.Int64
+	now.Store(time.Unix(1000, 0).UnixNano())
+	d := defaultWatchTiming()
+	d.Tick, d.Now = time.Millisecond, func() time.Time { return time.Unix(0, now.Load()) }
+	s.watches.timing.Store(d)
+	v := &remoteView{w: s.watches, id: "aaaaaaaaaaaaaaaaaaaaaaaaaa", frames: make(chan watchFrameMsg, 1),
+		ends: make(chan watchFrameMsg, 1), unsub: func() {}, heard: d.Now()}
+	done := make(chan string, 1)
+	go func() {
+		end, _ := v.pump(context.Background(), func(recorder.Frame) bool { return true }, func() bool { return true })
+		done <- end
+	}()
+	now.Add(int64(15 * time.Second)) // not more than Expire: still on
+	select {
+	case end := <-done:
+		t.Fatalf("ended at the expiry, not after it: %q", end)
+	case <-time.After(50 * time.Millisecond):
+	}
+	now.Add(int64(time.Millisecond))
+	select {
+	case end := <-done:
+		if !strings.Contains(end, "stopped answering") {
+			t.Fatalf("end %q", end)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the view runs on after the holder fell silent")
 	}
 }

@@ -68,6 +68,7 @@ type remoteView struct {
 	ends  chan watchFrameMsg
 	unsub func()
 	hello watchFrameMsg // seq 0: the holder heard us; the terminal's size
+	heard time.Time     // when hello came (the view's clock)
 	once  sync.Once
 }
 
@@ -127,7 +128,7 @@ func (w *clusterWatch) openRemote(ctx context.Context, viewer string, row audit.
 	defer timer.Stop()
 	select {
 	case f := <-v.frames:
-		v.hello = f
+		v.hello, v.heard = f, t.Now()
 		return v, nil
 	case f := <-v.ends:
 		v.close(ctx)
@@ -189,7 +190,7 @@ func (v *remoteView) pump(ctx context.Context, emit func(recorder.Frame) bool, o
 	defer v.keepAlive(ctx)()
 	tick := time.NewTicker(t.Tick)
 	defer tick.Stop()
-	last, heard := v.hello.Seq, t.Now()
+	last, heard := v.hello.Seq, v.heard
 	cols, rows := v.hello.Cols, v.hello.Rows
 	// show hands one frame to emit; false means the viewer left.
 	show := func(f watchFrameMsg) bool {
