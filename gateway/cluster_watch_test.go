@@ -29,10 +29,13 @@ import (
 // globex, erin audits all, tara (console only) audits acme.
 type clusterPair struct {
 	a, b *testbed
-	bus  *cluster.Local
+	bus  *cluster.Local // nil with pgBus
 }
 
-func newClusterPair(t *testing.T) *clusterPair {
+// newClusterPair starts the pair on one in-process bus, or with pgBus on
+// a PostgreSQL bus of each node's own (LISTEN/NOTIFY on the store's
+// database), as warden serve runs them.
+func newClusterPair(t *testing.T, pgBus bool) *clusterPair {
 	t.Helper()
 	srv, err := pgtest.Start()
 	if err != nil {
@@ -42,6 +45,17 @@ func newClusterPair(t *testing.T) *clusterPair {
 	dsn, err := srv.CreateDatabase(context.Background())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if pgBus {
+		busOf := func() cluster.Bus {
+			bus, err := cluster.Open(context.Background(), dsn, cluster.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(bus.Close) // after the gateway (cleanups run last-first)
+			return bus
+		}
+		return &clusterPair{a: clusterNode(t, "gw-a", dsn, busOf()), b: clusterNode(t, "gw-b", dsn, busOf())}
 	}
 	bus := cluster.NewLocal()
 	t.Cleanup(bus.Close) // after the gateways (cleanups run last-first)
@@ -126,7 +140,17 @@ func startWatch(t *testing.T, b *testbed, c *sshtest.Client, id string) (wait fu
 // approver on gw-b gets the answer an unknown ID gets, audited; the watches
 // are audited with the node that holds the session.
 func TestClusterWatchAcrossNodes(t *testing.T) {
-	c := newClusterPair(t)
+	testClusterWatchAcrossNodes(t, newClusterPair(t, false))
+}
+
+// TestClusterWatchAcrossNodesOnPostgresBus is the same on the bus warden
+// serve uses with a PostgreSQL store: each node its own LISTEN/NOTIFY
+// connection, a watch topic LISTENed per view.
+func TestClusterWatchAcrossNodesOnPostgresBus(t *testing.T) {
+	testClusterWatchAcrossNodes(t, newClusterPair(t, true))
+}
+
+func testClusterWatchAcrossNodes(t *testing.T, c *clusterPair) {
 	a, b := c.a, c.b
 	p := a.alice.StartPTY(t, a.port, "root@web01", 100, 30)
 	p.Send("export PS1='PROMPT> '\r")
@@ -276,7 +300,7 @@ func (l *frameLog) ended() string {
 // a stream that nobody keeps alive stops exactly after the expiry (checked
 // on an injected clock), as does one closed by watch_close.
 func TestAttackClusterWatchForgedOpen(t *testing.T) {
-	c := newClusterPair(t)
+	c := newClusterPair(t, false)
 	a := c.a
 	clock := newHandClock()
 	const tick = 20 * time.Millisecond
@@ -345,9 +369,15 @@ func TestAttackClusterWatchForgedOpen(t *testing.T) {
 // TestClusterWatchBurstDoesNotBlockSession: a session that prints
 // megabytes while a remote viewer watches is not slowed: its client gets
 // every byte; the stream spends at most its budget on the bus and the
-// viewer is told how many frames it did not get (console and SSH).
+// viewer is told how many frames it did not get (console and SSH); on
+// either bus.
 func TestClusterWatchBurstDoesNotBlockSession(t *testing.T) {
-	c := newClusterPair(t)
+	for _, pg := range []bool{false, true} {
+		t.Run(fmt.Sprintf("postgres bus %v", pg), func(t *testing.T) { testClusterWatchBurst(t, newClusterPair(t, pg)) })
+	}
+}
+
+func testClusterWatchBurst(t *testing.T, c *clusterPair) {
 	a, b := c.a, c.b
 	gateway.SetWatchTiming(a.gw, gateway.WatchTiming{Budget: 64 << 10})
 	cl := a.goClientAs(a.alice, "root@web01")
@@ -424,7 +454,7 @@ func TestClusterWatchBurstDoesNotBlockSession(t *testing.T) {
 // the approvers' group on gw-b is cut off, the refusal audited, and gw-a
 // stops streaming (watch_close).
 func TestClusterWatchEndsWhenOversightEnds(t *testing.T) {
-	c := newClusterPair(t)
+	c := newClusterPair(t, false)
 	a, b := c.a, c.b
 	s, err := a.goClientAs(a.alice, "root@web01").NewSession()
 	if err != nil {
