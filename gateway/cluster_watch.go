@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warden-gw/warden/cluster"
+	dirs "github.com/warden-gw/warden/identity"
 )
 
 // A live view of a session that another node holds (issue 12, CONTRACT
@@ -246,7 +247,7 @@ func (w *clusterWatch) open(ctx context.Context, p []byte) {
 		w.s.log.Warn("remote watch: bad watch_open", "err", err)
 		return
 	}
-	if !validWatchID(m.Watch) || len(m.Session) != 26 || !validName(m.Session) || !validName(m.Viewer) || !validNodeID(m.Node) {
+	if !validWatchID(m.Watch) || len(m.Session) != 26 || !validName(m.Session) || dirs.CheckUserName(m.Viewer) != "" || !validNodeID(m.Node) {
 		w.s.log.Warn("remote watch: bad watch_open", "watch", truncate(m.Watch, 32), "session", truncate(m.Session, 32))
 		return
 	}

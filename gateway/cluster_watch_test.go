@@ -317,7 +317,8 @@ func TestAttackClusterWatchForgedOpen(t *testing.T) {
 
 	const wid = "aaaaaaaaaaaaaaaaaaaaaaaaaa" // 26 lowercase base32: a valid watch ID
 	frames := listen(t, c.bus, wid)
-	open := map[string]string{"watch": wid, "session": "zzzzzzzzzzzzzzzzzzzzzzzzzz", "viewer": "mallory", "node": "gw-x"}
+	// (A directory user's name, as SCIM sends it, is a valid viewer.)
+	open := map[string]string{"watch": wid, "session": "zzzzzzzzzzzzzzzzzzzzzzzzzz", "viewer": "dana@contoso.com", "node": "gw-x"}
 	publishJSON(t, c.bus, "watch_open", open) // not a session gw-a holds
 	bad := map[string]any{"watch": wid, "session": id, "viewer": "mallory", "node": "gw-x", "extra": 1}
 	publishJSON(t, c.bus, "watch_open", bad) // an unknown field
