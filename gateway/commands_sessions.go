@@ -185,6 +185,9 @@ func cmdWatch(ctx context.Context, e *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if e.s.remoteCandidate(id) {
+		return e.watchRemote(ctx, o, id) // held by another node (cluster_watch_view.go)
+	}
 	ss, v, err := e.liveSession(o, id)
 	if err != nil {
 		return err

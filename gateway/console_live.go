@@ -121,6 +121,9 @@ func trimSpace(s string) string {
 // LiveSession describes live session id for a console user who may watch
 // it (the live page's title and size), or refuses as WatchSession would.
 func (s *Server) LiveSession(ctx context.Context, user, id string) (recorder.Header, error) {
+	if s.remoteCandidate(id) {
+		return s.liveSessionRemote(ctx, user, id) // held by another node (cluster_watch_view.go)
+	}
 	ss, v, err := s.consoleTarget(ctx, user, "watch", id)
 	if err != nil {
 		return recorder.Header{}, err
@@ -154,6 +157,9 @@ func liveHeader(v sessionView, cols, rows int) recorder.Header {
 // longer oversees the session's tenant (checked every second, as for the
 // SSH watch: a live view is access, and ends when the access does).
 func (s *Server) WatchSession(ctx context.Context, user, id string) (recorder.Feed, error) {
+	if s.remoteCandidate(id) {
+		return s.watchSessionRemote(ctx, user, id) // held by another node (cluster_watch_view.go)
+	}
 	ss, v, err := s.consoleTarget(ctx, user, "watch", id)
 	if err != nil {
 		return recorder.Feed{}, err

@@ -17,6 +17,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/cluster"
 	"github.com/warden-gw/warden/exceptions"
 	dirs "github.com/warden-gw/warden/identity"
 	"github.com/warden-gw/warden/policy"
@@ -83,6 +84,10 @@ type Options struct {
 	// Uploads moves recordings to the object store while sessions live
 	// (recordings.store: s3, record_upload.go); nil keeps them local.
 	Uploads *recstore.Uploader
+	// Bus reaches the other gateways sharing the store (package cluster):
+	// a live view of a session another node holds streams over it
+	// (cluster_watch.go). Nil: this node is alone, and sees only its own.
+	Bus cluster.Bus
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -123,6 +128,8 @@ type Server struct {
 
 	// draining is set by Drain: new channels are refused.
 	draining atomic.Bool
+	// watches streams live views between nodes (cluster_watch.go).
+	watches *clusterWatch
 
 	mu     sync.Mutex
 	policy *policy.Config
@@ -173,6 +180,7 @@ func New(opt Options) (*Server, error) {
 	s.refusals = newRefusalReport(s.now)
 	s.users = newUserConns(maxConnsPerUser, maxSessionsPerUser)
 	s.gate = newGate(opt.Policy.Limits, s.report, s.now)
+	s.watches = newClusterWatch(s)
 	s.srv = &gliderssh.Server{
 		HostSigners:          []gliderssh.Signer{opt.HostKey},
 		Version:              "Warden",
@@ -229,6 +237,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		_ = s.srv.Close()
 	})
 	defer stop()
+	defer s.watches.serve(ctx)()
 	stopReports := s.reportLoop()
 	defer func() {
 		// gliderlabs closes only connections that finished their
