@@ -97,6 +97,7 @@ type running struct {
 	closer  func()
 	log     *slog.Logger
 	recs    recstore.Store // recordings.store s3; nil: local files (serve_recordings.go)
+	self    *audit.Self    // this process in the nodes table (serve_nodes.go)
 
 	// console is the browser console; nil without http_listen (serve_http.go).
 	console *console.Console
@@ -128,17 +129,20 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if err != nil {
 		return nil, err
 	}
+	// This node's row in the nodes table, claimed first: a node_id a live
+	// node on another host holds refuses the start before its sessions
+	// are taken for orphans. The heartbeat (serve_nodes.go) keeps it fresh
+	// so that other nodes on the store leave this node's sessions.
+	self, err := nodeStart(ctx, st, nodeDeadAfter)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	if n, err := st.CloseOrphans(ctx, audit.EndInterrupted); err != nil {
 		st.Close()
 		return nil, err
 	} else if n > 0 {
 		log.Warn("closed sessions left open by a previous run", "count", n, "node_id", cfg.NodeID)
-	}
-	// This node's row in the nodes table: the heartbeat (serve_nodes.go)
-	// keeps it fresh so that other nodes on the store leave its sessions.
-	if err := st.NodeStarted(ctx); err != nil {
-		st.Close()
-		return nil, err
 	}
 	// The policy in force is stored byte for byte with its SHA-256, and
 	// sessions and grants name it, so that evidence is judged later by
@@ -165,7 +169,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		log.Info("created gateway host key", "path", cfg.HostKey)
 	}
 	uploads := startUploads(ctx, cfg, st, recs, log) // after CloseOrphans sealed what a crash left
-	r := &running{store: st, cfg: cfg, log: log, recs: recordingsOf(recs), closer: func() {
+	r := &running{store: st, self: self, cfg: cfg, log: log, recs: recordingsOf(recs), closer: func() {
 		if uploads != nil {
 			uploads.Close(time.Duration(cfg.ShutdownGrace))
 		}
@@ -279,7 +283,7 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 	defer stopBG()
 	// The heartbeat runs through the drain: a node still ending its
 	// sessions is alive.
-	stopNode := startNode(sctx, r.store, r.log, nodeHeartbeat, nodeDeadAfter) // serve_nodes.go
+	stopNode := startNode(sctx, r.store, r.self, sealerOf(r.recs), r.log, nodeHeartbeat) // serve_nodes.go
 	defer stopNode()
 	errc := make(chan error, 1)
 	go func() { errc <- r.srv.Serve(sctx, ln) }()

@@ -43,12 +43,20 @@ func TestServeNodesShareAPostgresStore(t *testing.T) {
 	// gw-dead last beat an hour ago; gw-a left a session open when it
 	// crashed.
 	b := open("gw-b", nil)
-	if err := b.NodeStarted(ctx); err != nil {
+	bSelf, err := audit.NewSelf("host-b", nodeDeadAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.NodeStarted(ctx, bSelf); err != nil {
 		t.Fatal(err)
 	}
 	hourAgo := func() time.Time { return time.Now().Add(-time.Hour) }
 	dead := open("gw-dead", hourAgo)
-	if err := dead.NodeStarted(ctx); err != nil {
+	deadSelf, err := audit.NewSelf("host-dead", nodeDeadAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.NodeStarted(ctx, deadSelf); err != nil {
 		t.Fatal(err)
 	}
 	a := open("gw-a", nil)
@@ -62,7 +70,7 @@ func TestServeNodesShareAPostgresStore(t *testing.T) {
 	go func() {
 		defer close(beating)
 		for beat.Err() == nil {
-			b.Heartbeat(beat)
+			b.Heartbeat(beat, bSelf)
 			select {
 			case <-beat.Done():
 			case <-time.After(time.Second):
