@@ -32,6 +32,13 @@ const (
 // taken this node's row.
 var ErrNodeInUse = errors.New("node_id in use")
 
+// inUse is an error matching ErrNodeInUse that reads as msg alone: the
+// one line an operator sees.
+type inUse string
+
+func (e inUse) Error() string        { return string(e) }
+func (e inUse) Is(target error) bool { return target == ErrNodeInUse }
+
 // Self is this gateway process as the nodes table knows it: its host and a
 // random token drawn once per process. Two processes with one node_id tell
 // themselves apart by the token; the host tells a restart after a crash
@@ -115,8 +122,8 @@ func (s *Store) NodeStarted(ctx context.Context, me *Self) error {
 					other = "(unknown: a gateway from before migration 0010)"
 				}
 				age = max(age, 0).Round(time.Second)
-				refused = fmt.Errorf("%w: node_id %s is in use by a live node on host %s (heartbeat %s ago); give each node its own node_id",
-					ErrNodeInUse, s.node, other, age)
+				refused = inUse(fmt.Sprintf("node_id %s is in use by a live node on host %s (heartbeat %s ago); give each node its own node_id",
+					s.node, other, age))
 				data, err := canonicalData(map[string]any{
 					"node": s.node, "host": me.Host, "live_host": host.String,
 					"heartbeat_age_seconds": int64(age / time.Second),
@@ -169,8 +176,8 @@ func (s *Store) Heartbeat(ctx context.Context, me *Self) error {
 			return fmt.Errorf("audit: node %s heartbeat: %w", s.node, err)
 		}
 		if err == nil && inst.Valid && inst.String != me.Instance {
-			dup = fmt.Errorf("%w: node_id %s is also used by another gateway process on host %s; give each node its own node_id",
-				ErrNodeInUse, s.node, host.String)
+			dup = inUse(fmt.Sprintf("node_id %s is also used by another gateway process on host %s; give each node its own node_id",
+				s.node, host.String))
 			if _, err := tx.Exec(`UPDATE nodes SET heartbeat_at = ? WHERE id = ?`, nowS, s.node); err != nil {
 				return fmt.Errorf("audit: node %s heartbeat: %w", s.node, err)
 			}

@@ -28,7 +28,7 @@ func TestNodeIDInUseIsRefused(t *testing.T) {
 	other := &Self{Host: "host-2", Instance: "two", DeadAfter: 30 * time.Second}
 	err := second.NodeStarted(ctx, other)
 	want := "node_id gw-a is in use by a live node on host host-1 (heartbeat 3s ago); give each node its own node_id"
-	if !errors.Is(err, ErrNodeInUse) || err.Error() != ErrNodeInUse.Error()+": "+want {
+	if !errors.Is(err, ErrNodeInUse) || err.Error() != want {
 		t.Fatalf("NodeStarted on another host = %v; want %q", err, want)
 	}
 	ev := eventsOf(t, first, EventNodeRefused)

@@ -3,6 +3,10 @@ package cli
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -139,5 +143,33 @@ func TestServeNodesShareAPostgresStore(t *testing.T) {
 	}
 	if !stopped {
 		t.Fatalf("gw-a not recorded as stopped cleanly: %+v\n%s", nodes, s.log.String())
+	}
+
+	// A gateway configured with gw-b's node_id, while gw-b (on host-b)
+	// heartbeats: refused with one line, before it touches gw-b's
+	// sessions, and the refusal is in the chain.
+	dup := strings.Replace(string(src), "node_id: gw-a\n", "node_id: gw-b\n", 1)
+	cfgB := filepath.Join(filepath.Dir(cfg), "warden-b.yaml") // dsn_file is relative to it
+	if err := os.WriteFile(cfgB, []byte(dup), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(rctx, bin, "serve", "-c", cfgB).CombinedOutput()
+	if err == nil || !regexp.MustCompile(`node_id gw-b is in use by a live node on host host-b \(heartbeat \d+s ago\); give each node its own node_id`).Match(out) {
+		t.Fatalf("serve with gw-b's node_id: %v\n%s", err, out)
+	}
+	if r := row("live-b"); !r.EndedAt.IsZero() {
+		t.Fatalf("the refused gateway ended gw-b's live session: %+v", r)
+	}
+	var refused int
+	ev, _ = b.Events(ctx, 0, 0)
+	for _, e := range ev {
+		if e.Type == audit.EventNodeRefused && e.Subject == "gw-b" {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d node.refused events for gw-b, want 1", refused)
 	}
 }
