@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -190,7 +191,7 @@ func TestReapSealsSegmentsFromObjectStore(t *testing.T) {
 	d := ends[0].Data
 	sealed, _ := d["recording_sealed"].(map[string]any)
 	if d["node"] != "gw-a" || sealed["from"] != "object store" || sealed["node"] != "gw-a" ||
-		sealed["bytes"] != float64(len(sc.uploaded)) || sealed["segments"] != float64(2) ||
+		fmt.Sprint(sealed["bytes"]) != fmt.Sprint(len(sc.uploaded)) || fmt.Sprint(sealed["segments"]) != "2" ||
 		d[keyRecordingSHA] != hexSum(sc.uploaded) || d["recording_note"] != nil {
 		t.Fatalf("session.end data %v", d)
 	}
@@ -269,7 +270,7 @@ func TestReapedNodeReturnStoresTail(t *testing.T) {
 	}
 	ev := eventsOf(t, sc.a, recstore.EventTailRecovered)
 	if len(ev) != 1 || ev[0].Subject != reapID || ev[0].Data["sha256"] != hexSum(tail) ||
-		ev[0].Data["bytes"] != float64(len(tail)) || ev[0].Data["object"] != sc.tailKey {
+		fmt.Sprint(ev[0].Data["bytes"]) != fmt.Sprint(len(tail)) || ev[0].Data["object"] != sc.tailKey {
 		t.Fatalf("tail events %+v", ev)
 	}
 	if _, err := os.Stat(filepath.Join(sc.aData, filepath.FromSlash(reapRel))); !errors.Is(err, os.ErrNotExist) {
