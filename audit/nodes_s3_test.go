@@ -301,6 +301,14 @@ func TestReapedNodeReturnMakesMissingFinalObject(t *testing.T) {
 		t.Fatalf("objects %v; want only the two segments", o)
 	}
 	mustVerify(t, sc.auditDir, sc.bS3) // read from the segments
+	// gw-a was cut off, not dead: its uploader put one more segment after
+	// the seal. The sealed run of segments is still found.
+	next := sc.spool[len(sc.uploaded) : len(sc.uploaded)+strings.IndexByte(string(sc.spool[len(sc.uploaded):]), '\n')+1]
+	extra := fmt.Sprintf("%s%016d", sc.partsKey, len(sc.uploaded))
+	if _, err := sc.srv.Client().PutObject(ctx, s3test.Bucket, extra, strings.NewReader(string(next)), int64(len(next)),
+		minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if n := recoverOn(t, sc); n != 1 {
 		t.Fatalf("Recover stored %d", n)
 	}
@@ -309,6 +317,9 @@ func TestReapedNodeReturnMakesMissingFinalObject(t *testing.T) {
 	}
 	if got := objectBytes(t, sc.srv, sc.tailKey); string(got) != string(sc.spool[len(sc.uploaded):]) {
 		t.Fatalf("tail object %q", got)
+	}
+	if p := sc.srv.Objects(sc.partsKey); len(p) != 0 {
+		t.Fatalf("segments left: %v", p)
 	}
 	mustVerify(t, sc.auditDir, sc.bS3)
 }

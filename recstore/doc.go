@@ -72,7 +72,12 @@
 //
 // An upload never replaces a final object: one already there with other
 // bytes (a survivor sealed the session while this node was cut off from
-// the database) stops the upload and leaves the spool to Recover.
+// the database) stops the upload and leaves the spool to Recover. A
+// session this node could not seal (its row would not end: the database
+// was away, or a survivor had reaped it) gets no final object at all, only
+// the rest of its spool as segments; Recover sorts it out against the seal
+// at the next start, finding the sealed run of segments from byte 0 even
+// when a node cut off from the database (not dead) went on adding some.
 //
 // # Names
 //

@@ -315,7 +315,7 @@ func TestFinishNeverReplacesFinalObject(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, filepath.FromSlash(rel))); err != nil {
 		t.Fatalf("spool not kept: %v", err)
 	}
-	if o := srv.Objects(""); len(o) != 1 || o[key] != sealed.Bytes {
+	if o := srv.Objects(""); o[key] != sealed.Bytes {
 		t.Fatalf("objects %v", o)
 	}
 }
@@ -335,5 +335,34 @@ func TestSealRemoteChecksTheSession(t *testing.T) {
 	}
 	if _, err := st.SealRemote(context.Background(), "abcdefgh1234", rel); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("SealRemote of a recording with no segments = %v", err)
+	}
+}
+
+// A session that could not be sealed (Finish("")): no final object, which
+// would stand for a digest nobody sealed; the rest of the spool goes up as
+// segments and the spool stays for Recover.
+func TestFinishUnsealedUploadsSegmentsOnly(t *testing.T) {
+	srv := s3test.Start(t)
+	data := t.TempDir()
+	st, err := recstore.OpenS3(srv.Config(""), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := recstore.NewUploader(st, recstore.Options{Interval: time.Hour})
+	f := writeSpool(t, data, rel, `{"version":2}`+"\n", `[0.1,"o","a"]`+"\n")
+	f.Close()
+	up, err := u.Follow(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Finish("")
+	u.Close(time.Minute)
+	whole, err := os.ReadFile(filepath.Join(data, filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatalf("spool not kept: %v", err)
+	}
+	o := srv.Objects("")
+	if _, ok := o["2026-12-02/abcdefgh1234.cast"]; ok || o["2026-12-02/abcdefgh1234.cast.parts/0000000000000000"] != int64(len(whole)) {
+		t.Fatalf("objects %v; want the whole spool as a segment, no final object", o)
 	}
 }

@@ -183,3 +183,45 @@ func checkSHA(s string) error {
 	}
 	return nil
 }
+
+// sealPrefix finds the run of rel's segments from byte 0 that hashes to
+// want, the digest a survivor sealed: the segments it read then, before
+// the node it reaped (cut off, not dead) may have added more. The seal is
+// always taken at a segment's end, so only those are tried.
+func (s *S3) sealPrefix(ctx context.Context, id, rel, want string) (Seal, error) {
+	key, err := s.checkOwn(id, rel)
+	if err != nil {
+		return Seal{}, err
+	}
+	parts, err := s.parts(ctx, key)
+	if err != nil {
+		return Seal{}, err
+	}
+	var ends []int64
+	var end int64
+	for _, p := range parts {
+		if p.off == end {
+			end += p.size
+			ends = append(ends, end)
+		} else if p.off > end || p.off+p.size > end {
+			break // a gap: nothing after it is from byte 0
+		}
+	}
+	if len(ends) == 0 {
+		return Seal{}, fmt.Errorf("recstore: %s: no segments in the object store: %w", key, os.ErrNotExist)
+	}
+	r := &segmentReader{ctx: ctx, s: s, parts: parts}
+	defer r.Close()
+	h := sha256.New()
+	var pos int64
+	for i, e := range ends {
+		if _, err := io.CopyN(h, r, e-pos); err != nil {
+			return Seal{}, fmt.Errorf("recstore: read segments of %s: %w", key, err)
+		}
+		pos = e
+		if hex.EncodeToString(h.Sum(nil)) == want {
+			return Seal{SHA256: want, Bytes: e, Segments: i + 1, Object: key}, nil
+		}
+	}
+	return Seal{}, fmt.Errorf("%w: no run of segments of %s from byte 0 hashes to it", errConflict, key)
+}

@@ -125,15 +125,12 @@ func (u *Uploader) sealedObject(ctx context.Context, rel, key, id, sealed string
 		}
 		return size, nil
 	}
-	seal, err := u.s3.SealRemote(ctx, id, rel)
+	seal, err := u.s3.sealPrefix(ctx, id, rel, sealed)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, recorder.ErrUnsafePath) {
 			return 0, fmt.Errorf("%w: the object store holds no copy of it: %v", errConflict, err)
 		}
 		return 0, err
-	}
-	if seal.SHA256 != sealed {
-		return 0, fmt.Errorf("%w: the segments are %s", errConflict, seal.SHA256)
 	}
 	if err := u.s3.StoreSealed(ctx, rel, seal); err != nil {
 		return 0, err

@@ -187,9 +187,10 @@ func (up *Upload) fail(err error) {
 
 // Finish stops following and stores the finished recording in the
 // background: one object, checked against sha, the SHA-256 sealed in the
-// session's session.end ("" when the recording failed: the object is
-// stored but the spool is kept). It returns at once; failures are retried
-// every interval until Close.
+// session's session.end ("" when the session was not sealed: the rest of
+// the spool is uploaded as segments and the spool is kept for the next
+// start's Recover). It returns at once; failures are retried every
+// interval until Close.
 func (up *Upload) Finish(sha string) {
 	if up.finished.Swap(true) {
 		return
@@ -203,7 +204,20 @@ func (up *Upload) Finish(sha string) {
 		defer u.final.Done()
 		<-up.stopped // the follow goroutine owns up.done until it returns
 		for {
-			err := u.finalize(u.ctx, up.rel, up.key, sha)
+			var err error
+			if sha == "" {
+				// Not sealed (the session row could not be ended: the
+				// database is away, or a survivor already reaped the
+				// session from the segments). No final object, which
+				// would stand for a digest nobody sealed: the rest of the
+				// spool goes up as segments, and the spool stays for the
+				// next start's Recover, which knows the seal.
+				if err = up.push(u.ctx); err == nil {
+					return
+				}
+			} else {
+				err = u.finalize(u.ctx, up.rel, up.key, sha)
+			}
 			if err == nil {
 				return
 			}
