@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"time"
 
+	"github.com/warden-gw/warden/recorder"
 	"github.com/warden-gw/warden/recstore"
 )
 
@@ -29,7 +32,9 @@ import (
 // store (remote nil), or when the store holds nothing usable (no segments,
 // a gap, a recording path that does not name the session), the session
 // ends without a digest and "recording_note" says the recording is on the
-// dead node, not sealed.
+// dead node, not sealed. A store that does not answer is waited for (the
+// session stays open, tried again next round) until the node has been
+// dead for reapPatience timeouts; then the session ends with a note.
 //
 // It is safe for several survivors to race: inside the one write
 // transaction the node's heartbeat is read again, so a node that came back
@@ -45,26 +50,34 @@ func (s *Store) ReapDeadNodes(ctx context.Context, timeout time.Duration, remote
 	if err != nil {
 		return 0, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT n.id FROM nodes n JOIN sessions s ON s.node_id = n.id
+	// Until a node has been dead for patience, a seal that failed for a
+	// passing reason (the object store did not answer) is tried again at
+	// the next round rather than given up for a note.
+	patient, err := formatTime(s.now().Add(-reapPatience * timeout))
+	if err != nil {
+		return 0, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT n.id, n.heartbeat_at FROM nodes n JOIN sessions s ON s.node_id = n.id
 		WHERE s.ended_at IS NULL AND n.heartbeat_at < ? AND n.id <> ? ORDER BY n.id`, cutoff, s.node)
 	if err != nil {
 		return 0, fmt.Errorf("audit: reap dead nodes: %w", err)
 	}
 	var dead []string
+	wait := map[string]bool{}
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var id, beat string
+		if err := rows.Scan(&id, &beat); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("audit: reap dead nodes: %w", err)
 		}
-		dead = append(dead, id)
+		dead, wait[id] = append(dead, id), beat >= patient
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return 0, fmt.Errorf("audit: reap dead nodes: %w", err)
 	}
 	var total int
 	for _, id := range dead {
-		orphans, err := s.deadSessions(ctx, id, remote)
+		orphans, err := s.deadSessions(ctx, id, remote, wait[id])
 		if err != nil {
 			return total, err
 		}
@@ -100,9 +113,22 @@ func (s *Store) ReapDeadNodes(ctx context.Context, timeout time.Duration, remote
 	return total, nil
 }
 
+// reapPatience times the reaper's timeout is how long a dead node's
+// sessions wait for an object store that does not answer (5 minutes with
+// the gateway's 30 s): then they are ended with a note all the same, so
+// that a dead node does not leave sessions that look live for ever.
+const reapPatience = 10
+
+// sealRefused reports a seal that no retry can give: a recording path
+// that is not the session's, nothing in the store, or segments with a gap.
+func sealRefused(err error) bool {
+	return errors.Is(err, recorder.ErrUnsafePath) || errors.Is(err, os.ErrNotExist) || errors.Is(err, recstore.ErrGap)
+}
+
 // deadSessions lists the open sessions of the dead node, each sealed from
-// remote as ReapDeadNodes describes.
-func (s *Store) deadSessions(ctx context.Context, node string, remote recstore.Sealer) ([]orphan, error) {
+// remote as ReapDeadNodes describes. With wait, a session whose seal
+// failed for a passing reason is left out (left open for the next round).
+func (s *Store) deadSessions(ctx context.Context, node string, remote recstore.Sealer, wait bool) ([]orphan, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, recording_path FROM sessions WHERE ended_at IS NULL AND node_id = ?
 		ORDER BY started_at, id`, node)
 	if err != nil {
@@ -134,13 +160,18 @@ func (s *Store) deadSessions(ctx context.Context, node string, remote recstore.S
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
+				if wait && !sealRefused(err) {
+					s.log.Warn("dead node's recording not sealed yet; tried again next round", "session", o.id, "node", node, "err", err)
+					o.skip = true
+					continue
+				}
 				o.note = fmt.Sprintf("recording is on node %s, not sealed: the object store's copy could not be: %v", node, err)
 				continue
 			}
 			o.sum, o.seal = seal.SHA256, &seal
 		}
 	}
-	return list, nil
+	return slices.DeleteFunc(list, func(o orphan) bool { return o.skip }), nil
 }
 
 // sealedData is the "recording_sealed" of a session.end whose recording was

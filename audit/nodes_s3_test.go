@@ -438,3 +438,35 @@ func TestReapRefusesEditedRecordingPath(t *testing.T) {
 		})
 	}
 }
+
+// The object store does not answer when the node is found dead: the
+// session is left open and sealed at a later round once the store is
+// back; should the store stay away past the patience, the session ends
+// all the same, with a note.
+func TestReapWaitsForObjectStore(t *testing.T) {
+	ctx := context.Background()
+	sc := newReapScene(t)
+	sc.srv.Stop()
+	sc.clock.Add(31 * time.Second)
+	if n, err := sc.b.ReapDeadNodes(ctx, 30*time.Second, sc.bS3); err != nil || n != 0 {
+		t.Fatalf("ReapDeadNodes with the store away = %d, %v; want 0 (wait)", n, err)
+	}
+	sc.srv.Start()
+	if n, err := sc.b.ReapDeadNodes(ctx, 30*time.Second, sc.bS3); err != nil || n != 1 {
+		t.Fatalf("ReapDeadNodes with the store back = %d, %v", n, err)
+	}
+	if row, _ := sc.b.Session(ctx, reapID); row.RecordingSHA256 != hexSum(sc.uploaded) {
+		t.Fatalf("row %+v", row)
+	}
+
+	sc2 := newReapScene(t)
+	sc2.srv.Stop()
+	sc2.clock.Add(reapPatience*30*time.Second + time.Second)
+	if n, err := sc2.b.ReapDeadNodes(ctx, 30*time.Second, sc2.bS3); err != nil || n != 1 {
+		t.Fatalf("ReapDeadNodes past the patience = %d, %v; want 1", n, err)
+	}
+	ends := eventsOf(t, sc2.b, EventSessionEnd)
+	if note, _ := ends[0].Data["recording_note"].(string); !strings.Contains(note, "not sealed") {
+		t.Fatalf("session.end data %v", ends[0].Data)
+	}
+}

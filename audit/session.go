@@ -330,6 +330,7 @@ type orphan struct {
 	rel, node string
 	seal      *recstore.Seal
 	closed    bool // set by closeOrphans when this one's end was written
+	skip      bool // left open for now (deadSessions)
 }
 
 // openSessions lists the open sessions that also match where (" AND ..."

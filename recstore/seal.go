@@ -38,6 +38,11 @@ type Sealer interface {
 	StoreSealed(ctx context.Context, rel string, seal Seal) error
 }
 
+// ErrGap is matched by SealRemote's error when the segments do not tile
+// the recording from byte 0: one was removed, and what is left is not the
+// recording.
+var ErrGap = errors.New("recstore: segments do not tile the recording")
+
 // checkOwn returns rel's key when rel is a recording path whose file is
 // named after session id.
 func (s *S3) checkOwn(id, rel string) (string, error) {
@@ -78,7 +83,7 @@ func (s *S3) SealRemote(ctx context.Context, id, rel string) (Seal, error) {
 	}
 	end, gapAt := coverage(parts)
 	if gapAt >= 0 {
-		return Seal{}, fmt.Errorf("recstore: %s: segments do not tile the recording: gap at byte %d", key, gapAt)
+		return Seal{}, fmt.Errorf("%w: %s: gap at byte %d", ErrGap, key, gapAt)
 	}
 	r := &segmentReader{ctx: ctx, s: s, parts: parts}
 	defer r.Close()
