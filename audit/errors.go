@@ -36,3 +36,13 @@ func invalidf(format string, args ...any) error {
 func notFoundf(format string, args ...any) error {
 	return &kindError{msg: "audit: " + fmt.Sprintf(format, args...), kind: ErrNotFound}
 }
+
+// ErrNoDatabase is matched (with errors.Is) by OpenReader's error for a
+// store that does not exist yet: no SQLite file, or a PostgreSQL database
+// no Warden has migrated. A command that only reads may treat it as empty.
+var ErrNoDatabase = errors.New("audit: no database")
+
+type noDatabaseError struct{ msg string }
+
+func (e *noDatabaseError) Error() string        { return e.msg }
+func (e *noDatabaseError) Is(target error) bool { return target == ErrNoDatabase }

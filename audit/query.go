@@ -70,7 +70,7 @@ func OpenReader(ctx context.Context, dataDir string, b Backend) (*Reader, error)
 		}
 		if !migrated {
 			db.Close()
-			return nil, errors.New("audit: no Warden tables in the PostgreSQL database (warden serve creates them)")
+			return nil, &noDatabaseError{"audit: no Warden tables in the PostgreSQL database (warden serve creates them)"}
 		}
 		db.SetMaxOpenConns(readConns)
 		db.SetMaxIdleConns(readConns)
@@ -78,7 +78,7 @@ func OpenReader(ctx context.Context, dataDir string, b Backend) (*Reader, error)
 	}
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("audit: no database at %s", path)
+			return nil, &noDatabaseError{"audit: no database at " + path}
 		}
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}

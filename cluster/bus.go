@@ -16,7 +16,9 @@ var ErrTooLarge = errors.New("cluster: message payload too large")
 
 // Bus carries small messages to every node of the cluster, this one
 // included. Delivery is at most once and in order per sender and topic;
-// a subscriber that must not miss anything also registers a resync.
+// a subscriber that must not miss anything also registers a resync. A
+// payload is at most MaxPayload bytes of valid UTF-8 without NUL bytes
+// (ErrTooLarge, ErrPayload): callers send JSON.
 type Bus interface {
 	// Publish sends payload on topic to every subscriber on every node.
 	// An error means the message may not have gone out: the caller fails
@@ -76,13 +78,15 @@ func NewLocal() *Local {
 func (l *Local) deliver() {
 	defer close(l.done)
 	for m := range l.queue {
+		// The subscribers are read with running held, so a cancel that
+		// has returned is never followed by a call.
+		l.running.Lock()
 		l.mu.Lock()
 		fns := make([]func([]byte), 0, len(l.subs[m.topic]))
 		for _, fn := range l.subs[m.topic] {
 			fns = append(fns, fn)
 		}
 		l.mu.Unlock()
-		l.running.Lock()
 		for _, fn := range fns {
 			fn(m.payload)
 		}
@@ -90,13 +94,14 @@ func (l *Local) deliver() {
 	}
 }
 
-// Publish implements Bus.
+// Publish implements Bus. It refuses what the PostgreSQL bus refuses, so
+// that a node alone finds a payload the cluster could not carry.
 func (l *Local) Publish(ctx context.Context, topic string, payload []byte) error {
 	if err := checkTopic(topic); err != nil {
 		return err
 	}
-	if len(payload) > MaxPayload {
-		return ErrTooLarge
+	if err := checkPayload(payload); err != nil {
+		return err
 	}
 	m := localMsg{topic: topic, payload: append([]byte(nil), payload...)}
 	l.mu.Lock()

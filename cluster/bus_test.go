@@ -47,4 +47,10 @@ func TestLocalRefusesBadTopicsAndLargePayloads(t *testing.T) {
 	if err := b.Publish(context.Background(), "t", make([]byte, MaxPayload+1)); err != ErrTooLarge {
 		t.Fatalf("large payload: %v", err)
 	}
+	// What PostgreSQL's NOTIFY could not carry is refused alone too.
+	for _, p := range [][]byte{[]byte("a\x00b"), {0xff}} {
+		if err := b.Publish(context.Background(), "t", p); err != ErrPayload {
+			t.Errorf("payload %q: %v, want ErrPayload", p, err)
+		}
+	}
 }

@@ -15,5 +15,21 @@
 // again from the store whatever it depends on.
 //
 // [Leader] runs a job on exactly one node of the cluster at a time
-// (evidence schedule, grant and request expiry).
+// (evidence schedule, grant and request expiry). [Alone] is the leader of
+// a node alone; on PostgreSQL, [Postgres] takes a session-level advisory
+// lock per job name ([LeaderKey]) on a connection of its own, which the
+// server releases when the node stops, dies or loses its connection.
+//
+// The files, in the order a message travels:
+//
+//	bus.go              the Bus interface, topic and payload rules, Local
+//	postgres.go         Open, Publish (pg_notify), Subscribe, the delivery goroutine
+//	postgres_listen.go  the listening connection: pgxlisten, reconnection, LISTEN/UNLISTEN, resync
+//	leader.go           the Leader interface, Alone
+//	postgres_leader.go  Lead on PostgreSQL: advisory locks, terms, hand-over
+//
+// Concurrency of Postgres: one goroutine owns the listening connection
+// and queues what arrives; one delivers the queue to the subscribers in
+// order and runs the resyncs; Publish and each Lead use connections of
+// their own. Close ends all of them and waits.
 package cluster

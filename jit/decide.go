@@ -105,6 +105,7 @@ func (s *Service) decide(ctx context.Context, approver *policy.User, id int64, v
 	}
 	if grant != nil {
 		s.scheduleGrant(*grant)
+		s.changed()
 	}
 	s.notify(ctx, requestDecidedNotice(req, grant, validApprovals(pol, role, req), approvalsNeeded(role)))
 	return req, grant, nil

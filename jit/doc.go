@@ -70,6 +70,13 @@
 // When a grant ends, the OnGrantEnd callbacks run after the end is
 // committed; the gateway uses them to close the grant's live sessions.
 //
+// In a cluster (gateways sharing a PostgreSQL store) only the leader runs
+// Run, so that each deadline is acted on once. A request or grant created
+// on another gateway reaches the leader's timetable through OnChange (the
+// gateway publishes on the cluster bus) and Resync (the leader re-reads
+// the pending requests and running grants); a deadline queued twice is
+// harmless, as each job re-reads its row in the writer.
+//
 // # Rotations
 //
 // A grant of a role with a static credential (credential.vault_kv) owes a

@@ -268,7 +268,14 @@ func newEnv(t testing.TB) *env {
 // openEnv opens a Service on the store in dir.
 func openEnv(t testing.TB, dir string, clock *fakeClock, pol *policy.Config) *env {
 	t.Helper()
-	store, err := audit.Open(context.Background(), dir, audit.Options{Now: clock.Now})
+	return openEnvWith(t, dir, audit.Options{Now: clock.Now}, clock, pol)
+}
+
+// openEnvWith opens a Service on the store opt describes (cluster_test.go:
+// two gateways on one PostgreSQL database).
+func openEnvWith(t testing.TB, dir string, opt audit.Options, clock *fakeClock, pol *policy.Config) *env {
+	t.Helper()
+	store, err := audit.Open(context.Background(), dir, opt)
 	if err != nil {
 		t.Fatalf("audit.Open: %v", err)
 	}

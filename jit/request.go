@@ -81,6 +81,7 @@ func (s *Service) Request(ctx context.Context, user *policy.User, role string, d
 		return Request{}, err
 	}
 	s.schedule(deadline{at: now.Add(requestTTL(in.role)), job: jobExpireRequest, id: req.ID})
+	s.changed()
 	s.notify(ctx, requestCreatedNotice(req, in.role))
 	return req, nil
 }

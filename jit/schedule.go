@@ -159,11 +159,22 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// load queues the deadlines stored in the database.
+// load ends what the policy no longer allows and queues the deadlines
+// stored in the database.
 func (s *Service) load(ctx context.Context) error {
 	if _, err := s.Deprovision(ctx); err != nil {
 		return err
 	}
+	return s.Resync(ctx)
+}
+
+// Resync queues the deadlines of every pending request and running grant
+// in the database, so that Run acts on those another gateway of the
+// cluster created (it calls OnChange's functions, and the leader running
+// Run resyncs). It is idempotent: the timetable holds one deadline per job
+// and row, and a job re-reads its row before acting, so a deadline queued
+// twice, or for a row that has moved on, writes nothing twice.
+func (s *Service) Resync(ctx context.Context) error {
 	q := dbQuerier{ctx, s.store.DB()}
 	pending, err := listRequests(q, `state = ?`, StatePending)
 	if err != nil {

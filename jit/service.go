@@ -54,10 +54,11 @@ type Service struct {
 	notifier Notifier
 	log      *slog.Logger
 
-	mu    sync.Mutex
-	onEnd []func(Grant)
-	queue timetable     // upcoming deadlines; guarded by mu
-	wake  chan struct{} // tells Run the queue changed
+	mu       sync.Mutex
+	onEnd    []func(Grant)
+	onChange []func()
+	queue    timetable     // upcoming deadlines; guarded by mu
+	wake     chan struct{} // tells Run the queue changed
 }
 
 // New checks opt and returns a Service. It does not touch the database;
@@ -100,6 +101,26 @@ func (s *Service) OnGrantEnd(fn func(Grant)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onEnd = append(s.onEnd, fn)
+}
+
+// OnChange registers fn to be called after a request or a grant is
+// created, once it is committed and queued here: it is how a gateway tells
+// the cluster's leader, whose Run keeps the deadlines, to Resync. fn runs
+// in the caller's goroutine, so it must not block for long.
+func (s *Service) OnChange(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onChange = append(s.onChange, fn)
+}
+
+// changed calls the OnChange functions.
+func (s *Service) changed() {
+	s.mu.Lock()
+	fns := slices.Clone(s.onChange)
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 // now is the clock in UTC at the stored precision (microseconds), so that

@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/evidence"
 	"github.com/warden-gw/warden/policy"
 )
@@ -140,16 +139,12 @@ func recordPolicy(ctx context.Context, e *env, cfg *policy.Config, dir, use stri
 	if cfg == nil {
 		return
 	}
-	r, err := audit.OpenReadOnly(dir) // never create a database to record a policy in
+	st, err := openExistingStore(ctx, cfg, dir) // never create a database to record a policy in
 	if err != nil {
 		return
 	}
-	r.Close()
-	st, err := audit.Open(ctx, dir, audit.Options{})
-	if err == nil {
-		err = evidence.RecordPolicy(ctx, st, cfg, use, time.Time{})
-		st.Close()
-	}
+	err = evidence.RecordPolicy(ctx, st, cfg, use, time.Time{})
+	st.Close()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "warden: warning: policy version %s not recorded: %s\n", cfg.Version(), oneLine(err.Error()))
 	}

@@ -11,9 +11,9 @@ import (
 	"github.com/warden-gw/warden/exceptions"
 )
 
-const exceptionsSynopsis = "exceptions [--data DIR] [--tenant T] [--expired] [--all] [--json]\n" +
+const exceptionsSynopsis = "exceptions [-c warden.yaml | --data DIR] [--tenant T] [--expired] [--all] [--json]\n" +
 	"       warden exceptions add --tenant T --owner U --reason R --controls C --expires YYYY-MM-DD [--by NAME] [--data DIR] [-c warden.yaml]\n" +
-	"       warden exceptions close ID --note TEXT [--by NAME] [--data DIR]"
+	"       warden exceptions close ID --note TEXT [--by NAME] [--data DIR] [-c warden.yaml]"
 
 func runExceptions(e *env, args []string) error {
 	if len(args) > 0 {
@@ -25,6 +25,7 @@ func runExceptions(e *env, args []string) error {
 		}
 	}
 	fs := newFlags(e, "exceptions", exceptionsSynopsis)
+	cfgPath := fs.String("c", "", "policy whose store (store.driver, data_dir) to read (default: ./warden.yaml when present)")
 	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
 	tenant := fs.String("tenant", "", "only this tenant's exceptions")
 	expired := fs.Bool("expired", false, "only open exceptions whose expiry has passed")
@@ -37,7 +38,7 @@ func runExceptions(e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageError("exceptions: unknown subcommand %q (want add or close)", pos[0])
 	}
-	r, err := openReader(*data)
+	r, _, err := openStoreReader(*cfgPath, *data) // store.go
 	if err != nil {
 		return err
 	}
@@ -94,7 +95,13 @@ func runExceptionAdd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := audit.Open(context.Background(), dir, audit.Options{})
+	// The configured store (store.driver): with PostgreSQL, an exception
+	// written to a local SQLite file would be one no node or auditor sees.
+	b, err := backendOf(cfg) // store.go
+	if err != nil {
+		return err
+	}
+	st, err := audit.Open(context.Background(), dir, audit.Options{Backend: b})
 	if err != nil {
 		return err
 	}
@@ -111,6 +118,7 @@ func runExceptionAdd(e *env, args []string) error {
 
 func runExceptionClose(e *env, args []string) error {
 	fs := newFlags(e, "exceptions close", exceptionsSynopsis)
+	cfgPath := fs.String("c", "", "policy whose store (store.driver, data_dir) to write (default: ./warden.yaml when present)")
 	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
 	note := fs.String("note", "", "how it was resolved (required)")
 	by := fs.String("by", "", "who closes it (default: your login name)")
@@ -132,17 +140,12 @@ func runExceptionClose(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := dataDir(*data)
+	cfg, dir, err := storePolicy(*cfgPath, *data) // store.go
 	if err != nil {
 		return err
 	}
 	// Never create a database just to find the ID missing from it.
-	r, err := audit.OpenReadOnly(dir)
-	if err != nil {
-		return err
-	}
-	r.Close()
-	st, err := audit.Open(context.Background(), dir, audit.Options{})
+	st, err := openExistingStore(context.Background(), cfg, dir)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/identity"
 	"github.com/warden-gw/warden/policy"
 )
@@ -69,7 +68,7 @@ func identities(cfg *policy.Config, dir string) ([]identityJSON, error) {
 				Groups: append([]string{}, u.Groups...), Keys: len(u.Keys)})
 		}
 	}
-	r, err := audit.OpenReadOnly(dir)
+	r, err := openCfgReader(context.Background(), cfg, dir) // store.go
 	if err != nil {
 		return nil, err
 	}

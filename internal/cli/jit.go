@@ -11,10 +11,12 @@ import (
 	"github.com/warden-gw/warden/jit"
 )
 
-// openList parses the flags of a plain list command (--data, --json) and
-// opens the database read-only.
+// openList parses the flags of a plain list command (-c, --data, --json)
+// and opens the store read-only: the configured one (store.driver) with
+// -c FILE or ./warden.yaml, a SQLite database with --data DIR alone.
 func openList(e *env, name string, args []string) (*audit.Reader, bool, error) {
-	fs := newFlags(e, name, name+" [--data DIR] [--json]")
+	fs := newFlags(e, name, name+" [-c FILE | --data DIR] [--json]")
+	cfgPath := fs.String("c", "", "policy whose store (store.driver, data_dir) to read (default: ./warden.yaml when present)")
 	data := fs.String("data", "", "data directory (default: data_dir of ./warden.yaml, else ./data)")
 	asJSON := fs.Bool("json", false, "print a JSON array")
 	pos, err := parseFlags(fs, args)
@@ -24,7 +26,7 @@ func openList(e *env, name string, args []string) (*audit.Reader, bool, error) {
 	if len(pos) > 0 {
 		return nil, false, usageError("%s takes no arguments (got %q)", name, pos[0])
 	}
-	r, err := openReader(*data)
+	r, _, err := openStoreReader(*cfgPath, *data) // store.go
 	return r, *asJSON, err
 }
 

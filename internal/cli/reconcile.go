@@ -92,15 +92,10 @@ func runReconcile(e *env, args []string) error {
 		if opt.Actor, err = actorName(*by); err != nil {
 			return err
 		}
-		r, err := audit.OpenReadOnly(dir) // never create a database to reconcile nothing
-		if err != nil {
-			return err
-		}
-		r.Close()
 		// The policy that decides what is ended is recorded; a dry run
 		// writes nothing.
 		recordPolicy(context.Background(), e, cfg, dir, evidence.UseReconcile)
-		st, err := audit.Open(context.Background(), dir, audit.Options{})
+		st, err := openExistingStore(context.Background(), cfg, dir) // never create a database to reconcile nothing
 		if err != nil {
 			return err
 		}
@@ -116,7 +111,7 @@ func runReconcile(e *env, args []string) error {
 			return err
 		}
 	} else {
-		r, err := audit.OpenReadOnly(dir)
+		r, err := openCfgReader(context.Background(), cfg, dir) // store.go
 		if err != nil {
 			return err
 		}

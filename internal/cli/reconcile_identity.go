@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/warden-gw/warden/audit"
@@ -20,10 +18,10 @@ func withDirectory(cfg *policy.Config, dir string) (*policy.Config, identity.Rev
 	if len(cfg.Identity.Directories) == 0 {
 		return cfg, identity.Review{}, nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, "warden.db")); errors.Is(err, os.ErrNotExist) {
+	r, err := openCfgReader(context.Background(), cfg, dir) // store.go
+	if errors.Is(err, audit.ErrNoDatabase) {
 		return cfg, identity.Reviewed(cfg, nil), nil
 	}
-	r, err := audit.OpenReadOnly(dir)
 	if err != nil {
 		return nil, identity.Review{}, err
 	}

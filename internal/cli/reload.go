@@ -59,7 +59,7 @@ func runReload(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rd, err := audit.OpenReadOnly(cfg.DataDir)
+	rd, err := openCfgReader(context.Background(), cfg, cfg.DataDir) // store.go: the store the gateway writes
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 
-	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/recorder"
 )
 
@@ -142,22 +140,6 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-}
-
-// dataDir resolves --data: the flag, else data_dir of ./warden.yaml when
-// present, else ./data.
-func dataDir(flagValue string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
-	}
-	if _, err := os.Stat("warden.yaml"); err == nil {
-		cfg, err := policy.Load("warden.yaml")
-		if err != nil {
-			return "", fmt.Errorf("reading ./warden.yaml for data_dir: %w", err)
-		}
-		return cfg.DataDir, nil
-	}
-	return "data", nil
 }
 
 func oneLine(s string) string {

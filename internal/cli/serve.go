@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/cluster"
 	"github.com/warden-gw/warden/console"
 	"github.com/warden-gw/warden/evidence"
 	"github.com/warden-gw/warden/exceptions"
@@ -99,6 +100,12 @@ type running struct {
 	recs    recstore.Store // recordings.store s3; nil: local files (serve_recordings.go)
 	self    *audit.Self    // this process in the nodes table (serve_nodes.go)
 
+	// bus and leader join the gateways sharing the store (serve_cluster.go):
+	// on PostgreSQL both are the *cluster.Postgres on the store's database;
+	// on SQLite an in-process bus and cluster.Alone.
+	bus    cluster.Bus
+	leader cluster.Leader
+
 	// console is the browser console; nil without http_listen (serve_http.go).
 	console *console.Console
 	// sshListen is the SSH listener's address once serve runs (the
@@ -168,8 +175,15 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if created {
 		log.Info("created gateway host key", "path", cfg.HostKey)
 	}
+	bus, leader, closeBus, err := openCluster(ctx, backend, log) // serve_cluster.go
+	if err != nil {
+		closeSigner()
+		st.Close()
+		return nil, err
+	}
 	uploads := startUploads(ctx, cfg, st, recs, log) // after CloseOrphans sealed what a crash left
-	r := &running{store: st, self: self, cfg: cfg, log: log, recs: recordingsOf(recs), closer: func() {
+	r := &running{store: st, self: self, cfg: cfg, log: log, recs: recordingsOf(recs), bus: bus, leader: leader, closer: func() {
+		closeBus() // first: it waits for the led jobs, which use the store
 		if uploads != nil {
 			uploads.Close(time.Duration(cfg.ShutdownGrace))
 		}
@@ -195,6 +209,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		r.closer()
 		return nil, err
 	}
+	r.announceJIT() // serve_cluster.go
 	gopt := gateway.Options{Policy: cfg, Store: st, Signer: sig, HostKey: hk, Logger: log, JIT: r.jit,
 		Exceptions: &exceptions.Register{Store: st, DB: st.DB()}, Uploads: uploads}
 	if r.hook != nil {
@@ -250,22 +265,27 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 	defer stopServe()
 	bg, stopBG := context.WithCancel(sctx)
 	defer stopBG()
-	go func() {
-		if err := r.jit.Run(bg); err != nil && bg.Err() == nil {
-			r.log.Error("elevation scheduler stopped", "err", err)
+	// The workflow's deadlines and the evidence schedule run once per
+	// cluster, on the leader of each (serve_cluster.go); a node alone
+	// always leads.
+	var leadingJIT atomic.Bool
+	r.bus.OnResync(func() {
+		if leadingJIT.Load() {
+			r.resyncJIT(bg)
 		}
-	}()
+	})
+	go r.leader.Lead(bg, "jit", func(ctx context.Context) { r.leadJIT(ctx, &leadingJIT) })
 	if r.hook != nil {
 		go r.hook.Run(bg)
 		defer r.hook.Close()
 	}
 	if r.cfg.Evidence.Schedule != "" {
-		go func() {
+		go r.leader.Lead(bg, "evidence", func(ctx context.Context) {
 			var n evidence.Notifier
 			if r.hook != nil {
 				n = evidenceNotifier{r.hook}
 			}
-			err := evidence.RunMonthly(bg, evidence.ScheduleOptions{
+			err := evidence.RunMonthly(ctx, evidence.ScheduleOptions{
 				Schedule: r.cfg.Evidence.Schedule, DataDir: r.cfg.DataDir, Policy: r.cfg, Notifier: n, Store: r.store, Recordings: r.recs,
 				Keys: evidence.KeysFor(r.cfg, r.cfg.DataDir, serveKeyFetcher(r.cfg, r.log)),
 				Logf: func(format string, args ...any) { r.log.Error(fmt.Sprintf(format, args...)) },
@@ -273,7 +293,7 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 			if err != nil {
 				r.log.Error("evidence schedule stopped", "err", err)
 			}
-		}()
+		})
 	}
 	waitHTTP, err := r.serveHTTP(bg) // serve_http.go
 	if err != nil {

@@ -62,6 +62,42 @@ func dataStore(cfgPath, flagData string) (string, audit.Backend, error) {
 	return dir, b, err
 }
 
+// backendOf is the store a policy configures; without a policy, the
+// zero Backend: the SQLite database in the data directory.
+func backendOf(cfg *policy.Config) (audit.Backend, error) {
+	if cfg == nil {
+		return audit.Backend{}, nil
+	}
+	return storeBackend(cfg)
+}
+
+// openExistingStore opens the store of cfg (SQLite in dir without a
+// policy) for writing, but never creates a database: a command that finds
+// nothing to act on must not leave an empty database (or, on PostgreSQL,
+// a migrated schema) behind. It checks through a read-only open first.
+func openExistingStore(ctx context.Context, cfg *policy.Config, dir string) (*audit.Store, error) {
+	b, err := backendOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r, err := audit.OpenReader(ctx, dir, b)
+	if err != nil {
+		return nil, err
+	}
+	r.Close()
+	return audit.Open(ctx, dir, audit.Options{Backend: b})
+}
+
+// openCfgReader opens the store of cfg (SQLite in dir without a policy)
+// read-only.
+func openCfgReader(ctx context.Context, cfg *policy.Config, dir string) (*audit.Reader, error) {
+	b, err := backendOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return audit.OpenReader(ctx, dir, b)
+}
+
 // openStoreReader opens the store dataStore names, read-only.
 func openStoreReader(cfgPath, flagData string) (*audit.Reader, string, error) {
 	dir, b, err := dataStore(cfgPath, flagData)
@@ -70,4 +106,15 @@ func openStoreReader(cfgPath, flagData string) (*audit.Reader, string, error) {
 	}
 	r, err := audit.OpenReader(context.Background(), dir, b)
 	return r, dir, err
+}
+
+// storePolicy resolves a writing command's -c and --data as dataStore
+// does for readers: --data DIR alone is a SQLite database there (nil
+// policy); otherwise the policy of -c FILE (else ./warden.yaml when
+// present) with its store, and its data_dir unless --data names another.
+func storePolicy(cfgPath, flagData string) (*policy.Config, string, error) {
+	if cfgPath == "" && flagData != "" {
+		return nil, flagData, nil
+	}
+	return policyAndData(cfgPath, flagData, false)
 }

@@ -40,6 +40,7 @@ type Server struct {
 	rolePw   string // Role's password
 	admin    *sql.DB
 	n        atomic.Int64 // databases created
+	halted   atomic.Bool  // between Halt and Resume
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -104,24 +105,80 @@ func (s *Server) start() error {
 		if err != nil {
 			return err
 		}
-		opts := strings.Join([]string{
-			"-p " + strconv.Itoa(port),
-			"-c listen_addresses=127.0.0.1",
-			"-c unix_socket_directories=" + s.dir,
-			"-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
-			"-c max_connections=300", "-c shared_buffers=32MB",
-		}, " ")
-		out, err := s.run("pg_ctl", "start", "-w", "-t", "120", "-D", data, "-l", filepath.Join(s.dir, "server.log"), "-o", opts)
-		if err == nil {
+		if lastErr = s.launch(port); lastErr == nil {
 			s.port = port
 			return s.connectAdmin()
 		}
 		// Most likely the port was taken between freePort and the
 		// server's bind: try another.
-		log, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
-		lastErr = fmt.Errorf("pgtest: pg_ctl start: %w\n%s\n%s", err, out, log)
 	}
 	return lastErr
+}
+
+// launch starts the server on its data directory, listening on port.
+func (s *Server) launch(port int) error {
+	opts := strings.Join([]string{
+		"-p " + strconv.Itoa(port),
+		"-c listen_addresses=127.0.0.1",
+		"-c unix_socket_directories=" + s.dir,
+		"-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
+		"-c max_connections=300", "-c shared_buffers=32MB",
+	}, " ")
+	out, err := s.run("pg_ctl", "start", "-w", "-t", "120", "-D", filepath.Join(s.dir, "data"), "-l", filepath.Join(s.dir, "server.log"), "-o", opts)
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
+		return fmt.Errorf("pgtest: pg_ctl start: %w\n%s\n%s", err, out, log)
+	}
+	return nil
+}
+
+// Halt stops the server as an operator's restart does (pg_ctl stop -m
+// fast: sessions are ended, data is kept) and leaves it down until
+// Resume. Tests of what clients do when their database goes away use it
+// on a server of their own (Start), not on a Shared one.
+func (s *Server) Halt() error {
+	out, err := s.run("pg_ctl", "stop", "-w", "-t", "120", "-m", "fast", "-D", filepath.Join(s.dir, "data"))
+	if err != nil {
+		return fmt.Errorf("pgtest: pg_ctl stop: %w\n%s", err, out)
+	}
+	s.halted.Store(true)
+	return nil
+}
+
+// Resume starts a halted server again on the same data directory and
+// port, so DSNs handed out before still work.
+func (s *Server) Resume() error {
+	var err error
+	// The port is ours, but the old listener's socket may linger an
+	// instant after the stop.
+	for attempt := 0; attempt < 10; attempt++ {
+		if err = s.launch(s.port); err == nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	s.halted.Store(false)
+	// The admin pool's connections died with the old server; database/sql
+	// drops each on its first failure.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		if err = s.admin.PingContext(ctx); err == nil || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Restart halts and resumes the server.
+func (s *Server) Restart() error {
+	if err := s.Halt(); err != nil {
+		return err
+	}
+	return s.Resume()
 }
 
 // run runs a server binary, as the postgres user when started as root.
@@ -181,7 +238,7 @@ func (s *Server) Stop() error {
 			s.admin.Close()
 		}
 		out, err := s.run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", filepath.Join(s.dir, "data"))
-		if err != nil {
+		if err != nil && !s.halted.Load() {
 			s.stopErr = fmt.Errorf("pgtest: pg_ctl stop: %w\n%s", err, out)
 		}
 		s.stopErr = errors.Join(s.stopErr, os.RemoveAll(s.dir))

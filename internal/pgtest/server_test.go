@@ -59,3 +59,42 @@ func TestDatabasesAreFreshAndPasswordProtected(t *testing.T) {
 		t.Fatalf("wrong password: %v, want a password failure", err)
 	}
 }
+
+// A restarted server keeps its data and its port, so DSNs handed out
+// before work again; while it is halted, connections are refused.
+func TestRestartKeepsDataAndPort(t *testing.T) {
+	srv, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	ctx := context.Background()
+	dsn, err := srv.CreateDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	port := srv.Port()
+	if err := srv.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := sql.Open("pgx", dsn)
+	defer fresh.Close()
+	if err := fresh.PingContext(ctx); err == nil {
+		t.Fatal("connected to a halted server")
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	var x int
+	if err := fresh.QueryRowContext(ctx, `SELECT x FROM kept`).Scan(&x); err != nil || x != 42 || srv.Port() != port {
+		t.Fatalf("after restart: x=%d err=%v port %d (was %d)", x, err, srv.Port(), port)
+	}
+}
