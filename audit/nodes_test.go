@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,16 @@ func newSetClock() *setClock {
 func (c *setClock) Now() time.Time           { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *setClock) Add(d time.Duration)      { c.ns.Add(int64(d)) }
 func (c *setClock) opts(node string) Options { return Options{Now: c.Now, NodeID: node} }
+
+// selves holds each test Store's process identity (*Store -> *Self): one
+// instance per Store, as one per gateway process.
+var selves sync.Map
+
+// me is s's Self: host "testhost", an instance of its own, dead after 30 s.
+func me(s *Store) *Self {
+	v, _ := selves.LoadOrStore(s, &Self{Host: "testhost", Instance: fmt.Sprintf("inst-%p", s), DeadAfter: 30 * time.Second})
+	return v.(*Self)
+}
 
 // twoNodes opens two Stores with their own node IDs on one database: the
 // harness's (one PostgreSQL database per directory, or the SQLite file,
@@ -47,7 +58,7 @@ func TestNodeStartLeavesOtherNodesSessionsOpen(t *testing.T) {
 	c := newSetClock()
 	st := twoNodes(t, c, "gw-a", "gw-b")
 	a, b := st[0], st[1]
-	if err := a.NodeStarted(ctx); err != nil {
+	if err := a.NodeStarted(ctx, me(a)); err != nil {
 		t.Fatal(err)
 	}
 	mustStart(t, a, testSession("A1"))
@@ -87,7 +98,7 @@ func TestReapDeadNodeExactlyOnce(t *testing.T) {
 	st := twoNodes(t, c, "gw-a", "gw-b", "gw-c")
 	a, b, cc := st[0], st[1], st[2]
 	for _, s := range st {
-		if err := s.NodeStarted(ctx); err != nil {
+		if err := s.NodeStarted(ctx, me(s)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -97,10 +108,10 @@ func TestReapDeadNodeExactlyOnce(t *testing.T) {
 	// 29 s without a heartbeat from A: not dead yet.
 	c.Add(29 * time.Second)
 	for _, s := range []*Store{b, cc} {
-		if err := s.Heartbeat(ctx); err != nil {
+		if err := s.Heartbeat(ctx, me(s)); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := s.ReapDeadNodes(ctx, 30*time.Second); err != nil || n != 0 {
+		if n, err := s.ReapDeadNodes(ctx, 30*time.Second, nil); err != nil || n != 0 {
 			t.Fatalf("reap at 29 s = %d, %v; want 0", n, err)
 		}
 	}
@@ -112,7 +123,7 @@ func TestReapDeadNodeExactlyOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := s.ReapDeadNodes(ctx, 30*time.Second)
+			n, err := s.ReapDeadNodes(ctx, 30*time.Second, nil)
 			if err != nil {
 				t.Error(err)
 			}
@@ -149,10 +160,10 @@ func TestReapDeadNodeExactlyOnce(t *testing.T) {
 	// Much later, B (which heartbeats) still is not reaped by C, and the
 	// chain verifies.
 	c.Add(time.Hour)
-	if err := b.Heartbeat(ctx); err != nil {
+	if err := b.Heartbeat(ctx, me(b)); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := cc.ReapDeadNodes(ctx, 30*time.Second); err != nil || n != 0 {
+	if n, err := cc.ReapDeadNodes(ctx, 30*time.Second, nil); err != nil || n != 0 {
 		t.Fatalf("reap of a live node = %d, %v", n, err)
 	}
 	nodes, err := b.Nodes(ctx)
@@ -169,7 +180,7 @@ func TestReapRechecksHeartbeatAndCleanStop(t *testing.T) {
 	c := newSetClock()
 	st := twoNodes(t, c, "gw-a", "gw-b")
 	a, b := st[0], st[1]
-	if err := a.NodeStarted(ctx); err != nil {
+	if err := a.NodeStarted(ctx, me(a)); err != nil {
 		t.Fatal(err)
 	}
 	mustStart(t, a, testSession("A1"))
@@ -178,7 +189,7 @@ func TestReapRechecksHeartbeatAndCleanStop(t *testing.T) {
 	if err != nil || len(orphans) != 1 {
 		t.Fatalf("open sessions of gw-a: %v, %v", orphans, err)
 	}
-	if err := a.Heartbeat(ctx); err != nil { // A is back
+	if err := a.Heartbeat(ctx, me(a)); err != nil { // A is back
 		t.Fatal(err)
 	}
 	cutoff, _ := formatTime(c.Now().Add(-30 * time.Second))
@@ -190,7 +201,7 @@ func TestReapRechecksHeartbeatAndCleanStop(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("closeOrphans after the heartbeat = %d, %v; want 0", n, err)
 	}
-	if n, err := b.ReapDeadNodes(ctx, 30*time.Second); err != nil || n != 0 {
+	if n, err := b.ReapDeadNodes(ctx, 30*time.Second, nil); err != nil || n != 0 {
 		t.Fatalf("ReapDeadNodes of a node that came back = %d, %v", n, err)
 	}
 	if err := a.EndSession(ctx, "A1", SessionEnd{Reason: "exit"}); err != nil {
@@ -204,7 +215,7 @@ func TestReapRechecksHeartbeatAndCleanStop(t *testing.T) {
 		t.Fatalf("nodes %+v, %v; want gw-a stopped", nodes, err)
 	}
 	c.Add(time.Hour)
-	if n, err := b.ReapDeadNodes(ctx, 30*time.Second); err != nil || n != 0 {
+	if n, err := b.ReapDeadNodes(ctx, 30*time.Second, nil); err != nil || n != 0 {
 		t.Fatalf("reap of a cleanly stopped node = %d, %v", n, err)
 	}
 }

@@ -250,7 +250,8 @@ func (s *Store) CloseOrphans(ctx context.Context, reason string) (int, error) {
 	return s.closeOrphans(ctx, reason, orphans, nil)
 }
 
-// closeOrphans ends orphans as CloseOrphans describes, in one write. When
+// closeOrphans ends orphans as CloseOrphans describes, in one write, and
+// marks those it ended (closed). When
 // still is set, it runs first inside the write transaction and nothing is
 // closed unless it returns true: the re-check that makes a reap happen
 // once however many survivors race for it.
@@ -268,12 +269,16 @@ func (s *Store) closeOrphans(ctx context.Context, reason string, orphans []orpha
 	var closed int
 	err = s.write(ctx, func(tx *sql.Tx, tip *chainTip) error {
 		closed = 0
+		for i := range orphans {
+			orphans[i].closed = false
+		}
 		if still != nil {
 			if ok, err := still(tx); err != nil || !ok {
 				return err
 			}
 		}
-		for _, o := range orphans {
+		for i := range orphans {
+			o := &orphans[i]
 			res, err := tx.Exec(`UPDATE sessions SET ended_at = ?, end_reason = ?, recording_sha256 = COALESCE(?, recording_sha256)
 				WHERE id = ? AND ended_at IS NULL`, now, reason, nullString(o.sum), o.id)
 			if err != nil {
@@ -286,6 +291,12 @@ func (s *Store) closeOrphans(ctx context.Context, reason string, orphans []orpha
 			if o.note != "" {
 				data["recording_note"] = o.note
 			}
+			if o.node != "" {
+				data["node"] = o.node // reaped: the node that died with it
+			}
+			if o.seal != nil {
+				data["recording_sealed"] = o.sealedData()
+			}
 			if o.repair.TruncatedBytes > 0 {
 				data["recording_repaired"] = map[string]any{
 					"truncated_bytes": o.repair.TruncatedBytes, "sha256_before": o.repair.SHA256Before,
@@ -295,6 +306,7 @@ func (s *Store) closeOrphans(ctx context.Context, reason string, orphans []orpha
 			if err := appendSessionEnd(tx, tip, ev, o.id, data); err != nil {
 				return err
 			}
+			o.closed = true
 			closed++
 		}
 		return nil
@@ -308,11 +320,17 @@ func (s *Store) closeOrphans(ctx context.Context, reason string, orphans []orpha
 	return closed, nil
 }
 
-// orphan is an open session found by CloseOrphans, with the digest of the
-// recording it left.
+// orphan is an open session found by CloseOrphans or ReapDeadNodes, with
+// the digest of the recording it left.
 type orphan struct {
 	id, sum, note string
 	repair        recorder.Repair
+	// Set by ReapDeadNodes: the recording path, the dead node, and the
+	// seal taken from the object store (nil: none).
+	rel, node string
+	seal      *recstore.Seal
+	closed    bool // set by closeOrphans when this one's end was written
+	skip      bool // left open for now (deadSessions)
 }
 
 // openSessions lists the open sessions that also match where (" AND ..."

@@ -40,11 +40,51 @@
 // other, and reports recording.gap: how many bytes of the spool the object
 // store lacked at the kill (the spool's length less the segments' coverage).
 //
+// # A node that dies, and comes back
+//
+// A node that stops heartbeating is taken for dead, and a survivor ends its
+// open sessions (audit.Store.ReapDeadNodes). The survivor has no spool of
+// them, so it seals what the object store holds ([S3.SealRemote]): the
+// segments, which must tile the recording from byte 0 (a gap, no segments,
+// or a recording path that is not this session's own leaves the session
+// without a digest and with a recording_note instead). Once the
+// session.end binding that digest is committed, [S3.StoreSealed] makes the
+// final object out of the segments, reads it back against the digest and
+// removes the segments; until then readers concatenate the segments, which
+// hash to the same digest.
+//
+// The dead node's spool may hold up to one interval more than the seal.
+// When the node comes back, [Uploader.Recover] finds the spool of an ended
+// session that does not hash to its sealed digest. The sealed recording
+// stays the recording: the final object (made from the segments if the
+// reaper did not get to it) is never replaced. The spool must start with
+// exactly its bytes; what follows is stored as the tail object
+//
+//	PREFIX/YYYY-MM-DD/SESSION_ID.cast.tail
+//
+// (not a valid asciicast on its own: it continues the final object at byte
+// "offset"), read back, and reported as recording.tail_recovered
+// {session_id, bytes, sha256, object, offset}, whose digest the chain then
+// binds; then the segments and the spool go. A spool whose start differs
+// from the sealed recording, or a store holding other bytes under these
+// names, is a recording.conflict: nothing in the store is written, and the
+// spool is kept, renamed SPOOL.cast.conflict, so that later starts leave it.
+//
+// An upload never replaces a final object: one already there with other
+// bytes (a survivor sealed the session while this node was cut off from
+// the database) stops the upload and leaves the spool to Recover. A
+// session this node could not seal (its row would not end: the database
+// was away, or a survivor had reaped it) gets no final object at all, only
+// the rest of its spool as segments; Recover sorts it out against the seal
+// at the next start, finding the sealed run of segments from byte 0 even
+// when a node cut off from the database (not dead) went on adding some.
+//
 // # Names
 //
 // Object keys are built only from a recording path that passes
 // recorder.CheckRelPath and has exactly the shape the recorder writes,
-// recordings/YYYY-MM-DD/SESSION_ID.cast with a valid session ID ([Key]).
+// recordings/YYYY-MM-DD/SESSION_ID.cast with a valid session ID ([Key]);
+// when a survivor seals a session, SESSION_ID must also be that session's.
 // The path comes from the database, which anyone who can write it can edit,
 // so nothing else may reach a key: no "..", no other folder, no other
 // bucket's objects.

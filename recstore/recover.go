@@ -22,7 +22,11 @@ const endInterrupted = "interrupted"
 // Recover uploads the spools a previous run left in the data directory:
 // those whose session has ended (run it after audit.CloseOrphans, which
 // ends and seals the sessions a crash left open) and whose final object is
-// missing or does not match the sealed digest. For a session ended as
+// missing. A spool that does not hash to the sealed digest belongs to a
+// session another node reaped from the object store while this one was
+// down: its bytes after the sealed ones become the tail object
+// (recording.tail_recovered), or, when its start is not the sealed
+// recording, it is set aside (recording.conflict); see tail.go. For a session ended as
 // interrupted, or one whose segments lagged its spool, it appends
 // recording.gap with the bytes the object store lacked: the spool's length
 // less the segments' coverage. An upload that fails is reported
@@ -81,6 +85,15 @@ func (u *Uploader) recoverOne(ctx context.Context, rel string, lookup func(ctx c
 		return false, nil // live: its own Upload stores it
 	}
 	if s.SHA256 != "" {
+		spoolSHA, _, _, err := u.hashSpool(rel, 0, -1)
+		if err != nil {
+			return false, u.recoverFailed(ctx, id, err)
+		}
+		if spoolSHA != s.SHA256 {
+			// Sealed elsewhere: a survivor reaped the session from the
+			// object store while this node was down (tail.go).
+			return u.recoverTail(ctx, rel, key, id, s)
+		}
 		if ok, _, err := u.s3.exists(ctx, key); err == nil && ok && u.verify(ctx, key, s.SHA256) == nil {
 			// Stored and verified before the crash; only the clean-up is left.
 			return false, u.finalizeStored(ctx, rel, key)
@@ -99,6 +112,9 @@ func (u *Uploader) recoverOne(ctx context.Context, rel string, lookup func(ctx c
 	}
 	missing := max(fi.Size()-stored, 0)
 	if err := u.finalize(ctx, rel, key, s.SHA256); err != nil {
+		if errors.Is(err, errNotReplaced) && s.SHA256 != "" {
+			return false, u.conflict(ctx, rel, key, id, s.SHA256, err)
+		}
 		return false, u.recoverFailed(ctx, id, err)
 	}
 	u.log.Info("recordings: stored a spool left by the previous run", "session", id, "missing_bytes", missing)

@@ -274,3 +274,95 @@ func TestDefaultInterval(t *testing.T) {
 		t.Fatalf("default interval %v, want 10s", u.Interval())
 	}
 }
+
+// A node cut off from the database while a survivor reaped its session
+// finds the final object already made from the segments when it finishes:
+// it never replaces it (the sealed recording), stops retrying, reports
+// once, and keeps its spool for the next start's Recover.
+func TestFinishNeverReplacesFinalObject(t *testing.T) {
+	srv := s3test.Start(t)
+	data := t.TempDir()
+	st, err := recstore.OpenS3(srv.Config(""), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &events{}
+	u := recstore.NewUploader(st, recstore.Options{Interval: 50 * time.Millisecond, Events: ev.add})
+	defer u.Close(time.Second)
+	f := writeSpool(t, data, rel, `{"version":2}`+"\n", `[0.1,"o","a"]`+"\n")
+	up, err := u.Follow(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "first segment", func() bool { return len(srv.Objects("")) == 1 })
+	key := "2026-12-02/abcdefgh1234.cast"
+	sealed, err := recstore.Sealer(st).SealRemote(context.Background(), "abcdefgh1234", rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.StoreSealed(context.Background(), rel, sealed); err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`[0.2,"o","b"]` + "\n")
+	f.Close()
+	whole, _ := os.ReadFile(filepath.Join(data, filepath.FromSlash(rel)))
+	up.Finish(sum(whole))
+	waitFor(t, "upload_failed", func() bool { return ev.count(recstore.EventUploadFailed) == 1 })
+	u.Close(time.Second) // returns: the finishing goroutine gave up
+	if got := readAll(t, st, rel); sum(got) != sealed.SHA256 {
+		t.Fatalf("final object replaced: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(data, filepath.FromSlash(rel))); err != nil {
+		t.Fatalf("spool not kept: %v", err)
+	}
+	if o := srv.Objects(""); o[key] != sealed.Bytes {
+		t.Fatalf("objects %v", o)
+	}
+}
+
+// The sealer refuses a recording path that names another session, and one
+// out of the recordings folder, before any request.
+func TestSealRemoteChecksTheSession(t *testing.T) {
+	srv := s3test.Start(t)
+	st, err := recstore.OpenS3(srv.Config(""), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{rel, "recordings/2026-12-02/../../x/zzzzzzzz9999.cast"} {
+		if _, err := st.SealRemote(context.Background(), "zzzzzzzz9999", bad); !errors.Is(err, recorder.ErrUnsafePath) {
+			t.Fatalf("SealRemote(%q) = %v; want ErrUnsafePath", bad, err)
+		}
+	}
+	if _, err := st.SealRemote(context.Background(), "abcdefgh1234", rel); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("SealRemote of a recording with no segments = %v", err)
+	}
+}
+
+// A session that could not be sealed (Finish("")): no final object, which
+// would stand for a digest nobody sealed; the rest of the spool goes up as
+// segments and the spool stays for Recover.
+func TestFinishUnsealedUploadsSegmentsOnly(t *testing.T) {
+	srv := s3test.Start(t)
+	data := t.TempDir()
+	st, err := recstore.OpenS3(srv.Config(""), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := recstore.NewUploader(st, recstore.Options{Interval: time.Hour})
+	f := writeSpool(t, data, rel, `{"version":2}`+"\n", `[0.1,"o","a"]`+"\n")
+	f.Close()
+	up, err := u.Follow(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Finish("")
+	u.Close(time.Minute)
+	whole, err := os.ReadFile(filepath.Join(data, filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatalf("spool not kept: %v", err)
+	}
+	o := srv.Objects("")
+	if _, ok := o["2026-12-02/abcdefgh1234.cast"]; ok || o["2026-12-02/abcdefgh1234.cast.parts/0000000000000000"] != int64(len(whole)) {
+		t.Fatalf("objects %v; want the whole spool as a segment, no final object", o)
+	}
+}

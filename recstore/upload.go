@@ -187,9 +187,10 @@ func (up *Upload) fail(err error) {
 
 // Finish stops following and stores the finished recording in the
 // background: one object, checked against sha, the SHA-256 sealed in the
-// session's session.end ("" when the recording failed: the object is
-// stored but the spool is kept). It returns at once; failures are retried
-// every interval until Close.
+// session's session.end ("" when the session was not sealed: the rest of
+// the spool is uploaded as segments and the spool is kept for the next
+// start's Recover). It returns at once; failures are retried every
+// interval until Close.
 func (up *Upload) Finish(sha string) {
 	if up.finished.Swap(true) {
 		return
@@ -203,8 +204,28 @@ func (up *Upload) Finish(sha string) {
 		defer u.final.Done()
 		<-up.stopped // the follow goroutine owns up.done until it returns
 		for {
-			err := u.finalize(u.ctx, up.rel, up.key, sha)
+			var err error
+			if sha == "" {
+				// Not sealed (the session row could not be ended: the
+				// database is away, or a survivor already reaped the
+				// session from the segments). No final object, which
+				// would stand for a digest nobody sealed: the rest of the
+				// spool goes up as segments, and the spool stays for the
+				// next start's Recover, which knows the seal.
+				if err = up.push(u.ctx); err == nil {
+					return
+				}
+			} else {
+				err = u.finalize(u.ctx, up.rel, up.key, sha)
+			}
 			if err == nil {
+				return
+			}
+			if errors.Is(err, errNotReplaced) {
+				// Retrying cannot help; the next start's Recover sorts
+				// the spool out against the seal.
+				up.fail(err)
+				u.log.Warn("recording not stored: another copy is the final object; spool kept for the next start", "session", up.id, "err", err)
 				return
 			}
 			up.fail(err)
@@ -243,11 +264,24 @@ func (u *Uploader) finalize(ctx context.Context, rel, key, sha string) error {
 			return err
 		}
 	}
-	if _, err := u.s3.client.PutObject(ctx, u.s3.bucket, key, io.LimitReader(f, fi.Size()), fi.Size(),
-		minio.PutObjectOptions{ContentType: "application/x-asciicast"}); err != nil {
-		return fmt.Errorf("recstore: upload %s: %w", key, err)
+	// The final object is written once and never replaced: one already
+	// there is either this recording (a retry after a lost answer) or the
+	// one a survivor sealed from the segments while this node was cut off
+	// (audit.ReapDeadNodes); the spool then stays for Recover, which
+	// stores what the seal lacks as the tail.
+	there, _, err := u.s3.exists(ctx, key)
+	if err != nil {
+		return err
+	}
+	if !there {
+		if err := u.s3.putNew(ctx, key, io.LimitReader(f, fi.Size()), fi.Size(), "application/x-asciicast"); err != nil {
+			return err
+		}
 	}
 	if err := u.verify(ctx, key, want); err != nil {
+		if errors.Is(err, ErrDigestMismatch) {
+			return fmt.Errorf("%w: %w", errNotReplaced, err)
+		}
 		return err
 	}
 	parts, err := u.s3.parts(ctx, key)
@@ -273,6 +307,9 @@ func (u *Uploader) finalize(ctx context.Context, rel, key, sha string) error {
 // ErrDigestMismatch is matched by the error of an upload whose stored
 // object does not hash to the sealed digest.
 var ErrDigestMismatch = errors.New("recstore: stored object does not match the sealed SHA-256")
+
+// errNotReplaced marks a final object that is there with other bytes.
+var errNotReplaced = errors.New("recstore: a different final object is stored; not replaced")
 
 // verify reads key back and compares its SHA-256 with want.
 func (u *Uploader) verify(ctx context.Context, key, want string) error {

@@ -98,6 +98,7 @@ type running struct {
 	closer  func()
 	log     *slog.Logger
 	recs    recstore.Store // recordings.store s3; nil: local files (serve_recordings.go)
+	self    *audit.Self    // this process in the nodes table (serve_nodes.go)
 
 	// bus and leader join the gateways sharing the store (serve_cluster.go):
 	// on PostgreSQL both are the *cluster.Postgres on the store's database;
@@ -135,17 +136,20 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if err != nil {
 		return nil, err
 	}
+	// This node's row in the nodes table, claimed first: a node_id a live
+	// node on another host holds refuses the start before its sessions
+	// are taken for orphans. The heartbeat (serve_nodes.go) keeps it fresh
+	// so that other nodes on the store leave this node's sessions.
+	self, err := nodeStart(ctx, st, nodeDeadAfter)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	if n, err := st.CloseOrphans(ctx, audit.EndInterrupted); err != nil {
 		st.Close()
 		return nil, err
 	} else if n > 0 {
 		log.Warn("closed sessions left open by a previous run", "count", n, "node_id", cfg.NodeID)
-	}
-	// This node's row in the nodes table: the heartbeat (serve_nodes.go)
-	// keeps it fresh so that other nodes on the store leave its sessions.
-	if err := st.NodeStarted(ctx); err != nil {
-		st.Close()
-		return nil, err
 	}
 	// The policy in force is stored byte for byte with its SHA-256, and
 	// sessions and grants name it, so that evidence is judged later by
@@ -178,7 +182,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		return nil, err
 	}
 	uploads := startUploads(ctx, cfg, st, recs, log) // after CloseOrphans sealed what a crash left
-	r := &running{store: st, cfg: cfg, log: log, recs: recordingsOf(recs), bus: bus, leader: leader, closer: func() {
+	r := &running{store: st, self: self, cfg: cfg, log: log, recs: recordingsOf(recs), bus: bus, leader: leader, closer: func() {
 		closeBus() // first: it waits for the led jobs, which use the store
 		if uploads != nil {
 			uploads.Close(time.Duration(cfg.ShutdownGrace))
@@ -299,7 +303,7 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 	defer stopBG()
 	// The heartbeat runs through the drain: a node still ending its
 	// sessions is alive.
-	stopNode := startNode(sctx, r.store, r.log, nodeHeartbeat, nodeDeadAfter) // serve_nodes.go
+	stopNode := startNode(sctx, r.store, r.self, sealerOf(r.recs), r.log, nodeHeartbeat) // serve_nodes.go
 	defer stopNode()
 	errc := make(chan error, 1)
 	go func() { errc <- r.srv.Serve(sctx, ln) }()

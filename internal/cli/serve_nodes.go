@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/recstore"
 )
 
 // Nodes sharing a store (issue 12, CONTRACT §8). Every nodeHeartbeat the
@@ -19,34 +21,68 @@ const (
 	nodeDeadAfter = 30 * time.Second
 )
 
+// nodeStart claims this node's row (audit.Store.NodeStarted) for this
+// process, before anything takes the node's open sessions for its own
+// (CloseOrphans): a node_id held by a live node on another host fails the
+// start with one line saying so.
+func nodeStart(ctx context.Context, st *audit.Store, deadAfter time.Duration) (*audit.Self, error) {
+	me, err := audit.NewSelf("", deadAfter)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.NodeStarted(ctx, me); err != nil {
+		return nil, err
+	}
+	return me, nil
+}
+
+// sealerOf is recs as a recstore.Sealer, or nil (recordings are local
+// files): the reaper then notes where a dead node's recordings are.
+func sealerOf(recs recstore.Store) recstore.Sealer {
+	if s, ok := recs.(recstore.Sealer); ok && s != nil {
+		return s
+	}
+	return nil
+}
+
 // startNode runs the heartbeat and the reaper until the returned stop is
 // called; stop waits for the goroutine to end, so that nothing writes a
-// heartbeat after it (the clean stop's stopped_at must stay).
-func startNode(ctx context.Context, st *audit.Store, log *slog.Logger, every, deadAfter time.Duration) (stop func()) {
+// heartbeat after it (the clean stop's stopped_at must stay). remote, when
+// set, is the object store a dead node's recordings are sealed from.
+func startNode(ctx context.Context, st *audit.Store, me *audit.Self, remote recstore.Sealer, log *slog.Logger, every time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		t := time.NewTicker(every)
 		defer t.Stop()
+		var dupLogged bool
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			if err := st.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+			if err := st.Heartbeat(ctx, me); errors.Is(err, audit.ErrNodeInUse) {
+				// Another process runs with this node_id: both keep
+				// heartbeating (their sessions are live), and the
+				// operator must fix the configuration. Said once.
+				if !dupLogged {
+					log.Error("two gateways share this node_id", "err", err)
+					dupLogged = true
+				}
+			} else if err != nil && ctx.Err() == nil {
 				// Others will take this node for dead after deadAfter
 				// and end its sessions; say so loudly.
 				log.Error("node heartbeat not written", "err", err)
 				continue
 			}
-			n, err := st.ReapDeadNodes(ctx, deadAfter)
+			n, err := st.ReapDeadNodes(ctx, me.DeadAfter, remote)
 			if err != nil && ctx.Err() == nil {
 				log.Error("sessions of dead nodes not reaped", "err", err)
 			}
 			if n > 0 {
-				log.Warn("ended the open sessions of a node that stopped heartbeating", "count", n, "dead_after", deadAfter.String())
+				log.Warn("ended the open sessions of a node that stopped heartbeating", "count", n, "dead_after", me.DeadAfter.String())
 			}
 		}
 	}()

@@ -2,19 +2,30 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/internal/s3test"
 )
 
 // Two nodes and a dead one on one PostgreSQL store, with the real
 // `warden serve` as node gw-a. Starting gw-a does not end gw-b's live
 // session (only its own leftovers); gw-a's reaper ends the session of
 // gw-dead, whose heartbeat is an hour old, as interrupted, once; and a
-// clean stop (SIGTERM) records stopped_at for gw-a.
+// clean stop (SIGTERM) records stopped_at for gw-a. Recordings are in S3:
+// gw-dead's recorded session is sealed from its segments, and verify
+// passes. A gateway given gw-b's node_id while gw-b lives is refused.
 func TestServeNodesShareAPostgresStore(t *testing.T) {
 	dsn := pgServer.Database(t)
 	cfg, data := pgPolicy(t, dsn, 0o600)
@@ -22,7 +33,8 @@ func TestServeNodesShareAPostgresStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src = append(src, "listen: 127.0.0.1:0\nnode_id: gw-a\n"...)
+	srv := s3test.Start(t)
+	src = append(src, "listen: 127.0.0.1:0\nnode_id: gw-a\n"+srv.YAML("recordings/")...)
 	if err := os.WriteFile(cfg, src, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +55,20 @@ func TestServeNodesShareAPostgresStore(t *testing.T) {
 	// gw-dead last beat an hour ago; gw-a left a session open when it
 	// crashed.
 	b := open("gw-b", nil)
-	if err := b.NodeStarted(ctx); err != nil {
+	bSelf, err := audit.NewSelf("host-b", nodeDeadAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.NodeStarted(ctx, bSelf); err != nil {
 		t.Fatal(err)
 	}
 	hourAgo := func() time.Time { return time.Now().Add(-time.Hour) }
 	dead := open("gw-dead", hourAgo)
-	if err := dead.NodeStarted(ctx); err != nil {
+	deadSelf, err := audit.NewSelf("host-dead", nodeDeadAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.NodeStarted(ctx, deadSelf); err != nil {
 		t.Fatal(err)
 	}
 	a := open("gw-a", nil)
@@ -57,12 +77,25 @@ func TestServeNodesShareAPostgresStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// gw-dead's recorded session: its uploader had put one segment in S3
+	// when it died; the spool is on gw-dead, out of gw-a's reach.
+	rec := sess("deadrec001")
+	rec.RecordingPath = "recordings/2026-12-02/deadrec001.cast"
+	if err := dead.StartSession(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	seg := `{"version":2,"width":80,"height":24}` + "\n" + `[0.1,"o","$ "]` + "\n"
+	recKey := "recordings/2026-12-02/deadrec001.cast"
+	if _, err := srv.Client().PutObject(ctx, s3test.Bucket, recKey+".parts/0000000000000000", strings.NewReader(seg),
+		int64(len(seg)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	beat, stopBeat := context.WithCancel(ctx)
 	beating := make(chan struct{})
 	go func() {
 		defer close(beating)
 		for beat.Err() == nil {
-			b.Heartbeat(beat)
+			b.Heartbeat(beat, bSelf)
 			select {
 			case <-beat.Done():
 			case <-time.After(time.Second):
@@ -95,6 +128,22 @@ func TestServeNodesShareAPostgresStore(t *testing.T) {
 	}
 	if r := row("dead-1"); r.EndReason != audit.EndInterrupted || r.NodeID != "gw-dead" {
 		t.Fatalf("dead-1 = %+v", r)
+	}
+	// The recorded one is sealed from the object store by the real serve:
+	// the segment's digest, made the final object, and verify passes
+	// reading it from S3.
+	segSum := sha256.Sum256([]byte(seg))
+	if r := row("deadrec001"); r.EndReason != audit.EndInterrupted || r.RecordingSHA256 != hex.EncodeToString(segSum[:]) {
+		t.Fatalf("deadrec001 = %+v; want sealed with the segment's digest\n%s", r, s.log.String())
+	}
+	for deadline := time.Now().Add(time.Minute); srv.Objects(recKey)[recKey] != int64(len(seg)); {
+		if time.Now().After(deadline) {
+			t.Fatalf("final object of the reaped session: %v", srv.Objects(recKey))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out, err := exec.Command(bin, "audit", "verify", "-c", cfg).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "ok: ") {
+		t.Fatalf("audit verify -c after the reap: %v\n%s", err, out)
 	}
 	if r := row("live-b"); !r.EndedAt.IsZero() {
 		t.Fatalf("gw-b's live session was ended: %+v\n%s", r, s.log.String())
@@ -131,5 +180,33 @@ func TestServeNodesShareAPostgresStore(t *testing.T) {
 	}
 	if !stopped {
 		t.Fatalf("gw-a not recorded as stopped cleanly: %+v\n%s", nodes, s.log.String())
+	}
+
+	// A gateway configured with gw-b's node_id, while gw-b (on host-b)
+	// heartbeats: refused with one line, before it touches gw-b's
+	// sessions, and the refusal is in the chain.
+	dup := strings.Replace(string(src), "node_id: gw-a\n", "node_id: gw-b\n", 1)
+	cfgB := filepath.Join(filepath.Dir(cfg), "warden-b.yaml") // dsn_file is relative to it
+	if err := os.WriteFile(cfgB, []byte(dup), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(rctx, bin, "serve", "-c", cfgB).CombinedOutput()
+	if err == nil || !regexp.MustCompile(`node_id gw-b is in use by a live node on host host-b \(heartbeat \d+s ago\); give each node its own node_id`).Match(out) {
+		t.Fatalf("serve with gw-b's node_id: %v\n%s", err, out)
+	}
+	if r := row("live-b"); !r.EndedAt.IsZero() {
+		t.Fatalf("the refused gateway ended gw-b's live session: %+v", r)
+	}
+	var refused int
+	ev, _ = b.Events(ctx, 0, 0)
+	for _, e := range ev {
+		if e.Type == audit.EventNodeRefused && e.Subject == "gw-b" {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d node.refused events for gw-b, want 1", refused)
 	}
 }
