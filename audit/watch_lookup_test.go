@@ -16,7 +16,7 @@ func TestOpenSessionOnLiveNodesOnly(t *testing.T) {
 	st := twoNodes(t, c, "gw-a", "gw-b")
 	a, b := st[0], st[1]
 	for _, s := range st {
-		if err := s.NodeStarted(ctx); err != nil {
+		if err := s.NodeStarted(ctx, me(s)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,7 +39,7 @@ func TestOpenSessionOnLiveNodesOnly(t *testing.T) {
 
 	// gw-a's heartbeat goes stale: its session is no longer live to anyone.
 	c.Add(31 * time.Second)
-	if err := b.Heartbeat(ctx); err != nil {
+	if err := b.Heartbeat(ctx, me(b)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.OpenSession(ctx, "A1", alive()); !errors.Is(err, ErrNotFound) {
@@ -49,7 +49,7 @@ func TestOpenSessionOnLiveNodesOnly(t *testing.T) {
 		t.Fatalf("B1 on a fresh node: %v", err)
 	}
 	// gw-a comes back, then gw-b stops cleanly.
-	if err := a.Heartbeat(ctx); err != nil {
+	if err := a.Heartbeat(ctx, me(a)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.OpenSession(ctx, "A1", alive()); err != nil {

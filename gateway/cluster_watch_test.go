@@ -91,9 +91,14 @@ func clusterNode(t *testing.T, node, dsn string, bus cluster.Bus) *testbed {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := st.NodeStarted(ctx); err != nil {
+			self, err := audit.NewSelf("", time.Minute)
+			if err != nil {
 				t.Fatal(err)
 			}
+			if err := st.NodeStarted(ctx, self); err != nil {
+				t.Fatal(err)
+			}
+			selfOf.Store(st, self)
 			b.store, b.cfg.NodeID = st, node
 			b.jit, err = jit.New(jit.Options{Store: st, Policy: func() *policy.Config { return b.cfg }})
 			if err != nil {
@@ -111,7 +116,9 @@ func clusterNode(t *testing.T, node, dsn string, bus cluster.Bus) *testbed {
 		for {
 			select {
 			case <-tk.C:
-				_ = b.store.Heartbeat(ctx)
+				if self, ok := selfOf.Load(b.store); ok {
+					_ = b.store.Heartbeat(ctx, self.(*audit.Self))
+				}
 			case <-ctx.Done():
 				return
 			}
@@ -482,3 +489,6 @@ func TestClusterWatchEndsWhenOversightEnds(t *testing.T) {
 	b.waitEvent("command.refused", "no longer oversee")
 	waitFor(t, func() bool { return gateway.RemoteStreams(a.gw) == 0 }, "gw-a stops streaming")
 }
+
+// selfOf is each test store's process identity (*audit.Store -> *audit.Self).
+var selfOf sync.Map
