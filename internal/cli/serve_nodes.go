@@ -57,6 +57,7 @@ func startNode(ctx context.Context, st *audit.Store, me *audit.Self, remote recs
 		t := time.NewTicker(every)
 		defer t.Stop()
 		var dupLogged bool
+		gate := newReapGate(every, time.Now())
 		for {
 			select {
 			case <-ctx.Done():
@@ -75,7 +76,11 @@ func startNode(ctx context.Context, st *audit.Store, me *audit.Self, remote recs
 				// Others will take this node for dead after deadAfter
 				// and end its sessions; say so loudly.
 				log.Error("node heartbeat not written", "err", err)
+				gate.failed(time.Now())
 				continue
+			}
+			if !gate.open(time.Now()) {
+				continue // the store just came back: let the others heartbeat first
 			}
 			n, err := st.ReapDeadNodes(ctx, me.DeadAfter, remote)
 			if err != nil && ctx.Err() == nil {
@@ -88,3 +93,26 @@ func startNode(ctx context.Context, st *audit.Store, me *audit.Self, remote recs
 	}()
 	return func() { cancel(); <-done }
 }
+
+// reapGate keeps a node from judging others right after it regained the
+// store. When the store was down for everyone (PostgreSQL restarting, a
+// network cut), every node's heartbeat went stale together; the first node
+// back would otherwise end every other node's live sessions as
+// interrupted, though they are fine and about to heartbeat. So a node
+// reaps only after its own heartbeats have succeeded for two heartbeat
+// periods in a row (from its start, or from its last failure): by then
+// every live node that reaches the store has written its own.
+type reapGate struct {
+	wait         time.Duration
+	healthySince time.Time
+}
+
+func newReapGate(every time.Duration, start time.Time) *reapGate {
+	return &reapGate{wait: 2 * every, healthySince: start}
+}
+
+// failed records a heartbeat that could not be written at now.
+func (g *reapGate) failed(now time.Time) { g.healthySince = now }
+
+// open reports whether the node may reap at now.
+func (g *reapGate) open(now time.Time) bool { return now.Sub(g.healthySince) >= g.wait }

@@ -210,3 +210,35 @@ func TestServeNodesShareAPostgresStore(t *testing.T) {
 		t.Fatalf("%d node.refused events for gw-b, want 1", refused)
 	}
 }
+
+// A node that just regained the store does not judge the others: after an
+// outage every heartbeat is stale, and reaping at once would end every other
+// node's live sessions. It reaps again only after two heartbeat periods of
+// its own heartbeats succeeding, counted from its start or its last failure.
+func TestReapWaitsAfterTheStoreComesBack(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 15, 0, 0, 0, time.UTC)
+	g := newReapGate(5*time.Second, t0)
+	for _, c := range []struct {
+		at   time.Duration
+		fail bool
+		open bool
+	}{
+		{at: 5 * time.Second, open: false},  // just started
+		{at: 10 * time.Second, open: true},  // two periods up
+		{at: 15 * time.Second, open: true},  //
+		{at: 20 * time.Second, fail: true},  // the store went away
+		{at: 60 * time.Second, fail: true},  // still away
+		{at: 65 * time.Second, open: false}, // back: the others have not written yet
+		{at: 69 * time.Second, open: false},
+		{at: 70 * time.Second, open: true},
+	} {
+		now := t0.Add(c.at)
+		if c.fail {
+			g.failed(now)
+			continue
+		}
+		if got := g.open(now); got != c.open {
+			t.Fatalf("at +%s: open %v, want %v", c.at, got, c.open)
+		}
+	}
+}
