@@ -1,0 +1,240 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/cluster"
+	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/internal/pgtest"
+	"github.com/warden-gw/warden/internal/sshtest"
+)
+
+// Two gateways on one store (issue 12): node A (gw-a) and node B (gw-b)
+// on one PostgreSQL database, sharing a bus. Each has its own managed
+// sshd and clients; the users' names are the same on both, as they would
+// be with one policy.
+
+// clusterPair starts the database and the two nodes; optA and optB are
+// each node's testbed options.
+func clusterPair(t *testing.T, optA, optB bedOptions) (a, b *testbed, bus *cluster.Local) {
+	t.Helper()
+	srv, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	dsn, err := srv.CreateDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus = cluster.NewLocal()
+	t.Cleanup(bus.Close) // after both nodes stopped (cleanups run last first)
+	node := func(id string, opt bedOptions) *testbed {
+		opt.store = func(o *audit.Options) {
+			o.Backend = audit.Backend{Driver: audit.DriverPostgres, DSN: dsn}
+			o.NodeID = id
+		}
+		configure := opt.configure
+		opt.configure = func(b *testbed, o *gateway.Options) {
+			o.Bus = bus
+			// No heartbeat runs in tests: the node rows stay fresh for
+			// the test's life.
+			o.NodeDeadAfter = time.Hour
+			if configure != nil {
+				configure(b, o)
+			}
+		}
+		nb := newTestbed(t, opt)
+		if err := nb.store.NodeStarted(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return nb
+	}
+	return node("gw-a", optA), node("gw-b", optB), bus
+}
+
+// liveJSON is `sessions --live --json` as c on node n.
+func liveJSON(t *testing.T, n *testbed, c *sshtest.Client) []map[string]any {
+	t.Helper()
+	out, errOut, code := n.run(c, "gw", "sessions", "--live", "--json")
+	var live []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &live) != nil {
+		t.Fatalf("sessions --live: %d %q %q", code, out, errOut)
+	}
+	return live
+}
+
+// shellAlive proves a session still works: a command's output comes back.
+func shellAlive(t *testing.T, p *sshtest.PTYSession, n int) {
+	t.Helper()
+	p.Send(fmt.Sprintf("echo still-$((%d+1))\r", n))
+	p.Expect(t, fmt.Sprintf("still-%d", n+1), expectWait)
+}
+
+// flush waits until the bus delivered everything published before it:
+// the local bus delivers in order, one message to all subscribers before
+// the next.
+func flush(t *testing.T, bus *cluster.Local) {
+	t.Helper()
+	got := make(chan struct{}, 1)
+	cancel := bus.Subscribe("test_flush", func([]byte) { got <- struct{}{} })
+	defer cancel()
+	if err := bus.Publish(context.Background(), "test_flush", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(expectWait):
+		t.Fatal("bus not flushed")
+	}
+}
+
+// A session through A is live on B, with its node; B's kill ends it on A
+// (end_reason killed, the client told); the kill is refused, as for an
+// unknown ID, to an overseer of another tenant; forged and malformed
+// messages on the bus end nothing.
+func TestClusterListAndKillAcrossNodes(t *testing.T) {
+	tara := newClient(t, filepath.Join(t.TempDir(), "tara"))
+	optB := bedOptions{
+		tenants: func(h *sshtest.Host) string {
+			return fmt.Sprintf("  - name: globex\n    hosts:\n      - name: app01\n        address: %q\n        host_key: %q\n",
+				h.Addr, authorizedKey(h.HostKey))
+		},
+		extraGroups: "  - name: globex-audit\n    audits: [globex]\n",
+		extraUsers:  fmt.Sprintf("  - name: tara\n    keys: [%q]\n    groups: [globex-audit]\n", authorizedKey(tara.PublicKey)),
+	}
+	a, b, bus := clusterPair(t, bedOptions{}, optB)
+	tara.TrustHost("127.0.0.1:"+b.port, b.hostKey)
+
+	p := a.alice.StartPTY(t, a.port, "root@web01", 80, 24)
+	p.Send("export PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	id := a.liveID("alice")
+
+	// B lists it, as held by A, in JSON and in the table.
+	var row map[string]any
+	for _, l := range liveJSON(t, b, b.erin) {
+		if l["id"] == id {
+			row = l
+		}
+	}
+	if row == nil || row["node"] != "gw-a" || row["user"] != "alice" || row["tenant"] != "acme" || row["live"] != true {
+		t.Fatalf("B's live list has no A session %s: %v", id, row)
+	}
+	out, _, code := b.run(b.carol, "gw", "sessions", "--live")
+	if code != 0 || !strings.Contains(out, "NODE") || !strings.Contains(out, id) || !strings.Contains(out, "gw-a") {
+		t.Fatalf("B's live table: %d %q", code, out)
+	}
+	out, _, code = b.run(b.carol, "gw", "sessions", "--json")
+	var hist []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &hist) != nil || len(hist) != 1 || hist[0]["id"] != id || hist[0]["live"] != true {
+		t.Fatalf("B's history does not mark A's open session live: %d %q", code, out)
+	}
+	if ids := b.gw.LiveSessionIDs(); len(ids) != 1 || ids[0] != id {
+		t.Fatalf("B's console live IDs = %v", ids)
+	}
+
+	// Attack: an overseer of another tenant, on another node, gets the
+	// unknown ID's answer, and the refusal is audited.
+	if len(liveJSON(t, b, tara)) != 0 {
+		t.Fatal("tara (globex) sees acme's session")
+	}
+	_, unknownErr, _ := b.run(tara, "gw", "kill", unknownSession)
+	_, foreignErr, code := b.run(tara, "gw", "kill", id)
+	if code != 1 || foreignErr != strings.ReplaceAll(unknownErr, unknownSession, id) ||
+		foreignErr != "warden: no live session "+id+" that you can act on\n" {
+		t.Fatalf("foreign kill: %d %q (unknown: %q)", code, foreignErr, unknownErr)
+	}
+	b.waitEvent("command.refused", "tenant acme not overseen (node gw-a)")
+	if err := b.gw.KillSession(context.Background(), "tara", id, "console try"); err != gateway.ErrNoLiveSession {
+		t.Fatalf("console kill by tara: %v", err)
+	}
+
+	// Attack: forged and malformed messages change nothing. Each names
+	// the live session, but fails a check; the last is well formed but
+	// for a session nobody holds.
+	for _, m := range []string{
+		`{"session":"` + id + `","actor":"mallory","reason":"x","extra":1}`,
+		`{"session":"` + id + `","actor":"","reason":""}`,
+		`{"session":"` + id + `","actor":"mallory","reason":"\u0007"}`,
+		`{"session":"` + id + `","actor":"mallory","reason":""} {"session":"` + id + `"}`,
+		`{"session":"` + id + `x","actor":"mallory","reason":""}`,
+		`{"session":"../../` + id[:20] + `","actor":"mallory","reason":""}`,
+		`{"session":` + id,
+		`["` + id + `"]`,
+		`{"session":"` + id + `","actor":"mallory","reason":"` + strings.Repeat("a", cluster.MaxPayload) + `"}`,
+		`{"session":"` + id + `","actor":"mallory","reason":"ok","node":"-x"}`,
+		`{"session":"` + unknownSession + `","actor":"mallory","reason":"ok"}`,
+	} {
+		if err := bus.Publish(context.Background(), "kill", []byte(m)); err != nil && err != cluster.ErrTooLarge {
+			t.Fatal(err)
+		}
+	}
+	// A huge message a bus might deliver anyway is refused by size.
+	for _, m := range []string{`{"grant":-1,"end_reason":"revoked"}`, `{"grant":1,"end_reason":"Revoked!"}`, `{"node":{}}`} {
+		topic := "grant_ended"
+		if strings.HasPrefix(m, `{"node"`) {
+			topic = "directory"
+		}
+		if err := bus.Publish(context.Background(), topic, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush(t, bus)
+	shellAlive(t, p, 40)
+	if s, err := a.store.Session(context.Background(), id); err != nil || !s.EndedAt.IsZero() {
+		t.Fatalf("a forged message ended the session: %+v %v", s, err)
+	}
+
+	// B's approver ends it on A.
+	start := time.Now()
+	out, errOut, code := b.run(b.carol, "gw", "kill", id, "--reason", "'INC-9 contain'")
+	if code != 0 || out != "session "+id+" terminated\n" {
+		t.Fatalf("kill from B: %d %q %q", code, out, errOut)
+	}
+	t.Logf("kill across nodes answered in %s", time.Since(start))
+	p.Expect(t, `warden: session terminated by an administrator`, expectWait)
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	if s := a.waitSessionEnded(id); s.EndReason != "killed" || s.NodeID != "gw-a" {
+		t.Fatalf("session row %+v", s)
+	}
+	ev := b.waitEvent("session.killed", "gw-a")
+	if ev.Actor != "carol" || ev.Subject != id || ev.Data["reason"] != "INC-9 contain" {
+		t.Fatalf("kill event %+v", ev)
+	}
+	if _, errOut, code := b.run(b.carol, "gw", "kill", id); code != 1 || errOut != "warden: no live session "+id+" that you can act on\n" {
+		t.Fatalf("kill again: %d %q", code, errOut)
+	}
+	if len(liveJSON(t, b, b.erin)) != 0 {
+		t.Fatal("an ended session is still listed live on B")
+	}
+}
+
+// A grant revoked on B closes its session on A; a directory change
+// committed on A closes a session on B, and B refuses the removed key.
+func TestClusterGrantEndAcrossNodes(t *testing.T) {
+	a, b, _ := clusterPair(t, bedOptions{}, bedOptions{})
+	gid := a.requestAndApprove("1h")
+	p := a.bob.StartPTY(t, a.port, "root@web01", 80, 24)
+	p.Send("export PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	id := a.liveID("bob")
+
+	out, errOut, code := b.run(b.carol, "gw", "revoke", fmt.Sprint(gid), "--reason", "'done'")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("grant %d revoked", gid)) {
+		t.Fatalf("revoke on B: %d %q %q", code, out, errOut)
+	}
+	p.Expect(t, fmt.Sprintf("warden: grant %d was revoked; session closed", gid), expectWait)
+	if s := a.waitSessionEnded(id); s.EndReason != "grant_revoked" {
+		t.Fatalf("session row %+v", s)
+	}
+}
