@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +17,8 @@ import (
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/pgtest"
 	"github.com/warden-gw/warden/internal/sshtest"
+	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/scim"
 )
 
 // Two gateways on one store (issue 12): node A (gw-a) and node B (gw-b)
@@ -236,5 +241,59 @@ func TestClusterGrantEndAcrossNodes(t *testing.T) {
 	p.Expect(t, fmt.Sprintf("warden: grant %d was revoked; session closed", gid), expectWait)
 	if s := a.waitSessionEnded(id); s.EndReason != "grant_revoked" {
 		t.Fatalf("session row %+v", s)
+	}
+}
+
+// A directory change committed on A (SCIM) reaches B: B admits the
+// joiner at once, and when A deactivates her, B closes her live shell
+// (deprovisioned) and refuses her key; the access_removed event is A's
+// alone.
+func TestClusterDirectoryChangeAcrossNodes(t *testing.T) {
+	tok := filepath.Join(t.TempDir(), "entra.token")
+	if err := os.WriteFile(tok, []byte(scimToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opt := bedOptions{identity: fmt.Sprintf("http_listen: \"127.0.0.1:0\"\nidentity:\n  directories:\n    - {name: entra, token_file: %s}\n", tok)}
+	a, b, bus := clusterPair(t, opt, opt)
+	h, err := scim.NewHandler(a.directory, scim.Options{Policy: func() *policy.Config { return a.cfg }, Store: a.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	dana := newClient(t, filepath.Join(b.dir, "dana"))
+	dana.TrustHost("127.0.0.1:"+b.port, b.hostKey)
+	id := provisionDana(t, srv, dana)
+
+	// B learnt of the joiner from A's message, not from a restart.
+	var p *sshtest.PTYSession
+	waitFor(t, func() bool {
+		_, _, code := b.run(dana, "gw", "whoami")
+		return code == 0
+	}, "dana known on B")
+	p = dana.StartPTY(t, b.port, "root@web01", 80, 24)
+	p.Send("export PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	sid := b.liveID("dana@contoso.com")
+	removed := len(a.events("identity.access_removed")) // A's, for the group it provisioned
+
+	code, resp := scimDo(t, srv, "PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`)
+	if code != http.StatusOK || resp["active"] != false {
+		t.Fatalf("patch: %d %v", code, resp)
+	}
+	p.Expect(t, `warden: access removed by the directory; session closed`, expectWait)
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.waitSessionEnded(sid); s.EndReason != "deprovisioned" || s.NodeID != "gw-b" {
+		t.Fatalf("session row %+v", s)
+	}
+	if _, errOut, code := b.run(dana, "root@web01", "true"); code == 0 || !strings.Contains(errOut, "Permission denied") {
+		t.Fatalf("B still admits the leaver's key: %d %q", code, errOut)
+	}
+	a.waitEvent("identity.access_removed", "dana@contoso.com")
+	flush(t, bus) // B has handled every message: any event of B's is written
+	if n := len(a.events("identity.access_removed")) - removed; n != 1 {
+		t.Fatalf("%d identity.access_removed events for one leaver; the node that committed the change writes the one", n)
 	}
 }
