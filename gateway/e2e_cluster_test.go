@@ -3,12 +3,14 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,7 +30,7 @@ import (
 
 // clusterPair starts the database and the two nodes; optA and optB are
 // each node's testbed options.
-func clusterPair(t *testing.T, optA, optB bedOptions) (a, b *testbed, bus *cluster.Local) {
+func clusterPair(t *testing.T, optA, optB bedOptions) (a, b *testbed, bus *testBus) {
 	t.Helper()
 	srv, err := pgtest.Start()
 	if err != nil {
@@ -39,7 +41,7 @@ func clusterPair(t *testing.T, optA, optB bedOptions) (a, b *testbed, bus *clust
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus = cluster.NewLocal()
+	bus = &testBus{Local: cluster.NewLocal(), dsn: dsn}
 	t.Cleanup(bus.Close) // after both nodes stopped (cleanups run last first)
 	node := func(id string, opt bedOptions) *testbed {
 		opt.store = func(o *audit.Options) {
@@ -65,6 +67,21 @@ func clusterPair(t *testing.T, optA, optB bedOptions) (a, b *testbed, bus *clust
 	return node("gw-a", optA), node("gw-b", optB), bus
 }
 
+// testBus is the nodes' bus; failing makes every Publish fail, as a bus
+// whose connection is down does.
+type testBus struct {
+	*cluster.Local
+	failing atomic.Bool
+	dsn     string // the nodes' database
+}
+
+func (b *testBus) Publish(ctx context.Context, topic string, payload []byte) error {
+	if b.failing.Load() {
+		return errors.New("test bus: connection down")
+	}
+	return b.Local.Publish(ctx, topic, payload)
+}
+
 // liveJSON is `sessions --live --json` as c on node n.
 func liveJSON(t *testing.T, n *testbed, c *sshtest.Client) []map[string]any {
 	t.Helper()
@@ -86,7 +103,7 @@ func shellAlive(t *testing.T, p *sshtest.PTYSession, n int) {
 // flush waits until the bus delivered everything published before it:
 // the local bus delivers in order, one message to all subscribers before
 // the next.
-func flush(t *testing.T, bus *cluster.Local) {
+func flush(t *testing.T, bus *testBus) {
 	t.Helper()
 	got := make(chan struct{}, 1)
 	cancel := bus.Subscribe("test_flush", func([]byte) { got <- struct{}{} })
@@ -198,9 +215,46 @@ func TestClusterListAndKillAcrossNodes(t *testing.T) {
 		t.Fatalf("a forged message ended the session: %+v %v", s, err)
 	}
 
-	// B's approver ends it on A.
+	// Fail closed: a kill that cannot be sent is reported, and audited,
+	// as not done; so is one the holder does not carry out in time (gw-c
+	// is a live node that holds a row of a session it does not run: no
+	// node holds it, so nobody ends it, and A ignores the kill for it).
+	bus.failing.Store(true)
+	_, errOut, code := b.run(b.carol, "gw", "kill", id)
+	if code != 1 || errOut != "warden: could not reach the cluster to end session "+id+" on node gw-a; it was not terminated\n" {
+		t.Fatalf("kill with the bus down: %d %q", code, errOut)
+	}
+	b.waitEvent("command.refused", "could not reach the cluster")
+	if err := b.gw.KillSession(context.Background(), "carol", id, "bus down"); err == nil || !strings.Contains(err.Error(), "could not reach the cluster") {
+		t.Fatalf("console kill with the bus down: %v", err)
+	}
+	bus.failing.Store(false)
+	shellAlive(t, p, 41)
+	c, err := audit.Open(context.Background(), t.TempDir(), audit.Options{NodeID: "gw-c",
+		Backend: audit.Backend{Driver: audit.DriverPostgres, DSN: bus.dsn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const ghost = "cccccccccccccccccccccccccc"
+	if err := c.NodeStarted(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartSession(context.Background(), audit.Session{ID: ghost, User: "alice", Login: "root", Host: "web01", Tenant: "acme"}); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
-	out, errOut, code := b.run(b.carol, "gw", "kill", id, "--reason", "'INC-9 contain'")
+	_, errOut, code = b.run(b.carol, "gw", "kill", ghost)
+	if code != 1 || errOut != "warden: session "+ghost+" is held by node gw-c, which did not end it in 5s\n" {
+		t.Fatalf("kill of a session its node does not end: %d %q", code, errOut)
+	}
+	t.Logf("an unanswered kill gave up after %s (bound 5 s)", time.Since(start))
+	b.waitEvent("command.refused", "held by node gw-c")
+	shellAlive(t, p, 42)
+
+	// B's approver ends it on A.
+	start = time.Now()
+	out, errOut, code = b.run(b.carol, "gw", "kill", id, "--reason", "'INC-9 contain'")
 	if code != 0 || out != "session "+id+" terminated\n" {
 		t.Fatalf("kill from B: %d %q %q", code, out, errOut)
 	}
@@ -219,8 +273,10 @@ func TestClusterListAndKillAcrossNodes(t *testing.T) {
 	if _, errOut, code := b.run(b.carol, "gw", "kill", id); code != 1 || errOut != "warden: no live session "+id+" that you can act on\n" {
 		t.Fatalf("kill again: %d %q", code, errOut)
 	}
-	if len(liveJSON(t, b, b.erin)) != 0 {
-		t.Fatal("an ended session is still listed live on B")
+	for _, l := range liveJSON(t, b, b.erin) {
+		if l["id"] == id {
+			t.Fatal("an ended session is still listed live on B")
+		}
 	}
 }
 
@@ -228,6 +284,22 @@ func TestClusterListAndKillAcrossNodes(t *testing.T) {
 // committed on A closes a session on B, and B refuses the removed key.
 func TestClusterGrantEndAcrossNodes(t *testing.T) {
 	a, b, _ := clusterPair(t, bedOptions{}, bedOptions{})
+	// The console's kill reaches another node too.
+	pa := a.alice.StartPTY(t, a.port, "root@web01", 80, 24)
+	pa.Send("export PS1='PROMPT> '\r")
+	pa.Expect(t, `PROMPT> $`, expectWait)
+	aid := a.liveID("alice")
+	if err := b.gw.KillSession(context.Background(), "carol", aid, "console kill"); err != nil {
+		t.Fatalf("console kill from B: %v", err)
+	}
+	pa.Expect(t, `warden: session terminated by an administrator`, expectWait)
+	if s := a.waitSessionEnded(aid); s.EndReason != "killed" {
+		t.Fatalf("session row %+v", s)
+	}
+	if ev := b.waitEvent("session.killed", "console kill"); ev.Data["node"] != "gw-a" || ev.Data["via"] != "console" {
+		t.Fatalf("console kill event %+v", ev)
+	}
+
 	gid := a.requestAndApprove("1h")
 	p := a.bob.StartPTY(t, a.port, "root@web01", 80, 24)
 	p.Send("export PS1='PROMPT> '\r")
