@@ -66,15 +66,24 @@ type directoryMsg struct {
 	Node string `json:"node,omitempty"`
 }
 
-// nodeName is this node's name on the bus: Options.NodeID, else the
-// store's node ID, else a random one, so that a node always recognises
-// its own messages (the bus delivers them to the sender too).
+// nodeName is this node's name: Options.NodeID, else the store's node
+// ID (the one its session rows carry), else "".
 func nodeName(opt Options) string {
 	if opt.NodeID != "" {
 		return opt.NodeID
 	}
-	if n, ok := opt.Store.(interface{ NodeID() string }); ok && n.NodeID() != "" {
+	if n, ok := opt.Store.(interface{ NodeID() string }); ok {
 		return n.NodeID()
+	}
+	return ""
+}
+
+// busName is this node's name on the bus: its node name, else a random
+// one, so that a node always recognises its own messages (the bus
+// delivers them to the sender too).
+func busName(node string) string {
+	if node != "" {
+		return node
 	}
 	var b [8]byte
 	if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
@@ -170,7 +179,7 @@ func (s *Server) onGrantEnded(payload []byte) {
 		s.dropped(topicGrantEnded, payload, err)
 		return
 	}
-	if m.Node == s.node {
+	if m.Node == s.busNode {
 		return // ours: GrantEnded ended them already
 	}
 	if ids := s.live.cancelGrant(m.Grant, grantCause(m.EndReason)); len(ids) > 0 {
@@ -190,7 +199,7 @@ func (s *Server) onDirectory(payload []byte) {
 		s.dropped(topicDirectory, payload, err)
 		return
 	}
-	if m.Node == s.node {
+	if m.Node == s.busNode {
 		return // ours: directoryChanged ran when we committed it
 	}
 	s.reloadDirectory()
@@ -276,13 +285,13 @@ func (s *Server) resyncGrants() {
 
 // publishGrantEnded tells the other nodes that grant g ended here.
 func (s *Server) publishGrantEnded(g jit.Grant) {
-	s.publish(topicGrantEnded, grantEndedMsg{Grant: g.ID, EndReason: g.EndReason, Node: s.node})
+	s.publish(topicGrantEnded, grantEndedMsg{Grant: g.ID, EndReason: g.EndReason, Node: s.busNode})
 }
 
 // publishDirectory tells the other nodes that this node committed a
 // directory change.
 func (s *Server) publishDirectory() {
-	s.publish(topicDirectory, directoryMsg{Node: s.node})
+	s.publish(topicDirectory, directoryMsg{Node: s.busNode})
 }
 
 // publish sends a message and logs a failure: the other nodes catch up on

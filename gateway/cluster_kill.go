@@ -105,7 +105,7 @@ func (s *Server) killRemote(ctx context.Context, actor string, row audit.Session
 	if !ok {
 		return &KillFailedError{msg: "no cluster to reach"}
 	}
-	payload, err := json.Marshal(killMsg{Session: row.ID, Actor: actor, Reason: reason, Node: s.node})
+	payload, err := json.Marshal(killMsg{Session: row.ID, Actor: actor, Reason: reason, Node: s.busNode})
 	if err != nil {
 		return &KillFailedError{msg: fmt.Sprintf("session %s: %v", row.ID, err)}
 	}

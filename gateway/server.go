@@ -120,9 +120,11 @@ type Server struct {
 	log  *slog.Logger
 	srv  *gliderssh.Server
 	live *registry
-	node string         // this node's name on the cluster bus (cluster.go)
-	rot  *rotationQueue // break-glass rotations due (breakglass.go)
-	ends *endRetrier    // session ends waiting for the store (end_retry.go)
+	// node is this node's ID ("" without one), busNode its name on the
+	// cluster bus (cluster.go).
+	node, busNode string
+	rot           *rotationQueue // break-glass rotations due (breakglass.go)
+	ends          *endRetrier    // session ends waiting for the store (end_retry.go)
 	// gate admits connections before their handshake and closes those that
 	// do not authenticate in time; report aggregates what they did.
 	gate   *gate
@@ -186,6 +188,7 @@ func New(opt Options) (*Server, error) {
 	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry(), rot: newRotationQueue(),
 		node: nodeName(opt)}
 	s.ends = newEndRetrier(opt.Store.EndSession, opt.Logger)
+	s.busNode = busName(s.node)
 	s.report = newPreauthReport(s.now)
 	s.report.refused = func(reason string) { opt.Metrics.Refused("auth.failed", reason) }
 	s.refusals = newRefusalReport(s.now)
