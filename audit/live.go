@@ -2,8 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -20,7 +18,8 @@ import (
 // NodeID is this store's node (Options.NodeID), "" when it has none.
 func (s *Store) NodeID() string { return s.node }
 
-// LiveSessions lists the open sessions of the live nodes, oldest first,
+// LiveSessions lists the open sessions of the live nodes, oldest first
+// (OpenSession is the one of them by ID),
 // this node's included (the caller has them in memory too, and may skip
 // them by NodeID). tenants, when not nil, keeps only sessions of those
 // tenants; an empty non-nil list keeps none.
@@ -55,28 +54,6 @@ func (s *Store) LiveSessions(ctx context.Context, deadAfter time.Duration, tenan
 		return nil, fmt.Errorf("audit: live sessions: %w", err)
 	}
 	return out, nil
-}
-
-// LiveSession returns session id if it is open on a live node (see
-// LiveSessions), or an error matching ErrNotFound: unknown, ended, or
-// left open by a node that is not alive.
-func (s *Store) LiveSession(ctx context.Context, id string, deadAfter time.Duration) (Session, error) {
-	if err := checkSessionID(id); err != nil {
-		return Session{}, err
-	}
-	where, args, err := s.liveWhere(deadAfter)
-	if err != nil {
-		return Session{}, err
-	}
-	row := s.db.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ? AND "+where, append([]any{id}, args...)...)
-	sess, err := scanSession(row)
-	if err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return Session{}, notFoundf("no live session %q", id)
-		}
-		return Session{}, err
-	}
-	return sess, nil
 }
 
 // liveWhere selects the open rows of the live nodes. Times are stored as

@@ -30,7 +30,7 @@ func TestLiveSessionsOfLiveNodesOnly(t *testing.T) {
 	st := twoNodes(t, c, "gw-a", "gw-b", "gw-c")
 	a, b, cc := st[0], st[1], st[2]
 	for _, s := range st {
-		if err := s.NodeStarted(ctx); err != nil {
+		if err := s.NodeStarted(ctx, me(s)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,13 +53,13 @@ func TestLiveSessionsOfLiveNodesOnly(t *testing.T) {
 	if got := liveIDs(t, b, []string{}); len(got) != 0 {
 		t.Fatalf("live of no tenant = %v", got)
 	}
-	row, err := b.LiveSession(ctx, "A2", 30*time.Second)
+	row, err := b.OpenSession(ctx, "A2", c.Now().Add(-30*time.Second))
 	if err != nil || row.NodeID != "gw-a" || row.Tenant != "globex" || row.User != "bob" {
-		t.Fatalf("LiveSession(A2) = %+v, %v", row, err)
+		t.Fatalf("OpenSession(A2) = %+v, %v", row, err)
 	}
 	for _, id := range []string{"B2", "NOPE"} {
-		if _, err := b.LiveSession(ctx, id, 30*time.Second); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("LiveSession(%s) = %v; want not found", id, err)
+		if _, err := b.OpenSession(ctx, id, c.Now().Add(-30*time.Second)); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("OpenSession(%s) = %v; want not found", id, err)
 		}
 	}
 	// C stops cleanly (its session left open on purpose); A falls silent.
@@ -67,13 +67,13 @@ func TestLiveSessionsOfLiveNodesOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Add(31 * time.Second)
-	if err := b.Heartbeat(ctx); err != nil {
+	if err := b.Heartbeat(ctx, me(b)); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := liveIDs(t, b, nil), []string{"B1@gw-b"}; !slices.Equal(got, want) {
 		t.Fatalf("live after A died and C stopped = %v; want %v", got, want)
 	}
-	if _, err := b.LiveSession(ctx, "A1", 30*time.Second); !errors.Is(err, ErrNotFound) {
+	if _, err := b.OpenSession(ctx, "A1", c.Now().Add(-30*time.Second)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a dead node's session is offered as live: %v", err)
 	}
 	if _, err := b.LiveSessions(ctx, 0, nil); err == nil {

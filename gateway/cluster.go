@@ -351,10 +351,11 @@ func checkText(what, v string, max int) error {
 }
 
 // clusterStore is what the shared live registry needs of the store
-// (*audit.Store): the open rows of the live nodes, and one session's row.
+// (*audit.Store): the open rows of the live nodes, one of them by ID, and
+// one session's row.
 type clusterStore interface {
 	LiveSessions(ctx context.Context, deadAfter time.Duration, tenants []string) ([]audit.Session, error)
-	LiveSession(ctx context.Context, id string, deadAfter time.Duration) (audit.Session, error)
+	OpenSession(ctx context.Context, id string, aliveSince time.Time) (audit.Session, error)
 	Session(ctx context.Context, id string) (audit.Session, error)
 }
 

@@ -15,7 +15,7 @@ import (
 // (issue 12). The local registry stays the truth for this node's
 // sessions (it has those still opening, before their row exists); the
 // other nodes' sessions are their open rows on live nodes
-// (audit.Store.LiveSessions). Oversight is checked against the row
+// (audit.Store.LiveSessions, audit.Reader.OpenSession). Oversight is checked against the row
 // exactly as against a local session: same tenant scope, same one answer
 // for a session the caller may not act on.
 
@@ -70,7 +70,7 @@ func (s *Server) remoteSession(ctx context.Context, id string) (audit.Session, b
 	if !ok {
 		return audit.Session{}, false, nil
 	}
-	row, err := cs.LiveSession(ctx, id, s.deadAfter())
+	row, err := cs.OpenSession(ctx, id, s.now().Add(-s.deadAfter()))
 	if errors.Is(err, audit.ErrNotFound) {
 		return audit.Session{}, false, nil
 	}

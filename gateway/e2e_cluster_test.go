@@ -28,11 +28,11 @@ import (
 // sshd and clients; the users' names are the same on both, as they would
 // be with one policy.
 
-// clusterPair starts the database and the two nodes; optA and optB are
+// nodePair starts the database and the two nodes; optA and optB are
 // each node's testbed options. With pg each node has its own PostgreSQL
 // bus (LISTEN/NOTIFY on the store's database, as warden serve opens it);
 // without, both share one in-process bus (busA == busB).
-func clusterPair(t *testing.T, optA, optB bedOptions, pg bool) (a, b *testbed, busA, busB *testBus) {
+func nodePair(t *testing.T, optA, optB bedOptions, pg bool) (a, b *testbed, busA, busB *nodeBus) {
 	t.Helper()
 	srv, err := pgtest.Start()
 	if err != nil {
@@ -43,25 +43,25 @@ func clusterPair(t *testing.T, optA, optB bedOptions, pg bool) (a, b *testbed, b
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func() *testBus {
+	open := func() *nodeBus {
 		if !pg {
 			l := cluster.NewLocal()
 			t.Cleanup(l.Close) // after the nodes stopped (cleanups run last first)
-			return &testBus{Bus: l, dsn: dsn}
+			return &nodeBus{Bus: l, dsn: dsn}
 		}
 		p, err := cluster.Open(context.Background(), dsn, cluster.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(p.Close)
-		return &testBus{Bus: p, dsn: dsn}
+		return &nodeBus{Bus: p, dsn: dsn}
 	}
 	busA = open()
 	busB = busA
 	if pg {
 		busB = open()
 	}
-	node := func(id string, opt bedOptions, bus *testBus) *testbed {
+	node := func(id string, opt bedOptions, bus *nodeBus) *testbed {
 		opt.store = func(o *audit.Options) {
 			o.Backend = audit.Backend{Driver: audit.DriverPostgres, DSN: dsn}
 			o.NodeID = id
@@ -77,7 +77,11 @@ func clusterPair(t *testing.T, optA, optB bedOptions, pg bool) (a, b *testbed, b
 			}
 		}
 		nb := newTestbed(t, opt)
-		if err := nb.store.NodeStarted(context.Background()); err != nil {
+		self, err := audit.NewSelf("", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nb.store.NodeStarted(context.Background(), self); err != nil {
 			t.Fatal(err)
 		}
 		return nb
@@ -85,23 +89,23 @@ func clusterPair(t *testing.T, optA, optB bedOptions, pg bool) (a, b *testbed, b
 	return node("gw-a", optA, busA), node("gw-b", optB, busB), busA, busB
 }
 
-// testBus is the nodes' bus; failing makes every Publish fail, as a bus
+// nodeBus is the nodes' bus; failing makes every Publish fail, as a bus
 // whose connection is down does.
-type testBus struct {
+type nodeBus struct {
 	cluster.Bus
 	failing atomic.Bool
 	dsn     string // the nodes' database
 }
 
-func (b *testBus) Publish(ctx context.Context, topic string, payload []byte) error {
+func (b *nodeBus) Publish(ctx context.Context, topic string, payload []byte) error {
 	if b.failing.Load() {
 		return errors.New("test bus: connection down")
 	}
 	return b.Bus.Publish(ctx, topic, payload)
 }
 
-// liveJSON is `sessions --live --json` as c on node n.
-func liveJSON(t *testing.T, n *testbed, c *sshtest.Client) []map[string]any {
+// liveListJSON is `sessions --live --json` as c on node n.
+func liveListJSON(t *testing.T, n *testbed, c *sshtest.Client) []map[string]any {
 	t.Helper()
 	out, errOut, code := n.run(c, "gw", "sessions", "--live", "--json")
 	var live []map[string]any
@@ -111,17 +115,17 @@ func liveJSON(t *testing.T, n *testbed, c *sshtest.Client) []map[string]any {
 	return live
 }
 
-// shellAlive proves a session still works: a command's output comes back.
-func shellAlive(t *testing.T, p *sshtest.PTYSession, n int) {
+// stillRunning proves a session still works: a command's output comes back.
+func stillRunning(t *testing.T, p *sshtest.PTYSession, n int) {
 	t.Helper()
 	p.Send(fmt.Sprintf("echo still-$((%d+1))\r", n))
 	p.Expect(t, fmt.Sprintf("still-%d", n+1), expectWait)
 }
 
-// flush waits until the bus of to delivered everything from's bus
+// flushBus waits until the bus of to delivered everything from's bus
 // published before: a bus delivers in order, one message to all of its
 // subscribers before the next.
-func flush(t *testing.T, from, to *testBus) {
+func flushBus(t *testing.T, from, to *nodeBus) {
 	t.Helper()
 	got := make(chan struct{}, 1)
 	cancel := to.Subscribe("test_flush", func([]byte) {
@@ -161,7 +165,7 @@ func testListAndKill(t *testing.T, pg bool) {
 		extraGroups: "  - name: globex-audit\n    audits: [globex]\n",
 		extraUsers:  fmt.Sprintf("  - name: tara\n    keys: [%q]\n    groups: [globex-audit]\n", authorizedKey(tara.PublicKey)),
 	}
-	a, b, bus, busB := clusterPair(t, bedOptions{}, optB, pg)
+	a, b, bus, busB := nodePair(t, bedOptions{}, optB, pg)
 	tara.TrustHost("127.0.0.1:"+b.port, b.hostKey)
 
 	p := a.alice.StartPTY(t, a.port, "root@web01", 80, 24)
@@ -171,7 +175,7 @@ func testListAndKill(t *testing.T, pg bool) {
 
 	// B lists it, as held by A, in JSON and in the table.
 	var row map[string]any
-	for _, l := range liveJSON(t, b, b.erin) {
+	for _, l := range liveListJSON(t, b, b.erin) {
 		if l["id"] == id {
 			row = l
 		}
@@ -194,7 +198,7 @@ func testListAndKill(t *testing.T, pg bool) {
 
 	// Attack: an overseer of another tenant, on another node, gets the
 	// unknown ID's answer, and the refusal is audited.
-	if len(liveJSON(t, b, tara)) != 0 {
+	if len(liveListJSON(t, b, tara)) != 0 {
 		t.Fatal("tara (globex) sees acme's session")
 	}
 	_, unknownErr, _ := b.run(tara, "gw", "kill", unknownSession)
@@ -238,8 +242,8 @@ func testListAndKill(t *testing.T, pg bool) {
 			t.Fatal(err)
 		}
 	}
-	flush(t, bus, bus)
-	shellAlive(t, p, 40)
+	flushBus(t, bus, bus)
+	stillRunning(t, p, 40)
 	if s, err := a.store.Session(context.Background(), id); err != nil || !s.EndedAt.IsZero() {
 		t.Fatalf("a forged message ended the session: %+v %v", s, err)
 	}
@@ -258,7 +262,7 @@ func testListAndKill(t *testing.T, pg bool) {
 		t.Fatalf("console kill with the bus down: %v", err)
 	}
 	busB.failing.Store(false)
-	shellAlive(t, p, 41)
+	stillRunning(t, p, 41)
 	c, err := audit.Open(context.Background(), t.TempDir(), audit.Options{NodeID: "gw-c",
 		Backend: audit.Backend{Driver: audit.DriverPostgres, DSN: bus.dsn}})
 	if err != nil {
@@ -266,7 +270,11 @@ func testListAndKill(t *testing.T, pg bool) {
 	}
 	defer c.Close()
 	const ghost = "cccccccccccccccccccccccccc"
-	if err := c.NodeStarted(context.Background()); err != nil {
+	self, err := audit.NewSelf("", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.NodeStarted(context.Background(), self); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.StartSession(context.Background(), audit.Session{ID: ghost, User: "alice", Login: "root", Host: "web01", Tenant: "acme"}); err != nil {
@@ -279,7 +287,7 @@ func testListAndKill(t *testing.T, pg bool) {
 	}
 	t.Logf("an unanswered kill gave up after %s (bound 5 s)", time.Since(start))
 	b.waitEvent("command.refused", "held by node gw-c")
-	shellAlive(t, p, 42)
+	stillRunning(t, p, 42)
 
 	// B's approver ends it on A.
 	start = time.Now()
@@ -302,7 +310,7 @@ func testListAndKill(t *testing.T, pg bool) {
 	if _, errOut, code := b.run(b.carol, "gw", "kill", id); code != 1 || errOut != "warden: no live session "+id+" that you can act on\n" {
 		t.Fatalf("kill again: %d %q", code, errOut)
 	}
-	for _, l := range liveJSON(t, b, b.erin) {
+	for _, l := range liveListJSON(t, b, b.erin) {
 		if l["id"] == id {
 			t.Fatal("an ended session is still listed live on B")
 		}
@@ -312,7 +320,7 @@ func testListAndKill(t *testing.T, pg bool) {
 // A grant revoked on B closes its session on A; a directory change
 // committed on A closes a session on B, and B refuses the removed key.
 func TestClusterGrantEndAcrossNodes(t *testing.T) {
-	a, b, _, _ := clusterPair(t, bedOptions{}, bedOptions{}, true)
+	a, b, _, _ := nodePair(t, bedOptions{}, bedOptions{}, true)
 	// The console's kill reaches another node too.
 	pa := a.alice.StartPTY(t, a.port, "root@web01", 80, 24)
 	pa.Send("export PS1='PROMPT> '\r")
@@ -355,7 +363,7 @@ func TestClusterDirectoryChangeAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	opt := bedOptions{identity: fmt.Sprintf("http_listen: \"127.0.0.1:0\"\nidentity:\n  directories:\n    - {name: entra, token_file: %s}\n", tok)}
-	a, b, busA, busB := clusterPair(t, opt, opt, true)
+	a, b, busA, busB := nodePair(t, opt, opt, true)
 	h, err := scim.NewHandler(a.directory, scim.Options{Policy: func() *policy.Config { return a.cfg }, Store: a.store})
 	if err != nil {
 		t.Fatal(err)
@@ -393,7 +401,7 @@ func TestClusterDirectoryChangeAcrossNodes(t *testing.T) {
 		t.Fatalf("B still admits the leaver's key: %d %q", code, errOut)
 	}
 	a.waitEvent("identity.access_removed", "dana@contoso.com")
-	flush(t, busA, busB) // B has handled every message: any event of B's is written
+	flushBus(t, busA, busB) // B has handled every message: any event of B's is written
 	if n := len(a.events("identity.access_removed")) - removed; n != 1 {
 		t.Fatalf("%d identity.access_removed events for one leaver; the node that committed the change writes the one", n)
 	}
