@@ -68,12 +68,10 @@ func RotationBackoff(n int) time.Duration {
 // not block: the rotation worker (runRotations, started by Serve) does the
 // work.
 func (s *Server) GrantEnded(g jit.Grant) {
-	cause := errGrantRevoked
-	if g.EndReason == jit.EndExpired {
-		cause = errGrantExpired
-	}
-	s.live.cancelGrant(g.ID, cause)
+	s.live.cancelGrant(g.ID, grantCause(g.EndReason))
 	s.rot.ended(g)
+	// The other nodes end their sessions of it too (cluster.go).
+	s.publishGrantEnded(g)
 }
 
 // rotationQueue is the worker's memory: which grants' rotations are due

@@ -76,6 +76,8 @@ type sessionView struct {
 	// State is "running", or "opening" for a channel admitted but not
 	// started yet (it is live: a revocation or kill ends it too).
 	State string `json:"state,omitempty"`
+	// Node is the gateway node that holds (or held) the session.
+	Node string `json:"node,omitempty"`
 }
 
 func (ss *session) view() sessionView {
@@ -83,7 +85,7 @@ func (ss *session) view() sessionView {
 	defer ss.mu.Unlock()
 	v := sessionView{ID: ss.id, User: ss.ident.user.Name, Login: ss.t.login, Host: ss.adm.host.Name,
 		Tenant: ss.adm.host.Tenant, Role: ss.adm.role.Name, GrantID: ss.grantID, StartedAt: ss.startedAt,
-		Live: true, State: "running"}
+		Live: true, State: "running", Node: ss.s.node}
 	if v.StartedAt.IsZero() {
 		v.StartedAt, v.State = ss.openedAt, "opening"
 	}
@@ -103,11 +105,21 @@ func cmdSessions(ctx context.Context, e *cmdEnv, args []string) error {
 		return err
 	}
 	live := e.s.live.snapshot()
+	// The sessions the other live nodes hold, by their open rows.
+	remote, err := e.s.remoteSessions(ctx, o)
+	if err != nil {
+		return internalError("list the other nodes' sessions", err)
+	}
 	list := []sessionView{}
 	if opts["--live"] != "" {
 		for _, ss := range live {
 			if v := ss.view(); o.Covers(v.Tenant) {
 				list = append(list, v)
+			}
+		}
+		for _, r := range remote {
+			if _, ok := live[r.ID]; !ok {
+				list = append(list, rowLive(r, true))
 			}
 		}
 		sort.Slice(list, func(i, j int) bool { return list[i].StartedAt.Before(list[j].StartedAt) })
@@ -120,10 +132,13 @@ func cmdSessions(ctx context.Context, e *cmdEnv, args []string) error {
 		if err != nil {
 			return internalError("list sessions", err)
 		}
+		elsewhere := map[string]bool{}
+		for _, r := range remote {
+			elsewhere[r.ID] = true
+		}
 		for _, r := range rows {
 			_, isLive := live[r.ID]
-			v := sessionView{ID: r.ID, User: r.User, Login: r.Login, Host: r.Host, Tenant: r.Tenant,
-				Role: r.Role, GrantID: r.GrantID, StartedAt: r.StartedAt, Live: isLive}
+			v := rowLive(r, isLive || elsewhere[r.ID])
 			if o.Covers(v.Tenant) { // the filter did it; kept as a second lock
 				list = append(list, v)
 			}
@@ -133,13 +148,17 @@ func cmdSessions(ctx context.Context, e *cmdEnv, args []string) error {
 		return writeJSON(e.out, list)
 	}
 	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTARTED\tUSER\tTARGET\tROLE\tLIVE")
+	fmt.Fprintln(tw, "ID\tSTARTED\tUSER\tTARGET\tROLE\tLIVE\tNODE")
 	for _, l := range list {
 		live := fmt.Sprint(l.Live)
 		if l.State == "opening" {
 			live = "opening"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s@%s/%s\t%s\t%s\n", l.ID, l.StartedAt.UTC().Format(time.RFC3339), l.User, l.Login, l.Tenant, l.Host, l.Role, live)
+		node := l.Node
+		if node == "" {
+			node = "-" // a row from before node IDs
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s@%s/%s\t%s\t%s\t%s\n", l.ID, l.StartedAt.UTC().Format(time.RFC3339), l.User, l.Login, l.Tenant, l.Host, l.Role, live, node)
 	}
 	return tw.Flush()
 }
@@ -162,7 +181,8 @@ func cmdKill(ctx context.Context, e *cmdEnv, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if _, _, err := e.liveSession(o, id); err != nil {
-		return err
+		// Not held here: perhaps by another node (cluster_kill.go).
+		return e.killElsewhere(ctx, o, id, reason, err)
 	}
 	if !e.s.Kill(id) {
 		return noSession(id, "ended meanwhile")
@@ -330,4 +350,36 @@ func (r *sessionRecord) endWatch() {
 		r.viewers.n.Add(-1)
 		close(w.ch)
 	}
+}
+
+// killElsewhere ends session id held by another live node, with the same
+// oversight check against its row as against a local session, and the
+// same answer (notHere) for a session the caller may not act on. The kill
+// is reported done only once the row is ended; every outcome is audited
+// (session.killed with the node, or command.refused by the caller).
+func (e *cmdEnv) killElsewhere(ctx context.Context, o policy.Oversight, id, reason string, notHere error) error {
+	row, ok, err := e.s.remoteSession(ctx, id)
+	if err != nil {
+		return internalError("find session "+id, err)
+	}
+	if !ok {
+		return notHere
+	}
+	if !o.Covers(row.Tenant) {
+		return noSession(id, "tenant "+row.Tenant+" not overseen (node "+row.NodeID+")")
+	}
+	if err := e.s.killRemote(ctx, e.ident.user.Name, row, reason); err != nil {
+		var kf *KillFailedError
+		if errors.As(err, &kf) {
+			return &userError{msg: kf.msg}
+		}
+		return internalError("kill "+id, err)
+	}
+	data := map[string]any{"node": row.NodeID}
+	if reason != "" {
+		data["reason"] = reason
+	}
+	e.s.audit(ctx, "session.killed", e.ident.user.Name, id, data)
+	fmt.Fprintf(e.out, "session %s terminated\n", id)
+	return nil
 }

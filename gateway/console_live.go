@@ -77,6 +77,17 @@ func (s *Server) KillSession(ctx context.Context, user, id, reason string) error
 			map[string]any{"reason": err.Error(), "via": "console"})
 		return &BadReasonError{msg: err.Error()}
 	}
+	if s.live.get(id) == nil {
+		if _, err := oneSessionID([]string{id}); err == nil {
+			// Held by another node? The same checks against its row.
+			row, ok, err := s.remoteSession(ctx, id)
+			if err != nil {
+				s.log.Error("kill: other nodes' sessions not read", "session", id, "err", err)
+			} else if ok {
+				return s.consoleKillRemote(ctx, user, row, reason)
+			}
+		}
+	}
 	if _, _, err := s.consoleTarget(ctx, user, "kill", id); err != nil {
 		return err
 	}

@@ -35,6 +35,12 @@ type deprovisioner interface {
 //   - mover: the sessions, grants and requests their new groups no longer
 //     allow end the same way; eligibility follows from the merged policy;
 //   - joiner: nothing to do; the merged policy admits them.
+//
+// With a cluster bus, the node that commits a change tells the others
+// (topic directory), which reload the directory (identity.Directory.Reload)
+// and end only their own sessions the change no longer allows: the
+// change's audit events and its grants and requests are the committing
+// node's, written once.
 func (s *Server) UseDirectory(d *dirs.Directory) {
 	s.mu.Lock()
 	s.dir = d
@@ -55,6 +61,10 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 			removes[c.UserName] = true
 		}
 	}
+	reloaded := len(changes) > 0
+	for _, c := range changes {
+		reloaded = reloaded && c.Reloaded
+	}
 	pol := s.Policy()
 	closed := map[string]string{} // session id -> user
 	for id, ss := range s.live.snapshot() {
@@ -67,6 +77,23 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 		if !s.stillEntitled(pol, ident, adm, t) {
 			ss.cancel(errDeprovisioned)
 			closed[id] = ident.user.Name
+		}
+	}
+	if reloaded {
+		// Another node committed it and did the rest (cluster.go).
+		if len(closed) > 0 {
+			s.log.Info("directory changed on another node; sessions closed", "sessions", len(closed))
+		}
+		return
+	}
+	// Tell the other nodes before the slower work below, so that a key
+	// removed stops working everywhere as soon as possible. A change
+	// that came from no directory (a sign-in binding, held by this node
+	// only) is not theirs to reload.
+	for _, c := range changes {
+		if c.Directory != "" {
+			s.publishDirectory()
+			break
 		}
 	}
 	var grants []jit.Grant

@@ -56,6 +56,12 @@
 //	directory.go    identity directories: their users in Policy, and each
 //	                change applied at once (leaver, mover: sessions closed,
 //	                grants deprovisioned, requests cancelled)
+//	cluster.go      more than one gateway on a store: kills, ended grants
+//	                and directory changes over the cluster bus, strictly
+//	                checked; resync after the bus reconnects
+//	cluster_kill.go the other nodes' open sessions in sessions --live and
+//	                the console, and a kill of one: sent, then its row
+//	                watched for 5 s; fails closed
 //
 // Every refusal reaches the client as one line on stderr that starts with
 // "warden: ", exits with status 1 and leaves an audit event. Internal causes

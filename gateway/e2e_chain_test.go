@@ -151,10 +151,10 @@ func TestE2EWatchAndPlayStripHostSequences(t *testing.T) {
 	p.Expect(t, `PROMPT> $`, expectWait)
 	out, _, code := b.run(b.carol, "gw", "sessions", "--live")
 	fields := strings.Fields(out)
-	if code != 0 || len(fields) < 7 {
+	if code != 0 || len(fields) < 8 {
 		t.Fatalf("sessions --live: %d %q", code, out)
 	}
-	id := fields[6] // the first row's ID, after the header's six columns
+	id := fields[7] // the first row's ID, after the header's seven columns
 
 	watch := b.erin.SSH(testCtx(t), b.port, "gw", "watch", id)
 	var seen safeBuffer

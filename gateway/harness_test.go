@@ -104,6 +104,9 @@ type bedOptions struct {
 	// prefix "recordings/"), uploading every uploadInterval (default 1s).
 	s3             *s3test.Server
 	uploadInterval time.Duration
+	// store adjusts the store's options before it opens (cluster tests:
+	// a shared PostgreSQL database and a node ID).
+	store func(o *audit.Options)
 }
 
 func newTestbed(t testing.TB, opt bedOptions) *testbed {
@@ -215,6 +218,9 @@ groups:
 			t.Fatal(err)
 		}
 		aopt.Recordings = b.recs
+	}
+	if opt.store != nil {
+		opt.store(&aopt)
 	}
 	b.store, err = audit.Open(ctx, b.data, aopt)
 	if err != nil {

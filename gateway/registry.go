@@ -133,15 +133,16 @@ func (s *Server) RevokeGrant(grantID int64) int {
 func (s *Server) Kill(sessionID string) bool { return s.live.cancelSession(sessionID, errKilled) }
 
 // LiveSessionIDs returns the IDs of the sessions live now, in no order
-// (console.Deps.LiveIDs: the console's "live only" filter and live pages).
+// (console.Deps.LiveIDs: the console's "live only" filter and live pages):
+// this node's, and with a cluster bus those the other live nodes hold.
 func (s *Server) LiveSessionIDs() []string {
 	s.live.mu.Lock()
-	defer s.live.mu.Unlock()
 	ids := make([]string, 0, len(s.live.sessions))
 	for id := range s.live.sessions {
 		ids = append(ids, id)
 	}
-	return ids
+	s.live.mu.Unlock()
+	return append(ids, s.remoteIDs()...)
 }
 
 // sessionIDEncoding is lowercase base32 without padding: letters and

@@ -86,8 +86,17 @@ type Options struct {
 	Uploads *recstore.Uploader
 	// Bus reaches the other gateways sharing the store (package cluster):
 	// a live view of a session another node holds streams over it
-	// (cluster_watch.go). Nil: this node is alone, and sees only its own.
+	// (cluster_watch.go); a kill of such a session, an ended grant and a
+	// directory change reach the other nodes (cluster.go). Nil: this node
+	// is alone, and sees and acts on its own sessions only.
 	Bus cluster.Bus
+	// NodeID names this node on the bus; "" means the store's node ID
+	// (audit.Options.NodeID).
+	NodeID string
+	// NodeDeadAfter is the heartbeat age after which another node is taken
+	// for dead and its open sessions are no longer listed as live; zero
+	// means 30s.
+	NodeDeadAfter time.Duration
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -111,8 +120,11 @@ type Server struct {
 	log  *slog.Logger
 	srv  *gliderssh.Server
 	live *registry
-	rot  *rotationQueue // break-glass rotations due (breakglass.go)
-	ends *endRetrier    // session ends waiting for the store (end_retry.go)
+	// node is this node's ID ("" without one), busNode its name on the
+	// cluster bus (cluster.go).
+	node, busNode string
+	rot           *rotationQueue // break-glass rotations due (breakglass.go)
+	ends          *endRetrier    // session ends waiting for the store (end_retry.go)
 	// gate admits connections before their handshake and closes those that
 	// do not authenticate in time; report aggregates what they did.
 	gate   *gate
@@ -173,8 +185,10 @@ func New(opt Options) (*Server, error) {
 	if opt.RequestTimeout == 0 {
 		opt.RequestTimeout = 30 * time.Second
 	}
-	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry(), rot: newRotationQueue()}
+	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry(), rot: newRotationQueue(),
+		node: nodeName(opt)}
 	s.ends = newEndRetrier(opt.Store.EndSession, opt.Logger)
+	s.busNode = busName(s.node)
 	s.report = newPreauthReport(s.now)
 	s.report.refused = func(reason string) { opt.Metrics.Refused("auth.failed", reason) }
 	s.refusals = newRefusalReport(s.now)
@@ -238,6 +252,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	})
 	defer stop()
 	defer s.watches.serve(ctx)()
+	// The cluster's messages reach this node while it serves.
+	defer s.joinCluster()()
 	stopReports := s.reportLoop()
 	defer func() {
 		// gliderlabs closes only connections that finished their

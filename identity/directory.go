@@ -137,17 +137,24 @@ func load(q querier) (*snapshot, error) {
 }
 
 func (d *Directory) reload(ctx context.Context) error {
+	_, _, err := d.swap(ctx)
+	return err
+}
+
+// swap reads the tables again and puts the new snapshot in force; it
+// returns the one it replaced (nil on the first load) and the new one.
+func (d *Directory) swap(ctx context.Context) (prev, next *snapshot, err error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	s, err := load(dbQuerier{ctx, d.store.DB()})
 	if err != nil {
-		return fmt.Errorf("identity: reload: %w", err)
+		return nil, nil, fmt.Errorf("identity: reload: %w", err)
 	}
 	d.mu.Lock()
-	d.snap = s
+	prev, d.snap = d.snap, s
 	d.gen++
 	d.mu.Unlock()
-	return nil
+	return prev, s, nil
 }
 
 // Subscribe registers fn to be told, after every committed write, what it

@@ -73,6 +73,10 @@ type Change struct {
 	UserName  string
 	Directory string
 	At        time.Time
+	// Reloaded marks a change Reload found: another node committed the
+	// write and did its side effects (audit events, grants, requests);
+	// this node only stops what the new state no longer allows.
+	Reloaded bool
 }
 
 func equalUsers(a, b User) bool {

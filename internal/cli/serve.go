@@ -215,6 +215,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if r.hook != nil {
 		gopt.Notifier = r.hook
 	}
+	gopt.Bus = r.bus // kills, ended grants and directory changes reach the other nodes (gateway/cluster.go)
 	if needsKV(cfg) {
 		v, ok := sig.(*vault.Vault)
 		if !ok {
