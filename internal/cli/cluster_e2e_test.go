@@ -277,11 +277,17 @@ func TestClusterPostgresRestartUnderLoad(t *testing.T) {
 	logins := []*probes{startProbes(c, c.a.port, c.b.port), startProbes(c, c.b.port, c.a.port)}
 	time.Sleep(time.Second)
 
+	// A restart with the database down for 2 s (fast stop, start on the
+	// same port), so that logins meet the outage and not only its end.
 	began := time.Now()
-	if err := srv.Restart(ctx); err != nil {
+	if err := srv.Halt(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("PostgreSQL restarted in %.1fs", time.Since(began).Seconds())
+	time.Sleep(2 * time.Second)
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("PostgreSQL down and back in %.1fs", time.Since(began).Seconds())
 	time.Sleep(3 * time.Second)
 	results := append(logins[0].finish(), logins[1].finish()...)
 
@@ -322,7 +328,7 @@ func TestClusterPostgresRestartUnderLoad(t *testing.T) {
 		}
 	}
 	c.auditVerify(c.a)
-	c.checkSessionEvents(len(streams) + len(results) + 2)
+	c.checkSessionEvents(len(streams)+len(results)+2, refused)
 
 	// Every session a client saw start has a row.
 	for i, s := range streams {
@@ -338,9 +344,10 @@ func TestClusterPostgresRestartUnderLoad(t *testing.T) {
 }
 
 // checkSessionEvents checks every session row of the store is ended and
-// has exactly one session.start and one session.end event, and that there
-// are at most max rows.
-func (c *clusterBed) checkSessionEvents(max int) {
+// has exactly one session.start and one session.end event, that there are
+// at most max rows, and that there are at least refused session.refused
+// events of alice (a refusal leaves an audit event).
+func (c *clusterBed) checkSessionEvents(max, refused int) {
 	t := c.t
 	t.Helper()
 	ctx := context.Background()
@@ -348,22 +355,33 @@ func (c *clusterBed) checkSessionEvents(max int) {
 	var events []audit.Event
 	// Every client has exited; the nodes end the last rows a moment later.
 	// (A read error is retried: the reader's pool may hold a connection
-	// the restart cut.)
-	c.waitFor("every session row ended", time.Minute, func() bool {
+	// the restart cut.) A row still open after a minute is reported below.
+	deadline := time.Now().Add(time.Minute)
+	for {
 		var err error
-		if rows, err = c.reader().Sessions(ctx, audit.SessionFilter{}); err != nil {
-			return false
-		}
+		rows, err = c.reader().Sessions(ctx, audit.SessionFilter{})
+		open := 0
 		for _, s := range rows {
 			if s.EndedAt.IsZero() {
-				return false
+				open++
 			}
 		}
-		events, err = c.reader().Events(ctx, 0, 0)
-		return err == nil
-	})
-	starts, ends := map[string]int{}, map[string]int{}
+		if err == nil {
+			events, err = c.reader().Events(ctx, 0, 0)
+		}
+		if err == nil && (open == 0 || time.Now().After(deadline)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read the store: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	starts, ends, refusals := map[string]int{}, map[string]int{}, 0
 	for _, e := range events {
+		if e.Type == "session.refused" && e.Actor == "alice" {
+			refusals++
+		}
 		// Both carry the session in data.session_id (session.end's
 		// subject is the target, or the ID for a recovered session).
 		id, _ := e.Data["session_id"].(string)
@@ -388,7 +406,10 @@ func (c *clusterBed) checkSessionEvents(max int) {
 	if len(rows) > max {
 		t.Errorf("%d session rows, want at most %d", len(rows), max)
 	}
-	t.Logf("%d session rows, each ended with one session.start and one session.end; %d events in the chain", len(rows), len(events))
+	if refusals < refused {
+		t.Errorf("%d session.refused events of alice for %d logins refused: refusals made while the database was down were not recorded", refusals, refused)
+	}
+	t.Logf("%d session rows, %d events in the chain, %d session.refused of alice", len(rows), len(events), refusals)
 }
 
 func tail(lines []string, n int) []string {
