@@ -107,10 +107,10 @@ func TestClusterNodeKilledMidSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Wait for the first upload, then a little more, so the kill falls
-	// between two uploads and S3 holds something of the session.
+	// Wait for the first upload, then 7 s of the 10 s to the next, so
+	// the kill falls late between two uploads: S3 is some 8 s behind.
 	c.waitFor("a segment of the recording in S3", time.Minute, func() bool { return len(c.s3.Objects(key+".parts/")) > 0 })
-	time.Sleep(4 * time.Second)
+	time.Sleep(7 * time.Second)
 
 	if err := c.a.gw.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
