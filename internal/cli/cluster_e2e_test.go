@@ -77,6 +77,19 @@ func startProbes(c *clusterBed, ports ...string) *probes {
 	return p
 }
 
+// since counts the results of logins begun after t.
+func (p *probes) since(t time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, r := range p.results {
+		if r.at.After(t) {
+			n++
+		}
+	}
+	return n
+}
+
 // finish stops the loop and returns the results.
 func (p *probes) finish() []probeResult {
 	close(p.stop)
@@ -188,7 +201,8 @@ func TestClusterNodeKilledMidSession(t *testing.T) {
 	}
 
 	// Logins through gw-b went on throughout; a few more after the reap.
-	time.Sleep(2 * time.Second)
+	reapedAt := killAt.Add(reapedAfter)
+	c.waitFor("logins through gw-b after the reap", time.Minute, func() bool { return logins.since(reapedAt) >= 3 })
 	results := logins.finish()
 	var before, after int
 	for _, r := range results {
@@ -198,7 +212,7 @@ func TestClusterNodeKilledMidSession(t *testing.T) {
 		}
 		if r.at.Before(killAt) {
 			before++
-		} else if r.at.After(killAt.Add(reapedAfter)) {
+		} else if r.at.After(reapedAt) {
 			after++
 		}
 	}
