@@ -18,22 +18,6 @@ import (
 // the tests assert 10 s and log the figure measured.
 const crossNodeBound = 10 * time.Second
 
-// Markers of the code these tests need, which other branches build: the
-// gateway's cluster topics (kill, grant_ended, directory) and the watch
-// stream between nodes. Until the code is in the tree the tests skip; once
-// it is, they run (and fail if it does not work).
-const (
-	gatewayBusMarker = `"grant_ended"`
-	watchBusMarker   = `"watch_open"`
-)
-
-func requireClusterFeature(t *testing.T, marker, what string) {
-	t.Helper()
-	if !clusterFeature(t, marker) {
-		t.Skipf("%s is not in this tree yet (no %s in the module's code)", what, marker)
-	}
-}
-
 // liveSession is one entry of `sessions --live --json`.
 type liveSession struct {
 	ID   string `json:"id"`
@@ -46,7 +30,6 @@ type liveSession struct {
 // the session end within the issue's 2 s (measured), the row ends
 // "killed", and the watcher is told.
 func TestClusterKillAndWatchFromAnotherNode(t *testing.T) {
-	requireClusterFeature(t, gatewayBusMarker, "the cluster's kill and live list")
 	c := newClusterBed(t, pgServer.Database(t))
 	p := c.alice.StartPTY(t, c.a.port, "root@web01", 80, 24)
 	p.Send("export PS1='PROMPT> '\r")
@@ -62,18 +45,13 @@ func TestClusterKillAndWatchFromAnotherNode(t *testing.T) {
 		t.Fatalf("listed session %s: %+v %v; want gw-a's", id, r, err)
 	}
 
-	var watch *stream
-	if clusterFeature(t, watchBusMarker) {
-		watch = startStream(t, c.carol, c.b.port, "gw", "watch", id)
-		c.waitFor("the watch through gw-b starts", faultWait, func() bool { return watch.contains("watching " + id) })
-		sent := time.Now()
-		p.Send("echo marker-$((6*7))\r")
-		p.Expect(t, `marker-42`, faultWait)
-		c.waitFor("the watcher on gw-b sees gw-a's output", faultWait, func() bool { return watch.contains("marker-42") })
-		t.Logf("gw-a's output reached the watcher on gw-b %.2fs after it was typed", time.Since(sent).Seconds())
-	} else {
-		t.Log("watch across nodes is not in this tree yet: skipped that part")
-	}
+	watch := startStream(t, c.carol, c.b.port, "gw", "watch", id)
+	c.waitFor("the watch through gw-b starts", faultWait, func() bool { return watch.contains("watching " + id) })
+	sent := time.Now()
+	p.Send("echo marker-$((6*7))\r")
+	p.Expect(t, `marker-42`, faultWait)
+	c.waitFor("the watcher on gw-b sees gw-a's output", faultWait, func() bool { return watch.contains("marker-42") })
+	t.Logf("gw-a's output reached the watcher on gw-b %.2fs after it was typed", time.Since(sent).Seconds())
 
 	began := time.Now()
 	out, errOut, code = c.ssh(c.carol, c.b, "gw", "kill", id)
@@ -95,10 +73,8 @@ func TestClusterKillAndWatchFromAnotherNode(t *testing.T) {
 		r, err := c.session(id)
 		return err == nil && r.EndReason == "killed"
 	})
-	if watch != nil {
-		if code, errOut := watch.wait(t, faultWait); code != 0 || !watch.contains("session "+id+" ended") {
-			t.Errorf("watcher on gw-b: exit %d %q, output %q", code, errOut, watch.output())
-		}
+	if code, errOut := watch.wait(t, faultWait); code != 0 || !watch.contains("session "+id+" ended") {
+		t.Errorf("watcher on gw-b: exit %d %q, output %q", code, errOut, watch.output())
 	}
 	if _, errOut, code := c.ssh(c.carol, c.a, "gw", "kill", id); code != 1 || errOut != "warden: no live session "+id+" that you can act on\n" {
 		t.Errorf("kill again through gw-a: %d %q", code, errOut)
@@ -110,7 +86,6 @@ func TestClusterKillAndWatchFromAnotherNode(t *testing.T) {
 // through gw-a; carol revokes the grant through gw-b; the session closes
 // with the grant's line within the issue's 2 s (measured).
 func TestClusterRevokeOnBClosesSessionOnA(t *testing.T) {
-	requireClusterFeature(t, gatewayBusMarker, "the cluster's grant_ended topic")
 	c := newClusterBed(t, pgServer.Database(t))
 	out, errOut, code := c.ssh(c.bob, c.a, "gw", "request", "prod-root", "--for", "1h", "--reason", "'INC-12 cluster drill'")
 	m := regexp.MustCompile(`^request (\d+) opened`).FindStringSubmatch(out)
@@ -158,7 +133,6 @@ func TestClusterRevokeOnBClosesSessionOnA(t *testing.T) {
 // within the issue's 2 s (measured), its row ends deprovisioned, and gw-b
 // refuses her key afterwards.
 func TestClusterSCIMDeactivationOnAClosesSessionOnB(t *testing.T) {
-	requireClusterFeature(t, gatewayBusMarker, "the cluster's directory topic")
 	c := newClusterBed(t, pgServer.Database(t))
 	scim := func(method, path, body string) (int, map[string]any) {
 		t.Helper()

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -385,35 +384,4 @@ func lastTick(text string) (int, time.Time, bool) {
 	fmt.Sscan(m[1], &n)
 	fmt.Sscan(m[2], &sec)
 	return n, time.Unix(0, int64(sec*1e9)), true
-}
-
-// clusterFeature reports whether a non-test Go file of the module holds
-// marker: the cross-node controls are built on other branches, and their
-// tests run once the code they test is in the tree.
-func clusterFeature(t *testing.T, marker string) bool {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || found {
-			return filepath.SkipDir
-		}
-		if d.IsDir() {
-			switch d.Name() {
-			case ".git", "third_party", "testdata", "node_modules":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
-			if raw, err := os.ReadFile(p); err == nil && bytes.Contains(raw, []byte(marker)) {
-				found = true
-			}
-		}
-		return nil
-	})
-	return found
 }
