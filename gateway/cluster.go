@@ -106,6 +106,9 @@ func (s *Server) joinCluster() (leave func()) {
 		bus.Subscribe(topicGrantEnded, s.onGrantEnded),
 		bus.Subscribe(topicDirectory, s.onDirectory),
 	}
+	// A change committed by another node between this node's start-up
+	// load and the subscriptions above was not heard: read it now.
+	s.resync()
 	// A bus has no way to take a resync back: after leave it does nothing.
 	bus.OnResync(func() {
 		if on.Load() {

@@ -64,7 +64,8 @@ func openCast(cfgPath, data, arg string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := openReader(dir)
+	// The configured store (PostgreSQL for a cluster), not DATA/warden.db.
+	r, _, err := openStoreReader(cfgPath, data)
 	if err != nil {
 		return nil, err
 	}
