@@ -50,6 +50,10 @@ type Self struct {
 	// DeadAfter is how old a heartbeat must be for its node to count as
 	// dead (the reaper's timeout).
 	DeadAfter time.Duration
+	// HostKey and CAKey are the SHA-256 fingerprints (ssh.FingerprintSHA256)
+	// of the gateway host key and of the CA public key this node uses; ""
+	// is not recorded and not compared (nodes_keys.go).
+	HostKey, CAKey string
 
 	reported atomic.Bool // node.duplicate appended once per process
 }
@@ -134,9 +138,13 @@ func (s *Store) NodeStarted(ctx context.Context, me *Self) error {
 				return appendEvent(tx, tip, eventRow{ts: nowS, typ: EventNodeRefused, actor: "warden", subject: s.node, data: data})
 			}
 		}
-		_, err = tx.Exec(`INSERT INTO nodes (id, started_at, heartbeat_at, host, instance) VALUES (?, ?, ?, ?, ?)
+		if refused, err = checkNodeKeys(tx, tip, s.node, me, now, nowS); err != nil || refused != nil {
+			return err // nodes_keys.go: the refusal's event is appended
+		}
+		_, err = tx.Exec(`INSERT INTO nodes (id, started_at, heartbeat_at, host, instance, host_key, ca_key) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
-			stopped_at = NULL, host = excluded.host, instance = excluded.instance`, s.node, nowS, nowS, me.Host, me.Instance)
+			stopped_at = NULL, host = excluded.host, instance = excluded.instance, host_key = excluded.host_key,
+			ca_key = excluded.ca_key`, s.node, nowS, nowS, me.Host, me.Instance, nullString(me.HostKey), nullString(me.CAKey))
 		if err != nil {
 			return fmt.Errorf("audit: node %s start: %w", s.node, err)
 		}

@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/warden-gw/warden/internal/keyfile"
+	"github.com/warden-gw/warden/vault"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -79,7 +85,48 @@ func TestClusterKillAndWatchFromAnotherNode(t *testing.T) {
 	if _, errOut, code := c.ssh(c.carol, c.a, "gw", "kill", id); code != 1 || errOut != "warden: no live session "+id+" that you can act on\n" {
 		t.Errorf("kill again through gw-a: %d %q", code, errOut)
 	}
+	c.refuseStrangerNode()
 	c.auditVerify(c.a)
+}
+
+// refuseStrangerNode starts a third node, gw-c, with keys of its own while
+// gw-a and gw-b run: behind one name its clients would see the gateway's
+// host key change, and hosts would not trust its CA. It must not start,
+// with one line naming both fingerprints, and a node.refused event; then
+// with the cluster's host key but its own CA, the same for the CA.
+func (c *clusterBed) refuseStrangerNode() {
+	t := c.t
+	t.Helper()
+	own := filepath.Join(c.dir, "gw-c-keys")
+	if _, err := vault.OpenBuiltin(own, vault.BuiltinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := keyfile.LoadOrCreateEd25519(filepath.Join(own, "host_ed25519")); err != nil {
+		t.Fatal(err)
+	}
+	n := c.node("gw-c", own)
+	try := func(want string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, c.bin, "serve", "-c", n.cfg).CombinedOutput()
+		if err == nil || !regexp.MustCompile(want).Match(out) {
+			t.Fatalf("gw-c with keys of its own: %v\n%s", err, out)
+		}
+	}
+	try(`warden: the gateway host key of node gw-c \(SHA256:\S+\) differs from live node gw-a's \(SHA256:\S+\); every node must use the same host_key\n`)
+	shared, err := os.ReadFile(filepath.Join(c.a.data, "host_ed25519"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(n.data, "host_ed25519"), shared, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	try(`warden: the CA key of node gw-c \(SHA256:\S+\) differs from live node gw-a's \(SHA256:\S+\); every node must use the same CA key file`)
+	var refused int
+	if err := c.reader().DB().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE type = 'node.refused' AND subject = 'gw-c'`).Scan(&refused); err != nil || refused != 2 {
+		t.Fatalf("node.refused events for gw-c: %d %v, want 2", refused, err)
+	}
 }
 
 // TestClusterRevokeOnBClosesSessionOnA: bob's session under a grant runs

@@ -175,6 +175,13 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 	if created {
 		log.Info("created gateway host key", "path", cfg.HostKey)
 	}
+	// One identity for the cluster: a node whose host key or CA differs
+	// from a live node's does not serve (serve_nodes.go, audit NodeKeys).
+	if err := nodeKeys(ctx, st, self, sig, hk.PublicKey(), log); err != nil {
+		closeSigner()
+		st.Close()
+		return nil, err
+	}
 	bus, leader, closeBus, err := openCluster(ctx, backend, log) // serve_cluster.go
 	if err != nil {
 		closeSigner()

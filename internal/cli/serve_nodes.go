@@ -8,6 +8,7 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/recstore"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // Nodes sharing a store (issue 12, CONTRACT §8). Every nodeHeartbeat the
@@ -34,6 +35,24 @@ func nodeStart(ctx context.Context, st *audit.Store, deadAfter time.Duration) (*
 		return nil, err
 	}
 	return me, nil
+}
+
+// nodeKeys records the fingerprints of this node's gateway host key and CA
+// key and refuses to serve when a live node of the cluster uses other keys
+// (audit.Store.NodeKeys). The CA key comes from the credential backend; if
+// Vault cannot be asked now, only the host key is compared (all nodes on
+// one Vault mount share its CA anyway), and the start is not made to
+// depend on Vault.
+func nodeKeys(ctx context.Context, st *audit.Store, me *audit.Self, sig gatewaySigner, host gossh.PublicKey, log *slog.Logger) error {
+	me.HostKey = gossh.FingerprintSHA256(host)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if ca, err := sig.CAPublicKey(cctx); err != nil {
+		log.Warn("CA key not compared with the other nodes': the credential backend did not answer", "err", err)
+	} else {
+		me.CAKey = gossh.FingerprintSHA256(ca)
+	}
+	return st.NodeKeys(ctx, me)
 }
 
 // sealerOf is recs as a recstore.Sealer, or nil (recordings are local
