@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -104,8 +105,11 @@ func TestServeKill9MidSessionLosesNothing(t *testing.T) {
 	}
 	r := b.reader()
 	var recovered int
+	// JSON true is 1 to SQLite's json_extract and 'true' to the
+	// PostgreSQL store's (text): the cast compares either.
 	if err := r.DB().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE type = 'session.end'
-		AND json_extract(data, '$.recovered') AND json_extract(data, '$.reason') = 'interrupted'`).Scan(&recovered); err != nil || recovered != 3 {
+		AND CAST(json_extract(data, '$.recovered') AS TEXT) IN ('1', 'true')
+		AND json_extract(data, '$.reason') = 'interrupted'`).Scan(&recovered); err != nil || recovered != 3 {
 		t.Fatalf("%d recovered session.end events, %v; want 3", recovered, err)
 	}
 	var repaired int
@@ -257,10 +261,26 @@ func TestServeReloadKeepsEntitledSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitFor("policy.reload_failed", func() bool {
-		var n int
-		r.DB().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE type = 'policy.reload_failed'
-			AND json_extract(data, '$.errors[0]') LIKE ?`, b.cfgPath+`:3: unknown key "colour"%`).Scan(&n)
-		return n == 1
+		// The event's data is read whole and decoded here: the PostgreSQL
+		// store's json_extract takes no array index ('$.errors[0]').
+		var data []string
+		rows, err := r.DB().Query(`SELECT data FROM audit_events WHERE type = 'policy.reload_failed'`)
+		if err != nil {
+			return false
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d string
+			if rows.Scan(&d) == nil {
+				data = append(data, d)
+			}
+		}
+		if len(data) != 1 {
+			return false
+		}
+		var ev struct{ Errors []string }
+		return json.Unmarshal([]byte(data[0]), &ev) == nil && len(ev.Errors) > 0 &&
+			strings.HasPrefix(ev.Errors[0], b.cfgPath+`:3: unknown key "colour"`)
 	})
 	if log := b.gw.log.String(); !strings.Contains(log, `policy reload refused; the policy in force is kept" error="`+b.cfgPath+`:3: unknown key \"colour\"`) {
 		t.Fatalf("the gateway log does not name the error at file:line:\n%s", log)
