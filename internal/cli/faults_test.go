@@ -231,6 +231,12 @@ func TestServeReloadKeepsEntitledSessions(t *testing.T) {
 	kept.Expect(t, `after-7`, faultWait)
 
 	r := b.reader()
+	// The client sees its channel close before the gateway has sealed the
+	// session's row (a store across the network shows it): wait for it.
+	b.waitFor("erin's session row ended", func() bool {
+		var ended bool
+		return r.DB().QueryRow(`SELECT ended_at IS NOT NULL FROM sessions WHERE user = 'erin'`).Scan(&ended) == nil && ended
+	})
 	var erinEnd, event string
 	if err := r.DB().QueryRow(`SELECT s.end_reason, json_extract(e.data, '$.reason') FROM sessions s
 		JOIN audit_events e ON e.type = 'session.access_removed' AND e.subject = s.id WHERE s.user = 'erin'`).Scan(&erinEnd, &event); err != nil {
