@@ -38,7 +38,7 @@ test: vaultdev testop s3dev ## vet, every test (race detector on) against real s
 # with audit.SetTestBackend), so a new store-backed package joins without
 # editing this file. The few tests of SQLite itself skip on PostgreSQL with
 # storetest.SQLiteOnly, which prints why.
-PG_PKGS := $(shell grep -rlE --include='*_test.go' 'storetest\.Main\b|SetTestBackend\b' . | \
+PG_PKGS = $(shell grep -rlE --include='*_test.go' 'storetest\.Main\b|SetTestBackend\b' . | \
 	grep -v -e '/testdata/' -e '^./third_party/' | xargs -r -n1 dirname | sort -u | sed 's|$$|/|')
 
 test-postgres: ## the store-backed suites again, on PostgreSQL (WARDEN_STORE=postgres); part of make test
