@@ -18,6 +18,11 @@ import (
 // a Reader or a Tx passes through it, so callers keep writing '?'.
 const pgDriverName = "warden-postgres"
 
+// PostgresSQLDriver is pgDriverName for callers outside the package: a
+// test harness that edits a PostgreSQL store's tables behind its back
+// (internal/storetest.RawDB), in the SQL it writes for SQLite.
+const PostgresSQLDriver = pgDriverName
+
 func init() { sql.Register(pgDriverName, pgDriver{}) }
 
 // pgDriver opens pgx connections wrapped by pgConn.

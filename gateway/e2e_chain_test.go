@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warden-gw/warden/internal/cli"
+	"github.com/warden-gw/warden/internal/storetest"
 )
 
 // warden runs the real CLI in-process and returns stdout, stderr and the
@@ -22,15 +25,33 @@ func warden(args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-// sqlite3 edits the gateway's database with the sqlite3 shell, as a
-// tamperer with file access would, while the gateway runs.
-func sqlite3(t *testing.T, data, script string) string {
+// tamper edits the gateway's database behind its back while the gateway
+// runs, as a tamperer with access to it would: with the sqlite3 shell on
+// DATA/warden.db, or, under the harness switch (WARDEN_STORE=postgres),
+// over a connection as the role that owns the database. A SELECT returns
+// its one value ("" for no row).
+func tamper(t *testing.T, data, script string) string {
 	t.Helper()
-	out, err := exec.Command("sqlite3", filepath.Join(data, "warden.db"), script).CombinedOutput()
-	if err != nil {
-		t.Fatalf("sqlite3 %q: %v: %s", script, err, out)
+	if !storetest.Postgres() {
+		out, err := exec.Command("sqlite3", filepath.Join(data, "warden.db"), script).CombinedOutput()
+		if err != nil {
+			t.Fatalf("sqlite3 %q: %v: %s", script, err, out)
+		}
+		return strings.TrimSpace(string(out))
 	}
-	return strings.TrimSpace(string(out))
+	db := storetest.RawDB(t, data)
+	if strings.HasPrefix(script, "SELECT ") {
+		var v string
+		if err := db.QueryRow(script).Scan(&v); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			t.Fatalf("postgres %q: %v", script, err)
+		}
+		return v
+	}
+	// No arguments: the script may hold several statements (RawDB).
+	if _, err := db.Exec(script); err != nil {
+		t.Fatalf("postgres %q: %v", script, err)
+	}
+	return ""
 }
 
 // TestE2EAuditVerifyBindsRecordingsAndCommands runs real sessions through
@@ -38,7 +59,7 @@ func sqlite3(t *testing.T, data, script string) string {
 // describes, each undone before the next: warden audit verify must name the
 // session, file or row every time, and pass on the genuine data.
 func TestE2EAuditVerifyBindsRecordingsAndCommands(t *testing.T) {
-	if _, err := exec.LookPath("sqlite3"); err != nil {
+	if _, err := exec.LookPath("sqlite3"); err != nil && !storetest.Postgres() {
 		t.Fatalf("the sqlite3 shell is required: %v", err)
 	}
 	b := newTestbed(t, bedOptions{})
@@ -66,7 +87,7 @@ func TestE2EAuditVerifyBindsRecordingsAndCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ok: ") || !strings.Contains(out, " 2 ended sessions") || strings.Contains(out, "live:") {
 		t.Fatalf("verify of genuine data: %d %q %q", code, out, errOut)
 	}
-	cmdID := sqlite3(t, b.data, `SELECT id FROM commands WHERE session_id = '`+shell.ID+`' AND command LIKE 'echo sealed%'`)
+	cmdID := tamper(t, b.data, `SELECT id FROM commands WHERE session_id = '`+shell.ID+`' AND command LIKE 'echo sealed%'`)
 	if cmdID == "" {
 		t.Fatalf("the typed line is not in the command log: %+v", b.commands(shell.ID))
 	}
@@ -109,7 +130,7 @@ func TestE2EAuditVerifyBindsRecordingsAndCommands(t *testing.T) {
 			undo:   `UPDATE commands SET command = 'echo sealed-$((40+2))' WHERE id = ` + cmdID,
 			want:   "session " + shell.ID + ": command rows differ from the chained digest"},
 		{name: "command row added to the ended session",
-			tamper: `INSERT INTO commands (id, session_id, ts, user, login, host, tenant, source, command, action)
+			tamper: `INSERT INTO commands (id, session_id, ts, "user", login, host, tenant, source, command, action)
 				VALUES (9999, '` + shell.ID + `', '2026-01-01T00:00:00.000000Z', 'alice', 'root', 'web01', 'acme', 'shell', 'echo alibi', 'allowed')`,
 			undo: `DELETE FROM commands WHERE id = 9999`,
 			want: "session " + shell.ID + ", command row 9999: command row not covered by the chain"},
@@ -119,14 +140,14 @@ func TestE2EAuditVerifyBindsRecordingsAndCommands(t *testing.T) {
 				tc.edit()
 			}
 			if tc.tamper != "" {
-				sqlite3(t, b.data, tc.tamper)
+				tamper(t, b.data, tc.tamper)
 			}
 			_, errOut, code := warden("audit", "verify", "--data", b.data)
 			if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) {
 				t.Fatalf("verify after tampering: exit %d, %q; want 1 and %q", code, errOut, tc.want)
 			}
 			if tc.undo != "" {
-				sqlite3(t, b.data, tc.undo)
+				tamper(t, b.data, tc.undo)
 			}
 			if tc.edit != nil {
 				if err := os.WriteFile(castPath, genuine, 0o600); err != nil {

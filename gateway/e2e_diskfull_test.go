@@ -13,6 +13,7 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/internal/sshtest"
+	"github.com/warden-gw/warden/internal/storetest"
 )
 
 // mountTmpfs mounts a tmpfs of the given size (e.g. "512k") on dir, which it
@@ -187,6 +188,7 @@ func TestRecordingsDiskFullContinue(t *testing.T) {
 // session reaches the host without its row. DATA is a small tmpfs of its
 // own (recordings on another, roomy one, so only the database is short).
 func TestDatabaseDiskFullFailsClosed(t *testing.T) {
+	storetest.SQLiteOnly(t, "fills the data directory's disk, which holds the database (DATA/warden.db) only on SQLite; on PostgreSQL the tables are on the server's disk")
 	var data string
 	b := newTestbed(t, bedOptions{prepare: func(d string) {
 		data = d

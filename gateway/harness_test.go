@@ -23,6 +23,7 @@ import (
 	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/internal/s3test"
 	"github.com/warden-gw/warden/internal/sshtest"
+	"github.com/warden-gw/warden/internal/storetest"
 	"github.com/warden-gw/warden/internal/vaulttest"
 	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/policy"
@@ -375,15 +376,11 @@ func (b *testbed) run(c *sshtest.Client, user string, args ...string) (string, s
 	return out.String(), errb.String(), code
 }
 
-// db opens the data directory's database read-only, as an auditor would.
+// db opens the data directory's database read-only, as an auditor would
+// (on PostgreSQL under the harness switch, WARDEN_STORE).
 func (b *testbed) db() *sql.DB {
 	b.t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(b.data, "warden.db")+"?mode=ro")
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() { db.Close() })
-	return db
+	return storetest.DB(b.t, b.data)
 }
 
 // waitSessionEnded waits until the session row is closed and returns it.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/internal/storetest"
 	"github.com/warden-gw/warden/recorder"
 )
 
@@ -217,7 +218,7 @@ func TestAuditVerify(t *testing.T) {
 
 func TestMissingDatabaseIsOneLine(t *testing.T) {
 	_, errOut, code := run("sessions", "--data", filepath.Join(t.TempDir(), "nope"))
-	if code != 1 || !strings.HasPrefix(errOut, "warden: audit: no database at ") {
+	if code != 1 || !strings.HasPrefix(errOut, "warden: audit: "+storetest.NoDatabase()) {
 		t.Fatalf("%d %q", code, errOut)
 	}
 }

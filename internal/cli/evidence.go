@@ -54,9 +54,13 @@ func runEvidence(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	backend, err := backendOf(cfg) // store.go: the policy's store, as recordPolicy writes
+	if err != nil {
+		return err
+	}
 	ctx := context.Background()
 	recordPolicy(ctx, e, cfg, dir, evidence.UseEvidence)
-	pk, err := evidence.Build(ctx, evidence.Options{DataDir: dir, Tenant: *tenant, Month: m,
+	pk, err := evidence.Build(ctx, evidence.Options{DataDir: dir, Backend: backend, Tenant: *tenant, Month: m,
 		Out: *out, Policy: cfg, StaleAfter: window, Keys: evidenceKeys(cfg, dir, e), Recordings: recs})
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/warden-gw/warden/internal/storetest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/internal/sshtest"
+	"github.com/warden-gw/warden/internal/storetest"
 	"github.com/warden-gw/warden/vault"
 )
 
@@ -110,7 +110,10 @@ func newFaultBed(t *testing.T) *faultBed {
 }
 
 // policy renders the policy; erinGroups is erin's group list and top is
-// added at the top level (e.g. shutdown_grace).
+// added at the top level (e.g. shutdown_grace). Under the harness switch
+// (WARDEN_STORE=postgres) it ends with the store of the PostgreSQL database
+// the test's own reads of b.data reach, since warden serve runs as its own
+// process.
 func (b *faultBed) policy(erinGroups, top string) string {
 	return fmt.Sprintf(`listen: "127.0.0.1:0"
 data_dir: %s
@@ -160,7 +163,8 @@ roles:
     approvers: [security]
     max_duration: 2h
 `, b.data, top, b.host.Addr, authorizedLine(b.host.HostKey), authorizedLine(b.alice.PublicKey),
-		authorizedLine(b.erin.PublicKey), erinGroups, authorizedLine(b.bob.PublicKey), authorizedLine(b.carol.PublicKey))
+		authorizedLine(b.erin.PublicKey), erinGroups, authorizedLine(b.bob.PublicKey), authorizedLine(b.carol.PublicKey)) +
+		storetest.PolicyStore(b.t, b.data, filepath.Join(b.dir, "pg.dsn")) // last: the tests count lines from the top
 }
 
 func (b *faultBed) writePolicy(text string) {
@@ -266,7 +270,18 @@ func (b *faultBed) waitFor(what string, cond func() bool) {
 // and every recording digest check out.
 func (b *faultBed) auditVerify() {
 	b.t.Helper()
-	out, errOut, code := b.warden("audit", "verify", "--data", b.data)
+	args := []string{"audit", "verify", "--data", b.data}
+	if storetest.Postgres() {
+		// The process cannot see the harness switch: a policy of its own
+		// names the database (the test's may be invalid by now).
+		p := filepath.Join(b.dir, "verify.yaml")
+		src := "data_dir: " + b.data + "\n" + storetest.PolicyStore(b.t, b.data, filepath.Join(b.dir, "pg.dsn"))
+		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+			b.t.Fatal(err)
+		}
+		args = []string{"audit", "verify", "-c", p}
+	}
+	out, errOut, code := b.warden(args...)
 	if code != 0 || !strings.HasPrefix(out, "ok: ") {
 		b.t.Fatalf("audit verify: code %d\n%s%s", code, out, errOut)
 	}

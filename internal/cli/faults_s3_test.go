@@ -126,8 +126,14 @@ func TestServeKill9WithS3(t *testing.T) {
 	if out, errOut, code := b.warden("audit", "verify", "-c", b.cfgPath); code != 0 || !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("audit verify -c (from S3): %d\n%s%s", code, out, errOut)
 	}
-	if _, _, code := b.warden("audit", "verify", "--data", b.data); code == 0 {
-		t.Fatal("audit verify of the local files alone passed: the recording should only be in S3")
+	// The same store with recordings.store local (what --data alone reads
+	// on SQLite) must not find the recording.
+	local := filepath.Join(b.dir, "local.yaml")
+	if err := os.WriteFile(local, []byte(b.policy("[ops]", "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := b.warden("audit", "verify", "-c", local); code == 0 {
+		t.Fatalf("audit verify of the local files alone passed: the recording should only be in S3\n%s%s", out, errOut)
 	}
 	// The evidence packet re-hashes the recording from S3.
 	packet := filepath.Join(b.dir, "packet")

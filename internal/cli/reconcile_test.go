@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/warden-gw/warden/internal/storetest"
 )
 
 func TestReconcileListsThenApplies(t *testing.T) {
@@ -62,7 +64,7 @@ func TestReconcileRefusals(t *testing.T) {
 		{"bad window", []string{"reconcile", "-c", cfg, "--stale-after", "ninety"}, 2, "--stale-after"},
 		{"zero window", []string{"reconcile", "-c", cfg, "--stale-after", "0d"}, 2, "more than 0"},
 		{"unknown tenant", []string{"reconcile", "-c", cfg, "--tenant", "gamma"}, 1, `unknown tenant "gamma"`},
-		{"no database", []string{"reconcile", "-c", cfg, "--data", t.TempDir(), "--apply"}, 1, "no database"},
+		{"no database", []string{"reconcile", "-c", cfg, "--data", t.TempDir(), "--apply"}, 1, storetest.NoDatabase()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errOut, code := run(tc.args...)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/warden-gw/warden/internal/keyfile"
 	"github.com/warden-gw/warden/internal/sshtest"
+	"github.com/warden-gw/warden/internal/storetest"
 	"github.com/warden-gw/warden/vault"
 )
 
@@ -82,7 +83,7 @@ func TestServeMemoryBoundUnderStalledConnections(t *testing.T) {
 	// it while the test measures: the caps alone must bound memory.
 	err = os.WriteFile(cfgPath, []byte(fmt.Sprintf(`listen: "127.0.0.1:0"
 data_dir: %s
-host_key: %s
+%shost_key: %s
 limits: {login_grace_time: 5m}
 tenants:
   - name: acme
@@ -102,7 +103,7 @@ roles:
     hosts: {names: [web01]}
     logins: [root]
     members: [sysadmins]
-`, data, hostKeyPath, host.Addr, authorizedLine(host.HostKey), authorizedLine(alice.PublicKey))), 0o600)
+`, data, storetest.PolicyStore(t, data, filepath.Join(dir, "pg.dsn")), hostKeyPath, host.Addr, authorizedLine(host.HostKey), authorizedLine(alice.PublicKey))), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,11 +70,26 @@ func TestServeRecordsThePolicyItRuns(t *testing.T) {
 	if strings.Join(got, " ") != v1+" "+v2 {
 		t.Errorf("policy_versions = %v, want %s %s", got, v1, v2)
 	}
-	var loads string
-	if err := r.DB().QueryRow(`SELECT group_concat(json_extract(data, '$.use') || ':' || substr(subject, 8, 8), ' ')
-		FROM audit_events WHERE type = 'policy.loaded'`).Scan(&loads); err != nil {
+	// Joined here, in chain order, rather than by group_concat, which
+	// PostgreSQL lacks (string_agg there).
+	rows, err = r.DB().Query(`SELECT json_extract(data, '$.use') || ':' || substr(subject, 8, 8)
+		FROM audit_events WHERE type = 'policy.loaded' ORDER BY seq`)
+	if err != nil {
 		t.Fatal(err)
 	}
+	var each []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			t.Fatal(err)
+		}
+		each = append(each, l)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	loads := strings.Join(each, " ")
 	if want := "gateway:" + v1[:8] + " gateway:" + v1[:8] + " gateway:" + v2[:8]; loads != want {
 		t.Errorf("policy.loaded events %q, want %q", loads, want)
 	}
