@@ -44,7 +44,7 @@ const (
 
 // defaultNodeDeadAfter is Options.NodeDeadAfter's default: the age of
 // heartbeat after which a node is taken for dead (serve's nodeDeadAfter).
-const defaultNodeDeadAfter = 30 * time.Second
+const defaultNodeDeadAfter = 20 * time.Second
 
 // killMsg asks the node holding Session to end it. Node is the sender.
 type killMsg struct {

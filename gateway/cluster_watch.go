@@ -78,8 +78,8 @@ const (
 	maxRemoteStreams = 256
 	// liveNodeWithin is how fresh a node's heartbeat must be for its open
 	// sessions to be live (the serve command's nodeDeadAfter: a node
-	// beats every 5s and is reaped after 30s of silence).
-	liveNodeWithin = 30 * time.Second
+	// beats every 5s and is reaped after 20s of silence).
+	liveNodeWithin = 20 * time.Second
 	// maxEndReason bounds a frame's end reason, which the viewer sees.
 	maxEndReason = 128
 )

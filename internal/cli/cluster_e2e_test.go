@@ -21,10 +21,10 @@ import (
 const (
 	// A survivor marks a dead node's sessions interrupted within 30 s
 	// (issue 12). The reaper's design: a node is dead once its heartbeat
-	// (written every 5 s) is 30 s old, checked every 5 s, so a node that
-	// beat just before it died is reaped up to 35 s after; plus 5 s for
-	// a loaded machine.
-	reapBound = 40 * time.Second
+	// (written every 5 s) is 20 s old, checked every 5 s, so a node that
+	// beat just before it died is reaped up to 25 s after; the bound
+	// asserted is the issue's 30 s plus 5 s for a loaded machine.
+	reapBound = 35 * time.Second
 	// What is in S3 is at most 10 s behind (upload_interval, default
 	// 10 s), plus the recorder's 1 s flush to the spool and 1 s for an
 	// upload on a loaded machine.
@@ -151,7 +151,7 @@ func TestClusterNodeKilledMidSession(t *testing.T) {
 		}
 		return false
 	})
-	t.Logf("gw-b marked the session interrupted %.1fs after the kill (bound %s: 30 s + heartbeat period + margin)", reapedAfter.Seconds(), reapBound)
+	t.Logf("gw-b marked the session interrupted %.1fs after the kill (bound %s: the issue's 30 s + margin)", reapedAfter.Seconds(), reapBound)
 	if reapedAfter > reapBound {
 		t.Errorf("reaped %s after the kill, want within %s", reapedAfter, reapBound)
 	}
