@@ -56,6 +56,11 @@ type ScheduleOptions struct {
 	// (type evidence.packet, with the manifest's SHA-256), anchoring the
 	// packet in the hash chain.
 	Store *audit.Store
+	// Backend is the store's database, which the packets are built from
+	// (config store.driver); the zero value is DATA/warden.db. A gateway
+	// on PostgreSQL must pass it: otherwise the packets would be built
+	// from a SQLite file left in the data directory, or fail.
+	Backend audit.Backend
 	// Recordings is where recordings are read (recordings.store); nil
 	// means the files under DataDir.
 	Recordings recstore.Store
@@ -121,7 +126,7 @@ func writeMonth(ctx context.Context, opt ScheduleOptions, month time.Time, now f
 		if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
 			continue // written before a restart
 		}
-		pk, err := Build(ctx, Options{DataDir: opt.DataDir, Tenant: tenant.Name, Month: month, Out: dir,
+		pk, err := Build(ctx, Options{DataDir: opt.DataDir, Backend: opt.Backend, Tenant: tenant.Name, Month: month, Out: dir,
 			Policy: opt.Policy, StaleAfter: opt.StaleAfter, Now: now, Keys: opt.Keys, Recordings: opt.Recordings})
 		if err != nil {
 			opt.logf("evidence: %s %s: %v", tenant.Name, month.Format("2006-01"), err)
