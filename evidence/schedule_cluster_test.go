@@ -47,3 +47,46 @@ func TestRunMonthlyReadsTheConfiguredStore(t *testing.T) {
 		t.Fatalf("acme's packet has %d overdue items, want 6: built from another database than the store's", len(items))
 	}
 }
+
+// A new leader does not write and anchor again a month another node's
+// schedule wrote (review of issue 12): "already written" was a manifest on
+// the leader's own disk, so each hand-over of the lead (a restart, a node
+// lost) appended a second evidence.packet event for the month and sent
+// its notifications again.
+func TestRunMonthlyOnANewLeaderDoesNotRepeat(t *testing.T) {
+	if on, _ := pgtest.Postgres(); on {
+		t.Skip("the harness switch chooses the backend of a zero Backend; this test sets both itself")
+	}
+	w := octoberOn(t, audit.Backend{Driver: audit.DriverPostgres, DSN: storetest.Server.Database(t)})
+	w.clk.Set(at("2026-11-30T23:00:00Z"))
+	for node, dir := range []string{w.dir, t.TempDir()} { // two nodes' data directories
+		timer, notes := newFakeTimer(), &recorder{}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- RunMonthly(ctx, ScheduleOptions{Schedule: ScheduleMonthly, DataDir: dir, Backend: w.be, Policy: w.cfg,
+				Notifier: notes, Store: w.st, Now: w.clk.Now, After: timer.After})
+		}()
+		<-timer.waits
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(notes.take()), 2*(1-node); got != want {
+			t.Errorf("leader %d: %d notifications, want %d", node, got, want)
+		}
+	}
+	evs, err := w.st.Events(w.ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Type == EventPacket {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d evidence.packet events for one month of two tenants, want 2", n)
+	}
+}
