@@ -115,8 +115,28 @@ func (s *Server) joinCluster() (leave func()) {
 			s.resyncOrRetry()
 		}
 	})
+	// The safety net: a message its sender could not publish (its own
+	// connection cut while the listeners stayed up) triggers no resync
+	// anywhere, so each node also reads the store every
+	// clusterResyncEvery. The push stays the way things end within 2 s.
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(clusterResyncEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				s.resyncOrRetry()
+			}
+		}
+	}()
 	return func() {
 		s.resyncs.on.Store(false)
+		close(stop)
+		<-done
 		for _, c := range cancels {
 			c()
 		}
@@ -130,6 +150,10 @@ func (s *Server) joinCluster() (leave func()) {
 // resyncRetryEvery is how often a resync that could not read the store is
 // tried again.
 const resyncRetryEvery = 2 * time.Second
+
+// clusterResyncEvery bounds how long a lost grant end or directory change
+// goes unnoticed on a node whose bus never dropped (a var for tests).
+var clusterResyncEvery = 30 * time.Second
 
 // resyncState makes a failed resync fail closed: it is tried again until
 // the store answers. A resync, or a directory message, whose read failed
