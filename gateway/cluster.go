@@ -100,6 +100,7 @@ func (s *Server) joinCluster() (leave func()) {
 	if bus == nil {
 		return func() {}
 	}
+	s.resyncs.ctx, s.resyncs.stop = context.WithCancel(context.Background())
 	s.resyncs.on.Store(true)
 	cancels := []func(){
 		bus.Subscribe(topicKill, s.onKill),
@@ -135,6 +136,7 @@ func (s *Server) joinCluster() (leave func()) {
 	}()
 	return func() {
 		s.resyncs.on.Store(false)
+		s.resyncs.stop() // a resync waiting on a store that hangs gives up now
 		close(stop)
 		<-done
 		for _, c := range cancels {
@@ -164,6 +166,17 @@ type resyncState struct {
 	on      atomic.Bool // between joinCluster and its leave
 	pending atomic.Bool // a retry is scheduled
 	mu      sync.Mutex  // one resync at a time
+	// ctx bounds the resyncs' reads; leave ends it, so that a store that
+	// hangs does not hold the gateway's stop. Set before on.
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+func (r *resyncState) context() context.Context {
+	if r.ctx == nil {
+		return context.Background() // a resync outside joinCluster (tests)
+	}
+	return r.ctx
 }
 
 // resyncOrRetry resyncs now and, if the store did not answer, again every
@@ -285,7 +298,7 @@ func (s *Server) reloadDirectory() bool {
 	if d == nil {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(s.resyncs.context(), 30*time.Second)
 	defer cancel()
 	if _, err := d.Reload(ctx); err != nil {
 		s.log.Error("directory not reloaded after a change on another node; tried again", "err", err)
@@ -328,7 +341,7 @@ func (s *Server) resyncGrants() bool {
 	if len(held) == 0 {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(s.resyncs.context(), 30*time.Second)
 	defer cancel()
 	active, err := gl.ActiveGrants(ctx)
 	if err != nil {
