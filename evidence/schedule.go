@@ -56,6 +56,11 @@ type ScheduleOptions struct {
 	// (type evidence.packet, with the manifest's SHA-256), anchoring the
 	// packet in the hash chain.
 	Store *audit.Store
+	// Backend is the store's database, which the packets are built from
+	// (config store.driver); the zero value is DATA/warden.db. A gateway
+	// on PostgreSQL must pass it: otherwise the packets would be built
+	// from a SQLite file left in the data directory, or fail.
+	Backend audit.Backend
 	// Recordings is where recordings are read (recordings.store); nil
 	// means the files under DataDir.
 	Recordings recstore.Store
@@ -111,6 +116,22 @@ func PacketDir(dataDir, tenant string, month time.Time) string {
 	return filepath.Join(dataDir, "evidence", tenant, month.Format("2006-01"))
 }
 
+// anchored reports whether the store's chain already holds the
+// evidence.packet event of tenant's month. The leader of a cluster
+// changes (a restart, a node lost), and the new one does not have the
+// packets on its disk: without this it wrote and anchored the month again
+// and notified it again. A store that cannot say is taken for "no": the
+// packet is built (a repeat is better than a month without one).
+func anchored(ctx context.Context, st *audit.Store, tenant string, month time.Time) bool {
+	if st == nil {
+		return false
+	}
+	var one int
+	err := st.DB().QueryRowContext(ctx, `SELECT 1 FROM audit_events WHERE type = ? AND subject = ? LIMIT 1`,
+		EventPacket, tenant+"/"+month.Format("2006-01")).Scan(&one)
+	return err == nil
+}
+
 // writeMonth writes month's missing packets, one tenant at a time.
 func writeMonth(ctx context.Context, opt ScheduleOptions, month time.Time, now func() time.Time) {
 	for _, tenant := range opt.Policy.Tenants {
@@ -121,7 +142,10 @@ func writeMonth(ctx context.Context, opt ScheduleOptions, month time.Time, now f
 		if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
 			continue // written before a restart
 		}
-		pk, err := Build(ctx, Options{DataDir: opt.DataDir, Tenant: tenant.Name, Month: month, Out: dir,
+		if anchored(ctx, opt.Store, tenant.Name, month) {
+			continue // written by another node of the cluster, which led then
+		}
+		pk, err := Build(ctx, Options{DataDir: opt.DataDir, Backend: opt.Backend, Tenant: tenant.Name, Month: month, Out: dir,
 			Policy: opt.Policy, StaleAfter: opt.StaleAfter, Now: now, Keys: opt.Keys, Recordings: opt.Recordings})
 		if err != nil {
 			opt.logf("evidence: %s %s: %v", tenant.Name, month.Format("2006-01"), err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -99,8 +100,8 @@ func (s *Server) joinCluster() (leave func()) {
 	if bus == nil {
 		return func() {}
 	}
-	var on atomic.Bool
-	on.Store(true)
+	s.resyncs.ctx, s.resyncs.stop = context.WithCancel(context.Background())
+	s.resyncs.on.Store(true)
 	cancels := []func(){
 		bus.Subscribe(topicKill, s.onKill),
 		bus.Subscribe(topicGrantEnded, s.onGrantEnded),
@@ -108,19 +109,96 @@ func (s *Server) joinCluster() (leave func()) {
 	}
 	// A change committed by another node between this node's start-up
 	// load and the subscriptions above was not heard: read it now.
-	s.resync()
+	s.resyncOrRetry()
 	// A bus has no way to take a resync back: after leave it does nothing.
 	bus.OnResync(func() {
-		if on.Load() {
-			s.resync()
+		if s.resyncs.on.Load() {
+			s.resyncOrRetry()
 		}
 	})
+	// The safety net: a message its sender could not publish (its own
+	// connection cut while the listeners stayed up) triggers no resync
+	// anywhere, so each node also reads the store every
+	// clusterResyncEvery. The push stays the way things end within 2 s.
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(clusterResyncEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				s.resyncOrRetry()
+			}
+		}
+	}()
 	return func() {
-		on.Store(false)
+		s.resyncs.on.Store(false)
+		s.resyncs.stop() // a resync waiting on a store that hangs gives up now
+		close(stop)
+		<-done
 		for _, c := range cancels {
 			c()
 		}
+		// A retry running now finishes before leave returns; one due
+		// later sees on false and does nothing.
+		s.resyncs.mu.Lock()
+		s.resyncs.mu.Unlock()
 	}
+}
+
+// resyncRetryEvery is how often a resync that could not read the store is
+// tried again.
+const resyncRetryEvery = 2 * time.Second
+
+// clusterResyncEvery bounds how long a lost grant end or directory change
+// goes unnoticed on a node whose bus never dropped (a var for tests).
+var clusterResyncEvery = 30 * time.Second
+
+// resyncState makes a failed resync fail closed: it is tried again until
+// the store answers. A resync, or a directory message, whose read failed
+// once was otherwise never repeated, and what it should have ended (a
+// revoked grant's session, a leaver's key and sessions) went on on this
+// node until the next message or a restart.
+type resyncState struct {
+	on      atomic.Bool // between joinCluster and its leave
+	pending atomic.Bool // a retry is scheduled
+	mu      sync.Mutex  // one resync at a time
+	// ctx bounds the resyncs' reads; leave ends it, so that a store that
+	// hangs does not hold the gateway's stop. Set before on.
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+func (r *resyncState) context() context.Context {
+	if r.ctx == nil {
+		return context.Background() // a resync outside joinCluster (tests)
+	}
+	return r.ctx
+}
+
+// resyncOrRetry resyncs now and, if the store did not answer, again every
+// resyncRetryEvery until it does.
+func (s *Server) resyncOrRetry() {
+	if !s.resync() {
+		s.retryResync()
+	}
+}
+
+// retryResync schedules one resync after resyncRetryEvery, unless one is
+// already scheduled or the node left the cluster.
+func (s *Server) retryResync() {
+	if !s.resyncs.on.Load() || !s.resyncs.pending.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(resyncRetryEvery, func() {
+		s.resyncs.pending.Store(false)
+		if s.resyncs.on.Load() {
+			s.resyncOrRetry()
+		}
+	})
 }
 
 // checkNode accepts an empty sender or a node name's shape.
@@ -205,32 +283,39 @@ func (s *Server) onDirectory(payload []byte) {
 	if m.Node == s.busNode {
 		return // ours: directoryChanged ran when we committed it
 	}
-	s.reloadDirectory()
+	if !s.reloadDirectory() {
+		s.retryResync() // the change must not be lost: read it again soon
+	}
 }
 
 // reloadDirectory reads the directory again; Reload tells directoryChanged
 // what changed (marked Reloaded), which ends the sessions it no longer
-// allows here.
-func (s *Server) reloadDirectory() {
+// allows here. It reports whether the store answered.
+func (s *Server) reloadDirectory() bool {
 	s.mu.Lock()
 	d := s.dir
 	s.mu.Unlock()
 	if d == nil {
-		return
+		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(s.resyncs.context(), 30*time.Second)
 	defer cancel()
 	if _, err := d.Reload(ctx); err != nil {
-		s.log.Error("directory not reloaded after a change on another node", "err", err)
+		s.log.Error("directory not reloaded after a change on another node; tried again", "err", err)
+		return false
 	}
+	return true
 }
 
 // resync runs after the bus (re)connected, when messages may have been
 // lost: the directory is read again, and each live session of a grant is
-// checked against the grant's row.
-func (s *Server) resync() {
-	s.reloadDirectory()
-	s.resyncGrants()
+// checked against the grant's row. It reports whether both reads
+// succeeded; the caller tries again when not (resyncOrRetry).
+func (s *Server) resync() bool {
+	s.resyncs.mu.Lock()
+	defer s.resyncs.mu.Unlock()
+	dirOK := s.reloadDirectory()
+	return s.resyncGrants() && dirOK
 }
 
 // grantLister is what resync needs of the workflow (*jit.Service).
@@ -240,11 +325,12 @@ type grantLister interface {
 }
 
 // resyncGrants ends the live sessions whose grant no longer gives access,
-// with the cause its row records.
-func (s *Server) resyncGrants() {
+// with the cause its row records. It reports false when the grants could
+// not be read.
+func (s *Server) resyncGrants() bool {
 	gl, ok := s.opt.JIT.(grantLister)
 	if !ok {
-		return
+		return true
 	}
 	held := map[int64]bool{}
 	for _, ss := range s.live.snapshot() {
@@ -253,25 +339,25 @@ func (s *Server) resyncGrants() {
 		}
 	}
 	if len(held) == 0 {
-		return
+		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(s.resyncs.context(), 30*time.Second)
 	defer cancel()
 	active, err := gl.ActiveGrants(ctx)
 	if err != nil {
-		s.log.Error("resync: grants not read", "err", err)
-		return
+		s.log.Error("resync: grants not read; tried again", "err", err)
+		return false
 	}
 	for _, g := range active {
 		delete(held, g.ID)
 	}
 	if len(held) == 0 {
-		return
+		return true
 	}
 	all, err := gl.AllGrants(ctx)
 	if err != nil {
-		s.log.Error("resync: grants not read", "err", err)
-		return
+		s.log.Error("resync: grants not read; tried again", "err", err)
+		return false
 	}
 	reasons := map[int64]string{}
 	for _, g := range all {
@@ -284,6 +370,7 @@ func (s *Server) resyncGrants() {
 		ids := s.live.cancelGrant(id, grantCause(reasons[id]))
 		s.log.Info("resync: sessions of a grant that ended closed", "grant", id, "end_reason", reasons[id], "sessions", ids)
 	}
+	return true
 }
 
 // publishGrantEnded tells the other nodes that grant g ended here.

@@ -142,6 +142,8 @@ type Server struct {
 	draining atomic.Bool
 	// watches streams live views between nodes (cluster_watch.go).
 	watches *clusterWatch
+	// resyncs retries a resync the store did not answer (cluster.go).
+	resyncs resyncState
 
 	mu     sync.Mutex
 	policy *policy.Config

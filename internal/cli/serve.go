@@ -106,6 +106,10 @@ type running struct {
 	bus    cluster.Bus
 	leader cluster.Leader
 
+	// backend is the store's database (store.driver), for what reads it
+	// apart from store: the evidence schedule builds its packets from it.
+	backend audit.Backend
+
 	// console is the browser console; nil without http_listen (serve_http.go).
 	console *console.Console
 	// sshListen is the SSH listener's address once serve runs (the
@@ -189,7 +193,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		return nil, err
 	}
 	uploads := startUploads(ctx, cfg, st, recs, log) // after CloseOrphans sealed what a crash left
-	r := &running{store: st, self: self, cfg: cfg, log: log, recs: recordingsOf(recs), bus: bus, leader: leader, closer: func() {
+	r := &running{store: st, backend: backend, self: self, cfg: cfg, log: log, recs: recordingsOf(recs), bus: bus, leader: leader, closer: func() {
 		closeBus() // first: it waits for the led jobs, which use the store
 		if uploads != nil {
 			uploads.Close(time.Duration(cfg.ShutdownGrace))
@@ -294,7 +298,7 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 				n = evidenceNotifier{r.hook}
 			}
 			err := evidence.RunMonthly(ctx, evidence.ScheduleOptions{
-				Schedule: r.cfg.Evidence.Schedule, DataDir: r.cfg.DataDir, Policy: r.cfg, Notifier: n, Store: r.store, Recordings: r.recs,
+				Schedule: r.cfg.Evidence.Schedule, DataDir: r.cfg.DataDir, Backend: r.backend, Policy: r.cfg, Notifier: n, Store: r.store, Recordings: r.recs,
 				Keys: evidence.KeysFor(r.cfg, r.cfg.DataDir, serveKeyFetcher(r.cfg, r.log)),
 				Logf: func(format string, args ...any) { r.log.Error(fmt.Sprintf(format, args...)) },
 			})
