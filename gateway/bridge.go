@@ -168,6 +168,8 @@ func (ss *session) notify(cause error) {
 		msg = "warden: access removed by the directory; session closed"
 	case errors.Is(cause, errShutdown):
 		msg = "warden: gateway restarting; session closed"
+	case errors.Is(cause, errStoreLost):
+		msg = "warden: the gateway lost its database; session closed"
 	}
 	nl := "\n"
 	if ss.pty != nil {

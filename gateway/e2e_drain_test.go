@@ -50,3 +50,27 @@ func TestApplyPolicyEndsWhatItNoLongerAllows(t *testing.T) {
 	}
 	b.waitEvent("session.access_removed", s.ID)
 }
+
+// StoreLost (a node cut off from the cluster's store for as long as the
+// others wait before taking it for dead): every live session ends with its
+// line, and the row ends interrupted, as the survivors would mark it.
+func TestStoreLostEndsEveryLiveSession(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	p := b.alice.StartPTY(t, b.port, "root@web01", 80, 24)
+	p.Send("echo ready-$((1+1))\r")
+	p.Expect(t, `ready-2`, expectWait)
+	if n := b.gw.StoreLost(); n != 1 {
+		t.Fatalf("StoreLost ended %d sessions, want 1", n)
+	}
+	p.Expect(t, `warden: the gateway lost its database; session closed`, expectWait)
+	if code, err := p.Wait(expectWait); err != nil || code != 1 {
+		t.Fatalf("code %d, %v", code, err)
+	}
+	deadline := time.Now().Add(expectWait)
+	for b.lastSession("alice").EndReason == "" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := b.lastSession("alice"); s.EndReason != "interrupted" {
+		t.Fatalf("end reason %q", s.EndReason)
+	}
+}

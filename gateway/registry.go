@@ -124,6 +124,20 @@ func (r *registry) cancelAll(cause error) {
 	}
 }
 
+// StoreLost ends every live session of this node, which has been cut off
+// from the cluster's store for so long that the other nodes are about to
+// take it for dead and end its rows as interrupted (serve's heartbeat
+// loop calls it). Each client reads "warden: the gateway lost its
+// database; session closed". It returns how many sessions it ended.
+func (s *Server) StoreLost() int {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	for _, ss := range s.live.sessions {
+		ss.cancel(errStoreLost)
+	}
+	return len(s.live.sessions)
+}
+
 // RevokeGrant ends the live sessions of a grant that was revoked.
 func (s *Server) RevokeGrant(grantID int64) int {
 	return len(s.live.cancelGrant(grantID, errGrantRevoked))

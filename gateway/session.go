@@ -247,6 +247,8 @@ func (ss *session) endedBeforeStart(cause error) error {
 		return refusal("access removed by the directory; session refused")
 	case errors.Is(cause, errShutdown):
 		return refusal("gateway restarting; session refused")
+	case errors.Is(cause, errStoreLost):
+		return refusal("the gateway lost its database; session refused")
 	case isPolicyChange(cause):
 		return refusal("access removed by a policy change; session refused")
 	}
@@ -444,6 +446,12 @@ var (
 	errGrantRevoked = errors.New("grant revoked")
 	errKilled       = errors.New("session killed")
 	errShutdown     = errors.New("gateway restarting")
+	// errStoreLost ends the sessions of a node cut off from the shared
+	// store for longer than the others wait before taking it for dead
+	// (Server.StoreLost): they are about to end its rows as interrupted,
+	// so it ends the sessions themselves rather than run them unrecorded
+	// in the cluster's eyes.
+	errStoreLost = errors.New("the gateway lost its database")
 )
 
 // endFor maps the cause of a cancelled session context to its end reason.
@@ -459,6 +467,8 @@ func endFor(cause error) string {
 		return endDeprovisioned
 	case errors.Is(cause, errShutdown):
 		return endShutdown
+	case errors.Is(cause, errStoreLost):
+		return audit.EndInterrupted
 	case isPolicyChange(cause):
 		return endPolicyChanged
 	}

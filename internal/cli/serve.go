@@ -315,7 +315,14 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 	defer stopBG()
 	// The heartbeat runs through the drain: a node still ending its
 	// sessions is alive.
-	stopNode := startNode(sctx, r.store, r.self, sealerOf(r.recs), r.log, nodeHeartbeat) // serve_nodes.go
+	// On a shared store (PostgreSQL) a node cut off from it ends its own
+	// sessions before the others end their rows (serve_nodes.go); a node
+	// alone on SQLite has nobody to be taken for dead by.
+	var lost func() int
+	if r.cfg.Store.Driver == policy.StorePostgres {
+		lost = r.srv.StoreLost
+	}
+	stopNode := startNode(sctx, r.store, r.self, sealerOf(r.recs), r.log, nodeHeartbeat, lost) // serve_nodes.go
 	defer stopNode()
 	errc := make(chan error, 1)
 	go func() { errc <- r.srv.Serve(sctx, ln) }()

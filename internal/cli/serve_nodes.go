@@ -71,7 +71,12 @@ func sealerOf(recs recstore.Store) recstore.Sealer {
 // called; stop waits for the goroutine to end, so that nothing writes a
 // heartbeat after it (the clean stop's stopped_at must stay). remote, when
 // set, is the object store a dead node's recordings are sealed from.
-func startNode(ctx context.Context, st *audit.Store, me *audit.Self, remote recstore.Sealer, log *slog.Logger, every time.Duration) (stop func()) {
+//
+// lost, when set (a store shared with other nodes), is called once per
+// outage when this node's heartbeats have failed for DeadAfter less one
+// period: the others are about to take it for dead and end its rows as
+// interrupted, so its sessions must end too (gateway.Server.StoreLost).
+func startNode(ctx context.Context, st *audit.Store, me *audit.Self, remote recstore.Sealer, log *slog.Logger, every time.Duration, lost func() int) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -80,6 +85,7 @@ func startNode(ctx context.Context, st *audit.Store, me *audit.Self, remote recs
 		defer t.Stop()
 		var dupLogged bool
 		gate := newReapGate(every, time.Now())
+		cut := newCutOff(me.DeadAfter - every)
 		for {
 			select {
 			case <-ctx.Done():
@@ -99,8 +105,14 @@ func startNode(ctx context.Context, st *audit.Store, me *audit.Self, remote recs
 				// and end its sessions; say so loudly.
 				log.Error("node heartbeat not written", "err", err)
 				gate.failed(time.Now())
+				if cut.failed(time.Now()) && lost != nil {
+					n := lost()
+					log.Error("cut off from the store for longer than the other nodes wait: ended this node's live sessions",
+						"sessions", n, "after", cut.after.String())
+				}
 				continue
 			}
+			cut.ok()
 			if !gate.open(time.Now()) {
 				continue // the store just came back: let the others heartbeat first
 			}
@@ -138,3 +150,31 @@ func (g *reapGate) failed(now time.Time) { g.healthySince = now }
 
 // open reports whether the node may reap at now.
 func (g *reapGate) open(now time.Time) bool { return now.Sub(g.healthySince) >= g.wait }
+
+// cutOff tells when a node has been cut off from the shared store for
+// long enough that the other nodes will take it for dead: after failures
+// for `after` in a row, failed reports true once, until a heartbeat
+// succeeds again (ok).
+type cutOff struct {
+	after   time.Duration
+	since   time.Time // first failure of this outage; zero while healthy
+	tripped bool
+}
+
+func newCutOff(after time.Duration) *cutOff { return &cutOff{after: after} }
+
+// failed records a failed heartbeat at now; it reports true once per
+// outage, when the failures have lasted `after`.
+func (c *cutOff) failed(now time.Time) bool {
+	if c.since.IsZero() {
+		c.since = now
+	}
+	if c.tripped || now.Sub(c.since) < c.after {
+		return false
+	}
+	c.tripped = true
+	return true
+}
+
+// ok records a heartbeat written: the outage is over.
+func (c *cutOff) ok() { c.since, c.tripped = time.Time{}, false }

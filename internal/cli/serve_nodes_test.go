@@ -242,3 +242,32 @@ func TestReapWaitsAfterTheStoreComesBack(t *testing.T) {
 		}
 	}
 }
+
+// A node cut off from the shared store ends its own sessions once its
+// heartbeats have failed for as long as the others wait less one period:
+// once per outage, and again only after the store came back and went away.
+func TestCutOffNodeEndsItsSessionsOncePerOutage(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 15, 0, 0, 0, time.UTC)
+	c := newCutOff(15 * time.Second)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	for _, step := range []struct {
+		d    time.Duration
+		ok   bool
+		trip bool
+	}{
+		{d: 0}, {d: 5 * time.Second}, {d: 10 * time.Second},
+		{d: 15 * time.Second, trip: true},
+		{d: 20 * time.Second}, // already ended: not again
+		{d: 25 * time.Second, ok: true},
+		{d: 30 * time.Second}, {d: 40 * time.Second},
+		{d: 45 * time.Second, trip: true}, // a new outage, 15 s long
+	} {
+		if step.ok {
+			c.ok()
+			continue
+		}
+		if got := c.failed(at(step.d)); got != step.trip {
+			t.Fatalf("failure at +%s: tripped %v, want %v", step.d, got, step.trip)
+		}
+	}
+}
