@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +17,8 @@ const leadingJIT = `msg="cluster: leading" job=jit`
 // once PostgreSQL has seen the dead node's connection close.
 func TestServeLeaderFailsOverAfterKill9(t *testing.T) {
 	dsn := pgServer.Database(t)
-	config := func(node string) string {
-		cfg, _ := pgPolicy(t, dsn, 0o600)
+	config := func(node string) (string, string) {
+		cfg, data := pgPolicy(t, dsn, 0o600)
 		src, err := os.ReadFile(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -26,12 +27,28 @@ func TestServeLeaderFailsOverAfterKill9(t *testing.T) {
 		if err := os.WriteFile(cfg, src, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		return cfg
+		return cfg, data
 	}
 	bin := buildWarden(t, t.TempDir())
-	a := startServe(t, bin, config("gw-a"))
+	cfgA, dataA := config("gw-a")
+	a := startServe(t, bin, cfgA)
 	waitLog(t, a, leadingJIT, time.Minute)
-	b := startServe(t, bin, config("gw-b"))
+	// The nodes of one cluster share the gateway host key and the CA
+	// (a node with keys of its own is refused: nodes_keys.go).
+	cfgB, dataB := config("gw-b")
+	if err := os.MkdirAll(dataB, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"host_ed25519", "ca_ed25519"} {
+		raw, err := os.ReadFile(filepath.Join(dataA, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dataB, f), raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := startServe(t, bin, cfgB)
 	// gw-b tries for the lead every 2 s; give it several tries.
 	time.Sleep(6 * time.Second)
 	if strings.Contains(b.log.String(), leadingJIT) {
