@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"sync"
@@ -89,8 +91,18 @@ const (
 	topicWatchOpen  = "watch_open"
 	topicWatchKeep  = "watch_keep"
 	topicWatchClose = "watch_close"
-	topicWatchFrame = "watch_" // + the watch ID
 )
+
+// framesTopic is the topic a viewer node receives its remote views' frames
+// on: one per node, not one per view. A topic per view would leave a
+// handler behind in the listening connection for every view ever opened
+// (pgxlisten cannot forget one), each LISTENed again after every
+// reconnection, which would delay the resync that matters. Frames carry
+// their watch ID, and the viewer node routes them (remoteViews).
+func framesTopic(node string) string {
+	sum := sha256.Sum256([]byte(node))
+	return "watch_f_" + hex.EncodeToString(sum[:8])
+}
 
 type watchOpenMsg struct {
 	Watch   string `json:"watch"`
@@ -104,6 +116,7 @@ type watchCtlMsg struct {
 }
 
 type watchFrameMsg struct {
+	Watch   string `json:"watch"`
 	Seq     int64  `json:"seq"`
 	Out     []byte `json:"out,omitempty"` // base64 in JSON
 	Cols    int    `json:"cols"`
@@ -130,7 +143,7 @@ func decodeMsg(p []byte, v any) error {
 }
 
 // watchIDEncoding writes watch IDs: lowercase base32, no padding, so that
-// "watch_" + ID is a valid bus topic (a-z, 0-9, _; 32 bytes).
+// IDs are plain a-z and 2-7.
 var watchIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // newWatchID returns 16 bytes from crypto/rand: the frames' topic is
@@ -174,6 +187,13 @@ type clusterWatch struct {
 	mu      sync.Mutex
 	streams map[string]*remoteStream // by watch ID; nil until serve
 	wg      sync.WaitGroup           // the streams' goroutines
+
+	// The viewer's side: this node's remote views by watch ID, fed by one
+	// subscription to framesTopic(this node), made at the first view.
+	vmu         sync.Mutex
+	views       map[string]*remoteView
+	framesOnce  sync.Once
+	unsubFrames func()
 }
 
 // remoteStream is one remote viewer's stream on the holder.
@@ -222,6 +242,10 @@ func (w *clusterWatch) serve(ctx context.Context) (stop func()) {
 	return func() {
 		for _, unsub := range subs {
 			unsub()
+		}
+		w.framesOnce.Do(func() {}) // no view may subscribe from now on
+		if w.unsubFrames != nil {
+			w.unsubFrames()
 		}
 		cancel()
 		w.wg.Wait()
@@ -283,6 +307,7 @@ func (w *clusterWatch) open(ctx context.Context, p []byte) {
 type publisher struct {
 	w     *clusterWatch
 	topic string
+	watch string
 	seq   int64
 	cols  int
 	rows  int
@@ -291,7 +316,7 @@ type publisher struct {
 }
 
 func (p *publisher) send(ctx context.Context, out []byte, end string) {
-	f := watchFrameMsg{Seq: p.seq, Out: out, Cols: p.cols, Rows: p.rows, Dropped: p.drop, End: end}
+	f := watchFrameMsg{Watch: p.watch, Seq: p.seq, Out: out, Cols: p.cols, Rows: p.rows, Dropped: p.drop, End: end}
 	p.seq++
 	payload, err := json.Marshal(f)
 	if err == nil && len(payload) > cluster.MaxPayload {
@@ -340,7 +365,7 @@ func (w *clusterWatch) run(ctx context.Context, ss *session, st *remoteStream) {
 	ss.mu.Lock()
 	rec := ss.rec
 	ss.mu.Unlock()
-	p := &publisher{w: w, topic: topicWatchFrame + st.id}
+	p := &publisher{w: w, topic: framesTopic(st.node), watch: st.id}
 	if rec == nil {
 		p.cols, p.rows = 80, 24
 		p.send(ctx, nil, "not started")

@@ -33,3 +33,6 @@ func SetWatchTiming(s *Server, t WatchTiming) {
 
 // RemoteStreams is how many remote views s streams as the holder.
 func RemoteStreams(s *Server) int { return s.watches.count() }
+
+// FramesTopic is the topic node receives its remote views' frames on.
+func FramesTopic(node string) string { return framesTopic(node) }

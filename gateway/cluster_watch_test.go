@@ -268,12 +268,17 @@ type frameLog struct {
 	frames []map[string]any
 }
 
-func listen(t *testing.T, bus cluster.Bus, watch string) *frameLog {
+// listen records the frames of watch that the holder sends to viewer node
+// (one frames topic per viewer node; each frame names its watch).
+func listen(t *testing.T, bus cluster.Bus, node, watch string) *frameLog {
 	l := &frameLog{}
-	cancel := bus.Subscribe("watch_"+watch, func(p []byte) {
+	cancel := bus.Subscribe(gateway.FramesTopic(node), func(p []byte) {
 		var f map[string]any
 		if err := json.Unmarshal(p, &f); err != nil {
 			t.Errorf("frame %q: %v", p, err)
+		}
+		if f["watch"] != watch {
+			return // another view's
 		}
 		l.mu.Lock()
 		l.frames = append(l.frames, f)
@@ -323,7 +328,7 @@ func TestAttackClusterWatchForgedOpen(t *testing.T) {
 	id := a.liveID("alice")
 
 	const wid = "aaaaaaaaaaaaaaaaaaaaaaaaaa" // 26 lowercase base32: a valid watch ID
-	frames := listen(t, c.bus, wid)
+	frames := listen(t, c.bus, "gw-x", wid)
 	// (A directory user's name, as SCIM sends it, is a valid viewer.)
 	open := map[string]string{"watch": wid, "session": "zzzzzzzzzzzzzzzzzzzzzzzzzz", "viewer": "dana@contoso.com", "node": "gw-x"}
 	publishJSON(t, c.bus, "watch_open", open) // not a session gw-a holds
@@ -367,7 +372,7 @@ func TestAttackClusterWatchForgedOpen(t *testing.T) {
 
 	// watch_close ends a stream at once.
 	const wid2 = "bbbbbbbbbbbbbbbbbbbbbbbbbb"
-	frames2 := listen(t, c.bus, wid2)
+	frames2 := listen(t, c.bus, "gw-x", wid2)
 	publishJSON(t, c.bus, "watch_open", map[string]string{"watch": wid2, "session": id, "viewer": "mallory", "node": "gw-x"})
 	waitFor(t, func() bool { return len(frames2.all()) > 0 }, "the second stream starts")
 	publishJSON(t, c.bus, "watch_close", map[string]string{"watch": wid2})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warden-gw/warden/cluster"
+	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/recorder"
 )
 
@@ -147,5 +148,83 @@ func TestRemoteViewEndsWhenHolderIsSilent(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the view runs on after the holder fell silent")
+	}
+}
+
+// countingBus is a Local bus that counts subscriptions by topic.
+type countingBus struct {
+	*cluster.Local
+	subs atomic.Int64
+}
+
+func (b *countingBus) Subscribe(topic string, fn func([]byte)) func() {
+	b.subs.Add(1)
+	return b.Local.Subscribe(topic, fn)
+}
+
+// However many remote views a node opens, it listens on one frames topic:
+// a topic per view would leave a handler in the listening connection for
+// every view ever opened (pgxlisten cannot forget one), LISTENed again at
+// every reconnection. Frames reach their own view only; a frame for a view
+// that ended, or that names no view, is dropped.
+func TestRemoteViewsShareOneFramesTopic(t *testing.T) {
+	bus := &countingBus{Local: cluster.NewLocal()}
+	defer bus.Close()
+	s := &Server{opt: Options{Bus: bus}, log: slog.Default(), policy: &policy.Config{NodeID: "gw-b"}}
+	s.watches = newClusterWatch(s)
+	mk := func(id string) *remoteView {
+		v := &remoteView{w: s.watches, id: id, frames: make(chan watchFrameMsg, 8), ends: make(chan watchFrameMsg, 1)}
+		s.watches.addView(v)
+		v.unsub = func() { s.watches.dropView(id) }
+		return v
+	}
+	for i := 0; i < 100; i++ {
+		id, err := newWatchID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mk(id).unsub()
+	}
+	a, b := mk("aaaaaaaaaaaaaaaaaaaaaaaaaa"), mk("bbbbbbbbbbbbbbbbbbbbbbbbbb")
+	if n := bus.subs.Load(); n != 1 {
+		t.Fatalf("%d subscriptions for 102 views, want 1", n)
+	}
+	send := func(f watchFrameMsg) {
+		p, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bus.Publish(context.Background(), framesTopic("gw-b"), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(watchFrameMsg{Watch: "cccccccccccccccccccccccccc", Seq: 1, Out: []byte("nobody's")})
+	send(watchFrameMsg{Watch: "../../etc", Seq: 1, Out: []byte("bad id")})
+	send(watchFrameMsg{Watch: b.id, Seq: 1, Out: []byte("for b")})
+	send(watchFrameMsg{Watch: a.id, Seq: 1, Out: []byte("for a")})
+	send(watchFrameMsg{Watch: a.id, Seq: 2, End: "session ended"})
+	select {
+	case f := <-a.frames:
+		if string(f.Out) != "for a" {
+			t.Fatalf("a got %q", f.Out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a got nothing")
+	}
+	if f := <-a.ends; f.End != "session ended" {
+		t.Fatalf("a's end: %+v", f)
+	}
+	if f := <-b.frames; string(f.Out) != "for b" {
+		t.Fatalf("b got %q", f.Out)
+	}
+	select {
+	case f := <-b.frames:
+		t.Fatalf("b got another view's frame: %+v", f)
+	case f := <-a.frames:
+		t.Fatalf("a got another view's frame: %+v", f)
+	default:
+	}
+	if len(framesTopic("gw-b")) > 40 || framesTopic("gw-b") == framesTopic("gw-a") {
+		t.Fatalf("frames topics %q %q", framesTopic("gw-b"), framesTopic("gw-a"))
 	}
 }

@@ -101,21 +101,8 @@ func (w *clusterWatch) openRemote(ctx context.Context, viewer string, row audit.
 	// A frame that is invalid, or that finds the queue full (the viewer is
 	// behind: the bus must not wait for it), is dropped; the gap it leaves
 	// in seq counts it.
-	v.unsub = bus.Subscribe(topicWatchFrame+wid, func(p []byte) {
-		var f watchFrameMsg
-		if err := decodeMsg(p, &f); err != nil || !f.valid() {
-			w.s.log.Warn("remote watch: bad frame", "watch", wid, "err", err)
-			return
-		}
-		ch := v.frames
-		if f.End != "" {
-			ch = v.ends
-		}
-		select {
-		case ch <- f:
-		default:
-		}
-	})
+	w.addView(v)
+	v.unsub = func() { w.dropView(wid) }
 	msg, err := json.Marshal(watchOpenMsg{Watch: wid, Session: row.ID, Viewer: viewer, Node: w.s.Policy().NodeID})
 	if err == nil {
 		err = bus.Publish(ctx, topicWatchOpen, msg)
@@ -398,4 +385,51 @@ func (s *Server) watchSessionRemote(ctx context.Context, user, id string) (recor
 		defer mu.Unlock()
 		return end
 	}}, nil
+}
+
+// addView routes the frames of watch v.id to v; the node's frames topic is
+// subscribed at the first view (before anything is asked, so that no frame
+// comes before we listen) and kept while the node serves.
+func (w *clusterWatch) addView(v *remoteView) {
+	w.framesOnce.Do(func() {
+		w.unsubFrames = w.s.opt.Bus.Subscribe(framesTopic(w.s.Policy().NodeID), w.frame)
+	})
+	w.vmu.Lock()
+	if w.views == nil {
+		w.views = map[string]*remoteView{}
+	}
+	w.views[v.id] = v
+	w.vmu.Unlock()
+}
+
+func (w *clusterWatch) dropView(id string) {
+	w.vmu.Lock()
+	delete(w.views, id)
+	w.vmu.Unlock()
+}
+
+// frame hands a frame to its view. A frame that is invalid, for no view of
+// this node (one that ended), or that finds the view's queue full (the
+// viewer is behind: the bus must not wait for it), is dropped; the gap it
+// leaves in seq counts it.
+func (w *clusterWatch) frame(p []byte) {
+	var f watchFrameMsg
+	if err := decodeMsg(p, &f); err != nil || !f.valid() || !validWatchID(f.Watch) {
+		w.s.log.Warn("remote watch: bad frame", "err", err)
+		return
+	}
+	w.vmu.Lock()
+	v := w.views[f.Watch]
+	w.vmu.Unlock()
+	if v == nil {
+		return
+	}
+	ch := v.frames
+	if f.End != "" {
+		ch = v.ends
+	}
+	select {
+	case ch <- f:
+	default:
+	}
 }
