@@ -75,7 +75,7 @@ func TestSessionOutputIndexedAndCommandsSeekable(t *testing.T) {
 	prev := -1.0
 	for _, c := range cmds {
 		if c.Offset == nil || *c.Offset <= prev || *c.Offset > dur {
-			t.Fatalf("command %q offset %v: want increasing, within 0..%v", c.Command, c.Offset, dur)
+			t.Fatalf("command %q offset %v: want increasing, within 0..%v", c.Command, derefOffset(c.Offset), dur)
 		}
 		prev = *c.Offset
 	}
@@ -152,4 +152,11 @@ func containsPrefix(list []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+func derefOffset(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

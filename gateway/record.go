@@ -183,11 +183,16 @@ func (ss *session) logStart(ctx context.Context) error {
 }
 
 func (r *sessionRecord) logCommand(ctx context.Context, source, text string) error {
+	return r.logCommandAt(ctx, source, text, r.castOffset())
+}
+
+// logCommandAt logs a command at offset (seconds into the cast; nil: none).
+func (r *sessionRecord) logCommandAt(ctx context.Context, source, text string, offset *float64) error {
 	ss := r.ss
 	err := ss.s.opt.Store.LogCommand(context.WithoutCancel(ctx), audit.Command{
 		SessionID: ss.id, TS: ss.s.now(), User: ss.ident.user.Name, Login: ss.t.login,
 		Host: ss.adm.host.Name, Tenant: ss.adm.host.Tenant, Source: source, Command: text, Action: "allowed",
-		Offset: r.castOffset(),
+		Offset: offset,
 	})
 	if err != nil {
 		return &userError{msg: "command log unavailable; session ended", cause: err}
@@ -330,6 +335,11 @@ const unsubmittedNote = " (not submitted; session ended)"
 // logLines logs typed lines as the rebuilder settles them, in the order
 // they were typed.
 func (r *sessionRecord) logLines(lines []recorder.Line) error {
+	return r.logLinesAt(lines, nil)
+}
+
+// logLinesAt logs lines at offset, or, with nil, where the cast is now.
+func (r *sessionRecord) logLinesAt(lines []recorder.Line, offset *float64) error {
 	for _, l := range lines {
 		text := l.Text
 		if l.Unechoed {
@@ -338,7 +348,11 @@ func (r *sessionRecord) logLines(lines []recorder.Line) error {
 		if l.Unsubmitted {
 			text += unsubmittedNote
 		}
-		if err := r.logCommand(context.Background(), "shell", text); err != nil {
+		off := offset
+		if off == nil {
+			off = r.castOffset()
+		}
+		if err := r.logCommandAt(context.Background(), "shell", text, off); err != nil {
 			return err
 		}
 	}
@@ -363,7 +377,15 @@ func (r *sessionRecord) close(ctx context.Context) (sha string, err error) {
 	r.endWatch()
 	var errs []error
 	if r.lines != nil {
-		errs = append(errs, r.logLines(r.lines.Flush()))
+		// Lines settled only now were typed before the output that ended
+		// the session: their markers sit at the cast's last event, inside
+		// the recording, not after its end.
+		var last *float64
+		if r.castOK() {
+			s := r.cast.LastEvent().Seconds()
+			last = &s
+		}
+		errs = append(errs, r.logLinesAt(r.lines.Flush(), last))
 	}
 	errs = append(errs, r.closeTransfer())
 	if r.cast != nil {

@@ -12,3 +12,13 @@ func (w *Writer) Elapsed() time.Duration {
 	us := max(w.now().Sub(w.start).Microseconds(), w.lastUS)
 	return time.Duration(us) * time.Microsecond
 }
+
+// LastEvent returns the time of the last event written, from the start
+// (zero before any). A line the command log settles only when the session
+// closes was typed before the output that ended it: it is stamped here,
+// not after the recording's end.
+func (w *Writer) LastEvent() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Duration(w.lastUS) * time.Microsecond
+}
