@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -37,23 +36,7 @@ func (s *Store) LiveSessions(ctx context.Context, deadAfter time.Duration, tenan
 			args = append(args, t)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE "+where+" ORDER BY started_at, id", args...)
-	if err != nil {
-		return nil, fmt.Errorf("audit: live sessions: %w", err)
-	}
-	defer rows.Close()
-	var out []Session
-	for rows.Next() {
-		sess, err := scanSession(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sess)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("audit: live sessions: %w", err)
-	}
-	return out, nil
+	return querySessions(ctx, s.db, "live sessions", "SELECT "+sessionColumns+" FROM sessions WHERE "+where+" ORDER BY started_at, id", args...)
 }
 
 // liveWhere selects the open rows of the live nodes. Times are stored as

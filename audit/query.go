@@ -159,9 +159,15 @@ func (r *Reader) Sessions(ctx context.Context, f SessionFilter) ([]Session, erro
 	if f.Limit > 0 {
 		q, args = q+" LIMIT ?", append(args, f.Limit)
 	}
-	rows, err := r.db.QueryContext(ctx, q, args...)
+	return querySessions(ctx, r.db, "list sessions", q, args...)
+}
+
+// querySessions runs q, which selects sessionColumns, and scans its rows;
+// what names the query in errors.
+func querySessions(ctx context.Context, db *sql.DB, what, q string, args ...any) ([]Session, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("audit: list sessions: %w", err)
+		return nil, fmt.Errorf("audit: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []Session
@@ -173,7 +179,7 @@ func (r *Reader) Sessions(ctx context.Context, f SessionFilter) ([]Session, erro
 		out = append(out, sess)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("audit: list sessions: %w", err)
+		return nil, fmt.Errorf("audit: %s: %w", what, err)
 	}
 	return out, nil
 }
