@@ -44,6 +44,7 @@ func newStoreGauges(opt Options, errs prometheus.Counter) *storeGauges {
 func (g *storeGauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- g.grants
 	ch <- g.pending
+	g.errors.Describe(ch)
 }
 
 // Collect emits the counts, or nothing when the store could not be read:
@@ -51,6 +52,7 @@ func (g *storeGauges) Describe(ch chan<- *prometheus.Desc) {
 // zero value would look like the truth.
 func (g *storeGauges) Collect(ch chan<- prometheus.Metric) {
 	c, ok := g.counts()
+	g.errors.Collect(ch) // after the read, which may have counted a failure
 	if !ok {
 		return
 	}

@@ -94,7 +94,7 @@ func New(opt Options) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.sessionsEnded, m.sessionBytes, m.refusals, m.signSeconds, m.recordingErrs, m.scim, m.unauthorized, m.storeErrs,
+		m.sessionsEnded, m.sessionBytes, m.refusals, m.signSeconds, m.recordingErrs, m.scim, m.unauthorized,
 	)
 	// Series that exist from the start, so that rate() and absent() see
 	// zero rather than nothing.
@@ -109,7 +109,12 @@ func New(opt Options) *Metrics {
 		}, func() float64 { return float64(opt.Live()) }))
 	}
 	if opt.Counts != nil {
+		// The gauges collect the error counter themselves, after their
+		// read: registered apart, it could be gathered before the read that
+		// failed and report the failure one scrape late.
 		m.reg.MustRegister(newStoreGauges(opt, m.storeErrs))
+	} else {
+		m.reg.MustRegister(m.storeErrs)
 	}
 	return m
 }
