@@ -26,6 +26,9 @@ type buffer struct {
 type element struct {
 	buf  []byte
 	next *element
+	// packet, if set, is the read packet buf is part of, recycled once
+	// buf is read (Warden patch, packetbuf_warden.go).
+	packet []byte
 }
 
 // newBuffer returns an empty buffer that is not closed.
@@ -44,6 +47,18 @@ func newBuffer() *buffer {
 func (b *buffer) write(buf []byte) {
 	b.Cond.L.Lock()
 	e := &element{buf: buf}
+	b.tail.next = e
+	b.tail = e
+	b.Cond.Signal()
+	b.Cond.L.Unlock()
+}
+
+// writePacket is write for data that is part of packet, a packet from
+// newReadPacket that nothing else references: packet is recycled once
+// buf is read (Warden patch, packetbuf_warden.go).
+func (b *buffer) writePacket(buf, packet []byte) {
+	b.Cond.L.Lock()
+	e := &element{buf: buf, packet: packet}
 	b.tail.next = e
 	b.tail = e
 	b.Cond.Signal()
@@ -77,6 +92,10 @@ func (b *buffer) Read(buf []byte) (n int, err error) {
 				// its slice would keep the whole packet (up to 32 KiB)
 				// alive for an idle channel (README.warden.md).
 				b.head.buf = nil
+				if b.head.packet != nil {
+					recycleReadPacket(b.head.packet)
+					b.head.packet = nil
+				}
 			}
 			continue
 		}

@@ -118,6 +118,19 @@ type mux struct {
 
 	errCond *sync.Cond
 	err     error
+
+	// fromTransport: conn is a handshakeTransport, whose packets all come
+	// from connectionState.readPacket (Warden patch, packetbuf_warden.go).
+	fromTransport bool
+}
+
+// recyclable returns packet if its buffer may be recycled once its data
+// is read, else nil (Warden patch, packetbuf_warden.go).
+func (m *mux) recyclable(packet []byte) []byte {
+	if !m.fromTransport {
+		return nil
+	}
+	return packet
 }
 
 // When debugging, each new chanList instantiation has a different
@@ -142,6 +155,7 @@ func newMux(p packetConn) *mux {
 		incomingRequests: make(chan *Request, chanSize),
 		errCond:          newCond(),
 	}
+	_, m.fromTransport = p.(*handshakeTransport)
 	if debugMux {
 		m.chanList.offset = atomic.AddUint32(&globalOff, 1)
 	}

@@ -5,6 +5,7 @@ package ssh
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // Warden patch: packet buffers that do not outlive bulk transfers.
@@ -215,4 +216,58 @@ func (b *readBuffer) release() {
 		b.big = nil
 	}
 	b.buf = nil
+}
+
+// Warden patch: read packets recycled once their data is read.
+//
+// Upstream, connectionState.readPacket copies every packet it returns
+// into a fresh allocation (the cipher reuses its own buffer for the next
+// packet). For bulk output that is one 32 KiB allocation per 32 KiB
+// relayed, which on a gateway is nearly all its garbage: the collector
+// then runs every few megabytes and, with its mark workers and stops,
+// costs more CPU than the ciphers. Here a packet of more than
+// packetBufKeep bytes is copied into a buffer from readPackets, and a
+// channel-data packet's buffer goes back to readPackets once the channel's
+// reader has copied all its data out (buffer.Read). Every other packet is
+// left to the collector, as upstream: decoded messages may keep slices of
+// their packet (a request's payload, say), so only channel data, whose
+// packet nothing references once read, is recycled.
+//
+// The buffers from readPackets have a capacity, readPacketCap, that no
+// other allocation in this package makes, and readPacket hands them out
+// from offset 0; recycleReadPacket takes back only a slice with exactly
+// that capacity, which is therefore the whole buffer from its start, and
+// only from a mux reading from a handshakeTransport, whose packets all come
+// from readPacket. A buffer put back while referenced would hand one
+// connection's bytes to another, hence these narrow rules.
+const readPacketCap = bigPacketMin + 1
+
+var readPackets sync.Pool // of *[]byte, each of capacity readPacketCap
+
+// readPacketsMade counts the buffers of capacity readPacketCap that
+// newReadPacket had to allocate, for the tests.
+var readPacketsMade atomic.Int64
+
+// newReadPacket returns a buffer of length n for a packet read off the
+// wire: small ones allocated as upstream, others up to readPacketCap from
+// readPackets.
+func newReadPacket(n int) []byte {
+	if n <= packetBufKeep || n > readPacketCap {
+		return make([]byte, n)
+	}
+	if bp, _ := readPackets.Get().(*[]byte); bp != nil {
+		return (*bp)[:n]
+	}
+	readPacketsMade.Add(1)
+	return make([]byte, n, readPacketCap)
+}
+
+// recycleReadPacket gives p's buffer back to readPackets if it came from
+// there (see above); p must not be used afterwards by anyone.
+func recycleReadPacket(p []byte) {
+	if cap(p) != readPacketCap {
+		return
+	}
+	b := p[:readPacketCap]
+	readPackets.Put(&b)
 }

@@ -171,8 +171,9 @@ func (s *connectionState) readPacket(r *readBuffer, strictMode bool) ([]byte, er
 	}
 
 	// The packet may point to an internal buffer, so copy the
-	// packet out here.
-	fresh := make([]byte, len(packet))
+	// packet out here. Warden patch: into a recycled buffer when large
+	// (newReadPacket, packetbuf_warden.go).
+	fresh := newReadPacket(len(packet))
 	copy(fresh, packet)
 
 	return fresh, err

@@ -1,0 +1,9 @@
+// Copyright 2026 The Warden Authors. Warden patch, not part of x/crypto.
+
+//go:build race
+
+package ssh
+
+// raceEnabled: the tests run under the race detector, whose sync.Pool
+// drops a quarter of what it is given.
+const raceEnabled = true
