@@ -156,30 +156,33 @@ const throughputRounds = 3
 // ssh -J, interleaved so that background load hits all alike.
 func BenchmarkThroughput(b *testing.B) {
 	bed, direct := benchBed(b)
+	relay := benchRelay(b, bed, direct)
 	const size = 200 << 20
 	file := bigFile(b, bed.dir, size)
 	ctx := context.Background()
 	mbps := func(d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
-	fmt.Printf("throughput: cat of a %d MB text file, recording on; each figure is the best of %d interleaved runs, [low-high] is the spread of warden/direct over the runs\n", size>>20, throughputRounds)
-	fmt.Printf("  %-44s %11s %11s %18s %11s %6s\n", "cipher (client side)", "direct MB/s", "warden MB/s", "warden/direct", "ssh -J MB/s", "-J/dir")
+	fmt.Printf("throughput: cat of a %d MB text file, recording on; each figure is the best of %d interleaved runs, [low-high] is the spread of warden/direct over the runs; relay is a bare TCP relay (no SSH, no recording), the floor of any proxy\n", size>>20, throughputRounds)
+	fmt.Printf("  %-44s %11s %11s %18s %11s %6s %10s %6s\n", "cipher (client side)", "direct MB/s", "warden MB/s", "warden/direct", "ssh -J MB/s", "-J/dir", "relay MB/s", "rl/dir")
 	for _, c := range ciphersToBench() {
-		var d, g, j []time.Duration
+		var d, g, j, r []time.Duration
 		var ratios []float64
 		for i := 0; i < throughputRounds; i++ {
 			d = append(d, timeCmd(b, sshCmd(ctx, direct, bed.host.Port, "root", c, "cat "+file)))
 			g = append(g, timeCmd(b, sshCmd(ctx, bed.alice, bed.port, "root@web01", c, "cat "+file)))
 			j = append(j, timeCmd(b, jumpCmd(ctx, bed, direct, c, "cat "+file)))
+			r = append(r, timeCmd(b, relayCmd(ctx, relay, direct, c, "cat "+file)))
 			ratios = append(ratios, d[i].Seconds()/g[i].Seconds())
 			dropRecordings(bed)
 		}
-		db, gb, jb := slices.Min(d), slices.Min(g), slices.Min(j)
+		db, gb, jb, rb := slices.Min(d), slices.Min(g), slices.Min(j), slices.Min(r)
 		ratio := db.Seconds() / gb.Seconds()
 		met := "met"
 		if ratio < 0.8 {
 			met = "NOT MET"
 		}
-		fmt.Printf("  %-44s %11.0f %11.0f %5.2f [%.2f-%.2f] %11.0f %6.2f   target >= 0.8: %s\n", c.label(), mbps(db), mbps(gb), ratio,
-			slices.Min(ratios), slices.Max(ratios), mbps(jb), db.Seconds()/jb.Seconds(), met)
+		fmt.Printf("  %-44s %11.0f %11.0f %5.2f [%.2f-%.2f] %11.0f %6.2f %10.0f %6.2f   target >= 0.8: %s\n", c.label(), mbps(db), mbps(gb), ratio,
+			slices.Min(ratios), slices.Max(ratios), mbps(jb), db.Seconds()/jb.Seconds(), mbps(rb), db.Seconds()/rb.Seconds(), met)
+		b.ReportMetric(db.Seconds()/rb.Seconds(), c.short+"-relay/direct")
 		b.ReportMetric(ratio, c.short+"-warden/direct")
 	}
 }
@@ -192,6 +195,7 @@ func BenchmarkThroughput(b *testing.B) {
 // its output, so the sshd is still there to be read once it is done.
 func BenchmarkCPUPerGB(b *testing.B) {
 	bed, direct := benchBed(b)
+	relay := benchRelay(b, bed, direct)
 	const size = 500 << 20
 	file := bigFile(b, bed.dir, size)
 	ctx := context.Background()
@@ -201,12 +205,17 @@ func BenchmarkCPUPerGB(b *testing.B) {
 	// closest to what the byte path costs.
 	const runs = 3
 	fmt.Printf("CPU per GB of session output: cat of a %d MB text file, recording on; CPU-s/GB from getrusage (gateway) and /proc/PID/stat (sshd), the lower of %d runs\n", size>>20, runs)
-	fmt.Printf("  %-44s %10s %14s %14s %14s\n", "cipher (client side)", "gateway", "its sshd", "gateway/sshd", "direct sshd")
+	fmt.Printf("  %-44s %10s %14s %14s %14s %12s\n", "cipher (client side)", "gateway", "its sshd", "gateway/sshd", "direct sshd", "bare relay")
 	for _, c := range ciphersToBench() {
-		var gw, sd, dsd []time.Duration
+		var gw, sd, dsd, rl []time.Duration
 		for i := 0; i < runs; i++ {
-			m := startSSHDMeter(bed.host.Pid())
+			// The bare relay's CPU for the same bytes: what the hop
+			// alone costs a process that copies them through user space.
 			t0 := selfCPU()
+			timeCmd(b, relayCmd(ctx, relay, direct, c, "cat "+file+"; sleep 0.3"))
+			rl = append(rl, selfCPU()-t0)
+			m := startSSHDMeter(bed.host.Pid())
+			t0 = selfCPU()
 			timeCmd(b, sshCmd(ctx, bed.alice, bed.port, "root@web01", c, "cat "+file+"; sleep 0.3"))
 			gw = append(gw, selfCPU()-t0)
 			sd = append(sd, m.Stop())
@@ -215,12 +224,13 @@ func BenchmarkCPUPerGB(b *testing.B) {
 			timeCmd(b, sshCmd(ctx, direct, bed.host.Port, "root", c, "cat "+file+"; sleep 0.3"))
 			dsd = append(dsd, m.Stop())
 		}
-		g, s, ds := slices.Min(gw).Seconds()/gbs, slices.Min(sd).Seconds()/gbs, slices.Min(dsd).Seconds()/gbs
+		g, s, ds, rc := slices.Min(gw).Seconds()/gbs, slices.Min(sd).Seconds()/gbs, slices.Min(dsd).Seconds()/gbs, slices.Min(rl).Seconds()/gbs
 		met := "met"
 		if g/s > 1.5 {
 			met = "NOT MET"
 		}
-		fmt.Printf("  %-44s %10.2f %14.2f %14.2f %14.2f   target <= 1.5: %s\n", c.label(), g, s, g/s, ds, met)
+		fmt.Printf("  %-44s %10.2f %14.2f %14.2f %14.2f %12.2f   target <= 1.5: %s\n", c.label(), g, s, g/s, ds, rc, met)
+		b.ReportMetric(rc, c.short+"-relay-CPU-s/GB")
 		b.ReportMetric(g, c.short+"-gateway-CPU-s/GB")
 		b.ReportMetric(g/s, c.short+"-gateway/sshd")
 	}
@@ -251,11 +261,13 @@ func BenchmarkSetup(b *testing.B) {
 // background load hits all alike.
 func BenchmarkEcho(b *testing.B) {
 	bed, direct := benchBed(b)
+	relay := benchRelay(b, bed, direct)
 	ctx := context.Background()
 	paths := []*echoPath{
 		startEcho(b, direct.SSH(ctx, bed.host.Port, "root", "cat")),
 		startEcho(b, bed.alice.SSH(ctx, bed.port, "root@web01", "cat")),
 		startEcho(b, jumpCmd(ctx, bed, direct, benchCipher{}, "cat")),
+		startEcho(b, relayCmd(ctx, relay, direct, benchCipher{}, "cat")),
 	}
 	// Warm up: the first round trips include the session start.
 	for i := 0; i < 50; i++ {
@@ -281,6 +293,7 @@ func BenchmarkEcho(b *testing.B) {
 	dp50, dp99 := pct(0, 0.50), pct(0, 0.99)
 	gp50, gp99 := pct(1, 0.50), pct(1, 0.99)
 	jp50, jp99 := pct(2, 0.50), pct(2, 0.99)
+	rp50, rp99 := pct(3, 0.50), pct(3, 0.99)
 	b.ReportMetric(float64(dp50.Microseconds()), "direct-p50-µs")
 	b.ReportMetric(float64(gp50.Microseconds()), "warden-p50-µs")
 	b.ReportMetric(float64(gp99.Microseconds()), "warden-p99-µs")
@@ -297,6 +310,11 @@ func BenchmarkEcho(b *testing.B) {
 	fmt.Printf("  warden p50/direct p50 %.2f (target <= 1.3: %s); warden p99 %s ssh -J p99 (target below: %s)\n",
 		gp50.Seconds()/dp50.Seconds(), verdict(gp50.Seconds() <= 1.3*dp50.Seconds()),
 		map[bool]string{true: "<", false: ">="}[gp99 < jp99], verdict(gp99 < jp99))
+	// The floor: the same client and sshd through a bare TCP relay, one
+	// hop longer and nothing else (bench_relay_test.go).
+	fmt.Printf("  bare TCP relay (floor of any proxy): p50 %d p99 %d; relay p50/direct p50 %.2f; warden p50 - relay p50 = %d µs\n",
+		us(rp50), us(rp99), rp50.Seconds()/dp50.Seconds(), us(gp50)-us(rp50))
+	b.ReportMetric(float64(rp50.Microseconds()), "relay-p50-µs")
 }
 
 // echoPath is one running `ssh ... cat` that echo round trips go through.
