@@ -144,6 +144,7 @@ func (c *Console) exceptionsPage(w http.ResponseWriter, r *http.Request, v *View
 	case "all":
 		args = append(args, "--all")
 	default:
+		c.refuse(r.Context(), r, v, "exceptions", "bad filter: show must be open, expired or all")
 		c.fail(w, r, v, http.StatusBadRequest, "show must be open, expired or all")
 		return
 	}

@@ -240,6 +240,20 @@ func TestExceptionsFlagExpired(t *testing.T) {
 	if code, _ := get(t, cl, tc.srv.URL+"/exceptions?show=../../x"); code != 400 || len(f.called()) != n {
 		t.Fatalf("bad toggle: %d", code)
 	}
+	// The refusal is audited, as every refusal is.
+	evs, err := tc.c.d.Store.Events(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := 0
+	for _, e := range evs {
+		if e.Type == EventRefused && e.Subject == "exceptions" && e.Actor == "tia" {
+			audited++
+		}
+	}
+	if audited != 1 {
+		t.Fatalf("%d bad toggles audited, want 1", audited)
+	}
 }
 
 // TestDecidePagesNeedSignIn: every page and action wants a viewer.

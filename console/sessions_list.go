@@ -65,7 +65,7 @@ func (c *Console) sessionsList(w http.ResponseWriter, r *http.Request, v *Viewer
 	q, err := f.query()
 	if err != nil {
 		view.Error = err.Error()
-		c.render(w, http.StatusBadRequest, "sessions", v, "Sessions", view)
+		c.badSearch(w, r, v, view)
 		return
 	}
 	if !v.Oversight.All {
@@ -86,7 +86,7 @@ func (c *Console) sessionsList(w http.ResponseWriter, r *http.Request, v *Viewer
 	page, err := c.d.Store.SearchSessions(r.Context(), q)
 	if errors.Is(err, audit.ErrInvalid) {
 		view.Error = strings.TrimPrefix(err.Error(), "audit: ")
-		c.render(w, http.StatusBadRequest, "sessions", v, "Sessions", view)
+		c.badSearch(w, r, v, view)
 		return
 	}
 	if err != nil {
@@ -193,4 +193,17 @@ func (c *Console) overseenTenants(v *Viewer) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// badSearch answers a search the list refuses (a bad date, a forged
+// cursor, an oversized text) with a 400 that says why in one line, and
+// audits it as every refusal is (console.refused, subject "sessions"): a
+// run of forged cursors is someone probing the list's query.
+func (c *Console) badSearch(w http.ResponseWriter, r *http.Request, v *Viewer, view listView) {
+	why := view.Error
+	if len(why) > 200 { // the chain keeps why, not a flood of input
+		why = strings.ToValidUTF8(why[:200], "") + "..."
+	}
+	c.refuse(r.Context(), r, v, "sessions", "bad search: "+why)
+	c.render(w, http.StatusBadRequest, "sessions", v, "Sessions", view)
 }

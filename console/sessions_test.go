@@ -157,6 +157,25 @@ func TestSessionsBadInput(t *testing.T) {
 			t.Errorf("%.60s: status %d rows %v", q, status, got)
 		}
 	}
+	// Each refusal is audited, with why; the oversized text is not copied
+	// into the chain whole.
+	evs, err := tc.c.d.Store.Events(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Type == EventRefused && e.Subject == "sessions" && e.Actor == "eve" {
+			n++
+			reason, _ := e.Data["reason"].(string)
+			if !strings.HasPrefix(reason, "bad search: ") || len(reason) > 300 {
+				t.Errorf("refusal reason %.80q (%d bytes)", reason, len(reason))
+			}
+		}
+	}
+	if n != 7 {
+		t.Errorf("%d bad searches audited, want 7", n)
+	}
 }
 
 // TestSessionsPaging: following Next links visits every session once, in
