@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/evidence"
 )
 
@@ -241,17 +242,9 @@ func TestExceptionsFlagExpired(t *testing.T) {
 		t.Fatalf("bad toggle: %d", code)
 	}
 	// The refusal is audited, as every refusal is.
-	evs, err := tc.c.d.Store.Events(context.Background(), 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	audited := 0
-	for _, e := range evs {
-		if e.Type == EventRefused && e.Subject == "exceptions" && e.Actor == "tia" {
-			audited++
-		}
-	}
-	if audited != 1 {
+	if audited := countEvents(t, tc, func(e audit.Event) bool {
+		return e.Type == EventRefused && e.Subject == "exceptions" && e.Actor == "tia"
+	}); audited != 1 {
 		t.Fatalf("%d bad toggles audited, want 1", audited)
 	}
 }

@@ -159,20 +159,15 @@ func TestSessionsBadInput(t *testing.T) {
 	}
 	// Each refusal is audited, with why; the oversized text is not copied
 	// into the chain whole.
-	evs, err := tc.c.d.Store.Events(context.Background(), 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range evs {
-		if e.Type == EventRefused && e.Subject == "sessions" && e.Actor == "eve" {
-			n++
-			reason, _ := e.Data["reason"].(string)
-			if !strings.HasPrefix(reason, "bad search: ") || len(reason) > 300 {
-				t.Errorf("refusal reason %.80q (%d bytes)", reason, len(reason))
-			}
+	n := countEvents(t, tc, func(e audit.Event) bool {
+		if e.Type != EventRefused || e.Subject != "sessions" || e.Actor != "eve" {
+			return false
 		}
-	}
+		if reason, _ := e.Data["reason"].(string); !strings.HasPrefix(reason, "bad search: ") || len(reason) > 300 {
+			t.Errorf("refusal reason %.80q (%d bytes)", reason, len(reason))
+		}
+		return true
+	})
 	if n != 7 {
 		t.Errorf("%d bad searches audited, want 7", n)
 	}
