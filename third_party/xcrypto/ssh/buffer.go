@@ -45,17 +45,12 @@ func newBuffer() *buffer {
 // write makes buf available for Read to receive.
 // buf must not be modified after the call to write.
 func (b *buffer) write(buf []byte) {
-	b.Cond.L.Lock()
-	e := &element{buf: buf}
-	b.tail.next = e
-	b.tail = e
-	b.Cond.Signal()
-	b.Cond.L.Unlock()
+	b.writePacket(buf, nil)
 }
 
 // writePacket is write for data that is part of packet, a packet from
-// newReadPacket that nothing else references: packet is recycled once
-// buf is read (Warden patch, packetbuf_warden.go).
+// newReadPacket that nothing else references: packet, if not nil, is
+// recycled once buf is read (Warden patch, packetbuf_warden.go).
 func (b *buffer) writePacket(buf, packet []byte) {
 	b.Cond.L.Lock()
 	e := &element{buf: buf, packet: packet}
