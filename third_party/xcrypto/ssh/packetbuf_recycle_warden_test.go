@@ -127,8 +127,15 @@ func TestRecycleReadPacketTakesOnlyItsOwn(t *testing.T) {
 	if got := readPackets.Get(); got != nil {
 		t.Fatal("the pool took a slice that is not a whole read buffer")
 	}
-	recycleReadPacket(p)
-	bp, _ := readPackets.Get().(*[]byte)
+	// Under the race detector sync.Pool.Put drops a quarter of what it is
+	// given, at random (CI saw it once), so there the buffer is offered
+	// until the pool keeps it; without it, the first offer must stick.
+	tries := map[bool]int{false: 1, true: 64}[raceEnabled]
+	var bp *[]byte
+	for i := 0; i < tries && bp == nil; i++ {
+		recycleReadPacket(p)
+		bp, _ = readPackets.Get().(*[]byte)
+	}
 	if bp == nil || cap(*bp) != readPacketCap || len(*bp) != readPacketCap || &(*bp)[0] != &p[0] {
 		t.Fatal("the whole buffer did not go back to the pool from its start")
 	}
