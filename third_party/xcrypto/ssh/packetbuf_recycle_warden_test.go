@@ -5,6 +5,7 @@ package ssh
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"runtime"
 	"testing"
@@ -138,5 +139,83 @@ func TestRecycleReadPacketTakesOnlyItsOwn(t *testing.T) {
 	}
 	if bp == nil || cap(*bp) != readPacketCap || len(*bp) != readPacketCap || &(*bp)[0] != &p[0] {
 		t.Fatal("the whole buffer did not go back to the pool from its start")
+	}
+}
+
+// TestReadPacketsRecycledAcrossConnections: the pool of read packets is
+// shared by every connection of the process, so a buffer given back while
+// one connection's reader still held it would surface as another
+// connection's bytes. Several connections carry their own random stream
+// at once, stdout and stderr on each, read in pieces of varying size with
+// pauses, so that buffers go back and are taken again by the others
+// while data waits; every stream must arrive exactly as sent.
+func TestReadPacketsRecycledAcrossConnections(t *testing.T) {
+	const conns, size = 4, 3 << 20
+	type stream struct{ out, errs []byte }
+	streams := make([]stream, conns)
+	for i := range streams {
+		streams[i] = stream{make([]byte, size), make([]byte, size/3)}
+		rand.Read(streams[i].out)
+		rand.Read(streams[i].errs)
+	}
+	done := make(chan error, 2*conns)
+	for i := 0; i < conns; i++ {
+		s := streams[i]
+		client := dial(func(ch Channel, reqs <-chan *Request, t *testing.T) {
+			defer ch.Close()
+			go DiscardRequests(reqs)
+			errDone := make(chan struct{})
+			go func() {
+				defer close(errDone)
+				ch.Stderr().Write(s.errs)
+			}()
+			// Writes of odd sizes, so packets are full and partial.
+			for rest := s.out; len(rest) > 0; {
+				k := min(len(rest), 7000+len(rest)%40000)
+				if _, err := ch.Write(rest[:k]); err != nil {
+					t.Errorf("write: %v", err)
+					return
+				}
+				rest = rest[k:]
+			}
+			<-errDone
+		}, t)
+		defer client.Close()
+		ch, reqs, err := client.OpenChannel("session", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go DiscardRequests(reqs)
+		defer ch.Close()
+		read := func(r io.Reader, want []byte, what string, piece int) {
+			got := make([]byte, 0, len(want))
+			buf := make([]byte, piece)
+			for n := 0; len(got) < len(want); n++ {
+				k, err := r.Read(buf[:min(len(buf), 1+n*997%len(buf))])
+				got = append(got, buf[:k]...)
+				if err != nil {
+					break
+				}
+				if n%50 == 0 {
+					runtime.Gosched() // let the other readers take buffers meanwhile
+				}
+			}
+			if !bytes.Equal(got, want) {
+				at := 0
+				for at < len(got) && at < len(want) && got[at] == want[at] {
+					at++
+				}
+				done <- fmt.Errorf("connection %d %s: %d bytes, want %d; they differ from byte %d on", i, what, len(got), len(want), at)
+				return
+			}
+			done <- nil
+		}
+		go read(ch, s.out, "stdout", 20000+i*3001)
+		go read(ch.Stderr(), s.errs, "stderr", 5000+i*1703)
+	}
+	for i := 0; i < 2*conns; i++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 }
