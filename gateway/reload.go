@@ -41,6 +41,9 @@ func (s *Server) ApplyPolicy(ctx context.Context, p *policy.Config) []string {
 		ident, adm := ss.ident, ss.adm
 		ss.mu.Unlock()
 		why := entitledUnder(merged, ident, ss.t, adm, ss.grantID)
+		if why == "" && !s.stillBound(merged, ident) {
+			why = "sign-in no longer names this user"
+		}
 		if why == "" || !s.live.cancelSession(id, errPolicyChanged) {
 			continue
 		}
@@ -56,7 +59,8 @@ func (s *Server) ApplyPolicy(ctx context.Context, p *policy.Config) []string {
 
 // entitledUnder says why p would not admit the session that was admitted
 // as adm, or "" when it still would: the user must still exist and own the
-// key that authenticated, the host must still exist in its tenant, and
+// key that authenticated (a key bound by sign-in is the caller's to check:
+// the binding, not p, names its user), the host must still exist in its tenant, and
 //   - a session under a grant: the grant's role must still be a privileged
 //     role of that tenant covering login@host, for which the user is
 //     eligible (the grant's own end is jit's: Deprovision);
@@ -71,7 +75,9 @@ func entitledUnder(p *policy.Config, id identity, t target, adm admission, grant
 	if u == nil {
 		return "user removed from the policy"
 	}
-	if !ownsKey(u, id.fingerprint) {
+	// A key bound by sign-in is in no policy user's keys (unless a
+	// directory merged it in): the binding is judged by the caller.
+	if !id.bound && !ownsKey(u, id.fingerprint) {
 		return "key removed from the policy"
 	}
 	h, err := p.ResolveHost(adm.host.QualifiedName())
@@ -89,6 +95,21 @@ func entitledUnder(p *policy.Config, id identity, t target, adm admission, grant
 		return "no role gives standing access to " + t.String() + " any more"
 	}
 	return ""
+}
+
+// stillBound reports whether a key bound by sign-in is still bound to its
+// user, who p still knows (reidentify's rule); other keys pass. Without it
+// a reload would have to judge such keys by p's keys, where they are not.
+func (s *Server) stillBound(p *policy.Config, id identity) bool {
+	if !id.bound || id.user == nil {
+		return true
+	}
+	u := p.User(id.user.Name)
+	if u == nil {
+		return false
+	}
+	_, ok := s.rebound(id, u)
+	return ok
 }
 
 func ownsKey(u *policy.User, fingerprint string) bool {

@@ -1,0 +1,63 @@
+package gateway_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/warden-gw/warden/internal/optest"
+	"github.com/warden-gw/warden/policy"
+	"github.com/warden-gw/warden/sso"
+)
+
+// reparse parses the testbed's policy file after edit, failing the test if
+// the edit changed nothing or broke the file.
+func (b *testbed) reparse(edit func(string) string) *policy.Config {
+	b.t.Helper()
+	src := string(b.cfg.Source)
+	if edit != nil {
+		if src = edit(src); src == string(b.cfg.Source) {
+			b.t.Fatal("the edit changed nothing")
+		}
+	}
+	cfg, err := policy.Parse([]byte(src), b.cfg.Path)
+	if err != nil {
+		b.t.Fatalf("edited policy: %v", err)
+	}
+	return cfg
+}
+
+// A session opened with a key bound by single sign-on (no directory: the
+// key is in no policy user's keys, the binding names the user) survives a
+// reload that leaves its user's access alone. Judging the key by the
+// policy's keys alone would end every signed-in session on each reload.
+func TestReloadKeepsSignedInSession(t *testing.T) {
+	sb := newSSOBed(t)
+	pl := sb.startLogin(sb.stranger)
+	br := optest.NewBrowser(t)
+	if final := br.LogIn(confirm(t, br, pl.url, pl.code), "dana", "dana-pw"); !strings.Contains(final.Body, "Signed in as dana") {
+		t.Fatalf("sign-in: %s", final)
+	}
+	if code, out, errOut := pl.wait(t); code != 0 {
+		t.Fatalf("login: exit %d %q %q", code, out, errOut)
+	}
+	sb.waitEvent(sso.EventBound, "dana")
+
+	p := sb.stranger.StartPTY(t, sb.port, "root@web01", 80, 24)
+	p.Send("export PS1='PROMPT> '\r")
+	p.Expect(t, `PROMPT> $`, expectWait)
+	if ended := sb.gw.ApplyPolicy(context.Background(), sb.reparse(nil)); len(ended) != 0 {
+		t.Fatalf("an unchanged reload ended the signed-in session: %v", ended)
+	}
+	p.Send("echo still-$((20+22))\r")
+	p.Expect(t, `still-42`, expectWait)
+
+	// Taking dana's access away still ends it.
+	ended := sb.gw.ApplyPolicy(context.Background(), sb.reparse(func(s string) string {
+		return strings.Replace(s, "  - name: dana\n    groups: [sysadmins]\n", "  - name: dana\n    groups: [helpdesk]\n", 1)
+	}))
+	p.Expect(t, `warden: access removed by a policy change; session closed`, expectWait)
+	if s := sb.lastSession("dana"); len(ended) != 1 || ended[0] != s.ID || s.EndReason != "policy_changed" {
+		t.Fatalf("ended %v, row %+v", ended, s)
+	}
+}
