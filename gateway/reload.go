@@ -63,7 +63,9 @@ func (s *Server) ApplyPolicy(ctx context.Context, p *policy.Config) []string {
 // the binding, not p, names its user), the host must still exist in its tenant, and
 //   - a session under a grant: the grant's role must still be a privileged
 //     role of that tenant covering login@host, for which the user is
-//     eligible (the grant's own end is jit's: Deprovision);
+//     eligible and which the user may hold (InAnyFor, as every role
+//     decision: a directory limited to another tenant holds none of this
+//     one's roles); the grant's own end is jit's: Deprovision;
 //   - a standing session: some standing role must still give the user
 //     login@host (it may be another role than the one that admitted it:
 //     the access, not the role's name, is what the user holds).
@@ -86,7 +88,7 @@ func entitledUnder(p *policy.Config, id identity, t target, adm admission, grant
 	}
 	if grantID != 0 {
 		r := p.Role(adm.role.Name)
-		if r == nil || !r.Privileged || r.Tenant != adm.role.Tenant || !r.Covers(h, t.login) || !u.InAny(r.Eligible) {
+		if r == nil || !r.Privileged || r.Tenant != adm.role.Tenant || !r.Covers(h, t.login) || !u.InAnyFor(r, r.Eligible) {
 			return "role " + adm.role.Name + " no longer gives this access"
 		}
 		return ""

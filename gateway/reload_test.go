@@ -102,3 +102,38 @@ func TestEntitledUnderAReloadedPolicy(t *testing.T) {
 		}
 	}
 }
+
+// A directory user limited to a tenant holds none of another tenant's
+// roles (policy.User.MayHold), so a reload that moves her directory to
+// another tenant ends her grant sessions as it ends her standing ones:
+// eligibility by group alone would keep them.
+func TestEntitledUnderATenantLimitedDirectory(t *testing.T) {
+	key, _, _, _, err := gossh.ParseAuthorizedKey([]byte(reloadKey2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		tenant  string
+		removed bool
+	}{{"", false}, {"acme", false}, {"globex", true}} {
+		dana := &policy.User{Name: "dana", Keys: []gossh.PublicKey{key}, Groups: []string{"sysadmins", "ops"}, Source: "scim:entra", Tenant: c.tenant}
+		p, skipped := reloadPolicy(t, nil).WithUsers([]*policy.User{dana}, nil)
+		if len(skipped) != 0 {
+			t.Fatalf("skipped %v", skipped)
+		}
+		id := identity{user: p.User("dana"), fingerprint: gossh.FingerprintSHA256(key)}
+		host, _ := p.ResolveHost("web01")
+		for _, s := range []struct {
+			adm   admission
+			login string
+		}{
+			{admission{host: host, role: p.Role("web-admin")}, "root"},
+			{admission{host: host, role: p.Role("prod-root"), grantID: 7}, "admin"},
+		} {
+			why := entitledUnder(p, id, target{login: s.login, host: "web01", direct: true}, s.adm, s.adm.grantID)
+			if (why != "") != c.removed {
+				t.Errorf("directory tenant %q, role %s: entitledUnder = %q, want removed %v", c.tenant, s.adm.role.Name, why, c.removed)
+			}
+		}
+	}
+}
