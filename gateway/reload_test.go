@@ -15,13 +15,24 @@ const (
 )
 
 // reloadPolicy is a policy in which alice (sysadmins) has standing root on
-// web01 and may request prod-root; edits change one thing each.
+// acme's hosts and may request prod-root; another tenant, globex, is there
+// to move hosts and roles to. Edits change one thing each.
 func reloadPolicy(t *testing.T, edit func(string) string) *policy.Config {
 	t.Helper()
 	src := `tenants:
   - name: acme
     hosts:
       - name: web01
+        address: 127.0.0.1:22
+        host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+        labels: {env: prod}
+      - name: app01
+        address: 127.0.0.1:22
+        host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+        labels: {env: prod}
+  - name: globex
+    hosts:
+      - name: db01
         address: 127.0.0.1:22
         host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
         labels: {env: prod}
@@ -36,7 +47,7 @@ users:
 roles:
   - name: web-admin
     tenant: acme
-    hosts: {names: [web01]}
+    hosts: {labels: {env: prod}}
     logins: [root]
     members: [sysadmins]
   - name: prod-root
@@ -87,6 +98,15 @@ func TestEntitledUnderAReloadedPolicy(t *testing.T) {
 		{"login dropped", func(s string) string { return strings.Replace(s, "logins: [root]", "logins: [deploy]", 1) }, false, true},
 		{"standing role renamed", func(s string) string { return strings.Replace(s, "name: web-admin", "name: web-root", 1) }, false, false},
 		{"no longer eligible", func(s string) string { return strings.Replace(s, "eligible: [ops]", "eligible: [security]", 1) }, true, true},
+		{"host moved to another tenant", swapHosts, false, true},
+		{"host moved to another tenant, grant", swapHosts, true, true},
+		{"role moved to another tenant", func(s string) string {
+			return strings.Replace(s, "    tenant: acme\n    hosts: {labels: {env: prod}}\n    logins: [root]", "    tenant: globex\n    hosts: {labels: {env: prod}}\n    logins: [root]", 1)
+		}, false, true},
+		{"role moved to another tenant, grant", func(s string) string {
+			return strings.Replace(s, "    tenant: acme\n    hosts: {labels: {env: prod}}\n    logins: [admin]", "    tenant: globex\n    hosts: {labels: {env: prod}}\n    logins: [admin]", 1)
+		}, true, true},
+		{"role removed, grant", func(s string) string { s, _, _ = strings.Cut(s, "  - name: prod-root\n"); return s }, true, true},
 		{"role no longer privileged", func(s string) string {
 			return strings.Replace(strings.Replace(s, "    privileged: true\n", "", 1), "    eligible: [ops]\n    approvers: [security]\n", "    members: [ops]\n", 1)
 		}, true, true},
@@ -101,6 +121,13 @@ func TestEntitledUnderAReloadedPolicy(t *testing.T) {
 			t.Errorf("%s: entitledUnder = %q, want removed %v", c.name, why, c.removed)
 		}
 	}
+}
+
+// swapHosts moves web01 to tenant globex and db01 to acme.
+func swapHosts(s string) string {
+	s = strings.Replace(s, "      - name: web01\n", "      - name: tmp01\n", 1)
+	s = strings.Replace(s, "      - name: db01\n", "      - name: web01\n", 1)
+	return strings.Replace(s, "      - name: tmp01\n", "      - name: db01\n", 1)
 }
 
 // A directory user limited to a tenant holds none of another tenant's
