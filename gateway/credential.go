@@ -38,6 +38,7 @@ func (ss *session) begin(ctx context.Context) error {
 		return &userError{msg: "session log unavailable; session refused", cause: fmt.Errorf("start session row: %w", err)}
 	}
 	ss.started = true
+	s.opt.hooks.onStarted(ss.id)
 	if ss.adm.grantID != 0 && s.opt.JIT != nil {
 		// Marks the grant used; the first use of a break-glass grant
 		// alerts (the workflow sends it).

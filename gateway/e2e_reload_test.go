@@ -3,8 +3,10 @@ package gateway_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/optest"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/sso"
@@ -59,5 +61,31 @@ func TestReloadKeepsSignedInSession(t *testing.T) {
 	p.Expect(t, `warden: access removed by a policy change; session closed`, expectWait)
 	if s := sb.lastSession("dana"); len(ended) != 1 || ended[0] != s.ID || s.EndReason != "policy_changed" {
 		t.Fatalf("ended %v, row %+v", ended, s)
+	}
+}
+
+// withoutAlice is the testbed's policy in which alice has left sysadmins
+// for management: no role gives her web01 any more, now or on request.
+func withoutAlice(s string) string {
+	return strings.Replace(s, "    groups: [sysadmins]\n", "    groups: [management]\n", 1)
+}
+
+// A reload that lands after a session channel was authorized under the old
+// policy, but before it joined the registry that ApplyPolicy judges, does
+// not let it through: its start request is judged by the new policy.
+func TestReloadWhileASessionIsAdmitted(t *testing.T) {
+	var once sync.Once
+	ended := make(chan []string, 1)
+	b := newTestbed(t, bedOptions{configure: func(b *testbed, o *gateway.Options) {
+		gateway.OnAdmitted(o, func() {
+			once.Do(func() { ended <- b.gw.ApplyPolicy(context.Background(), b.reparse(withoutAlice)) })
+		})
+	}})
+	out, errOut, code := b.run(b.alice, "root@web01", "echo", "ran-$((40+2))")
+	if code != 1 || strings.Contains(out, "ran-42") || !strings.Contains(errOut, "warden: unknown host web01") {
+		t.Fatalf("a session admitted before the reload ran after it: exit %d out %q err %q", code, out, errOut)
+	}
+	if e := <-ended; len(e) != 0 {
+		t.Fatalf("ApplyPolicy ended %v: the channel was not in the registry yet", e)
 	}
 }

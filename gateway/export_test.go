@@ -25,3 +25,19 @@ func PreAuthHeld(s *Server) int {
 	_, n := s.gate.held()
 	return n
 }
+
+// OnAdmitted makes every session channel call f once it is authorized and
+// before it joins the live registry; OnStarted, once its start request
+// passed the recheck and its row is written, before its credential and
+// host connection. A test of a reload racing a session's opening reloads
+// from them.
+func OnAdmitted(o *Options, f func()) { hooksOf(o).admitted = f }
+
+func OnStarted(o *Options, f func(sessionID string)) { hooksOf(o).started = f }
+
+func hooksOf(o *Options) *sessionHooks {
+	if o.hooks == nil {
+		o.hooks = &sessionHooks{}
+	}
+	return o.hooks
+}

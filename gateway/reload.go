@@ -123,5 +123,29 @@ func ownsKey(u *policy.User, fingerprint string) bool {
 	return false
 }
 
+// sessionHooks run a test's code where a session channel's opening can
+// race a reload (ApplyPolicy): so a test can reload at that very moment
+// instead of hoping a sleep lands there. Each nil hook does nothing.
+type sessionHooks struct {
+	// admitted runs once the channel is authorized, before it joins the
+	// registry that ApplyPolicy judges.
+	admitted func()
+	// started runs once its start request passed recheck and its row is
+	// written, before its credential is signed and its host dialled.
+	started func(sessionID string)
+}
+
+func (h *sessionHooks) onAdmitted() {
+	if h != nil && h.admitted != nil {
+		h.admitted()
+	}
+}
+
+func (h *sessionHooks) onStarted(id string) {
+	if h != nil && h.started != nil {
+		h.started(id)
+	}
+}
+
 // isPolicyChange reports whether cause is a policy change.
 func isPolicyChange(cause error) bool { return errors.Is(cause, errPolicyChanged) }

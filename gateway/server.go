@@ -112,6 +112,10 @@ type Options struct {
 	// RequestTimeout bounds how long a session channel may wait for its
 	// shell, exec or subsystem request; zero means 30s.
 	RequestTimeout time.Duration
+
+	// hooks, nil outside tests, run at the moments of a session channel's
+	// opening that a policy reload can race (export_test.go).
+	hooks *sessionHooks
 }
 
 // Server is a running gateway. Create it with New and run it with Serve.

@@ -160,6 +160,7 @@ func (s *Server) handleSession(_ *gliderssh.Server, conn *gossh.ServerConn, nc g
 		refuse(ch, reqs, nil, userMessage(err), false, s.opt.RequestTimeout)
 		return
 	}
+	s.opt.hooks.onAdmitted()
 	ss := &session{s: s, ident: ident, t: t, adm: adm, grantID: adm.grantID, port: port, ch: ch, reqs: reqs}
 	ss.run(gctx)
 }
