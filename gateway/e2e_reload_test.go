@@ -89,3 +89,30 @@ func TestReloadWhileASessionIsAdmitted(t *testing.T) {
 		t.Fatalf("ApplyPolicy ended %v: the channel was not in the registry yet", e)
 	}
 }
+
+// A reload that lands after a session passed its start's recheck under the
+// old policy and wrote its row, before its credential and host connection,
+// ends it as it ends a running session: the policy's line, end_reason
+// policy_changed and the session.access_removed event, not the failure
+// the cancellation provokes further on (a dial cut short).
+func TestReloadWhileASessionStarts(t *testing.T) {
+	var once sync.Once
+	ended := make(chan []string, 1)
+	b := newTestbed(t, bedOptions{configure: func(b *testbed, o *gateway.Options) {
+		gateway.OnStarted(o, func(string) {
+			once.Do(func() { ended <- b.gw.ApplyPolicy(context.Background(), b.reparse(withoutAlice)) })
+		})
+	}})
+	out, errOut, code := b.run(b.alice, "root@web01", "echo", "ran-$((40+2))")
+	e := <-ended
+	if code != 1 || strings.Contains(out, "ran-42") || !strings.Contains(errOut, "warden: access removed by a policy change") {
+		t.Errorf("exit %d out %q err %q", code, out, errOut)
+	}
+	if len(e) != 1 {
+		t.Fatalf("ApplyPolicy ended %v, want the starting session", e)
+	}
+	b.waitEvent("session.access_removed", e[0])
+	if s := b.waitSessionEnded(e[0]); s.EndReason != "policy_changed" {
+		t.Errorf("row %+v, want end_reason policy_changed", s)
+	}
+}

@@ -222,7 +222,19 @@ func (ss *session) run(connCtx context.Context) {
 	ss.mu.Unlock()
 
 	if err := ss.begin(ctx); err != nil {
-		ss.refuse(ctx, err, endRefused)
+		reason := endRefused
+		if connCtx.Err() == nil && ctx.Err() != nil {
+			// Ended by the gateway while it started (a reload, a
+			// revocation, a kill): that is what happened, and what the
+			// client and the row must say, not the failure the
+			// cancellation provoked (a row not written, a dial cut short).
+			cause := context.Cause(ctx)
+			err, reason = ss.endedBeforeStart(cause), endFor(cause)
+			ss.mu.Lock()
+			ss.endReason = reason
+			ss.mu.Unlock()
+		}
+		ss.refuse(ctx, err, reason)
 		if ss.host != nil {
 			// Dialled, then refused (the host said no to the start): the
 			// connection and its goroutines end with the channel.
