@@ -2,9 +2,12 @@ package gateway_test
 
 import (
 	"context"
+	"io"
 	"strings"
 	"sync"
 	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/optest"
@@ -114,5 +117,62 @@ func TestReloadWhileASessionStarts(t *testing.T) {
 	b.waitEvent("session.access_removed", e[0])
 	if s := b.waitSessionEnded(e[0]); s.EndReason != "policy_changed" {
 		t.Errorf("row %+v, want end_reason policy_changed", s)
+	}
+}
+
+// A connection opened before a reload (a ControlMaster, a client that
+// keeps one) gets nothing by it: the reload ends each of its running
+// channels, a command and sftp alike, and each channel it opens after is
+// judged by the new policy, whatever it asks to run.
+func TestReloadJudgesEveryChannelOfAConnection(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	c := b.goClientAs(b.alice, "root@web01")
+	// stderr returns what the channel's stderr held when it closed: the
+	// pipes work for sftp too, whose x/crypto session never "starts".
+	type channel struct{ stderr chan string }
+	open := func(start func(*gossh.Session) error) *channel {
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		errPipe, err := s.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.StdinPipe(); err != nil { // held open: the channel runs until ended
+			t.Fatal(err)
+		}
+		if err := start(s); err != nil {
+			t.Fatal(err)
+		}
+		ch := &channel{stderr: make(chan string, 1)}
+		go func() {
+			b, _ := io.ReadAll(errPipe)
+			ch.stderr <- string(b)
+		}()
+		return ch
+	}
+	running := []*channel{
+		open(func(s *gossh.Session) error { return s.Start("cat") }),
+		open(func(s *gossh.Session) error { return s.RequestSubsystem("sftp") }),
+	}
+	b.waitEvent("session.start", "kind:exec")
+	b.waitEvent("session.start", "kind:subsystem")
+
+	if ended := b.gw.ApplyPolicy(context.Background(), b.reparse(withoutAlice)); len(ended) != 2 {
+		t.Fatalf("ApplyPolicy ended %v, want the command and sftp", ended)
+	}
+	for i, ch := range running {
+		if errOut := <-ch.stderr; !strings.Contains(errOut, "warden: access removed by a policy change; session closed") {
+			t.Errorf("running channel %d: stderr %q", i, errOut)
+		}
+	}
+	if out, errOut, code := runGoErr(c, "echo ran-$((40+2))"); code != 1 || strings.Contains(out, "ran-42") || !strings.Contains(errOut, "warden: unknown host web01") {
+		t.Errorf("exec after the reload: exit %d out %q err %q", code, out, errOut)
+	}
+	sftp := open(func(s *gossh.Session) error { return s.RequestSubsystem("sftp") })
+	if errOut := <-sftp.stderr; !strings.Contains(errOut, "warden: unknown host web01") {
+		t.Errorf("sftp after the reload: stderr %q", errOut)
 	}
 }
