@@ -219,10 +219,37 @@ func restartOnly(old, cur *policy.Config) error {
 		{"credentials", old.Credentials == cur.Credentials},
 		{"recordings", old.Recordings == cur.Recordings},
 		{"node_id", old.NodeID == cur.NodeID},
+		// Their secrets are read at start: a token or client secret
+		// rotated by a reload would otherwise go on being accepted.
+		{"identity.oidc", sameOIDC(old.Identity.OIDC, cur.Identity.OIDC)},
+		{"identity.directories (their names and token files)", sameDirectories(old.Identity.Directories, cur.Identity.Directories)},
 	} {
 		if !c.same {
 			return fmt.Errorf("%s: %s cannot change on reload; restart the gateway to change it", cur.Path, c.key)
 		}
 	}
 	return nil
+}
+
+func sameOIDC(a, b *policy.OIDC) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+// sameDirectories compares the directories by name and token file; their
+// tenants may change, as the users' merge reads them from the policy in
+// force.
+func sameDirectories(a, b []*policy.Directory) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	tokens := make(map[string]string, len(a))
+	for _, d := range a {
+		tokens[d.Name] = d.TokenFile
+	}
+	for _, d := range b {
+		if f, ok := tokens[d.Name]; !ok || f != d.TokenFile {
+			return false
+		}
+	}
+	return true
 }
