@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 
@@ -60,7 +61,8 @@ func (s *Server) ApplyPolicy(ctx context.Context, p *policy.Config) []string {
 // entitledUnder says why p would not admit the session that was admitted
 // as adm, or "" when it still would: the user must still exist and own the
 // key that authenticated (a key bound by sign-in is the caller's to check:
-// the binding, not p, names its user), the host must still exist in its tenant, and
+// the binding, not p, names its user), the host must still exist in its
+// tenant with the same address and way to verify its key, and
 //   - a session under a grant: the grant's role must still be a privileged
 //     role of that tenant covering login@host, for which the user is
 //     eligible and which the user may hold (InAnyFor, as every role
@@ -85,6 +87,11 @@ func entitledUnder(p *policy.Config, id identity, t target, adm admission, grant
 	h, err := p.ResolveHost(adm.host.QualifiedName())
 	if err != nil {
 		return "host removed from the policy"
+	}
+	if !sameMachine(h, adm.host) {
+		// The session is connected to the machine the old entry named:
+		// one the policy no longer lists, or no longer trusts the key of.
+		return "host " + h.QualifiedName() + " now names another address or host key"
 	}
 	if grantID != 0 {
 		r := p.Role(adm.role.Name)
@@ -112,6 +119,21 @@ func (s *Server) stillBound(p *policy.Config, id identity) bool {
 	}
 	_, ok := s.rebound(id, u)
 	return ok
+}
+
+// sameMachine reports whether a and b name the same machine, verified the
+// same way: a changed address is another machine, a changed pin or CA
+// means the old key is no longer trusted.
+func sameMachine(a, b *policy.Host) bool {
+	return a.Address == b.Address && a.KnownHosts == b.KnownHosts &&
+		sameKey(a.HostKey, b.HostKey) && sameKey(a.HostCA, b.HostCA)
+}
+
+func sameKey(a, b gossh.PublicKey) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return bytes.Equal(a.Marshal(), b.Marshal())
 }
 
 func ownsKey(u *policy.User, fingerprint string) bool {

@@ -59,7 +59,11 @@ roles:
     approvers: [security]
 `
 	if edit != nil {
-		src = edit(src)
+		if edited := edit(src); edited != src {
+			src = edited
+		} else {
+			t.Fatal("the edit changed nothing") // a case would pass for want of a change
+		}
 	}
 	c, err := policy.Parse([]byte(src), "warden.yaml")
 	if err != nil {
@@ -98,6 +102,17 @@ func TestEntitledUnderAReloadedPolicy(t *testing.T) {
 		{"login dropped", func(s string) string { return strings.Replace(s, "logins: [root]", "logins: [deploy]", 1) }, false, true},
 		{"standing role renamed", func(s string) string { return strings.Replace(s, "name: web-admin", "name: web-root", 1) }, false, false},
 		{"no longer eligible", func(s string) string { return strings.Replace(s, "eligible: [ops]", "eligible: [security]", 1) }, true, true},
+		{"host address changed", func(s string) string {
+			return strings.Replace(s, "      - name: web01\n        address: 127.0.0.1:22\n", "      - name: web01\n        address: 127.0.0.2:22\n", 1)
+		}, true, true},
+		{"host key changed", func(s string) string {
+			return strings.Replace(s, "      - name: web01\n        address: 127.0.0.1:22\n        host_key: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\"",
+				"      - name: web01\n        address: 127.0.0.1:22\n        host_key: \""+reloadKey2+"\"", 1)
+		}, false, true},
+		{"another host's key changed", func(s string) string {
+			return strings.Replace(s, "      - name: db01\n        address: 127.0.0.1:22\n        host_key: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\"",
+				"      - name: db01\n        address: 127.0.0.1:22\n        host_key: \""+reloadKey2+"\"", 1)
+		}, false, false},
 		{"host moved to another tenant", swapHosts, false, true},
 		{"host moved to another tenant, grant", swapHosts, true, true},
 		{"role moved to another tenant", func(s string) string {
