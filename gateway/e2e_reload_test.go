@@ -176,3 +176,18 @@ func TestReloadJudgesEveryChannelOfAConnection(t *testing.T) {
 		t.Errorf("sftp after the reload: stderr %q", errOut)
 	}
 }
+
+// A channel opened before a reload and started after it, by a client that
+// waits in between (x/crypto's can), is ended by the reload itself, not
+// only refused at its start: the event and the line say why.
+func TestReloadEndsAChannelOpenedEarly(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	s, id := b.openEarly(b.alice, "root@web01")
+	if ended := b.gw.ApplyPolicy(context.Background(), b.reparse(withoutAlice)); len(ended) != 1 || ended[0] != id {
+		t.Fatalf("ApplyPolicy ended %v, want %s", ended, id)
+	}
+	b.waitEvent("session.access_removed", id)
+	b.wantEndedEarly("access removed by a policy change; session refused")
+	out, errOut, code := startLate(t, s)
+	b.wantNotRun(t, "alice", out, errOut, code, "warden: access removed by a policy change; session refused")
+}
