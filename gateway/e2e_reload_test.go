@@ -34,8 +34,9 @@ func (b *testbed) reparse(edit func(string) string) *policy.Config {
 
 // A session opened with a key bound by single sign-on (no directory: the
 // key is in no policy user's keys, the binding names the user) survives a
-// reload that leaves its user's access alone. Judging the key by the
-// policy's keys alone would end every signed-in session on each reload.
+// reload that leaves its user's access alone, and ends with one that
+// finds its binding gone. Judging the key by the policy's keys alone
+// would end every signed-in session on each reload.
 func TestReloadKeepsSignedInSession(t *testing.T) {
 	sb := newSSOBed(t)
 	pl := sb.startLogin(sb.stranger)
@@ -57,14 +58,19 @@ func TestReloadKeepsSignedInSession(t *testing.T) {
 	p.Send("echo still-$((20+22))\r")
 	p.Expect(t, `still-42`, expectWait)
 
-	// Taking dana's access away still ends it.
-	ended := sb.gw.ApplyPolicy(context.Background(), sb.reparse(func(s string) string {
-		return strings.Replace(s, "  - name: dana\n    groups: [sysadmins]\n", "  - name: dana\n    groups: [helpdesk]\n", 1)
-	}))
+	// Once the binding ends (sign-out leaves live sessions alone), the key
+	// names nobody: the next reload ends the session it still runs.
+	if out, errOut, code := sb.run(sb.stranger, "me", "logout"); code != 0 {
+		t.Fatalf("logout: exit %d %q %q", code, out, errOut)
+	}
+	p.Send("echo still-$((20+23))\r")
+	p.Expect(t, `still-43`, expectWait)
+	ended := sb.gw.ApplyPolicy(context.Background(), sb.reparse(nil))
 	p.Expect(t, `warden: access removed by a policy change; session closed`, expectWait)
 	if s := sb.lastSession("dana"); len(ended) != 1 || ended[0] != s.ID || s.EndReason != "policy_changed" {
 		t.Fatalf("ended %v, row %+v", ended, s)
 	}
+	sb.waitEvent("session.access_removed", "sign-in no longer names this user")
 }
 
 // withoutAlice is the testbed's policy in which alice has left sysadmins
