@@ -31,6 +31,15 @@ func directoryBed(t *testing.T) (*testbed, *httptest.Server, *sshtest.Client) {
 // limited to tenant when it is not "".
 func directoryBedWith(t *testing.T, opt bedOptions, tenant string) (*testbed, *httptest.Server, *sshtest.Client) {
 	t.Helper()
+	opt.identity = directoryIdentity(t, tenant)
+	b := newTestbed(t, opt)
+	return b, scimServer(t, b), danaClient(t, b)
+}
+
+// directoryIdentity is the identity: section of an Entra directory whose
+// token is scimToken, limited to tenant when it is not "".
+func directoryIdentity(t *testing.T, tenant string) string {
+	t.Helper()
 	tok := filepath.Join(t.TempDir(), "entra.token")
 	if err := os.WriteFile(tok, []byte(scimToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -39,17 +48,26 @@ func directoryBedWith(t *testing.T, opt bedOptions, tenant string) (*testbed, *h
 	if tenant != "" {
 		limit = ", tenant: " + tenant
 	}
-	opt.identity = fmt.Sprintf("http_listen: \"127.0.0.1:0\"\nidentity:\n  directories:\n    - {name: entra, token_file: %s%s}\n", tok, limit)
-	b := newTestbed(t, opt)
+	return fmt.Sprintf("http_listen: \"127.0.0.1:0\"\nidentity:\n  directories:\n    - {name: entra, token_file: %s%s}\n", tok, limit)
+}
+
+// scimServer serves b's directory over a real SCIM endpoint on loopback.
+func scimServer(t *testing.T, b *testbed) *httptest.Server {
+	t.Helper()
 	h, err := scim.NewHandler(b.directory, scim.Options{Policy: func() *policy.Config { return b.cfg }, Store: b.store})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	return srv
+}
+
+// danaClient is the OpenSSH client of dana, whom the directory provisions.
+func danaClient(t *testing.T, b *testbed) *sshtest.Client {
 	dana := newClient(t, filepath.Join(b.dir, "dana"))
 	dana.TrustHost("127.0.0.1:"+b.port, b.hostKey)
-	return b, srv, dana
+	return dana
 }
 
 func scimDo(t *testing.T, srv *httptest.Server, method, path, body string) (int, map[string]any) {

@@ -38,47 +38,61 @@ type ssoBed struct {
 
 func newSSOBed(t *testing.T) *ssoBed {
 	t.Helper()
+	sb := &ssoBed{}
+	opt := bedOptions{extraUsers: "  - name: dana\n    groups: [sysadmins]\n"}
+	withSSO(t, &opt, sb,
+		optest.User{Username: "alice", Password: "alice-pw", Groups: []string{"sysadmins"}},
+		optest.User{Username: "dana", Password: "dana-pw"},
+		optest.User{Username: "mallory", Password: "mallory-pw"})
+	sb.testbed = newTestbed(t, opt)
+	return sb
+}
+
+// withSSO adds single sign-on against a real OpenID Provider with users
+// to opt, filling sb's op and svc; the caller builds the testbed. Sign-in
+// maps the IdP's name to a user of the gateway's policy: the YAML file
+// merged with the directory users, as warden serve does.
+func withSSO(t *testing.T, opt *bedOptions, sb *ssoBed, users ...optest.User) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := optest.Start(t, "http://"+ln.Addr().String()+"/oidc/callback",
-		optest.User{Username: "alice", Password: "alice-pw", Groups: []string{"sysadmins"}},
-		optest.User{Username: "dana", Password: "dana-pw"},
-		optest.User{Username: "mallory", Password: "mallory-pw"})
-	sb := &ssoBed{op: op}
-	sb.testbed = newTestbed(t, bedOptions{
-		extraUsers: "  - name: dana\n    groups: [sysadmins]\n",
-		configure: func(b *testbed, o *gateway.Options) {
-			secret := filepath.Join(b.dir, "oidc-secret")
-			if err := os.WriteFile(secret, []byte(op.ClientSecret+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			w := web.New(web.Options{Listen: ln.Addr().String()})
-			svc, err := sso.New(sso.Options{Store: b.store, BaseURL: w.BaseURL,
-				Users: sso.PolicyUsers(func() *policy.Config { return b.cfg }),
-				OIDC: &policy.OIDC{Issuer: op.Issuer, ClientID: op.ClientID, ClientSecretFile: secret,
-					UsernameClaim: "preferred_username", GroupsClaim: "groups", KeyTTL: policy.Duration(12 * time.Hour)}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			svc.Mount(w)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- w.Serve(ctx, ln) }()
-			t.Cleanup(func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("web: %v", err)
+	op := optest.Start(t, "http://"+ln.Addr().String()+"/oidc/callback", users...)
+	sb.op = op
+	opt.configure = func(b *testbed, o *gateway.Options) {
+		secret := filepath.Join(b.dir, "oidc-secret")
+		if err := os.WriteFile(secret, []byte(op.ClientSecret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w := web.New(web.Options{Listen: ln.Addr().String()})
+		svc, err := sso.New(sso.Options{Store: b.store, BaseURL: w.BaseURL,
+			Users: sso.PolicyUsers(func() *policy.Config {
+				if b.gw != nil {
+					return b.gw.Policy()
 				}
-			})
-			for i := 0; w.BaseURL("") == "" && i < 1000; i++ {
-				time.Sleep(time.Millisecond)
+				return b.cfg
+			}),
+			OIDC: &policy.OIDC{Issuer: op.Issuer, ClientID: op.ClientID, ClientSecretFile: secret,
+				UsernameClaim: "preferred_username", GroupsClaim: "groups", KeyTTL: policy.Duration(12 * time.Hour)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.Mount(w)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.Serve(ctx, ln) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("web: %v", err)
 			}
-			o.SignOn, sb.svc = svc, svc
-		},
-	})
-	return sb
+		})
+		for i := 0; w.BaseURL("") == "" && i < 1000; i++ {
+			time.Sleep(time.Millisecond)
+		}
+		o.SignOn, sb.svc = svc, svc
+	}
 }
 
 // pendingLogin is a running `ssh gw login`.
