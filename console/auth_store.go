@@ -212,6 +212,40 @@ func (c *Console) endSession(ctx context.Context, bs *browserSession, reason, by
 	return ended
 }
 
+// EndUser ends every live browser session of user, each with a
+// console.session_ended event whose reason is reason and whose actor is
+// by, and returns how many it ended. The gateway calls it when a directory
+// deprovisions the user: lookup alone would refuse them only while they
+// are out of the policy, and a session not clicked until the user is
+// re-activated would go on as if they had never left.
+func (c *Console) EndUser(ctx context.Context, user, reason, by string) (int, error) {
+	rows, err := c.d.Store.DB().QueryContext(ctx, `SELECT `+sessionCols+` FROM console_sessions
+		WHERE user = ? AND ended_at IS NULL`, user)
+	if err != nil {
+		return 0, fmt.Errorf("console: end sessions of %s: %w", user, err)
+	}
+	var live []*browserSession
+	for rows.Next() {
+		b, err := scanSession(rows)
+		if err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("console: end sessions of %s: %w", user, err)
+		}
+		live = append(live, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("console: end sessions of %s: %w", user, err)
+	}
+	n := 0
+	for _, b := range live {
+		if c.endSession(ctx, b, reason, by, EventSessionEnded) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // sessionOf returns user's session with public ID id, or nil: another
 // user's session is as unknown as a made-up ID.
 func (c *Console) sessionOf(ctx context.Context, user, id string) (*browserSession, error) {

@@ -26,6 +26,14 @@ type deprovisioner interface {
 	CancelIneligible(ctx context.Context, users []string, actor string) ([]jit.Request, error)
 }
 
+// userEnder ends everything of one user that a service keeps apart from
+// the policy, in its own table: the sign-in bindings of package sso, the
+// browser sessions of package console (Options.SignOn, ConsoleLinks). It
+// returns how many it ended, each with its audit event naming actor.
+type userEnder interface {
+	EndUser(ctx context.Context, user, reason, actor string) (int, error)
+}
+
 // UseDirectory makes the directory's users part of the policy (Policy
 // returns the merge, see identity.Directory.Merge) and applies each change
 // it commits at once, before the SCIM response goes out:
@@ -96,6 +104,19 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 			break
 		}
 	}
+	// A leaver's sign-in bindings and browser sessions are rows of their
+	// own, which name the user: merely leaving the user out of the
+	// merged policy hides them only while the user is away. A user
+	// re-activated (Entra's restore, an Okta reassignment), or a new
+	// person later given the same name, would get them back, live, for
+	// the rest of their lifetime. So they end here, on the record.
+	ended := map[string]map[string]int{} // user -> what -> how many
+	for _, c := range changes {
+		if c.Kind != dirs.Leaver || ended[c.UserName] != nil {
+			continue
+		}
+		ended[c.UserName] = s.endHeldApart(ctx, c.UserName, actorOf(c.Directory))
+	}
 	var grants []jit.Grant
 	var reqs []jit.Request
 	if dp, ok := s.opt.JIT.(deprovisioner); ok {
@@ -123,6 +144,9 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 			continue
 		}
 		data := map[string]any{"user": n, "directory": dir, "sessions": []string{}, "grants": []int64{}, "requests": []int64{}}
+		for what, k := range ended[n] {
+			data[what] = k
+		}
 		for id, u := range closed {
 			if u == n {
 				data["sessions"] = append(data["sessions"].([]string), id)
@@ -142,6 +166,26 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 			s.log.Error("directory change: audit", "err", err)
 		}
 	}
+}
+
+// endHeldApart ends user's sign-in bindings and browser sessions, as
+// deprovisioned by actor, and says how many of each it ended. A failure is
+// logged: the user is out of the merged policy, which refuses both at
+// their next use, so the rest of the leaver's cut-off goes on.
+func (s *Server) endHeldApart(ctx context.Context, user, actor string) map[string]int {
+	out := map[string]int{}
+	for what, e := range map[string]any{"sign_ins": s.opt.SignOn, "console_sessions": s.opt.ConsoleLinks} {
+		ue, ok := e.(userEnder)
+		if !ok {
+			continue
+		}
+		n, err := ue.EndUser(ctx, user, endDeprovisioned, actor)
+		if err != nil {
+			s.log.Error("directory change: end "+what, "user", user, "err", err)
+		}
+		out[what] = n
+	}
+	return out
 }
 
 // stillEntitled reports whether the merged policy still admits a live

@@ -1,0 +1,95 @@
+package gateway_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/warden-gw/warden/console"
+	"github.com/warden-gw/warden/internal/optest"
+	"github.com/warden-gw/warden/sso"
+)
+
+// Attacks on cutting leavers off: what a person holds must end when the
+// directory deprovisions them, and must not come back with them.
+
+const (
+	patchInactive = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`
+	patchActive   = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"True"}]}`
+)
+
+// A leaver's sign-in bindings end with them: dana, provisioned by the
+// directory, binds a second key by `ssh gw login`; the directory
+// deactivates her and re-activates her (Entra's soft delete and restore,
+// or an Okta unassign and reassign). The bound key must stay dead: the
+// binding was ended, on the record, when she left, not merely hidden
+// while she was away. Before the fix the binding row stayed live, and
+// the key worked again the moment she was re-activated (or for anyone
+// later given her name), for the rest of its key_ttl.
+func TestE2ELeaverSignInBindingDoesNotComeBack(t *testing.T) {
+	sb := &ssoBed{}
+	opt := bedOptions{}
+	withSSO(t, &opt, sb, optest.User{Username: "dana@contoso.com", Password: "dana-pw"})
+	b, srv, dana := directoryBedWith(t, opt, "")
+	sb.testbed = b
+	id := provisionDana(t, srv, dana)
+
+	pl := sb.startLogin(b.stranger)
+	br := optest.NewBrowser(t)
+	if final := br.LogIn(confirm(t, br, pl.url, pl.code), "dana@contoso.com", "dana-pw"); !strings.Contains(final.Body, "Signed in as dana@contoso.com") {
+		t.Fatalf("sign-in: %s", final)
+	}
+	if code, out, errOut := pl.wait(t); code != 0 || !strings.Contains(out, "signed in as dana@contoso.com until ") {
+		t.Fatalf("login: exit %d %q %q", code, out, errOut)
+	}
+	if out, errOut, code := b.run(b.stranger, "root@web01", "whoami"); code != 0 || out != "root\n" {
+		t.Fatalf("bound key before leaving: %d %q %q", code, out, errOut)
+	}
+
+	if code, _ := scimDo(t, srv, "PATCH", "/Users/"+id, patchInactive); code != http.StatusOK {
+		t.Fatalf("deactivate: %d", code)
+	}
+	if _, _, code := b.run(b.stranger, "root@web01", "true"); code != 255 {
+		t.Fatalf("the leaver's bound key still reaches a host: exit %d", code)
+	}
+	if code, _ := scimDo(t, srv, "PATCH", "/Users/"+id, patchActive); code != http.StatusOK {
+		t.Fatalf("reactivate: %d", code)
+	}
+	// Her own (directory) key is hers again; the bound one is not.
+	if _, errOut, code := b.run(dana, "root@web01", "true"); code != 0 {
+		t.Fatalf("re-activated user's own key: %d %q", code, errOut)
+	}
+	if _, _, code := b.run(b.stranger, "root@web01", "true"); code != 255 {
+		t.Fatalf("the leaver's bound key reaches a host again after re-activation: exit %d", code)
+	}
+	b.waitEvent(sso.EventEnded, sso.EndDeprovisioned)
+	if bs, err := sb.svc.Bindings(testCtx(t), "dana@contoso.com"); err != nil || len(bs) != 0 {
+		t.Fatalf("live bindings after leaving: %v %+v", err, bs)
+	}
+}
+
+// A leaver's console browser sessions end when the directory removes
+// them, not at their next click: dana, signed in to the console, is
+// deactivated and re-activated before her browser sends another request.
+// Before the fix nothing had ended the session (the console judges a
+// session only when it is used), so the browser went on signed in as if
+// she had never left.
+func TestE2ELeaverConsoleSessionDoesNotComeBack(t *testing.T) {
+	cb := newConsoleBed(t, consoleOptions{bed: bedOptions{identity: directoryIdentity(t, "")}})
+	srv, dana := scimServer(t, cb.testbed), danaClient(t, cb.testbed)
+	id := provisionDana(t, srv, dana)
+	cl, _ := cb.signInHTTP(dana)
+	if code, _ := cb.get(cl, "/account"); code != http.StatusOK {
+		t.Fatalf("/account before leaving: %d", code)
+	}
+	if code, _ := scimDo(t, srv, "PATCH", "/Users/"+id, patchInactive); code != http.StatusOK {
+		t.Fatalf("deactivate: %d", code)
+	}
+	if code, _ := scimDo(t, srv, "PATCH", "/Users/"+id, patchActive); code != http.StatusOK {
+		t.Fatalf("reactivate: %d", code)
+	}
+	if code, _ := cb.get(cl, "/account"); code != http.StatusSeeOther {
+		t.Fatalf("the leaver's browser session is live again after re-activation: /account %d", code)
+	}
+	cb.waitEvent(console.EventSessionEnded, "deprovisioned")
+}
