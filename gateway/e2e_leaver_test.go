@@ -1,7 +1,10 @@
 package gateway_test
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -92,4 +95,72 @@ func TestE2ELeaverConsoleSessionDoesNotComeBack(t *testing.T) {
 		t.Fatalf("the leaver's browser session is live again after re-activation: /account %d", code)
 	}
 	cb.waitEvent(console.EventSessionEnded, "deprovisioned")
+}
+
+// twoManRole needs two approvals from security for root on web01.
+const twoManRole = "  - name: two-man\n    tenant: acme\n    hosts: {names: [web01]}\n    logins: [root]\n    privileged: true\n    eligible: [helpdesk]\n    approvers: [security]\n    approvals: 2\n"
+
+// An approver the directory moves out of the approver group, or
+// deactivates, vouches for nothing any more: dana, in security through
+// the directory, cannot approve once removed from it, over SSH or in the
+// console she is still signed in to, and an approval she gave before she
+// left no longer counts towards a request's approvals.
+func TestLeaverApproverApprovesNothing(t *testing.T) {
+	cb := newConsoleBed(t, consoleOptions{bed: bedOptions{identity: directoryIdentity(t, ""), extraRoles: twoManRole}})
+	srv, dana := scimServer(t, cb.testbed), danaClient(t, cb.testbed)
+	id, gid := provisionIn(t, srv, dana, "security")
+	request := func(role string) string {
+		t.Helper()
+		out, errOut, code := cb.run(cb.bob, "gw", "request", role, "--for", "30m", "--reason", "INC-1")
+		m := regexp.MustCompile(`^request (\d+) opened`).FindStringSubmatch(out)
+		if code != 0 || m == nil {
+			t.Fatalf("request %s: %d %q %q", role, code, out, errOut)
+		}
+		return m[1]
+	}
+	state := func(req string) string {
+		t.Helper()
+		var s string
+		if err := cb.db().QueryRow(`SELECT state FROM requests WHERE id = ?`, req).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	// Approved before she leaves: one of two approvals.
+	twoMan := request("two-man")
+	if out, errOut, code := cb.run(dana, "gw", "approve", twoMan); code != 0 || out != "approval of request "+twoMan+" recorded; it needs more approvals\n" {
+		t.Fatalf("dana's first approval: %d %q %q", code, out, errOut)
+	}
+	prodRoot := request("prod-root")
+	cl, csrf := cb.signInHTTP(dana)
+
+	// Moved out of security: no approval, over SSH or in the browser.
+	code, _ := scimDo(t, srv, "PATCH", "/Groups/"+gid, fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Remove","path":"members","value":[{"value":%q}]}]}`, id))
+	if code != http.StatusNoContent {
+		t.Fatalf("remove member: %d", code)
+	}
+	refused := "warden: no request " + prodRoot + " that you can act on"
+	if _, errOut, code := cb.run(dana, "gw", "approve", prodRoot); code != 1 || errOut != refused+"\n" {
+		t.Fatalf("approve over ssh after leaving the approvers: %d %q", code, errOut)
+	}
+	resp, body := cb.post(cl, "/requests/"+prodRoot+"/approve", url.Values{"csrf": {csrf}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, refused) {
+		t.Fatalf("approve in the console after leaving the approvers: %d %.300s", resp.StatusCode, body)
+	}
+	if s := state(prodRoot); s != "pending" {
+		t.Fatalf("prod-root request %s after a former approver's tries", s)
+	}
+
+	// Deactivated: her earlier approval of two-man no longer counts, so
+	// carol's is the first of two again.
+	if code, _ := scimDo(t, srv, "PATCH", "/Users/"+id, patchInactive); code != http.StatusOK {
+		t.Fatalf("deactivate: %d", code)
+	}
+	if out, errOut, code := cb.run(cb.carol, "gw", "approve", twoMan); code != 0 || out != "approval of request "+twoMan+" recorded; it needs more approvals\n" {
+		t.Fatalf("carol's approval with a leaver's: %d %q %q", code, out, errOut)
+	}
+	if s := state(twoMan); s != "pending" {
+		t.Fatalf("two-man request %s: a leaver's approval counted", s)
+	}
 }
