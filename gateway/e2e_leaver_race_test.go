@@ -2,8 +2,10 @@ package gateway_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,4 +175,48 @@ func sessionOutput(c *gossh.Client, command string) ([]byte, error) {
 	s.Stdout = &out
 	err = s.Run(command)
 	return out.Bytes(), err
+}
+
+// A leaver's live view ends with them: dana, an auditor through the
+// directory, watches alice's session over `ssh gw watch`; the directory
+// deactivates her and the watch ends with its line and event, while the
+// watched session goes on.
+func TestLeaverWatchEnds(t *testing.T) {
+	b, srv, dana := directoryBed(t)
+	id, _ := provisionIn(t, srv, dana, "auditors")
+	s, err := b.goClientAs(b.alice, "root@web01").NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Start("while :; do echo tick; sleep 0.2; done"); err != nil {
+		t.Fatal(err)
+	}
+	live := b.liveID("alice")
+	watch := dana.SSH(testCtx(t), b.port, "gw", "watch", live)
+	var seen, errb safeBuffer
+	watch.Stdout, watch.Stderr = &seen, &errb
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(seen.String(), "tick") }, "the watch shows the session")
+	done := make(chan error, 1)
+	go func() { done <- watch.Wait() }()
+
+	if code, _ := scimDo(t, srv, "PATCH", "/Users/"+id, patchInactive); code != http.StatusOK {
+		t.Fatalf("deactivate: %d", code)
+	}
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(errb.String(), "warden: you no longer oversee this session; watch ended") {
+			t.Fatalf("watch ended with %v, stderr %q", err, errb.String())
+		}
+	case <-time.After(expectWait):
+		t.Fatalf("the leaver's watch runs on; stderr %q", errb.String())
+	}
+	b.waitEvent("session.watch_ended", "dana@contoso.com")
+	if got := b.liveID("alice"); got != live {
+		t.Fatalf("the watched session %s ended with the watch (now %s)", live, got)
+	}
 }
