@@ -120,10 +120,6 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 	var grants []jit.Grant
 	var reqs []jit.Request
 	if dp, ok := s.opt.JIT.(deprovisioner); ok {
-		var err error
-		if grants, err = dp.Deprovision(ctx); err != nil {
-			s.log.Error("directory change: end grants", "err", err)
-		}
 		users := make([]string, 0, len(names))
 		actor := "warden"
 		for n, dir := range names {
@@ -131,8 +127,20 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 			actor = actorOf(dir)
 		}
 		slices.Sort(users)
+		// Requests are cancelled before grants are ended, not after: an
+		// approval decided on the policy from before the change (read
+		// before the directory's snapshot moved) may still commit
+		// meanwhile. Committed before the cancellation, its grant is in
+		// the table when Deprovision reads it, and ends; after it, the
+		// request is cancelled and the approval refused. In the other
+		// order a grant committed between the two steps was left live,
+		// to come back with the user on re-activation.
+		var err error
 		if reqs, err = dp.CancelIneligible(ctx, users, actor); err != nil {
 			s.log.Error("directory change: cancel requests", "err", err)
+		}
+		if grants, err = dp.Deprovision(ctx); err != nil {
+			s.log.Error("directory change: end grants", "err", err)
 		}
 	}
 	// One event per user whose access the change may have shrunk, even
