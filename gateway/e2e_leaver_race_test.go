@@ -2,10 +2,12 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/sshtest"
+	"github.com/warden-gw/warden/jit"
 )
 
 // The directory's leaver change racing a session's opening: the SCIM
@@ -218,5 +221,66 @@ func TestLeaverWatchEnds(t *testing.T) {
 	b.waitEvent("session.watch_ended", "dana@contoso.com")
 	if got := b.liveID("alice"); got != live {
 		t.Fatalf("the watched session %s ended with the watch (now %s)", live, got)
+	}
+}
+
+// midCutOff is the elevation workflow with a hook that runs once, when
+// the first of the directory's two workflow steps (ending grants,
+// cancelling requests) has returned and before the other runs.
+type midCutOff struct {
+	*jit.Service
+	once sync.Once
+	hook atomic.Pointer[func()]
+}
+
+func (m *midCutOff) step() {
+	if f := m.hook.Load(); f != nil {
+		m.once.Do(*f)
+	}
+}
+
+func (m *midCutOff) Deprovision(ctx context.Context) ([]jit.Grant, error) {
+	defer m.step()
+	return m.Service.Deprovision(ctx)
+}
+
+func (m *midCutOff) CancelIneligible(ctx context.Context, users []string, actor string) ([]jit.Request, error) {
+	defer m.step()
+	return m.Service.CancelIneligible(ctx, users, actor)
+}
+
+// An approval that lands while the directory's cut-off is under way,
+// between its two workflow steps, leaves the leaver no grant, now or
+// after re-activation: decided after the change, it is refused (the
+// requester is gone, or the request cancelled). The narrower window, an
+// approval decided on the policy from before the change and committed
+// between the two steps, has no hook inside jit to land in; the order of
+// the steps in directoryChanged is what closes it.
+func TestLeaverApprovalDuringTheCutOff(t *testing.T) {
+	m := &midCutOff{}
+	b, srv, dana := directoryBedWith(t, bedOptions{configure: func(b *testbed, o *gateway.Options) {
+		m.Service = b.jit
+		o.JIT = m
+	}}, "")
+	id, _ := provisionIn(t, srv, dana, "helpdesk")
+	out, errOut, code := b.run(dana, "gw", "request", "prod-root", "--for", "30m", "--reason", "INC-1")
+	req := regexp.MustCompile(`^request (\d+) opened`).FindStringSubmatch(out)
+	if code != 0 || req == nil {
+		t.Fatalf("request: %d %q %q", code, out, errOut)
+	}
+	approve := func() { b.run(b.carol, "gw", "approve", req[1]) } // granted or refused: the outcome is checked below
+	m.hook.Store(&approve)
+	if code, _ := scimDo(t, srv, "PATCH", "/Users/"+id, patchInactive); code != http.StatusOK {
+		t.Fatalf("deactivate: %d", code)
+	}
+	var live int
+	if err := b.db().QueryRow(`SELECT COUNT(*) FROM grants WHERE user = 'dana@contoso.com' AND ended_at IS NULL`).Scan(&live); err != nil || live != 0 {
+		t.Fatalf("%d live grants for the leaver (%v)", live, err)
+	}
+	if code, _ := scimDo(t, srv, "PATCH", "/Users/"+id, patchActive); code != http.StatusOK {
+		t.Fatalf("reactivate: %d", code)
+	}
+	if _, errOut, code := b.run(dana, "root@web01", "true"); code != 1 || !strings.Contains(errOut, "no active grant") {
+		t.Fatalf("re-activated leaver on web01: %d %q", code, errOut)
 	}
 }
