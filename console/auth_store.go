@@ -214,11 +214,24 @@ func (c *Console) endSession(ctx context.Context, bs *browserSession, reason, by
 
 // EndUser ends every live browser session of user, each with a
 // console.session_ended event whose reason is reason and whose actor is
-// by, and returns how many it ended. The gateway calls it when a directory
-// deprovisions the user: lookup alone would refuse them only while they
-// are out of the policy, and a session not clicked until the user is
-// re-activated would go on as if they had never left.
+// by, and spends the user's unspent sign-in links; it returns how many
+// sessions it ended. The gateway calls it when a directory deprovisions
+// the user: lookup and the link's redemption alone would refuse them only
+// while they are out of the policy, and a session not clicked, or a link
+// not opened, until the user is re-activated would work as if they had
+// never left. (The gateway's identity.access_removed event records the
+// moment; a spent link is refused on the record if it is opened later.)
 func (c *Console) EndUser(ctx context.Context, user, reason, by string) (int, error) {
+	ts, err := audit.Time(c.d.Now().UTC())
+	if err != nil {
+		return 0, err
+	}
+	if err := c.d.Store.Update(ctx, func(tx *audit.Tx) error {
+		_, err := tx.Exec(`UPDATE console_links SET used_at = ? WHERE user = ? AND used_at IS NULL`, ts, user)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("console: spend links of %s: %w", user, err)
+	}
 	rows, err := c.d.Store.DB().QueryContext(ctx, `SELECT `+sessionCols+` FROM console_sessions
 		WHERE user = ? AND ended_at IS NULL`, user)
 	if err != nil {

@@ -164,3 +164,22 @@ func TestLeaverApproverApprovesNothing(t *testing.T) {
 		t.Fatalf("two-man request %s: a leaver's approval counted", s)
 	}
 }
+
+// A console link issued to dana before she leaves, and not opened until
+// she is re-activated, is refused: the link was spent when she left.
+// Before the fix it signed the browser in (the link checks only that the
+// user and key are known when it is opened, and they were again).
+func TestE2ELeaverConsoleLinkDoesNotComeBack(t *testing.T) {
+	cb := newConsoleBed(t, consoleOptions{bed: bedOptions{identity: directoryIdentity(t, "")}})
+	srv, dana := scimServer(t, cb.testbed), danaClient(t, cb.testbed)
+	id := provisionDana(t, srv, dana)
+	link := cb.consoleLink(dana)
+	if code, _ := scimDo(t, srv, "PATCH", "/Users/"+id, patchInactive); code != http.StatusOK {
+		t.Fatalf("deactivate: %d", code)
+	}
+	if code, _ := scimDo(t, srv, "PATCH", "/Users/"+id, patchActive); code != http.StatusOK {
+		t.Fatalf("reactivate: %d", code)
+	}
+	cb.refusedPage(link)
+	cb.waitEvent(console.EventSignInRefused, "link already used")
+}
