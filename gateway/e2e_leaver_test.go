@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warden-gw/warden/console"
 	"github.com/warden-gw/warden/internal/optest"
@@ -182,4 +183,47 @@ func TestE2ELeaverConsoleLinkDoesNotComeBack(t *testing.T) {
 	}
 	cb.refusedPage(link)
 	cb.waitEvent(console.EventSignInRefused, "link already used")
+}
+
+// A group the directory deletes takes its members' access with it: dana's
+// command running as root on web01 through sysadmins ends with the
+// directory's line and end_reason deprovisioned, and she is told of no
+// host afterwards.
+func TestE2ELeaverGroupDeletedEndsSessions(t *testing.T) {
+	b, srv, dana := directoryBed(t)
+	_, gid := provisionIn(t, srv, dana, "sysadmins")
+	s, err := b.goClientAs(dana, "root@web01").NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var errb safeBuffer
+	s.Stderr = &errb
+	if _, err := s.StdinPipe(); err != nil { // held open: cat runs until ended
+		t.Fatal(err)
+	}
+	if err := s.Start("cat"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitEvent("session.start", "dana@contoso.com")
+	if code, _ := scimDo(t, srv, "DELETE", "/Groups/"+gid, ""); code != http.StatusNoContent {
+		t.Fatalf("delete group: %d", code)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(expectWait):
+		t.Fatal("the session goes on after its group was deleted")
+	}
+	if !strings.Contains(errb.String(), "warden: access removed by the directory; session closed") {
+		t.Fatalf("stderr %q", errb.String())
+	}
+	if got := b.waitSessionEnded(b.lastSession("dana@contoso.com").ID); got.EndReason != "deprovisioned" {
+		t.Fatalf("end_reason %q", got.EndReason)
+	}
+	b.waitEvent("identity.group.deleted", "sysadmins")
+	if _, errOut, code := b.run(dana, "root@web01", "true"); code != 1 || !strings.Contains(errOut, "unknown host web01") {
+		t.Fatalf("after the group was deleted: %d %q", code, errOut)
+	}
 }
