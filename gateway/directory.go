@@ -39,7 +39,8 @@ type userEnder interface {
 // it commits at once, before the SCIM response goes out:
 //   - leaver: no key of theirs authenticates any more (they are not in the
 //     merged policy); their live sessions close, their grants end as
-//     deprovisioned, their pending requests are cancelled;
+//     deprovisioned, their pending requests are cancelled, and their
+//     sign-in bindings, console sessions and console links end;
 //   - mover: the sessions, grants and requests their new groups no longer
 //     allow end the same way; eligibility follows from the merged policy;
 //   - joiner: nothing to do; the merged policy admits them.
