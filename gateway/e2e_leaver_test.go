@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,6 +14,18 @@ import (
 	"github.com/warden-gw/warden/internal/optest"
 	"github.com/warden-gw/warden/sso"
 )
+
+// The gateway finds what a leaver holds apart from the policy by asking
+// its services for EndUser (gateway/directory.go, userEnder); a signature
+// that drifted would make that lookup fail quietly in production, so the
+// real services are held to it here, at compile time.
+var _ interface {
+	EndUser(ctx context.Context, user, reason, actor string) (int, error)
+} = (*sso.Service)(nil)
+
+var _ interface {
+	EndUser(ctx context.Context, user, reason, actor string) (int, error)
+} = (*console.Console)(nil)
 
 // Attacks on cutting leavers off: what a person holds must end when the
 // directory deprovisions them, and must not come back with them.
