@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,7 +80,7 @@ func TestSoak(t *testing.T) {
 		t.Fatalf("warm-up: %d %q %q", code, out, errOut)
 	}
 	base := measure(t)
-	t.Logf("baseline: %+v", base)
+	t.Logf("baseline: %s", base)
 
 	var (
 		stats struct{ shells, execs, sftps, grants, execBytes atomic.Int64 }
@@ -233,21 +234,62 @@ func TestSoak(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	t.Logf("after: %+v", after)
+	t.Logf("after: %s (%s)", after, memoryDetail(t))
 	if after.goroutines > base.goroutines+2 {
 		t.Errorf("goroutines %d, baseline %d", after.goroutines, base.goroutines)
 	}
 	if after.fds > base.fds+2 {
-		t.Errorf("open files %d, baseline %d", after.fds, base.fds)
+		t.Errorf("open files %d, baseline %d; opened since: %v", after.fds, base.fds, newFiles(base.files, after.files))
 	}
 	if after.rssKiB > base.rssKiB+64*1024 {
-		t.Errorf("resident memory %d KiB, baseline %d KiB", after.rssKiB, base.rssKiB)
+		t.Errorf("resident memory %d KiB, baseline %d KiB; %s", after.rssKiB, base.rssKiB, memoryDetail(t))
 	}
 }
 
 // resources is what the soak compares with its baseline: the test process
 // is the gateway (its clients are ssh processes).
-type resources struct{ goroutines, fds, rssKiB int }
+type resources struct {
+	goroutines, fds, rssKiB int
+	files                   map[string]string // fd number: what it is open on
+}
+
+func (r resources) String() string {
+	return fmt.Sprintf("goroutines %d, open files %d, RSS %d KiB", r.goroutines, r.fds, r.rssKiB)
+}
+
+// memoryDetail splits the process's resident memory: anonymous and file
+// pages from the kernel, and what Go's runtime holds of the anonymous
+// ones; the rest is C's (SQLite, through cgo).
+func memoryDetail(t *testing.T) string {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for _, f := range []string{"RssAnon", "RssFile", "RssShmem"} {
+		if m := regexp.MustCompile(`(?m)^` + f + `:\s+(\d+ kB)$`).FindSubmatch(raw); m != nil {
+			parts = append(parts, f+" "+string(m[1]))
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	parts = append(parts, fmt.Sprintf("Go heap in use %d kB, stacks %d kB, other runtime %d kB, released %d kB",
+		ms.HeapInuse>>10, ms.StackSys>>10, (ms.Sys-ms.HeapSys-ms.StackSys)>>10, ms.HeapReleased>>10))
+	return strings.Join(parts, ", ")
+}
+
+// newFiles names the descriptors open in after and not, or not on the same
+// file, in before: what a failed fd check points at.
+func newFiles(before, after map[string]string) []string {
+	var opened []string
+	for fd, target := range after {
+		if before[fd] != target {
+			opened = append(opened, fd+" -> "+target)
+		}
+	}
+	sort.Strings(opened)
+	return opened
+}
 
 func measure(t *testing.T) resources {
 	runtime.GC()
@@ -256,7 +298,12 @@ func measure(t *testing.T) resources {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resources{goroutines: runtime.NumGoroutine(), fds: len(fds), rssKiB: procStatus(t, os.Getpid()).rss}
+	files := make(map[string]string, len(fds))
+	for _, fd := range fds {
+		target, _ := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		files[fd.Name()] = target
+	}
+	return resources{goroutines: runtime.NumGoroutine(), fds: len(fds), rssKiB: procStatus(t, os.Getpid()).rss, files: files}
 }
 
 func randN(n int64) int64 {
