@@ -116,7 +116,7 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 		if c.Kind != dirs.Leaver || ended[c.UserName] != nil {
 			continue
 		}
-		ended[c.UserName] = s.endHeldApart(ctx, c.UserName, actorOf(c.Directory))
+		ended[c.UserName] = s.endHeldApart(ctx, c.UserName, endDeprovisioned, actorOf(c.Directory))
 	}
 	var grants []jit.Grant
 	var reqs []jit.Request
@@ -177,20 +177,21 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 	}
 }
 
-// endHeldApart ends user's sign-in bindings and browser sessions, as
-// deprovisioned by actor, and says how many of each it ended. A failure is
+// endHeldApart ends user's sign-in bindings and browser sessions, for
+// reason (deprovisioned, policy_changed) by actor, and says how many of
+// each it ended. A failure is
 // logged: the user is out of the merged policy, which refuses both at
 // their next use, so the rest of the leaver's cut-off goes on.
-func (s *Server) endHeldApart(ctx context.Context, user, actor string) map[string]int {
+func (s *Server) endHeldApart(ctx context.Context, user, reason, actor string) map[string]int {
 	out := map[string]int{}
 	for what, e := range map[string]any{"sign_ins": s.opt.SignOn, "console_sessions": s.opt.ConsoleLinks} {
 		ue, ok := e.(userEnder)
 		if !ok {
 			continue
 		}
-		n, err := ue.EndUser(ctx, user, endDeprovisioned, actor)
+		n, err := ue.EndUser(ctx, user, reason, actor)
 		if err != nil {
-			s.log.Error("directory change: end "+what, "user", user, "err", err)
+			s.log.Error("end "+what+" of a user who left", "user", user, "reason", reason, "err", err)
 		}
 		out[what] = n
 	}

@@ -197,3 +197,37 @@ func TestReloadEndsAChannelOpenedEarly(t *testing.T) {
 	out, errOut, code := startLate(t, s)
 	b.wantNotRun(t, "alice", out, errOut, code, "warden: access removed by a policy change; session refused")
 }
+
+// A user a reload removes from the policy loses their sign-in binding on
+// the record (sso.ended, reason policy_changed), not merely while out of
+// the policy: a later reload that puts the name back, for the same person
+// or a new one, does not bring the old binding, and the key it bound, back
+// to life.
+func TestReloadRemovingAUserEndsTheirSignIns(t *testing.T) {
+	sb := newSSOBed(t)
+	pl := sb.startLogin(sb.stranger)
+	br := optest.NewBrowser(t)
+	if final := br.LogIn(confirm(t, br, pl.url, pl.code), "dana", "dana-pw"); !strings.Contains(final.Body, "Signed in as dana") {
+		t.Fatalf("sign-in: %s", final)
+	}
+	if code, out, errOut := pl.wait(t); code != 0 {
+		t.Fatalf("login: exit %d %q %q", code, out, errOut)
+	}
+	sb.waitEvent(sso.EventBound, "dana")
+	if out, _, _ := sb.run(sb.stranger, "me", "whoami"); !strings.Contains(out, "user:        dana") {
+		t.Fatalf("whoami before: %q", out)
+	}
+
+	withoutDana := func(s string) string { return strings.Replace(s, "  - name: dana\n    groups: [sysadmins]\n", "", 1) }
+	sb.gw.ApplyPolicy(context.Background(), sb.reparse(withoutDana))
+	sb.waitEvent(sso.EventEnded, "policy_changed")
+
+	sb.gw.ApplyPolicy(context.Background(), sb.reparse(nil)) // dana is back
+	_, errOut, code := sb.run(sb.stranger, "me", "whoami")
+	if code != 1 || !strings.Contains(errOut, "this key is not known to Warden; sign in first") {
+		t.Fatalf("the key bound before dana left works again after she is back: exit %d %q", code, errOut)
+	}
+	if _, _, code := sb.run(sb.stranger, "root@web01", "true"); code != 255 {
+		t.Fatalf("the key bound before dana left reaches a host again: exit %d", code)
+	}
+}

@@ -29,13 +29,27 @@ const EventAccessRemoved = "session.access_removed"
 // (evidence.RecordPolicy), so that every session row names a stored
 // policy. Grants the new policy no longer allows are the JIT service's to
 // end (jit.Service.Deprovision), which closes their sessions too. It
-// returns the IDs of the sessions it ended.
+// returns the IDs of the sessions it ended. A user the new policy no
+// longer has loses their sign-in bindings and console browser sessions
+// too, with reason policy_changed: out of the policy they are refused at
+// their next use anyway, but those rows name the user, and would come back
+// to life if a later reload put the name back (the same user returning, or
+// a new person given the name).
 func (s *Server) ApplyPolicy(ctx context.Context, p *policy.Config) []string {
+	before := s.Policy()
 	s.SetPolicy(p)
 	// Judge by the policy as the gateway applies it: p merged with the
 	// directory users (SCIM, sign-in). Judging by p alone would end every
 	// directory user's session on each reload.
 	merged := s.Policy()
+	if before != nil {
+		for _, u := range before.Users {
+			if merged.User(u.Name) == nil {
+				held := s.endHeldApart(ctx, u.Name, endPolicyChanged, "warden")
+				s.log.Info("user left the policy", "user", u.Name, "sign_ins_ended", held["sign_ins"], "console_sessions_ended", held["console_sessions"])
+			}
+		}
+	}
 	var ended []string
 	for id, ss := range s.live.snapshot() {
 		ss.mu.Lock()
