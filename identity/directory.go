@@ -174,12 +174,9 @@ func (d *Directory) Update(ctx context.Context, dir string, fn func(*Tx) error) 
 	if directoryOf(base, dir) == nil {
 		return notFoundf("directory %q is not configured", dir)
 	}
-	d.mu.RLock()
-	snap := d.snap
-	d.mu.RUnlock()
 	var changes []Change
 	err := d.store.Update(ctx, func(x *audit.Tx) error {
-		t := &Tx{x: x, dir: dir, now: stamp(d.clock()), base: base, snap: snap}
+		t := &Tx{x: x, dir: dir, now: stamp(d.clock()), base: base}
 		if err := fn(t); err != nil {
 			return err
 		}

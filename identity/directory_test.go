@@ -270,3 +270,64 @@ func TestBindKeys(t *testing.T) {
 		t.Fatalf("subscribers not told of the ended binding: %+v", told)
 	}
 }
+
+// One key, one person, whatever the timing: the check reads the table in
+// the writing transaction, not the snapshot taken before it. Two users
+// created with one key in one transaction (a snapshot cannot see the
+// first), and many requests at once, each creating a user with the same
+// key, leave exactly one holder.
+func TestOneKeyOneUserWithinAndAcrossWrites(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testPolicy(t, dir, keyLine(t))
+	st, d := open(t, cfg)
+	defer st.Close()
+	ctx := context.Background()
+
+	key := keyLine(t)
+	err := d.Update(ctx, "entra", func(tx *identity.Tx) error {
+		if _, _, err := tx.CreateUser(identity.User{UserName: "one@contoso.com", Active: true, Keys: []string{key}}); err != nil {
+			return err
+		}
+		_, _, err := tx.CreateUser(identity.User{UserName: "two@contoso.com", Active: true, Keys: []string{key + " another-comment"}})
+		return err
+	})
+	if !errors.Is(err, identity.ErrConflict) || !strings.Contains(err.Error(), "belongs to another user") {
+		t.Fatalf("second user with the key in the same write: %v", err)
+	}
+	if _, ok := d.UserByName("one@contoso.com"); ok {
+		t.Fatal("the refused write was partly kept")
+	}
+
+	key = keyLine(t)
+	const n = 8
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		go func() {
+			<-start
+			errs <- d.Update(ctx, []string{"entra", "acme-okta"}[i%2], func(tx *identity.Tx) error {
+				_, _, err := tx.CreateUser(identity.User{UserName: fmt.Sprintf("racer%d@contoso.com", i), Active: true, Keys: []string{key}})
+				return err
+			})
+		}()
+	}
+	close(start)
+	created := 0
+	for i := 0; i < n; i++ {
+		switch err := <-errs; {
+		case err == nil:
+			created++
+		case !errors.Is(err, identity.ErrConflict):
+			t.Errorf("racer: %v", err)
+		}
+	}
+	holders := 0
+	for _, u := range d.Users() {
+		if slices.Contains(u.Keys, key) {
+			holders++
+		}
+	}
+	if created != 1 || holders != 1 {
+		t.Fatalf("%d writes succeeded and %d users hold the key; want one and one", created, holders)
+	}
+}

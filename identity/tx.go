@@ -2,6 +2,7 @@ package identity
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"slices"
 	"time"
@@ -34,7 +35,6 @@ type Tx struct {
 	dir     string
 	now     time.Time
 	base    *policy.Config
-	snap    *snapshot
 	changes []Change
 }
 
@@ -245,11 +245,41 @@ func (t *Tx) check(u *User, self string) error {
 		if t.base != nil && t.base.UserByKey(k) != nil {
 			return conflictf("sshPublicKeys: key %s belongs to another user", ssh.FingerprintSHA256(k))
 		}
-		if owner, ok := t.snap.byKey[ssh.FingerprintSHA256(k)]; ok && owner != self {
+		owner, err := t.keyOwner(k, self)
+		if err != nil {
+			return err
+		}
+		if owner != "" {
 			return conflictf("sshPublicKeys: key %s belongs to another user", ssh.FingerprintSHA256(k))
 		}
 	}
 	return nil
+}
+
+// keyOwner returns the ID of the live directory user other than self who
+// holds k, or "". It reads the table inside the transaction, not the
+// snapshot Update took before it: the snapshot misses a user that another
+// request committed meanwhile (two SCIM requests at once, each with the
+// same key, would both pass) and one this transaction wrote (a bulk
+// write), and one key on two users would let whoever holds it act as
+// either. The LIKE on the key's base64 only narrows the rows (base64 has
+// no % or _; SQLite's LIKE ignores ASCII case), so each candidate's keys
+// are compared in full.
+func (t *Tx) keyOwner(k ssh.PublicKey, self string) (string, error) {
+	blob := base64.StdEncoding.EncodeToString(k.Marshal())
+	users, err := queryUsers(t.x, `deleted_at IS NULL AND id <> ? AND ssh_keys LIKE ?`, self, "%"+blob+"%")
+	if err != nil {
+		return "", err
+	}
+	fp := ssh.FingerprintSHA256(k)
+	for _, u := range users {
+		for _, uk := range mustKeys(u.Keys) {
+			if ssh.FingerprintSHA256(uk) == fp {
+				return u.ID, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 func (t *Tx) userEvent(typ string, u User, extra map[string]any) error {
