@@ -215,6 +215,11 @@ func restartOnly(old, cur *policy.Config) error {
 		{"data_dir", old.DataDir == cur.DataDir},
 		{"host_key", old.HostKey == cur.HostKey},
 		{"http_listen", old.HTTPListen == cur.HTTPListen},
+		// The HTTP listener's certificate and the base URL of the links
+		// and cookies it issues are set up at start; a reload that changed
+		// them would be put in force while the listener went on as before.
+		{"http_tls", sameTLS(old.HTTPTLS, cur.HTTPTLS)},
+		{"http_public_url", old.HTTPPublicURL == cur.HTTPPublicURL},
 		{"metrics_token_file", old.MetricsTokenFile == cur.MetricsTokenFile},
 		{"credentials", old.Credentials == cur.Credentials},
 		{"recordings", old.Recordings == cur.Recordings},
@@ -229,6 +234,10 @@ func restartOnly(old, cur *policy.Config) error {
 		}
 	}
 	return nil
+}
+
+func sameTLS(a, b *policy.HTTPTLS) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 func sameOIDC(a, b *policy.OIDC) bool {

@@ -14,6 +14,8 @@ import (
 // from the policy in force, and may change.
 func TestReloadRefusesIdentitySecretsChanges(t *testing.T) {
 	const base = `http_listen: "127.0.0.1:0"
+http_tls: {cert_file: /etc/warden/tls.crt, key_file: /etc/warden/tls.key}
+http_public_url: https://warden.example.com
 tenants:
   - name: acme
     hosts:
@@ -62,6 +64,9 @@ identity:
 			return s + "    - name: okta\n      token_file: /etc/warden/okta.token\n"
 		}, "identity.directories"},
 		{"client secret file", replace("/etc/warden/oidc-secret", "/etc/warden/oidc-secret2"), "identity.oidc"},
+		{"tls certificate", replace("/etc/warden/tls.crt", "/etc/warden/tls2.crt"), "http_tls"},
+		{"tls removed", replace("http_tls: {cert_file: /etc/warden/tls.crt, key_file: /etc/warden/tls.key}\n", ""), "http_tls"},
+		{"public url", replace("https://warden.example.com", "https://gw.example.com"), "http_public_url"},
 		{"oidc removed", func(s string) string {
 			i, j := strings.Index(s, "  oidc:\n"), strings.Index(s, "  directories:\n")
 			return s[:i] + s[j:]
