@@ -16,14 +16,7 @@ import (
 func TestConsoleLinkOfSignedInKey(t *testing.T) {
 	cb := newConsoleBed(t, consoleOptions{idp: []optest.User{{Username: "alice", Password: "alice-pw"}}})
 	sb := &ssoBed{testbed: cb.testbed, op: cb.op, svc: cb.sso}
-	pl := sb.startLogin(cb.stranger)
-	br := optest.NewBrowser(t)
-	if final := br.LogIn(confirm(t, br, pl.url, pl.code), "alice", "alice-pw"); !strings.Contains(final.Body, "Signed in as alice") {
-		t.Fatalf("ssh login: %s", final)
-	}
-	if code, out, errOut := pl.wait(t); code != 0 {
-		t.Fatalf("ssh login: exit %d %q %q", code, out, errOut)
-	}
+	sb.signIn(t, cb.stranger, "alice", "alice-pw")
 	cl, _ := cb.signInHTTP(cb.stranger)
 	if _, acct := cb.get(cl, "/account"); !strings.Contains(acct, "<h1>Account: alice</h1>") {
 		t.Fatalf("the bound key's link: %.300s", acct)

@@ -51,14 +51,7 @@ func TestE2ELeaverSignInBindingDoesNotComeBack(t *testing.T) {
 	sb.testbed = b
 	id := provisionDana(t, srv, dana)
 
-	pl := sb.startLogin(b.stranger)
-	br := optest.NewBrowser(t)
-	if final := br.LogIn(confirm(t, br, pl.url, pl.code), "dana@contoso.com", "dana-pw"); !strings.Contains(final.Body, "Signed in as dana@contoso.com") {
-		t.Fatalf("sign-in: %s", final)
-	}
-	if code, out, errOut := pl.wait(t); code != 0 || !strings.Contains(out, "signed in as dana@contoso.com until ") {
-		t.Fatalf("login: exit %d %q %q", code, out, errOut)
-	}
+	sb.signIn(t, b.stranger, "dana@contoso.com", "dana-pw")
 	if out, errOut, code := b.run(b.stranger, "root@web01", "whoami"); code != 0 || out != "root\n" {
 		t.Fatalf("bound key before leaving: %d %q %q", code, out, errOut)
 	}

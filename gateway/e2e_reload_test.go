@@ -10,7 +10,6 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/warden-gw/warden/gateway"
-	"github.com/warden-gw/warden/internal/optest"
 	"github.com/warden-gw/warden/policy"
 	"github.com/warden-gw/warden/sso"
 )
@@ -39,14 +38,7 @@ func (b *testbed) reparse(edit func(string) string) *policy.Config {
 // would end every signed-in session on each reload.
 func TestReloadKeepsSignedInSession(t *testing.T) {
 	sb := newSSOBed(t)
-	pl := sb.startLogin(sb.stranger)
-	br := optest.NewBrowser(t)
-	if final := br.LogIn(confirm(t, br, pl.url, pl.code), "dana", "dana-pw"); !strings.Contains(final.Body, "Signed in as dana") {
-		t.Fatalf("sign-in: %s", final)
-	}
-	if code, out, errOut := pl.wait(t); code != 0 {
-		t.Fatalf("login: exit %d %q %q", code, out, errOut)
-	}
+	sb.signIn(t, sb.stranger, "dana", "dana-pw")
 	sb.waitEvent(sso.EventBound, "dana")
 
 	p := sb.stranger.StartPTY(t, sb.port, "root@web01", 80, 24)
@@ -205,14 +197,7 @@ func TestReloadEndsAChannelOpenedEarly(t *testing.T) {
 // to life.
 func TestReloadRemovingAUserEndsTheirSignIns(t *testing.T) {
 	sb := newSSOBed(t)
-	pl := sb.startLogin(sb.stranger)
-	br := optest.NewBrowser(t)
-	if final := br.LogIn(confirm(t, br, pl.url, pl.code), "dana", "dana-pw"); !strings.Contains(final.Body, "Signed in as dana") {
-		t.Fatalf("sign-in: %s", final)
-	}
-	if code, out, errOut := pl.wait(t); code != 0 {
-		t.Fatalf("login: exit %d %q %q", code, out, errOut)
-	}
+	sb.signIn(t, sb.stranger, "dana", "dana-pw")
 	sb.waitEvent(sso.EventBound, "dana")
 	if out, _, _ := sb.run(sb.stranger, "me", "whoami"); !strings.Contains(out, "user:        dana") {
 		t.Fatalf("whoami before: %q", out)

@@ -110,6 +110,21 @@ var (
 	codeRe = regexp.MustCompile(`type this code there:  ([A-Z]{4}-[A-Z]{4})`)
 )
 
+// signIn binds c's key to user by single sign-on: `ssh GATEWAY login`,
+// completed in a browser with the IdP's password, until the command has
+// said so.
+func (sb *ssoBed) signIn(t *testing.T, c *sshtest.Client, user, password string) {
+	t.Helper()
+	pl := sb.startLogin(c)
+	br := optest.NewBrowser(t)
+	if final := br.LogIn(confirm(t, br, pl.url, pl.code), user, password); !strings.Contains(final.Body, "Signed in as "+user) {
+		t.Fatalf("sign-in as %s: %s", user, final)
+	}
+	if code, out, errOut := pl.wait(t); code != 0 || !strings.Contains(out, "signed in as "+user+" until ") {
+		t.Fatalf("ssh login as %s: exit %d %q %q", user, code, out, errOut)
+	}
+}
+
 // startLogin runs `ssh GATEWAY login` with c's key and waits for the link
 // and code it prints.
 func (sb *ssoBed) startLogin(c *sshtest.Client) *pendingLogin {
