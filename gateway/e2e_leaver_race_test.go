@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -111,26 +110,7 @@ func TestLeaverEndsEveryChannelOfAConnection(t *testing.T) {
 		"exec":      func(s *gossh.Session) error { return s.Start("cat") },
 		"subsystem": func(s *gossh.Session) error { return s.RequestSubsystem("sftp") },
 	} {
-		s, err := host.NewSession()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		errPipe, err := s.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.StdinPipe(); err != nil { // held open: the channel runs until ended
-			t.Fatal(err)
-		}
-		if err := start(s); err != nil {
-			t.Fatal(err)
-		}
-		running[kind] = make(chan string, 1)
-		go func(ch chan string) {
-			b, _ := io.ReadAll(errPipe)
-			ch <- string(b)
-		}(running[kind])
+		running[kind] = startHeld(t, host, start)
 		b.waitEvent("session.start", "kind:"+kind)
 	}
 

@@ -125,35 +125,9 @@ func TestReloadWhileASessionStarts(t *testing.T) {
 func TestReloadJudgesEveryChannelOfAConnection(t *testing.T) {
 	b := newTestbed(t, bedOptions{})
 	c := b.goClientAs(b.alice, "root@web01")
-	// stderr returns what the channel's stderr held when it closed: the
-	// pipes work for sftp too, whose x/crypto session never "starts".
-	type channel struct{ stderr chan string }
-	open := func(start func(*gossh.Session) error) *channel {
-		s, err := c.NewSession()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		errPipe, err := s.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.StdinPipe(); err != nil { // held open: the channel runs until ended
-			t.Fatal(err)
-		}
-		if err := start(s); err != nil {
-			t.Fatal(err)
-		}
-		ch := &channel{stderr: make(chan string, 1)}
-		go func() {
-			b, _ := io.ReadAll(errPipe)
-			ch.stderr <- string(b)
-		}()
-		return ch
-	}
-	running := []*channel{
-		open(func(s *gossh.Session) error { return s.Start("cat") }),
-		open(func(s *gossh.Session) error { return s.RequestSubsystem("sftp") }),
+	running := []chan string{
+		startHeld(t, c, func(s *gossh.Session) error { return s.Start("cat") }),
+		startHeld(t, c, func(s *gossh.Session) error { return s.RequestSubsystem("sftp") }),
 	}
 	b.waitEvent("session.start", "kind:exec")
 	b.waitEvent("session.start", "kind:subsystem")
@@ -162,15 +136,15 @@ func TestReloadJudgesEveryChannelOfAConnection(t *testing.T) {
 		t.Fatalf("ApplyPolicy ended %v, want the command and sftp", ended)
 	}
 	for i, ch := range running {
-		if errOut := <-ch.stderr; !strings.Contains(errOut, "warden: access removed by a policy change; session closed") {
+		if errOut := <-ch; !strings.Contains(errOut, "warden: access removed by a policy change; session closed") {
 			t.Errorf("running channel %d: stderr %q", i, errOut)
 		}
 	}
 	if out, errOut, code := runGoErr(c, "echo ran-$((40+2))"); code != 1 || strings.Contains(out, "ran-42") || !strings.Contains(errOut, "warden: unknown host web01") {
 		t.Errorf("exec after the reload: exit %d out %q err %q", code, out, errOut)
 	}
-	sftp := open(func(s *gossh.Session) error { return s.RequestSubsystem("sftp") })
-	if errOut := <-sftp.stderr; !strings.Contains(errOut, "warden: unknown host web01") {
+	sftp := startHeld(t, c, func(s *gossh.Session) error { return s.RequestSubsystem("sftp") })
+	if errOut := <-sftp; !strings.Contains(errOut, "warden: unknown host web01") {
 		t.Errorf("sftp after the reload: stderr %q", errOut)
 	}
 }
@@ -215,4 +189,33 @@ func TestReloadRemovingAUserEndsTheirSignIns(t *testing.T) {
 	if _, _, code := sb.run(sb.stranger, "root@web01", "true"); code != 255 {
 		t.Fatalf("the key bound before dana left reaches a host again: exit %d", code)
 	}
+}
+
+// startHeld opens a session channel on c, starts it with start and keeps
+// its stdin open, so that it runs until the gateway ends it; the channel
+// returned gets what its stderr held when it closed. The pipes work for
+// sftp too, whose x/crypto session never "starts".
+func startHeld(t *testing.T, c *gossh.Client, start func(*gossh.Session) error) chan string {
+	t.Helper()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	errPipe, err := s.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StdinPipe(); err != nil { // held open: the channel runs until ended
+		t.Fatal(err)
+	}
+	if err := start(s); err != nil {
+		t.Fatal(err)
+	}
+	stderr := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(errPipe)
+		stderr <- string(b)
+	}()
+	return stderr
 }
