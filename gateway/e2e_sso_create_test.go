@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/identity"
@@ -53,18 +51,7 @@ func newCreateBed(t *testing.T) *ssoBed {
 				t.Fatal(err)
 			}
 			svc.Mount(w)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- w.Serve(ctx, ln) }()
-			t.Cleanup(func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("web: %v", err)
-				}
-			})
-			for i := 0; w.BaseURL("") == "" && i < 1000; i++ {
-				time.Sleep(time.Millisecond)
-			}
+			serveWeb(t, w, ln)
 			o.SignOn, sb.svc = svc, svc
 		},
 	})

@@ -79,19 +79,26 @@ func withSSO(t *testing.T, opt *bedOptions, sb *ssoBed, users ...optest.User) {
 			t.Fatal(err)
 		}
 		svc.Mount(w)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- w.Serve(ctx, ln) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("web: %v", err)
-			}
-		})
-		for i := 0; w.BaseURL("") == "" && i < 1000; i++ {
-			time.Sleep(time.Millisecond)
-		}
+		serveWeb(t, w, ln)
 		o.SignOn, sb.svc = svc, svc
+	}
+}
+
+// serveWeb serves w on ln until the test ends, and returns once w knows
+// its base URL.
+func serveWeb(t *testing.T, w *web.Server, ln net.Listener) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("web: %v", err)
+		}
+	})
+	for i := 0; w.BaseURL("") == "" && i < 1000; i++ {
+		time.Sleep(time.Millisecond)
 	}
 }
 
