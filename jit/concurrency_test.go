@@ -143,45 +143,61 @@ func TestConcurrentRevokeAndExpiryEndOnce(t *testing.T) {
 	}
 }
 
-// TestConcurrentApproveAndCancelOneWins races the requester's cancel with
-// an approval of the same request: exactly one of them takes effect, and
-// a cancelled request never leaves a grant behind (nor a grant a request
-// that says cancelled). Afterwards the loser's decision is refused.
-func TestConcurrentApproveAndCancelOneWins(t *testing.T) {
+// TestConcurrentApproveAndCloseOneWins races the final approval of a
+// request with what else would close it, the requester's cancel or another
+// approver's deny: exactly one of them takes effect, a request closed
+// without approval never leaves a grant behind (nor a grant a request that
+// says cancelled or denied), and the loser is refused.
+func TestConcurrentApproveAndCloseOneWins(t *testing.T) {
 	ctx := context.Background()
-	for i := 0; i < 20; i++ {
-		e := newEnv(t)
-		r := e.request("alice", "prod-root", time.Hour, "x", "")
-		var (
-			wg          sync.WaitGroup
-			grant       *Grant
-			aErr, cErr  error
-			start       = make(chan struct{})
-			carol, alic = e.user("carol"), e.user("alice")
-		)
-		wg.Add(2)
-		go func() { defer wg.Done(); <-start; _, grant, aErr = e.svc.Approve(ctx, carol, r.ID, "") }()
-		go func() { defer wg.Done(); <-start; _, cErr = e.svc.Cancel(ctx, alic, r.ID) }()
-		close(start)
-		wg.Wait()
+	tests := []struct {
+		name  string
+		state string
+		close func(e *env, id int64) error
+	}{
+		{"cancel", StateCancelled, func(e *env, id int64) error {
+			_, err := e.svc.Cancel(ctx, e.user("alice"), id)
+			return err
+		}},
+		{"deny", StateDenied, func(e *env, id int64) error {
+			_, err := e.svc.Deny(ctx, e.user("dan"), id, "no")
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := 0; i < 20; i++ {
+				e := newEnv(t)
+				r := e.request("alice", "prod-root", time.Hour, "x", "")
+				var (
+					wg         sync.WaitGroup
+					grant      *Grant
+					aErr, cErr error
+					start      = make(chan struct{})
+					carol      = e.user("carol")
+				)
+				wg.Add(2)
+				go func() { defer wg.Done(); <-start; _, grant, aErr = e.svc.Approve(ctx, carol, r.ID, "") }()
+				go func() { defer wg.Done(); <-start; cErr = tc.close(e, r.ID) }()
+				close(start)
+				wg.Wait()
 
-		row := e.requestRow(r.ID)
-		grants := e.count(`SELECT count(*) FROM grants WHERE request_id = ?`, r.ID)
-		switch {
-		case aErr == nil && cErr != nil:
-			if grant == nil || row.State != StateApproved || grants != 1 || !errors.Is(cErr, ErrState) {
-				t.Fatalf("approve won: grant %v, state %s, %d grants, cancel %v", grant, row.State, grants, cErr)
+				row := e.requestRow(r.ID)
+				grants := e.count(`SELECT count(*) FROM grants WHERE request_id = ?`, r.ID)
+				switch {
+				case aErr == nil && cErr != nil:
+					if grant == nil || row.State != StateApproved || grants != 1 || !errors.Is(cErr, ErrState) {
+						t.Fatalf("approve won: grant %v, state %s, %d grants, %s %v", grant, row.State, grants, tc.name, cErr)
+					}
+				case cErr == nil && aErr != nil:
+					if grant != nil || row.State != tc.state || grants != 0 || !errors.Is(aErr, ErrState) {
+						t.Fatalf("%s won: grant %v, state %s, %d grants, approve %v", tc.name, grant, row.State, grants, aErr)
+					}
+				default:
+					t.Fatalf("approve %v and %s %v: want exactly one to succeed", aErr, tc.name, cErr)
+				}
+				e.verifyChain()
 			}
-		case cErr == nil && aErr != nil:
-			if grant != nil || row.State != StateCancelled || grants != 0 || !errors.Is(aErr, ErrState) {
-				t.Fatalf("cancel won: grant %v, state %s, %d grants, approve %v", grant, row.State, grants, aErr)
-			}
-			if n := e.count(`SELECT count(*) FROM approvals WHERE request_id = ?`, r.ID); n != 0 {
-				t.Fatalf("%d approvals recorded on a cancelled request", n)
-			}
-		default:
-			t.Fatalf("approve %v and cancel %v: want exactly one to succeed", aErr, cErr)
-		}
-		e.verifyChain()
+		})
 	}
 }
