@@ -4,31 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	gossh "golang.org/x/crypto/ssh"
 )
-
-// runOn runs cmd in a new session channel of the kept connection c and
-// returns its stdout, stderr and exit status (-1: closed without one).
-func runOn(t *testing.T, c *gossh.Client, cmd string) (string, string, int) {
-	t.Helper()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatalf("open channel: %v", err)
-	}
-	defer s.Close()
-	var out, errb strings.Builder
-	s.Stdout, s.Stderr = &out, &errb
-	code := 0
-	if err := s.Run(cmd); err != nil {
-		if ee, ok := err.(*gossh.ExitError); ok {
-			code = ee.ExitStatus()
-		} else {
-			code = -1
-		}
-	}
-	return out.String(), errb.String(), code
-}
 
 // TestAttackKeptConnectionAfterGrantEnds holds one SSH connection open
 // across the end of a grant: the connection was authenticated while the
@@ -39,13 +15,13 @@ func TestAttackKeptConnectionAfterGrantEnds(t *testing.T) {
 	b := newTestbed(t, bedOptions{})
 	gid := b.requestAndApprove("1h")
 	c := b.goClientAs(b.bob, "root@web01")
-	if out, errOut, code := runOn(t, c, "id -un"); code != 0 || out != "root\n" {
+	if out, errOut, code := runGoErr(c, "id -un"); code != 0 || out != "root\n" {
 		t.Fatalf("under the grant: %d %q %q", code, out, errOut)
 	}
 	if _, errOut, code := b.run(b.bob, "gw", "revoke", strconv.FormatInt(gid, 10)); code != 0 {
 		t.Fatalf("relinquish: %d %q", code, errOut)
 	}
-	out, errOut, code := runOn(t, c, "id -un")
+	out, errOut, code := runGoErr(c, "id -un")
 	if code != 1 || strings.Contains(out, "root") || !strings.Contains(errOut, "no active grant for role prod-root on web01") {
 		t.Fatalf("new channel after the grant ended: %d %q %q", code, out, errOut)
 	}
