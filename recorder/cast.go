@@ -142,7 +142,7 @@ func Create(dataDir string, h Header, opt Options) (*Writer, error) {
 
 // newWriter writes the header of a recording starting at start to f and
 // starts the flusher. opt.Now must be set.
-func newWriter(f file, h Header, start time.Time, opt Options) (*Writer, error) {
+func newWriter(f *os.File, h Header, start time.Time, opt Options) (*Writer, error) {
 	h.Version = 2
 	h.Timestamp = start.Unix()
 	if h.Width <= 0 {
@@ -158,15 +158,16 @@ func newWriter(f file, h Header, start time.Time, opt Options) (*Writer, error) 
 		return nil, fmt.Errorf("recorder: header: %w", err)
 	}
 	sum := sha256.New()
-	dst := io.MultiWriter(f, sum)
+	dst := newCastFile(f, sum)
 	// The header reaches the file at once, so the file is valid asciicast
 	// from the start (and a full disk is known before the session starts).
-	if _, err := dst.Write(line.Bytes()); err != nil {
+	if err := dst.writeAt(line.Bytes(), 0); err != nil {
 		return nil, fmt.Errorf("recorder: write: %w", err)
 	}
 	w := &Writer{
 		now: opt.Now, start: start, f: f, sum: sum,
-		bw: newSpool(dst, bufferSize), interval: opt.FlushInterval,
+		bw:       newSpool(dst, bufferSize, dst.align(), int64(line.Len())),
+		interval: opt.FlushInterval,
 	}
 	if w.interval <= 0 {
 		w.interval = time.Second

@@ -17,7 +17,10 @@
 // writes as it writes it: [Writer.Close] returns the SHA-256 of the file
 // without reading it back. A timer flushes the buffer a second after its
 // first byte, so a recording on disk is at most about a second behind the
-// session. An idle recording holds no buffer of bulk size, no goroutine
+// session. Bulk output reaches the disk without the page cache (O_DIRECT,
+// whole aligned blocks of 64 KiB and more, where the file system takes it):
+// copying a recording into the page cache was the largest single cost of
+// recording. An idle recording holds no buffer of bulk size, no goroutine
 // and no ticker: a gateway keeps a thousand of them open at once. Buffers
 // handed to the disk when full may end inside an event, so a crash can tear
 // the last line: [RepairTail] cuts it when the gateway restarts, and a

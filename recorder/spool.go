@@ -3,6 +3,7 @@ package recorder
 import (
 	"io"
 	"sync"
+	"unsafe"
 )
 
 // spool is the recorder's buffered writer. Full buffers go to a goroutine
@@ -20,17 +21,46 @@ import (
 // buffer after a flush is small (spoolWaitSize, plenty for what a terminal
 // prints in a second); only after a buffer filled up is the next one of
 // the full size.
+//
+// A bulk buffer starts at the offset within it whose address matches, modulo
+// align, the file offset its first byte goes to, so that a full buffer
+// covers whole blocks of the file, in memory aligned as the blocks are: the
+// file can then take it without the page cache (castFile).
 type spool struct {
-	dst  io.Writer // the file and the hash
-	size int       // the bulk buffer size
-	cur  []byte    // nil while nothing is buffered; owned by the caller
-	bulk bool      // the last buffer handed over was full: take a large one next
+	dst   sink
+	size  int    // the bulk buffer size
+	align int    // the block size bulk buffers line up with; 0: none
+	end   int64  // the file offset just past the last byte buffered
+	buf   []byte // the pool buffer cur lies in; nil while nothing is buffered
+	cur   []byte // the bytes buffered, a slice of buf; owned by the caller
+	bulk  bool   // the last buffer handed over was full: take a large one next
 
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when next is taken and when writing ends
-	next    []byte    // handed over, not yet taken by the writer
+	next    chunk     // handed over, not yet taken by the writer; buf nil if none
 	writing bool      // the writing goroutine runs
 	err     error     // the first write error, sticky
+}
+
+// chunk is a buffer handed to the writing goroutine: data, a slice of the
+// pool buffer buf, goes to the file at off.
+type chunk struct {
+	buf, data []byte
+	off       int64
+}
+
+// sink takes the recording's bytes in order, each call continuing where
+// the last one ended: off is the file offset of p's first byte.
+type sink interface {
+	writeAt(p []byte, off int64) error
+}
+
+// seqSink is a sink that writes to an io.Writer in order (tests).
+type seqSink struct{ w io.Writer }
+
+func (s seqSink) writeAt(p []byte, _ int64) error {
+	_, err := s.w.Write(p)
+	return err
 }
 
 // spoolWaitSize is the first buffer's size after a flush.
@@ -57,8 +87,10 @@ func putBuffer(b []byte) {
 	}
 }
 
-func newSpool(dst io.Writer, size int) *spool {
-	s := &spool{dst: dst, size: size}
+// newSpool returns a spool writing to dst from file offset start, with bulk
+// buffers lined up to align (0: not).
+func newSpool(dst sink, size, align int, start int64) *spool {
+	s := &spool{dst: dst, size: size, align: align, end: start}
 	s.cond.L = &s.mu
 	return s
 }
@@ -67,16 +99,16 @@ func newSpool(dst io.Writer, size int) *spool {
 func (s *spool) run() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.next != nil {
-		b, failed := s.next, s.err != nil
-		s.next = nil
+	for s.next.buf != nil {
+		c, failed := s.next, s.err != nil
+		s.next = chunk{}
 		s.cond.Broadcast()
 		s.mu.Unlock()
 		var err error
 		if !failed {
-			_, err = s.dst.Write(b)
+			err = s.dst.writeAt(c.data, c.off)
 		}
-		putBuffer(b)
+		putBuffer(c.buf)
 		s.mu.Lock()
 		if err != nil && s.err == nil {
 			s.err = err
@@ -106,10 +138,16 @@ func (s *spool) Write(p []byte) (int, error) {
 			if s.bulk || len(p) > size {
 				size = s.size
 			}
-			s.cur = getBuffer(size)
+			s.buf = getBuffer(size)
+			r := 0
+			if size == s.size && s.align > 0 {
+				r = lineUp(s.buf, s.end, s.align)
+			}
+			s.cur = s.buf[r:r]
 		}
 		k := min(len(p), cap(s.cur)-len(s.cur))
 		s.cur = append(s.cur, p[:k]...)
+		s.end += int64(k)
 		p = p[k:]
 		if len(s.cur) == cap(s.cur) {
 			s.handoff(true)
@@ -134,16 +172,23 @@ func (s *spool) Flush() error {
 // waits for it; full says whether cur was full.
 func (s *spool) handoff(full bool) {
 	s.mu.Lock()
-	for s.next != nil {
+	for s.next.buf != nil {
 		s.cond.Wait()
 	}
-	s.next = s.cur
+	s.next = chunk{buf: s.buf, data: s.cur, off: s.end - int64(len(s.cur))}
 	if !s.writing {
 		s.writing = true
 		go s.run()
 	}
 	s.mu.Unlock()
-	s.cur, s.bulk = nil, full
+	s.buf, s.cur, s.bulk = nil, nil, full
+}
+
+// lineUp returns the offset in b at which a byte's address is congruent,
+// modulo align (a power of two), to the file offset off.
+func lineUp(b []byte, off int64, align int) int {
+	addr := int64(uintptr(unsafe.Pointer(unsafe.SliceData(b[:1]))))
+	return int((off - addr) & int64(align-1))
 }
 
 // Close writes what is left and waits until everything is written.

@@ -30,7 +30,7 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 
 func TestSpoolWritesEverythingInOrder(t *testing.T) {
 	dst := &slowWriter{}
-	s := newSpool(dst, 64)
+	s := newSpool(seqSink{dst}, 64, 0, 0)
 	var want bytes.Buffer
 	for i := 0; i < 1000; i++ {
 		chunk := bytes.Repeat([]byte{byte('a' + i%26)}, i%150)
@@ -52,7 +52,7 @@ func TestSpoolWritesEverythingInOrder(t *testing.T) {
 
 func TestSpoolErrorIsSticky(t *testing.T) {
 	dst := &slowWriter{failAt: 100}
-	s := newSpool(dst, 64)
+	s := newSpool(seqSink{dst}, 64, 0, 0)
 	var err error
 	for i := 0; i < 100 && err == nil; i++ {
 		_, err = s.Write(make([]byte, 64))
@@ -72,7 +72,7 @@ func TestSpoolErrorIsSticky(t *testing.T) {
 func spoolIdle(s *spool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cur == nil && s.next == nil && !s.writing
+	return s.cur == nil && s.next.buf == nil && !s.writing
 }
 
 // TestSpoolHoldsNothingWhenIdle: a few bytes take a small buffer, a full
@@ -80,7 +80,7 @@ func spoolIdle(s *spool) bool {
 // to small, and once written, the spool holds no buffer and no goroutine.
 func TestSpoolHoldsNothingWhenIdle(t *testing.T) {
 	dst := &slowWriter{}
-	s := newSpool(dst, bufferSize)
+	s := newSpool(seqSink{dst}, bufferSize, 0, 0)
 	if !spoolIdle(s) {
 		t.Fatal("a new spool holds a buffer or a writer")
 	}
