@@ -171,9 +171,7 @@ func (s *Server) directoryChanged(changes []dirs.Change) {
 				data["requests"] = append(data["requests"].([]int64), r.ID)
 			}
 		}
-		if err := s.opt.Store.Append(ctx, audit.Event{Type: "identity.access_removed", Actor: actorOf(dir), Subject: "user:" + n, Data: data}); err != nil {
-			s.log.Error("directory change: audit", "err", err)
-		}
+		s.held.write(ctx, audit.Event{Type: "identity.access_removed", Actor: actorOf(dir), Subject: "user:" + n, Data: data})
 	}
 }
 

@@ -50,6 +50,9 @@
 //	                  checks and watchers for a signed-in console user
 //	breakglass.go   a grant's end: live sessions closed; the rotation worker
 //	                rotates what the grant recorded, retries with backoff
+//	audit_hold.go   audit events the store could not take (disk full,
+//	                PostgreSQL down): held in order, bounded, retried with
+//	                backoff, then one audit.delayed
 //	metrics.go      what the steps above count for /metrics (package
 //	                metrics): ends, refusals, signing time, recording
 //	                failures; nothing on the byte path

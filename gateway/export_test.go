@@ -1,5 +1,7 @@
 package gateway
 
+import "time"
+
 // FlushPreAuth writes every open window of the pre-authentication report
 // now, as shutdown does, so that end-to-end tests need not wait a minute.
 func FlushPreAuth(s *Server) { s.flushPreAuth(true) }
@@ -40,4 +42,11 @@ func hooksOf(o *Options) *sessionHooks {
 		o.hooks = &sessionHooks{}
 	}
 	return o.hooks
+}
+
+// SetAuditRetry shortens the intervals between retries of held audit
+// events (audit_hold.go) for a test: first after a failed append, then
+// doubling up to most.
+func SetAuditRetry(o *Options, first, most time.Duration) {
+	o.auditRetry = &[2]time.Duration{first, most}
 }

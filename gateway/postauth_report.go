@@ -158,9 +158,7 @@ func (s *Server) auditRefusal(ctx context.Context, typ, kind, actor, subject str
 // them when all is set).
 func (s *Server) flushRefusals(all bool) {
 	for _, e := range s.refusals.flush(all) {
-		if err := s.opt.Store.Append(context.Background(), e); err != nil {
-			s.log.Error("audit event not written", "type", e.Type, "actor", e.Actor, "err", err)
-		}
+		s.held.write(context.Background(), e)
 		s.log.Info("refusals suppressed", "user", e.Actor, "suppressed", e.Data["suppressed"])
 	}
 }

@@ -116,6 +116,9 @@ type Options struct {
 	// hooks, nil outside tests, run at the moments of a session channel's
 	// opening that a policy reload can race (export_test.go).
 	hooks *sessionHooks
+	// auditRetry, nil outside tests, replaces the first and the longest
+	// interval between retries of held audit events (export_test.go).
+	auditRetry *[2]time.Duration
 }
 
 // Server is a running gateway. Create it with New and run it with Serve.
@@ -129,6 +132,7 @@ type Server struct {
 	node, busNode string
 	rot           *rotationQueue // break-glass rotations due (breakglass.go)
 	ends          *endRetrier    // session ends waiting for the store (end_retry.go)
+	held          *auditHold     // audit events waiting for the store (audit_hold.go)
 	// gate admits connections before their handshake and closes those that
 	// do not authenticate in time; report aggregates what they did.
 	gate   *gate
@@ -194,6 +198,10 @@ func New(opt Options) (*Server, error) {
 	s := &Server{opt: opt, log: opt.Logger, policy: opt.Policy, live: newRegistry(), rot: newRotationQueue(),
 		node: nodeName(opt)}
 	s.ends = newEndRetrier(opt.Store.EndSession, opt.Logger)
+	s.held = newAuditHold(opt.Store.Append, opt.Logger, s.now)
+	if r := opt.auditRetry; r != nil {
+		s.held.first, s.held.most = r[0], r[1]
+	}
 	s.busNode = busName(s.node)
 	s.report = newPreauthReport(s.now)
 	s.report.refused = func(reason string) { opt.Metrics.Refused("auth.failed", reason) }
@@ -257,6 +265,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		_ = s.srv.Close()
 	})
 	defer stop()
+	// Audit events the store could not take are retried while the
+	// gateway serves; their last try comes after everything below,
+	// the reports' final windows included, has written its events.
+	defer s.held.start()()
 	defer s.watches.serve(ctx)()
 	// The cluster's messages reach this node while it serves.
 	defer s.joinCluster()()
@@ -334,23 +346,17 @@ func (s *Server) reportLoop() (stop func()) {
 // is set) to the audit chain, one auth.failed event per source.
 func (s *Server) flushPreAuth(all bool) {
 	for _, e := range s.report.flush(all) {
-		if err := s.opt.Store.Append(context.Background(), e); err != nil {
-			s.log.Error("audit event not written", "type", e.Type, "subject", e.Subject, "err", err)
-		}
+		s.held.write(context.Background(), e)
 		s.log.Info("unauthenticated connections", "client_addr", e.Subject, "reason", e.Data["reason"],
 			"attempts", e.Data["attempts"], "timed_out", e.Data["timed_out"], "dropped", e.Data["dropped"], "evicted", e.Data["evicted"])
 	}
 }
 
-// audit appends an audit event. A failure is logged: the event that could not
-// be written is about something that was already refused or ended.
+// audit appends an audit event. It does not fail: the event is about
+// something that was already refused or ended, and one the store cannot
+// take now is held and appended, with its time, once it can (audit_hold.go).
 func (s *Server) audit(ctx context.Context, typ, actor, subject string, data map[string]any) {
-	err := s.opt.Store.Append(context.WithoutCancel(ctx), audit.Event{
-		TS: s.now(), Type: typ, Actor: actor, Subject: subject, Data: data,
-	})
-	if err != nil {
-		s.log.Error("audit event not written", "type", typ, "actor", actor, "subject", subject, "err", err)
-	}
+	s.held.write(ctx, audit.Event{TS: s.now(), Type: typ, Actor: actor, Subject: subject, Data: data})
 }
 
 // trackChannel counts a channel handler's run in s.running.
