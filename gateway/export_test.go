@@ -50,3 +50,11 @@ func hooksOf(o *Options) *sessionHooks {
 func SetAuditRetry(o *Options, first, most time.Duration) {
 	o.auditRetry = &[2]time.Duration{first, most}
 }
+
+// AuditPending reports whether audit events are held for the store, or
+// their audit.delayed is still to be written.
+func AuditPending(s *Server) bool {
+	s.held.mu.Lock()
+	defer s.held.mu.Unlock()
+	return s.held.pending()
+}

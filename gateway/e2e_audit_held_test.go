@@ -1,0 +1,145 @@
+package gateway_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/internal/storetest"
+)
+
+// The refusals a full database disk causes are audited after all: their
+// events are held while the database cannot take them and appended once
+// it can, in the order they happened and with the times they happened,
+// followed by an audit.delayed event that puts the gap itself on the
+// chain; the chain then verifies. Before, the gateway logged them and lost
+// them.
+func TestDatabaseDiskFullRefusalsAuditedLater(t *testing.T) {
+	storetest.SQLiteOnly(t, "fills the data directory's disk, which holds the database (DATA/warden.db) only on SQLite; on PostgreSQL the tables are on the server's disk")
+	var data string
+	b := newTestbed(t, bedOptions{
+		prepare: func(d string) {
+			data = d
+			mountTmpfs(t, d, "4m")
+			mountTmpfs(t, filepath.Join(d, "recordings"), "16m")
+		},
+		configure: func(_ *testbed, o *gateway.Options) {
+			// Slower than filling and freeing the disk (about 0.3 s),
+			// so that the held events usually wait for the free.
+			gateway.SetAuditRetry(o, 500*time.Millisecond, time.Second)
+		},
+	})
+	if out, errOut, code := b.run(b.alice, "root@web01", "echo before-$((1+1))"); code != 0 || out != "before-2\n" {
+		t.Fatalf("before the disk filled: %d %q %q", code, out, errOut)
+	}
+	filled := time.Now()
+	free := fillDisk(t, data)
+	// Two sessions refused for the session log, and an authentication
+	// refusal (an unknown key), whose auth.failed event the report writes
+	// at its flush. SQLite may still take a write now and then while the
+	// disk is full (a WAL it can reuse): a session may get through.
+	refused := 0
+	for tries := 0; tries < 40 && refused < 2; tries++ {
+		out, errOut, code := b.run(b.alice, "root@web01", "echo attempt")
+		switch {
+		case code == 0 && out == "attempt\n":
+		case code == 1 && errOut == "warden: session log unavailable; session refused\n":
+			refused++
+		default:
+			t.Fatalf("attempt %d on a full database disk: code %d out %q stderr %q", tries, code, out, errOut)
+		}
+	}
+	if refused < 2 {
+		t.Fatalf("%d sessions refused on a full database disk, want 2", refused)
+	}
+	if _, _, code := b.run(b.stranger, "root@web01", "true"); code != 255 {
+		t.Fatalf("an unknown key: exit %d, want 255 (authentication failed)", code)
+	}
+	gateway.FlushPreAuth(b.gw)
+	freed := time.Now()
+	free()
+
+	// Wait for the store to take what was held: both refusals, the
+	// auth.failed event, and the audit.delayed owed.
+	deadline := time.Now().Add(30 * time.Second)
+	var all []audit.Event
+	for {
+		var err error
+		all, err = b.store.Events(context.Background(), 0, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range all {
+			if e.Type == "session.refused" && strings.Contains(e.Data["reason"].(string), "session log unavailable") ||
+				e.Type == "auth.failed" && !e.TS.Before(filled) {
+				n++
+			}
+		}
+		if n == refused+1 && !gateway.AuditPending(b.gw) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the %d refusals' events are on the chain (held: %v)", n, refused+1, gateway.AuditPending(b.gw))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var refusals []audit.Event
+	var authFailed *audit.Event
+	for i, e := range all {
+		switch {
+		case e.Type == "session.refused" && strings.Contains(e.Data["reason"].(string), "session log unavailable"):
+			refusals = append(refusals, e)
+		case e.Type == "auth.failed" && !e.TS.Before(filled):
+			authFailed = &all[i]
+		}
+	}
+	if len(refusals) != refused {
+		t.Fatalf("%d session.refused events for the %d refused sessions: %+v", len(refusals), refused, refusals)
+	}
+	if authFailed == nil {
+		t.Fatal("the unknown key's auth.failed event is not on the chain")
+	}
+	// Their own times: when they happened, while the disk was full, not
+	// when the store finally took them.
+	for i, e := range refusals {
+		if e.TS.Before(filled) || !e.TS.Before(freed) {
+			t.Fatalf("refusal %d at %s, not between the fill (%s) and the free (%s)", i, e.TS, filled, freed)
+		}
+		if i > 0 && (e.Seq <= refusals[i-1].Seq || e.TS.Before(refusals[i-1].TS)) {
+			t.Fatalf("refusals out of order: %+v then %+v", refusals[i-1], e)
+		}
+	}
+	if last := refusals[len(refusals)-1]; authFailed.Seq < last.Seq || authFailed.TS.Before(last.TS) || !authFailed.TS.Before(freed) {
+		t.Fatalf("the auth.failed event (seq %d, %s) is not after the refusals (seq %d, %s) with its own time", authFailed.Seq, authFailed.TS, last.Seq, last.TS)
+	}
+	// The gap is on the chain, after what it covers. SQLite may take a
+	// write now and then while the disk is full (a WAL it can reuse), so
+	// the held events may come in more than one period, each with its
+	// own audit.delayed; together they cover the outage.
+	var summaries []audit.Event
+	held := 0
+	for _, e := range all {
+		if e.Type != "audit.delayed" {
+			continue
+		}
+		since, err := time.Parse(time.RFC3339Nano, e.Data["since"].(string))
+		if err != nil || since.Before(filled) || !since.Before(freed) || e.Actor != "warden" || number(t, e.Data, "dropped") != 0 {
+			t.Fatalf("audit.delayed: %+v (%v)", e, err)
+		}
+		held += number(t, e.Data, "held")
+		summaries = append(summaries, e)
+	}
+	if len(summaries) == 0 || summaries[len(summaries)-1].Seq < refusals[0].Seq || held < 1 {
+		t.Fatalf("no audit.delayed after the held events: %+v", summaries)
+	}
+	t.Logf("%d refusals; %d events held in %d periods: %v", len(refusals), held, len(summaries), summaries[0].Data)
+	if out, errOut, code := b.run(b.alice, "root@web01", "echo after-$((1+1))"); code != 0 || out != "after-2\n" {
+		t.Fatalf("after the disk was freed: %d %q %q", code, out, errOut)
+	}
+	b.verifyAll()
+}
