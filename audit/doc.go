@@ -163,6 +163,8 @@
 //	forward.refused     a port or agent forwarding request was refused
 //	recording.failed    writing a recording failed
 //	credential.failed   issuing the per-session certificate failed
+//	audit.delayed       events the store could not take were appended late,
+//	                    with their own ts (data: held, dropped, since, until)
 //
 // Later packages add request.*, approval.*, grant.* and exception.* types,
 // identity.user.*, identity.group.* and scim.refused (actor
