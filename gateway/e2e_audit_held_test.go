@@ -9,6 +9,7 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/internal/pgtest"
 	"github.com/warden-gw/warden/internal/storetest"
 )
 
@@ -63,19 +64,97 @@ func TestDatabaseDiskFullRefusalsAuditedLater(t *testing.T) {
 	freed := time.Now()
 	free()
 
+	checkHeldRefusals(t, b, b.store, filled, freed, refused, "session log unavailable")
+	if out, errOut, code := b.run(b.alice, "root@web01", "echo after-$((1+1))"); code != 0 || out != "after-2\n" {
+		t.Fatalf("after the disk was freed: %d %q %q", code, out, errOut)
+	}
+	b.verifyAll()
+}
+
+// The same with PostgreSQL stopped (an operator's restart, held down for
+// the test): the refusals while it is down reach the chain once it is
+// back, and the chain verifies on the server.
+func TestPostgresDownRefusalsAuditedLater(t *testing.T) {
+	srv, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	dsn, err := srv.CreateDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := audit.Backend{Driver: audit.DriverPostgres, DSN: dsn}
+	b := newTestbed(t, bedOptions{
+		store: func(o *audit.Options) { o.Backend, o.NodeID = backend, "gw-a" },
+		configure: func(_ *testbed, o *gateway.Options) {
+			o.NodeDeadAfter = time.Hour // no heartbeat runs in tests
+			gateway.SetAuditRetry(o, 200*time.Millisecond, 500*time.Millisecond)
+		},
+	})
+	if out, errOut, code := b.run(b.alice, "root@web01", "echo before-$((1+1))"); code != 0 || out != "before-2\n" {
+		t.Fatalf("before the database stopped: %d %q %q", code, out, errOut)
+	}
+	halted := time.Now()
+	if err := srv.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	const refused = 2
+	for i := range refused {
+		if out, errOut, code := b.run(b.alice, "root@web01", "echo attempt"); code != 1 || out != "" ||
+			errOut != "warden: session log unavailable; session refused\n" {
+			t.Fatalf("attempt %d with the database down: code %d out %q stderr %q", i, code, out, errOut)
+		}
+	}
+	if _, _, code := b.run(b.stranger, "root@web01", "true"); code != 255 {
+		t.Fatalf("an unknown key: exit %d, want 255 (authentication failed)", code)
+	}
+	gateway.FlushPreAuth(b.gw)
+	resumed := time.Now()
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := audit.OpenReader(context.Background(), b.data, backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	checkHeldRefusals(t, b, r, halted, resumed, refused, "session log unavailable")
+	if out, errOut, code := b.run(b.alice, "root@web01", "echo after-$((1+1))"); code != 0 || out != "after-2\n" {
+		t.Fatalf("after the database came back: %d %q %q", code, out, errOut)
+	}
+	rep, err := r.Verify(context.Background(), b.data)
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("audit verify: %v %v", err, rep.Problems)
+	}
+}
+
+// eventLister reads the chain (audit.Store, audit.Reader).
+type eventLister interface {
+	Events(ctx context.Context, afterSeq int64, limit int) ([]audit.Event, error)
+}
+
+// checkHeldRefusals waits until the chain holds the events of refused
+// sessions refused for reason, and of an unknown key's authentication
+// refused after filled, the gateway holding nothing more; and checks that
+// they came in order, with the times they happened (between filled and
+// freed, when the database failed and when it was back), and that
+// audit.delayed events cover them.
+func checkHeldRefusals(t *testing.T, b *testbed, events eventLister, filled, freed time.Time, refused int, reason string) {
+	t.Helper()
 	// Wait for the store to take what was held: both refusals, the
 	// auth.failed event, and the audit.delayed owed.
 	deadline := time.Now().Add(30 * time.Second)
 	var all []audit.Event
 	for {
 		var err error
-		all, err = b.store.Events(context.Background(), 0, 100000)
+		all, err = events.Events(context.Background(), 0, 100000)
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := 0
 		for _, e := range all {
-			if e.Type == "session.refused" && strings.Contains(e.Data["reason"].(string), "session log unavailable") ||
+			if e.Type == "session.refused" && strings.Contains(e.Data["reason"].(string), reason) ||
 				e.Type == "auth.failed" && !e.TS.Before(filled) {
 				n++
 			}
@@ -92,7 +171,7 @@ func TestDatabaseDiskFullRefusalsAuditedLater(t *testing.T) {
 	var authFailed *audit.Event
 	for i, e := range all {
 		switch {
-		case e.Type == "session.refused" && strings.Contains(e.Data["reason"].(string), "session log unavailable"):
+		case e.Type == "session.refused" && strings.Contains(e.Data["reason"].(string), reason):
 			refusals = append(refusals, e)
 		case e.Type == "auth.failed" && !e.TS.Before(filled):
 			authFailed = &all[i]
@@ -138,8 +217,4 @@ func TestDatabaseDiskFullRefusalsAuditedLater(t *testing.T) {
 		t.Fatalf("no audit.delayed after the held events: %+v", summaries)
 	}
 	t.Logf("%d refusals; %d events held in %d periods: %v", len(refusals), held, len(summaries), summaries[0].Data)
-	if out, errOut, code := b.run(b.alice, "root@web01", "echo after-$((1+1))"); code != 0 || out != "after-2\n" {
-		t.Fatalf("after the disk was freed: %d %q %q", code, out, errOut)
-	}
-	b.verifyAll()
 }
