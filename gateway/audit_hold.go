@@ -43,8 +43,10 @@ import (
 //
 // Only an event the store could not write for the database's sake is held.
 // One it refuses for what it says (audit.ErrInvalid) would be refused again
-// forever: it is logged and dropped, as before. So is an event written after
-// the store was closed (audit.ErrClosed): nothing will take it.
+// forever: it is logged and dropped, as before. An event written after the
+// store was closed (audit.ErrClosed) is logged as lost: nothing will take
+// it; at the final try, that store error ends the try like any other, and
+// what is left is counted in one line.
 
 // maxHeldEvents bounds the queue: at most about 10,000 events of a few
 // hundred bytes each, a few MB.
@@ -90,10 +92,9 @@ func newAuditHold(app appendFunc, log *slog.Logger, now func() time.Time) *audit
 		first: auditRetryFirst, most: auditRetryMax, after: time.After, wake: make(chan struct{}, 1)}
 }
 
-// heldFor reports whether an append that failed with err may succeed later.
-func heldFor(err error) bool {
-	return !errors.Is(err, audit.ErrInvalid) && !errors.Is(err, audit.ErrClosed)
-}
+// invalidEvent reports whether the store refused an event for what it
+// says: it would refuse it again, so it is dropped, never retried.
+func invalidEvent(err error) bool { return errors.Is(err, audit.ErrInvalid) }
 
 // pending reports whether anything is held or its audit.delayed is still
 // to be written. q.mu must be held.
@@ -115,13 +116,13 @@ func (q *auditHold) write(ctx context.Context, e audit.Event) {
 	if err == nil {
 		return
 	}
-	if !heldFor(err) {
+	if invalidEvent(err) {
 		q.log.Error("audit event not written", "type", e.Type, "actor", e.Actor, "subject", e.Subject, "err", err)
 		return
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closed {
+	if q.closed || errors.Is(err, audit.ErrClosed) {
 		q.log.Error("audit event lost: the database did not take it and the gateway is stopping",
 			"type", e.Type, "actor", e.Actor, "subject", e.Subject, "err", err)
 		return
@@ -216,8 +217,8 @@ func (q *auditHold) flush(ctx context.Context) bool {
 		h := q.held[0]
 		q.mu.Unlock()
 		err := q.append(ctx, h)
-		if err != nil && heldFor(err) {
-			return false
+		if err != nil && !invalidEvent(err) {
+			return false // the store still fails (or is closed): try again later
 		}
 		q.mu.Lock()
 		q.held[0] = audit.Event{}
@@ -250,7 +251,7 @@ func (q *auditHold) summarize(ctx context.Context) bool {
 			"since":   q.since.UTC().Format(time.RFC3339Nano),
 			"until":   until.UTC().Format(time.RFC3339Nano),
 		}})
-	if err != nil && heldFor(err) {
+	if err != nil && !invalidEvent(err) {
 		return false
 	}
 	if err != nil {

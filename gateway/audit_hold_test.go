@@ -19,6 +19,7 @@ import (
 type fakeChain struct {
 	mu     sync.Mutex
 	down   bool
+	closed bool // audit.ErrClosed, as after Store.Close
 	events []audit.Event
 	tries  map[string]int // appends tried, by subject
 }
@@ -32,6 +33,9 @@ func (f *fakeChain) append(_ context.Context, e audit.Event) error {
 	f.tries[e.Subject]++
 	if e.Type == "bad" {
 		return fmt.Errorf("audit: append event bad: %w", audit.ErrInvalid)
+	}
+	if f.closed {
+		return audit.ErrClosed
 	}
 	if f.down {
 		return errors.New("audit: commit: database or disk is full")
@@ -284,6 +288,24 @@ func TestHeldAuditEventsAtShutdown(t *testing.T) {
 		}
 		if strings.Contains(logs.String(), "lost") {
 			t.Fatalf("logged a loss:\n%s", logs)
+		}
+	})
+	t.Run("store closed", func(t *testing.T) {
+		f := &fakeChain{down: true}
+		q, _, logs := newTestHold(t, f, 100)
+		stop := q.start()
+		for i := range 3 {
+			q.write(context.Background(), ev(fmt.Sprint("e", i), time.Now()))
+		}
+		f.mu.Lock()
+		f.closed = true
+		f.mu.Unlock()
+		stop()
+		if n := f.triesOf("e1"); n != 0 {
+			t.Fatalf("tried the second event %d times after the first met a closed store", n)
+		}
+		if !strings.Contains(logs.String(), `msg="audit events lost: the database did not take them before the gateway stopped" held=3 dropped=0`) {
+			t.Fatalf("no loud count of the lost events:\n%s", logs)
 		}
 	})
 	t.Run("store still down", func(t *testing.T) {
