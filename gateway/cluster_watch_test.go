@@ -16,7 +16,6 @@ import (
 	"github.com/warden-gw/warden/cluster"
 	"github.com/warden-gw/warden/exceptions"
 	"github.com/warden-gw/warden/gateway"
-	"github.com/warden-gw/warden/internal/pgtest"
 	"github.com/warden-gw/warden/internal/sshtest"
 	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/policy"
@@ -37,15 +36,7 @@ type clusterPair struct {
 // database), as warden serve runs them.
 func newClusterPair(t *testing.T, pgBus bool) *clusterPair {
 	t.Helper()
-	srv, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
-	dsn, err := srv.CreateDatabase(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, dsn := pgDatabase(t)
 	if pgBus {
 		busOf := func() cluster.Bus {
 			bus, err := cluster.Open(context.Background(), dsn, cluster.Options{})

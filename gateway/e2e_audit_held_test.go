@@ -9,7 +9,6 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/gateway"
-	"github.com/warden-gw/warden/internal/pgtest"
 	"github.com/warden-gw/warden/internal/storetest"
 )
 
@@ -75,15 +74,7 @@ func TestDatabaseDiskFullRefusalsAuditedLater(t *testing.T) {
 // the test): the refusals while it is down reach the chain once it is
 // back, and the chain verifies on the server.
 func TestPostgresDownRefusalsAuditedLater(t *testing.T) {
-	srv, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
-	dsn, err := srv.CreateDatabase(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, dsn := pgDatabase(t)
 	backend := audit.Backend{Driver: audit.DriverPostgres, DSN: dsn}
 	b := newTestbed(t, bedOptions{
 		store: func(o *audit.Options) { o.Backend, o.NodeID = backend, "gw-a" },
