@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,4 +75,36 @@ func TestRecordingFailureMidSessionTerminates(t *testing.T) {
 	if s.EndReason != "recording_failed" {
 		t.Fatalf("end reason %q", s.EndReason)
 	}
+}
+
+// Bulk output, which the recorder writes past the page cache in whole
+// aligned blocks, reaches the cast byte for byte: several megabytes in the
+// chunk sizes the network happens to give, multibyte characters among
+// them, quotes and backslashes that JSON escapes, and the sealed digest is
+// the file's (verifyAll).
+func TestBulkOutputRecordedWhole(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	out, errOut, code := b.run(b.alice, "root@web01",
+		`seq 1 300000; i=0; while [ $i -lt 2000 ]; do printf 'é"\\%d\n' $i; i=$((i+1)); done; seq 300001 400000`)
+	var want strings.Builder
+	for i := 1; i <= 300000; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	for i := 0; i < 2000; i++ {
+		fmt.Fprintf(&want, "é\"\\%d\n", i)
+	}
+	for i := 300001; i <= 400000; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	if code != 0 || out != want.String() {
+		t.Fatalf("code %d, %d bytes out (want %d), stderr %q", code, len(out), want.Len(), errOut)
+	}
+	s := b.lastSession("alice")
+	if s.RecordingSHA256 == "" {
+		t.Fatalf("session has no sealed recording: %+v", s)
+	}
+	if got := checkCast(t, filepath.Join(b.data, s.RecordingPath)); got != want.String() {
+		t.Fatalf("the cast holds %d bytes of output, the client got %d", len(got), want.Len())
+	}
+	b.verifyAll()
 }
