@@ -58,3 +58,7 @@ func AuditPending(s *Server) bool {
 	defer s.held.mu.Unlock()
 	return s.held.pending()
 }
+
+// SyncBuffer is the log sink for several goroutines that the package's own
+// tests use, lent to the end-to-end tests.
+type SyncBuffer = syncBuffer

@@ -71,27 +71,37 @@ func (c *castFile) writeAt(p []byte, off int64) error {
 }
 
 func (c *castFile) write(p []byte, off int64) error {
-	if c.direct != nil && len(p) >= directMin {
-		head := int((directAlign - off%directAlign) % directAlign)
-		if head < len(p) {
-			mid := (len(p) - head) &^ (directAlign - 1)
-			if mid >= directMin && lineUp(p[head:], off+int64(head), directAlign) == 0 {
-				if err := c.buffered(p[:head], off); err != nil {
-					return err
-				}
-				n, ok := c.direct.write(p[head:head+mid], off+int64(head))
-				if !ok {
-					// Not again on this file; the rest goes buffered.
-					c.direct.buffered()
-					c.direct = nil
-				}
-				c.directBytes += int64(n)
-				head += n
-				return c.buffered(p[head:], off+int64(head))
-			}
-		}
+	head, mid, ok := c.directSpan(p, off)
+	if !ok {
+		return c.buffered(p, off)
 	}
-	return c.buffered(p, off)
+	if err := c.buffered(p[:head], off); err != nil {
+		return err
+	}
+	n, ok := c.direct.write(p[head:head+mid], off+int64(head))
+	if !ok {
+		// Not again on this file; the rest goes buffered.
+		c.direct.buffered()
+		c.direct = nil
+	}
+	c.directBytes += int64(n)
+	head += n
+	return c.buffered(p[head:], off+int64(head))
+}
+
+// directSpan returns the part of p, written at off, that may go direct:
+// p[head:head+mid], whole blocks both in the file and in memory, at least
+// directMin bytes; ok is false when there is none.
+func (c *castFile) directSpan(p []byte, off int64) (head, mid int, ok bool) {
+	if c.direct == nil || len(p) < directMin {
+		return 0, 0, false
+	}
+	head = int((directAlign - off%directAlign) % directAlign)
+	if head >= len(p) {
+		return 0, 0, false
+	}
+	mid = (len(p) - head) &^ (directAlign - 1)
+	return head, mid, mid >= directMin && lineUp(p[head:], off+int64(head), directAlign) == 0
 }
 
 // buffered writes p at off through the page cache.
