@@ -13,7 +13,9 @@
 // since the start, with microsecond precision, from an injected clock.
 //
 // The writer sits on the byte path of every session, so it buffers up to
-// 256 KiB, escapes JSON by hand into a reused buffer, and hashes what it
+// 256 KiB, escapes JSON by hand into a reused buffer (on amd64 with AVX2 a
+// block scan marks the bytes to escape 32 at a time, and the runs between
+// them are copied whole: safe_amd64.s), and hashes what it
 // writes as it writes it: [Writer.Close] returns the SHA-256 of the file
 // without reading it back. A timer flushes the buffer a second after its
 // first byte, so a recording on disk is at most about a second behind the

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -75,6 +76,12 @@ func (h *heldRune) absorbs(p []byte) bool {
 // one per byte, as utf8.DecodeRune reads them, so that the output does not
 // depend on where the stream was cut into chunks.
 func appendEscaped(dst, p []byte, h *heldRune) []byte {
+	return appendEscapedScan(dst, p, h, true)
+}
+
+// appendEscapedScan is appendEscaped, with the block scan (unsafeMasks)
+// used only if blocks: the tests compare the two ways.
+func appendEscapedScan(dst, p []byte, h *heldRune, blocks bool) []byte {
 	for h.n > 0 && len(p) > 0 {
 		var t [utf8.UTFMax]byte
 		k := copy(t[:], h.b[:h.n])
@@ -95,7 +102,39 @@ func appendEscaped(dst, p []byte, h *heldRune) []byte {
 		dst = append(dst, replacement...)
 		h.n = copy(h.b[:], h.b[1:h.n])
 	}
-	for i := 0; i < len(p); {
+	i := 0
+	var masks [maskBlocks]uint32
+	for blocks && len(p)-i >= 2*32 {
+		// A window at a time: the block scan marks the bytes to escape,
+		// and only those are visited; the runs between them are copied
+		// whole. A rune may run past the window's end: the next window
+		// starts after it.
+		win := p[i:min(len(p), i+maskBlocks*32)]
+		nb := unsafeMasks(win, masks[:])
+		if nb == 0 {
+			break
+		}
+		base, end := i, i+nb*32
+		for k, m := range masks[:nb] {
+			for ; m != 0; m &= m - 1 {
+				q := base + 32*k + bits.TrailingZeros32(m)
+				if q < i {
+					continue // a continuation byte of a rune already copied
+				}
+				dst = append(dst, p[i:q]...)
+				var held bool
+				dst, i, held = appendUnsafe(dst, p, q, h)
+				if held {
+					return dst
+				}
+			}
+		}
+		if i < end {
+			dst = append(dst, p[i:end]...)
+			i = end
+		}
+	}
+	for i < len(p) {
 		c := p[i]
 		if jsonSafe[c] {
 			j := i + 1
@@ -109,25 +148,36 @@ func appendEscaped(dst, p []byte, h *heldRune) []byte {
 			i = j
 			continue
 		}
-		if c < utf8.RuneSelf {
-			dst = appendEscapedASCII(dst, c)
-			i++
-			continue
+		var held bool
+		if dst, i, held = appendUnsafe(dst, p, i, h); held {
+			return dst
 		}
-		r, size := utf8.DecodeRune(p[i:])
-		if r == utf8.RuneError && size == 1 {
-			if !utf8.FullRune(p[i:]) {
-				h.n = copy(h.b[:], p[i:])
-				return dst
-			}
-			dst = append(dst, replacement...)
-			i++
-			continue
-		}
-		dst = append(dst, p[i:i+size]...)
-		i += size
 	}
 	return dst
+}
+
+// maskBlocks is how many 32-byte blocks appendEscaped has marked at a time:
+// 4 KiB of output, 512 bytes of masks on the stack.
+const maskBlocks = 128
+
+// appendUnsafe appends p[i], a byte jsonSafe rejects, escaped: an ASCII
+// byte escaped, a UTF-8 rune as it is, a byte that is not UTF-8 as U+FFFD.
+// It returns where the next byte is. A rune cut short by the end of p is
+// held in h instead (held true): nothing in p comes after it.
+func appendUnsafe(dst, p []byte, i int, h *heldRune) (out []byte, next int, held bool) {
+	c := p[i]
+	if c < utf8.RuneSelf {
+		return appendEscapedASCII(dst, c), i + 1, false
+	}
+	r, size := utf8.DecodeRune(p[i:])
+	if r == utf8.RuneError && size == 1 {
+		if !utf8.FullRune(p[i:]) {
+			h.n = copy(h.b[:], p[i:])
+			return dst, len(p), true
+		}
+		return append(dst, replacement...), i + 1, false
+	}
+	return append(dst, p[i:i+size]...), i + size, false
 }
 
 const (

@@ -144,6 +144,14 @@ func FuzzEscape(f *testing.F) {
 		if utf8.Valid(in) && strings.Join(got, "") != string(in) {
 			t.Fatalf("valid input %q came back as %q", in, strings.Join(got, ""))
 		}
+		// Repeated past two blocks, the input goes through the block
+		// scan (where the CPU has one), which must agree with the
+		// portable loop.
+		long := bytes.Repeat(in, 200/len(in)+1)
+		var hb, hp heldRune
+		if b, p := appendEscapedScan(nil, long, &hb, true), appendEscapedScan(nil, long, &hp, false); !bytes.Equal(b, p) || hb != hp {
+			t.Fatalf("%q repeated: block scan %q, portable %q", in, b, p)
+		}
 	})
 }
 
