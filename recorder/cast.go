@@ -73,8 +73,7 @@ var ErrClosed = errors.New("recorder: writer closed")
 
 const (
 	bufferSize = 256 << 10
-	// segment is how much input is escaped at a time, so that one huge
-	// write never makes the event buffer grow past a few hundred KiB.
+	// segment is the most input escaped at a time into the buffer.
 	segment = 16 << 10
 )
 
@@ -273,6 +272,11 @@ func (w *Writer) write(b []byte) {
 	if _, err := w.bw.Write(b); err != nil {
 		w.fail(err)
 	}
+	w.arm()
+}
+
+// arm arms the flush if bytes wait in the buffer; w.mu is held.
+func (w *Writer) arm() {
 	if !w.armed && w.bw.Buffered() > 0 {
 		w.armed = true
 		w.timer.Reset(w.interval)

@@ -3,7 +3,6 @@ package recorder
 import (
 	"io"
 	"strconv"
-	"sync"
 )
 
 // Output records p, bytes the host sent to the client, as an "o" event. It
@@ -81,49 +80,61 @@ func (w *Writer) event(kind byte, p []byte, h *heldRune) error {
 	if len(p) == 0 || h.absorbs(p) {
 		return nil
 	}
-	b := w.buf[:0]
-	if len(p) > eventKeep {
-		if bp, ok := eventPool.Get().(*[]byte); ok {
-			b = (*bp)[:0]
-		}
+	// The output is escaped straight into the spool's buffer, not built
+	// apart and copied in: on bulk output that copy cost as much as a
+	// tenth of the escaping. A buffer of the size the event needs is
+	// taken before the prefix goes in.
+	if err := w.bw.Err(); err != nil {
+		w.fail(err)
+		return w.err
 	}
-	b = w.appendPrefix(b, kind)
+	w.bw.room(len(p) + escapeSlack)
+	w.write(w.appendPrefix(w.buf[:0], kind))
 	for len(p) > 0 && w.err == nil {
-		n := min(len(p), segment)
-		b = appendEscaped(b, p[:n], h)
-		p = p[n:]
-		if len(b) >= bufferSize {
-			w.write(b)
-			b = b[:0]
+		if err := w.bw.Err(); err != nil {
+			w.fail(err)
+			break
 		}
+		room := w.bw.room(len(p))
+		n := min(len(p), segment, (cap(room)-escapeSlack)/6)
+		if n < inPlaceMin {
+			// The buffer is nearly full: the rest of it is filled
+			// through write, which goes on in the next one.
+			k := min(len(p), inPlaceMin)
+			w.buf = appendEscaped(w.buf[:0], p[:k], h)
+			w.write(w.buf)
+			p = p[k:]
+			continue
+		}
+		out := appendEscaped(room, p[:n], h)
+		p = p[n:]
+		if cap(out) != cap(room) {
+			// Grown elsewhere: the bound below was wrong. The bytes
+			// are not in the buffer, so they go in as a copy rather
+			// than be counted unwritten.
+			w.write(out)
+			continue
+		}
+		w.bw.commit(len(out))
+		w.arm()
 	}
 	if w.err == nil {
-		b = append(b, '"', ']', '\n')
-		w.write(b)
+		w.write(append(w.buf[:0], '"', ']', '\n'))
 	}
-	w.keepBuf(b)
 	return w.err
 }
 
-// eventKeep is the largest event buffer a Writer keeps between events: a
-// larger one, built for bulk output, goes back to eventPool, so that an
-// idle session's recorder holds no more than what its keystrokes need.
-const eventKeep = 4 << 10
-
-// eventPool holds event buffers larger than eventKeep, as *[]byte.
-var eventPool sync.Pool
-
-// keepBuf keeps b for the next event, or pools it if it is large; w.mu is
-// held.
-func (w *Writer) keepBuf(b []byte) {
-	if cap(b) <= eventKeep {
-		w.buf = b[:0]
-		return
-	}
-	b = b[:0]
-	eventPool.Put(&b)
-	w.buf = nil
-}
+const (
+	// escapeSlack and the factor 6 bound what appendEscaped makes of n
+	// bytes: at most six bytes each (a control byte becomes \u00XX),
+	// and at most 13 more when a rune held from the last chunk is
+	// completed (four bytes) or given up (U+FFFD for each of its three
+	// bytes).
+	escapeSlack = 16
+	// inPlaceMin is the least input escaped in place; when the buffer
+	// has room for less, the rest goes through w.buf and write.
+	inPlaceMin = 256
+)
 
 // appendPrefix appends `[SECONDS, "KIND", "` with SECONDS since the start,
 // six decimals. Times never go backwards, even if the clock does: players

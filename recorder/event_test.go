@@ -2,8 +2,11 @@ package recorder
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -107,5 +110,67 @@ func BenchmarkOutput(b *testing.B) {
 	b.StopTimer()
 	if _, err := w.Close(); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestOutputEscapedInPlaceAcrossBuffers: output is escaped straight into
+// the spool's buffers, in pieces bounded by the room left. Chunks of every
+// kind and size, control bytes that grow six times (\u0001), runes cut
+// between chunks and bytes that are not UTF-8, with input and resize
+// events and flushes between them, must come back from the file exactly as
+// the portable escape of the same stream says, with Close's digest the
+// file's.
+func TestOutputEscapedInPlaceAcrossBuffers(t *testing.T) {
+	w := newTestWriter(t, t.TempDir(), &fakeClock{t: testStart, step: time.Millisecond})
+	rng := rand.New(rand.NewPCG(3, 5))
+	var h heldRune
+	var want strings.Builder
+	for i := range 80 {
+		var p []byte
+		switch rng.IntN(4) {
+		case 0:
+			p = bytes.Repeat([]byte{0x01}, 1+rng.IntN(2*bufferSize)) // six bytes each
+		case 1:
+			p = randomOutput(rng, 1+rng.IntN(300))
+		default:
+			p = randomOutput(rng, 1+rng.IntN(3*bufferSize))
+		}
+		want.Write(appendEscaped(nil, p, &h))
+		if err := w.Output(p); err != nil {
+			t.Fatal(err)
+		}
+		switch i % 5 {
+		case 1:
+			if err := w.Input([]byte("k")); err != nil {
+				t.Fatal(err)
+			}
+		case 2:
+			if err := w.Resize(100, 30); err != nil {
+				t.Fatal(err)
+			}
+		case 3:
+			w.mu.Lock()
+			w.flush()
+			w.mu.Unlock()
+		}
+	}
+	if h.n > 0 {
+		want.WriteString(replacement)
+	}
+	sum := mustClose(t, w)
+	raw, err := os.ReadFile(w.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, evs := parseCast(t, raw)
+	expect := decodeJSON(t, want.String())
+	if got := concat(evs, "o"); got != expect {
+		t.Fatalf("the cast holds %d bytes of output, want %d (first difference at %d)", len(got), len(expect), firstDiff(got, expect))
+	}
+	if got := concat(evs, "i"); got != strings.Repeat("k", 16) {
+		t.Fatalf("input %q", got)
+	}
+	if s := sha256.Sum256(raw); hex.EncodeToString(s[:]) != sum {
+		t.Fatalf("Close returned %s, the file's SHA-256 is %x", sum, s)
 	}
 }

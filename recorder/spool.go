@@ -134,16 +134,7 @@ func (s *spool) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		if s.cur == nil {
-			size := min(spoolWaitSize, s.size)
-			if s.bulk || len(p) > size {
-				size = s.size
-			}
-			s.buf = getBuffer(size)
-			r := 0
-			if size == s.size && s.align > 0 {
-				r = lineUp(s.buf, s.end, s.align)
-			}
-			s.cur = s.buf[r:r]
+			s.take(len(p))
 		}
 		k := min(len(p), cap(s.cur)-len(s.cur))
 		s.cur = append(s.cur, p[:k]...)
@@ -154,6 +145,43 @@ func (s *spool) Write(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// take takes the buffer for the next bytes, want of them: a small one after
+// a flush, unless they or the last buffer handed over need a large one.
+func (s *spool) take(want int) {
+	size := min(spoolWaitSize, s.size)
+	if s.bulk || want > size {
+		size = s.size
+	}
+	s.buf = getBuffer(size)
+	r := 0
+	if size == s.size && s.align > 0 {
+		r = lineUp(s.buf, s.end, s.align)
+	}
+	s.cur = s.buf[r:r]
+}
+
+// room returns the free part of the current buffer, empty but with its
+// capacity, for the caller to build bytes in place, without a copy
+// (Writer.event escapes output into it); commit then counts what was
+// built. A buffer is taken if none is held, as Write would for want bytes.
+// The caller must check Err first, as Write does.
+func (s *spool) room(want int) []byte {
+	if s.cur == nil {
+		s.take(want)
+	}
+	return s.cur[len(s.cur):len(s.cur):cap(s.cur)]
+}
+
+// commit adds to the buffer the k bytes built after it through room, and
+// hands it over if that filled it.
+func (s *spool) commit(k int) {
+	s.cur = s.cur[:len(s.cur)+k]
+	s.end += int64(k)
+	if len(s.cur) == cap(s.cur) {
+		s.handoff(true)
+	}
 }
 
 // Buffered is how many bytes wait in the current buffer.

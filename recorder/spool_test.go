@@ -133,7 +133,7 @@ func waitIdle(t *testing.T, s *spool) {
 }
 
 // TestWriterKeepsNoBulkEventBuffer: after a large output the writer keeps
-// at most eventKeep bytes for the next event.
+// at most 4 KiB for the next event.
 func TestWriterKeepsNoBulkEventBuffer(t *testing.T) {
 	w, _ := openedWriter(t, time.Hour)
 	if err := w.Output(bytes.Repeat([]byte("bulk "), 100<<10)); err != nil {
@@ -142,7 +142,7 @@ func TestWriterKeepsNoBulkEventBuffer(t *testing.T) {
 	w.mu.Lock()
 	kept := cap(w.buf)
 	w.mu.Unlock()
-	if kept > eventKeep {
+	if kept > 4<<10 {
 		t.Fatalf("the writer keeps a %d-byte event buffer after bulk output", kept)
 	}
 	if err := w.Output([]byte("$ ")); err != nil {
