@@ -22,10 +22,11 @@ import (
 // to the back of the queue instead of straight to the store, so a write that
 // succeeds while older ones wait cannot overtake them: the chain keeps the
 // order in which the gateway produced them (events written at the same
-// moment by different goroutines had no order to keep). Events other
-// packages append (session.start and session.end through StartSession and
-// EndSession, the JIT workflow's) do not pass here; those writers fail
-// closed on their own errors.
+// moment by different goroutines had no order to keep). The recordings
+// uploader's reports (recording.upload_failed, recording.gap) pass here
+// too, through recstore's ReportTo. Events other packages append
+// (session.start and session.end through StartSession and EndSession, the
+// JIT workflow's) do not; those writers fail closed on their own errors.
 //
 // Timestamps: each event keeps the TS its caller set, when it happened.
 // `warden audit verify` checks seq and the hash links, not that ts grows

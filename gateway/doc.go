@@ -52,7 +52,8 @@
 //	                rotates what the grant recorded, retries with backoff
 //	audit_hold.go   audit events the store could not take (disk full,
 //	                PostgreSQL down): held in order, bounded, retried with
-//	                backoff, then one audit.delayed
+//	                backoff, then one audit.delayed; the recordings
+//	                uploader's reports pass here too
 //	metrics.go      what the steps above count for /metrics (package
 //	                metrics): ends, refusals, signing time, recording
 //	                failures; nothing on the byte path

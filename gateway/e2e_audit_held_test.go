@@ -9,7 +9,9 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/internal/s3test"
 	"github.com/warden-gw/warden/internal/storetest"
+	"github.com/warden-gw/warden/recstore"
 )
 
 // The refusals a full database disk causes are audited after all: their
@@ -208,4 +210,95 @@ func checkHeldRefusals(t *testing.T, b *testbed, events eventLister, filled, fre
 		t.Fatalf("no audit.delayed after the held events: %+v", summaries)
 	}
 	t.Logf("%d refusals; %d events held in %d periods: %v", len(refusals), held, len(summaries), summaries[0].Data)
+}
+
+// An upload that fails while the database is down as well (the object
+// store and PostgreSQL away at once) is reported once the database is
+// back: the uploader's recording.upload_failed goes through the gateway's
+// hold like the gateway's own events, keeps the time it happened, and
+// audit.delayed follows it. Before, the uploader appended it itself, and a
+// database that was away lost it to a log line.
+func TestUploadFailureWhileDatabaseDownAuditedLater(t *testing.T) {
+	pg, dsn := pgDatabase(t)
+	backend := audit.Backend{Driver: audit.DriverPostgres, DSN: dsn}
+	objects := s3test.Start(t)
+	b := newTestbed(t, bedOptions{
+		s3: objects, uploadInterval: 200 * time.Millisecond,
+		store: func(o *audit.Options) { o.Backend, o.NodeID = backend, "gw-a" },
+		configure: func(_ *testbed, o *gateway.Options) {
+			o.NodeDeadAfter = time.Hour // no heartbeat runs in tests
+			gateway.SetAuditRetry(o, 200*time.Millisecond, 500*time.Millisecond)
+		},
+	})
+	done := b.startSlow(testCtx(t))
+	live := b.liveSession("alice")
+	key, _ := recstore.Key("recordings/", live.RecordingPath)
+	deadline := time.Now().Add(60 * time.Second)
+	for len(objects.Objects(key+".parts/")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no segment before the outage")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	halted := time.Now()
+	if err := pg.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	objects.Stop()
+	// The next upload fails, and its event cannot be written: held.
+	for deadline = time.Now().Add(30 * time.Second); !gateway.AuditPending(b.gw); {
+		if time.Now().After(deadline) {
+			t.Fatal("no audit event held after the upload failed with the database down")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resumed := time.Now()
+	if err := pg.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	objects.Start()
+	r, err := audit.OpenReader(context.Background(), b.data, backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var failed []audit.Event
+	var all []audit.Event
+	for deadline = time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		all, err = r.Events(context.Background(), 0, 100000)
+		failed = failed[:0]
+		for _, e := range all {
+			if e.Type == recstore.EventUploadFailed && e.Subject == live.ID {
+				failed = append(failed, e)
+			}
+		}
+		if err == nil && len(failed) > 0 && !gateway.AuditPending(b.gw) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recording.upload_failed not on the chain after the database came back (err %v, held %v)", err, gateway.AuditPending(b.gw))
+		}
+	}
+	if len(failed) != 1 {
+		t.Fatalf("%d upload_failed events for the session, want one: %+v", len(failed), failed)
+	}
+	f := failed[0]
+	if f.TS.Before(halted) || !f.TS.Before(resumed) || f.Actor != "warden" {
+		t.Fatalf("upload_failed %+v: not dated inside the outage (%s to %s)", f, halted, resumed)
+	}
+	delayed := false
+	for _, e := range all {
+		delayed = delayed || e.Type == "audit.delayed" && e.Seq > f.Seq && number(t, e.Data, "held") >= 1
+	}
+	if !delayed {
+		t.Fatal("no audit.delayed after the held upload_failed event")
+	}
+	if out := <-done; !strings.Contains(out, "all-done") {
+		t.Fatalf("the session did not run to its end through the outage: %q", out)
+	}
+	b.waitSessionEnded(live.ID)
+	rep, err := r.Verify(context.Background(), b.data)
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("audit verify: %v %v", err, rep.Problems)
+	}
 }

@@ -202,6 +202,14 @@ func New(opt Options) (*Server, error) {
 	if r := opt.auditRetry; r != nil {
 		s.held.first, s.held.most = r[0], r[1]
 	}
+	if opt.Uploads != nil {
+		// An upload that fails while the database is away too (one
+		// outage behind another) is reported once the database is back,
+		// not logged and lost.
+		opt.Uploads.ReportTo(func(ctx context.Context, typ, subject string, data map[string]any) {
+			s.audit(ctx, typ, "warden", subject, data)
+		})
+	}
 	s.busNode = busName(s.node)
 	s.report = newPreauthReport(s.now)
 	s.report.refused = func(reason string) { opt.Metrics.Refused("auth.failed", reason) }

@@ -30,8 +30,10 @@
 //
 // A failed upload never ends a session: the local spool is the recording,
 // and only its failure ends one (recording.on_failure, as without S3). The
-// first failure of a session is logged and reported once through the
-// Events hook as recording.upload_failed; later tries go on quietly.
+// first failure of a session is logged and reported once as
+// recording.upload_failed, through the gateway's hold of audit events
+// ([Uploader.ReportTo]: appended once the database takes writes, should it
+// be away too) or else the Events hook; later tries go on quietly.
 //
 // A gateway killed mid-session leaves a spool whose segments lag by up to
 // one interval. At the next start, after audit.CloseOrphans has ended the

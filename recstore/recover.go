@@ -118,14 +118,12 @@ func (u *Uploader) recoverOne(ctx context.Context, rel string, lookup func(ctx c
 		return false, u.recoverFailed(ctx, id, err)
 	}
 	u.log.Info("recordings: stored a spool left by the previous run", "session", id, "missing_bytes", missing)
-	if (s.EndReason == endInterrupted || missing > 0) && u.opt.Events != nil {
+	if s.EndReason == endInterrupted || missing > 0 {
 		data := map[string]any{
 			"session_id": id, "end_reason": s.EndReason,
 			"spool_bytes": fi.Size(), "stored_bytes": min(stored, fi.Size()), "missing_bytes": missing,
 		}
-		if err := u.opt.Events(ctx, EventGap, id, data); err != nil {
-			u.log.Error("audit event not written", "type", EventGap, "err", err)
-		}
+		u.report(ctx, EventGap, id, data)
 	}
 	return true, ctx.Err()
 }
@@ -148,10 +146,6 @@ func (u *Uploader) finalizeStored(ctx context.Context, rel, key string) error {
 
 func (u *Uploader) recoverFailed(ctx context.Context, id string, err error) error {
 	u.log.Error("recordings: leftover spool not uploaded; kept for the next start", "session", id, "err", err)
-	if u.opt.Events != nil {
-		if aerr := u.opt.Events(ctx, EventUploadFailed, id, map[string]any{"session_id": id, "cause": err.Error(), "at": "recover"}); aerr != nil {
-			u.log.Error("audit event not written", "type", EventUploadFailed, "err", aerr)
-		}
-	}
+	u.report(ctx, EventUploadFailed, id, map[string]any{"session_id": id, "cause": err.Error(), "at": "recover"})
 	return ctx.Err()
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -365,4 +366,48 @@ func TestFinishUnsealedUploadsSegmentsOnly(t *testing.T) {
 	if _, ok := o["2026-12-02/abcdefgh1234.cast"]; ok || o["2026-12-02/abcdefgh1234.cast.parts/0000000000000000"] != int64(len(whole)) {
 		t.Fatalf("objects %v; want the whole spool as a segment, no final object", o)
 	}
+}
+
+// With ReportTo set (the gateway's hold of audit events), an upload failure
+// is reported there, once, and not through Events, which here fails as a
+// database that is away does: the event is not lost with that failure.
+func TestReportToTakesUploadFailures(t *testing.T) {
+	srv := s3test.Start(t)
+	data := t.TempDir()
+	st, err := recstore.OpenS3(srv.Config(""), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var direct atomic.Int32
+	u := recstore.NewUploader(st, recstore.Options{Interval: 100 * time.Millisecond,
+		Events: func(context.Context, string, string, map[string]any) error {
+			direct.Add(1)
+			return errors.New("database away")
+		}})
+	defer u.Close(time.Second)
+	reported := &events{}
+	u.ReportTo(func(ctx context.Context, typ, subject string, data map[string]any) {
+		reported.add(ctx, typ, subject, data)
+	})
+	f := writeSpool(t, data, rel, `{"version":2}`+"\n")
+	defer f.Close()
+	if _, err := u.Follow(rel); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "first segment", func() bool { return len(srv.Objects("")) == 1 })
+	srv.Stop()
+	f.WriteString(`[0.1,"o","while down"]` + "\n")
+	waitFor(t, "upload_failed", func() bool { return reported.count(recstore.EventUploadFailed) == 1 })
+	time.Sleep(300 * time.Millisecond) // more failed tries: still one report
+	if n := reported.count(recstore.EventUploadFailed); n != 1 {
+		t.Fatalf("%d upload_failed reports, want one", n)
+	}
+	if n := direct.Load(); n != 0 {
+		t.Fatalf("Events called %d times with ReportTo set", n)
+	}
+	reported.mu.Lock()
+	if d := reported.dat[0]; d["session_id"] != "abcdefgh1234" || d["cause"] == "" {
+		t.Errorf("report data %v", d)
+	}
+	reported.mu.Unlock()
 }

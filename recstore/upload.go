@@ -58,6 +58,37 @@ type Uploader struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine
 	final  sync.WaitGroup // finishing goroutines only
+
+	reportTo atomic.Pointer[ReportFunc] // set by ReportTo; nil: Events
+}
+
+// ReportFunc takes an audit event (actor "warden") and never fails from its
+// caller's view: it holds what the database cannot take yet.
+type ReportFunc func(ctx context.Context, typ, subject string, data map[string]any)
+
+// ReportTo sends the events that only report something (EventUploadFailed,
+// EventGap) to fn from now on, instead of Options.Events: the gateway
+// holds audit events while the database is away and appends them once it
+// is back, where Events would fail and the event be lost, logged only. The
+// events after which the uploader removes or sets aside a spool
+// (EventTailRecovered, EventConflict) still go to Events and wait for its
+// success: their failure keeps the spool, and the next start reports it
+// again, which outlives a restart as a hold in memory does not.
+func (u *Uploader) ReportTo(fn ReportFunc) { u.reportTo.Store(&fn) }
+
+// report appends an event that only reports something: through ReportTo's
+// function if set, else Events, logging a failure.
+func (u *Uploader) report(ctx context.Context, typ, subject string, data map[string]any) {
+	if fn := u.reportTo.Load(); fn != nil {
+		(*fn)(ctx, typ, subject, data)
+		return
+	}
+	if u.opt.Events == nil {
+		return
+	}
+	if err := u.opt.Events(ctx, typ, subject, data); err != nil {
+		u.log.Error("audit event not written", "type", typ, "err", err)
+	}
 }
 
 // NewUploader returns an Uploader for s.
@@ -177,12 +208,8 @@ func (up *Upload) fail(err error) {
 		return
 	}
 	up.u.log.Error("recording upload failed; the local spool keeps the recording and the upload is retried", "session", up.id, "err", err)
-	if up.u.opt.Events != nil {
-		data := map[string]any{"session_id": up.id, "cause": err.Error(), "stored_bytes": up.done}
-		if aerr := up.u.opt.Events(context.WithoutCancel(up.u.ctx), EventUploadFailed, up.id, data); aerr != nil {
-			up.u.log.Error("audit event not written", "type", EventUploadFailed, "err", aerr)
-		}
-	}
+	data := map[string]any{"session_id": up.id, "cause": err.Error(), "stored_bytes": up.done}
+	up.u.report(context.WithoutCancel(up.u.ctx), EventUploadFailed, up.id, data)
 }
 
 // Finish stops following and stores the finished recording in the
