@@ -246,9 +246,9 @@ func TestUploadFailureWhileDatabaseDownAuditedLater(t *testing.T) {
 	}
 	objects.Stop()
 	// The next upload fails, and its event cannot be written: held.
-	for deadline = time.Now().Add(30 * time.Second); !gateway.AuditPending(b.gw); {
+	for deadline = time.Now().Add(30 * time.Second); !gateway.AuditHeld(b.gw, recstore.EventUploadFailed); {
 		if time.Now().After(deadline) {
-			t.Fatal("no audit event held after the upload failed with the database down")
+			t.Fatalf("recording.upload_failed not held with the database down (held: %v)", gateway.AuditPending(b.gw))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

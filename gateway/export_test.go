@@ -59,6 +59,18 @@ func AuditPending(s *Server) bool {
 	return s.held.pending()
 }
 
+// AuditHeld returns whether an event of type typ is held for the store.
+func AuditHeld(s *Server, typ string) bool {
+	s.held.mu.Lock()
+	defer s.held.mu.Unlock()
+	for _, e := range s.held.held {
+		if e.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
 // SyncBuffer is the log sink for several goroutines that the package's own
 // tests use, lent to the end-to-end tests.
 type SyncBuffer = syncBuffer
