@@ -117,7 +117,7 @@ func TestPostgresDownRefusalsAuditedLater(t *testing.T) {
 		t.Fatalf("after the database came back: %d %q %q", code, out, errOut)
 	}
 	rep, err := r.Verify(context.Background(), b.data)
-	if err != nil || len(rep.Problems) > 0 {
+	if err != nil || len(rep.Problems) > 0 || rep.Recordings == 0 {
 		t.Fatalf("audit verify: %v %v", err, rep.Problems)
 	}
 }
@@ -297,8 +297,15 @@ func TestUploadFailureWhileDatabaseDownAuditedLater(t *testing.T) {
 		t.Fatalf("the session did not run to its end through the outage: %q", out)
 	}
 	b.waitSessionEnded(live.ID)
+	// The final object replaces the spool: verify reads it from S3.
+	waitFinal(t, objects, key)
+	stored, err := recstore.OpenS3(objects.Config("recordings/"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetRecordings(stored)
 	rep, err := r.Verify(context.Background(), b.data)
-	if err != nil || len(rep.Problems) > 0 {
+	if err != nil || len(rep.Problems) > 0 || rep.Recordings == 0 {
 		t.Fatalf("audit verify: %v %v", err, rep.Problems)
 	}
 }
