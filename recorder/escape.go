@@ -157,7 +157,7 @@ func appendEscapedScan(dst, p []byte, h *heldRune, blocks bool) []byte {
 }
 
 // maskBlocks is how many 32-byte blocks appendEscaped has marked at a time:
-// 4 KiB of output, 512 bytes of masks on the stack.
+// 4 KiB of input, 512 bytes of masks on the stack.
 const maskBlocks = 128
 
 // appendUnsafe appends p[i], a byte jsonSafe rejects, escaped: an ASCII

@@ -127,9 +127,10 @@ func (w *Writer) event(kind byte, p []byte, h *heldRune) error {
 const (
 	// escapeSlack and the factor 6 bound what appendEscaped makes of n
 	// bytes: at most six bytes each (a control byte becomes \u00XX),
-	// and at most 13 more when a rune held from the last chunk is
-	// completed (four bytes) or given up (U+FFFD for each of its three
-	// bytes).
+	// and at most 9 more when a rune held from the last chunk is given
+	// up (U+FFFD for each of its three bytes); completing it adds at
+	// most 3 bytes for the one byte that completes it, within the six.
+	// TestEscapeStaysWithinInPlaceBound finds the worst case to be 9.
 	escapeSlack = 16
 	// inPlaceMin is the least input escaped in place; when the buffer
 	// has room for less, the rest goes through w.buf and write.
