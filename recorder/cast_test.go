@@ -365,6 +365,27 @@ func TestWriteErrorIsSticky(t *testing.T) {
 	}
 }
 
+// A write that failed on the writer's goroutine is returned by the next
+// call, even one that would write nothing yet (a rune's first byte, held
+// for the next chunk): every call after the first error returns it.
+func TestRuneFragmentAfterWriteErrorReturnsIt(t *testing.T) {
+	w, f := openedWriter(t, time.Hour)
+	f.Close() // the disk is gone
+	// A full buffer is handed to the writer's goroutine, which fails; the
+	// call may or may not see that yet.
+	_ = w.Output(bytes.Repeat([]byte("x"), bufferSize))
+	deadline := time.Now().Add(20 * time.Second)
+	for w.bw.Err() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the writer's goroutine did not fail")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := w.Output([]byte("\xe2")); err == nil || !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Output of a rune's first byte after a write error: %v", err)
+	}
+}
+
 func TestFlusherReportsWriteError(t *testing.T) {
 	w, f := openedWriter(t, time.Millisecond)
 	f.Close()

@@ -77,6 +77,12 @@ func (w *Writer) event(kind byte, p []byte, h *heldRune) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
+	// A write that failed on the spool's goroutine is returned now, even
+	// by a call that would write nothing yet (a held rune's first byte).
+	if err := w.bw.Err(); err != nil {
+		w.fail(err)
+		return w.err
+	}
 	if len(p) == 0 || h.absorbs(p) {
 		return nil
 	}
@@ -84,10 +90,6 @@ func (w *Writer) event(kind byte, p []byte, h *heldRune) error {
 	// apart and copied in: on bulk output that copy cost as much as a
 	// tenth of the escaping. A buffer of the size the event needs is
 	// taken before the prefix goes in.
-	if err := w.bw.Err(); err != nil {
-		w.fail(err)
-		return w.err
-	}
 	w.bw.room(len(p) + escapeSlack)
 	w.write(w.appendPrefix(w.buf[:0], kind))
 	for len(p) > 0 && w.err == nil {
