@@ -233,20 +233,14 @@ func TestUploadFailureWhileDatabaseDownAuditedLater(t *testing.T) {
 	done := b.startSlow(testCtx(t))
 	live := b.liveSession("alice")
 	key, _ := recstore.Key("recordings/", live.RecordingPath)
-	deadline := time.Now().Add(60 * time.Second)
-	for len(objects.Objects(key+".parts/")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no segment before the outage")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitSegment(t, objects, key)
 	halted := time.Now()
 	if err := pg.Halt(); err != nil {
 		t.Fatal(err)
 	}
 	objects.Stop()
 	// The next upload fails, and its event cannot be written: held.
-	for deadline = time.Now().Add(30 * time.Second); !gateway.AuditHeld(b.gw, recstore.EventUploadFailed); {
+	for deadline := time.Now().Add(30 * time.Second); !gateway.AuditHeld(b.gw, recstore.EventUploadFailed); {
 		if time.Now().After(deadline) {
 			t.Fatalf("recording.upload_failed not held with the database down (held: %v)", gateway.AuditPending(b.gw))
 		}
@@ -264,7 +258,7 @@ func TestUploadFailureWhileDatabaseDownAuditedLater(t *testing.T) {
 	defer r.Close()
 	var failed []audit.Event
 	var all []audit.Event
-	for deadline = time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		all, err = r.Events(context.Background(), 0, 100000)
 		failed = failed[:0]
 		for _, e := range all {

@@ -71,6 +71,20 @@ func readStored(t *testing.T, st recstore.Store, rel string) []byte {
 
 func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
+// waitSegment waits until the store holds a segment of the live
+// recording at key: the upload is under way, and an outage from now on
+// interrupts it.
+func waitSegment(t *testing.T, srv *s3test.Server, key string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for len(srv.Objects(key+".parts/")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no segment before the outage")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // waitFinal waits until the store holds exactly one object for the
 // recording, and nothing else, and returns its key.
 func waitFinal(t *testing.T, srv *s3test.Server, key string) {
@@ -203,13 +217,7 @@ func TestRecordingS3OutageMidSession(t *testing.T) {
 	done := b.startSlow(testCtx(t))
 	live := b.liveSession("alice")
 	key, _ := recstore.Key("recordings/", live.RecordingPath)
-	deadline := time.Now().Add(60 * time.Second)
-	for len(srv.Objects(key+".parts/")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no segment before the outage")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitSegment(t, srv, key)
 	srv.Stop()
 	b.waitEvent(recstore.EventUploadFailed, live.ID)
 	out := <-done

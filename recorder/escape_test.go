@@ -181,8 +181,12 @@ func TestSafe8AgreesWithTable(t *testing.T) {
 }
 
 func BenchmarkEscape(b *testing.B) {
-	line := []byte("drwxr-xr-x  2 root root 4096 Mar 14 15:09 \x1b[01;34mcafé\x1b[0m \"q\"\r\n")
-	chunk := bytes.Repeat(line, 32<<10/len(line)+1)[:32<<10]
+	benchEscape(b, "drwxr-xr-x  2 root root 4096 Mar 14 15:09 \x1b[01;34mcafé\x1b[0m \"q\"\r\n")
+}
+
+// benchEscape escapes 32 KiB chunks of line repeated.
+func benchEscape(b *testing.B, line string) {
+	chunk := bytes.Repeat([]byte(line), 32<<10/len(line)+1)[:32<<10]
 	var dst []byte
 	var h heldRune
 	b.SetBytes(int64(len(chunk)))

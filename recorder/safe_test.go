@@ -107,12 +107,5 @@ func TestEscapeBlockScanAgreesWithPortable(t *testing.T) {
 // BenchmarkEscapePlainText: lines of printable ASCII, as in the
 // throughput benchmark's file (logs, listings).
 func BenchmarkEscapePlainText(b *testing.B) {
-	line := []byte("warden throughput line of text 0123456789 warden throughput line of text 0123456789 \n")
-	chunk := bytes.Repeat(line, 32<<10/len(line)+1)[:32<<10]
-	var dst []byte
-	var h heldRune
-	b.SetBytes(int64(len(chunk)))
-	for b.Loop() {
-		dst = appendEscaped(dst[:0], chunk, &h)
-	}
+	benchEscape(b, "warden throughput line of text 0123456789 warden throughput line of text 0123456789 \n")
 }
