@@ -103,35 +103,10 @@ func appendEscapedScan(dst, p []byte, h *heldRune, blocks bool) []byte {
 		h.n = copy(h.b[:], h.b[1:h.n])
 	}
 	i := 0
-	var masks [maskBlocks]uint32
-	for blocks && len(p)-i >= 2*32 {
-		// A window at a time: the block scan marks the bytes to escape,
-		// and only those are visited; the runs between them are copied
-		// whole. A rune may run past the window's end: the next window
-		// starts after it.
-		win := p[i:min(len(p), i+maskBlocks*32)]
-		nb := unsafeMasks(win, masks[:])
-		if nb == 0 {
-			break
-		}
-		base, end := i, i+nb*32
-		for k, m := range masks[:nb] {
-			for ; m != 0; m &= m - 1 {
-				q := base + 32*k + bits.TrailingZeros32(m)
-				if q < i {
-					continue // a continuation byte of a rune already copied
-				}
-				dst = append(dst, p[i:q]...)
-				var held bool
-				dst, i, held = appendUnsafe(dst, p, q, h)
-				if held {
-					return dst
-				}
-			}
-		}
-		if i < end {
-			dst = append(dst, p[i:end]...)
-			i = end
+	if blocks && len(p) >= 2*32 {
+		i, dst = appendEscapedBlocks(dst, p, h)
+		if i < 0 {
+			return dst // a rune held at the end of p
 		}
 	}
 	for i < len(p) {
@@ -154,6 +129,45 @@ func appendEscapedScan(dst, p []byte, h *heldRune, blocks bool) []byte {
 		}
 	}
 	return dst
+}
+
+// appendEscapedBlocks is appendEscaped's way through p with the block scan,
+// a window at a time: the scan marks the bytes to escape, and only those
+// are visited; the runs between them are copied whole. A rune may run past
+// the window's end: the next window starts after it. It returns where the
+// portable loop goes on (fewer than two blocks left, or no scan), or -1 if
+// a rune cut at the end of p was held. The masks live here, not in
+// appendEscaped, so that a keystroke's event does not clear them.
+func appendEscapedBlocks(dst, p []byte, h *heldRune) (int, []byte) {
+	var masks [maskBlocks]uint32
+	i := 0
+	for len(p)-i >= 2*32 {
+		win := p[i:min(len(p), i+maskBlocks*32)]
+		nb := unsafeMasks(win, masks[:])
+		if nb == 0 {
+			break
+		}
+		base, end := i, i+nb*32
+		for k, m := range masks[:nb] {
+			for ; m != 0; m &= m - 1 {
+				q := base + 32*k + bits.TrailingZeros32(m)
+				if q < i {
+					continue // a continuation byte of a rune already copied
+				}
+				dst = append(dst, p[i:q]...)
+				var held bool
+				dst, i, held = appendUnsafe(dst, p, q, h)
+				if held {
+					return -1, dst
+				}
+			}
+		}
+		if i < end {
+			dst = append(dst, p[i:end]...)
+			i = end
+		}
+	}
+	return i, dst
 }
 
 // maskBlocks is how many 32-byte blocks appendEscaped has marked at a time:
