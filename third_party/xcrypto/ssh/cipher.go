@@ -151,6 +151,10 @@ type streamPacketCipher struct {
 	packetData  []byte
 	macResult   []byte
 	bigData     *[]byte // Warden patch: packetData while large (packetbuf_warden.go)
+	// Warden patch: the packet being written, laid out whole for one Write,
+	// and that buffer while large (packetbuf_warden.go).
+	writeData []byte
+	bigWrite  *[]byte
 }
 
 // readCipherPacket reads and decrypt a single packet from the reader argument.
@@ -276,32 +280,36 @@ func (s *streamPacketCipher) writeCipherPacket(seqNum uint32, w io.Writer, rand 
 		s.cipher.XORKeyStream(s.prefix[:], s.prefix[:])
 	}
 
-	s.cipher.XORKeyStream(packet, packet)
-	s.cipher.XORKeyStream(padding, padding)
-
-	if s.mac != nil && s.etm {
-		// For EtM algorithms, packet and padding must be encrypted
-		s.mac.Write(packet)
-		s.mac.Write(padding)
+	// Warden patch: prefix, encrypted packet, padding and MAC are laid out
+	// in one buffer and go out in one Write, so that the transport sends a
+	// bulk packet in one system call, not three (upstream writes each
+	// piece in turn and encrypts the caller's packet in place; here the
+	// keystream is XORed into the buffer instead, so no byte is copied
+	// twice). A large buffer is given back once the packet is written
+	// (packetbuf_warden.go).
+	macSize := 0
+	if s.mac != nil {
+		macSize = s.mac.Size()
 	}
-
-	if _, err := w.Write(s.prefix[:]); err != nil {
-		return err
-	}
-	if _, err := w.Write(packet); err != nil {
-		return err
-	}
-	if _, err := w.Write(padding); err != nil {
-		return err
-	}
+	buf := packetBuffer(&s.writeData, &s.bigWrite, prefixLen+len(packet)+paddingLength+macSize)
+	defer releasePacketBuffer(&s.bigWrite)
+	copy(buf, s.prefix[:])
+	enc := buf[prefixLen : prefixLen+len(packet)+paddingLength]
+	s.cipher.XORKeyStream(enc[:len(packet)], packet)
+	s.cipher.XORKeyStream(enc[len(packet):], padding)
 
 	if s.mac != nil {
-		s.macResult = s.mac.Sum(s.macResult[:0])
-		if _, err := w.Write(s.macResult); err != nil {
-			return err
+		if s.etm {
+			// For EtM algorithms, packet and padding must be encrypted
+			s.mac.Write(enc)
 		}
+		s.macResult = s.mac.Sum(s.macResult[:0])
+		copy(buf[prefixLen+len(enc):], s.macResult)
 	}
 
+	if _, err := w.Write(buf); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -341,24 +349,28 @@ func (c *gcmCipher) writeCipherPacket(seqNum uint32, w io.Writer, rand io.Reader
 	}
 
 	length := uint32(len(packet) + int(padding) + 1)
-	binary.BigEndian.PutUint32(c.prefix[:], length)
-	if _, err := w.Write(c.prefix[:]); err != nil {
-		return err
-	}
 
 	// Warden patch: a large buffer is given back once the packet is
-	// written (packetbuf_warden.go). Room for the tag: Seal must not
-	// allocate.
-	buf := packetBuffer(&c.buf, &c.big, int(length)+gcmTagSize)[:length]
+	// written (packetbuf_warden.go). The length prefix, the sealed packet
+	// and its tag are laid out in one buffer and go out in one Write:
+	// upstream writes the prefix first, and the transport's buffered
+	// writer then sends a bulk packet in two system calls (a 4 KiB piece,
+	// then the rest), two TCP segments and two wake-ups of the reader for
+	// every 32 KiB. Room for the tag: Seal must not allocate.
+	buf := packetBuffer(&c.buf, &c.big, 4+int(length)+gcmTagSize)
 	defer releasePacketBuffer(&c.big)
 
-	buf[0] = padding
-	copy(buf[1:], packet)
-	if _, err := io.ReadFull(rand, buf[1+len(packet):]); err != nil {
+	binary.BigEndian.PutUint32(buf, length)
+	body := buf[4 : 4+length]
+	body[0] = padding
+	copy(body[1:], packet)
+	if _, err := io.ReadFull(rand, body[1+len(packet):]); err != nil {
 		return err
 	}
-	buf = c.aead.Seal(buf[:0], c.iv, buf, c.prefix[:])
-	if _, err := w.Write(buf); err != nil {
+	// The prefix is the additional data; the sealed body (and its tag)
+	// overwrite the plaintext in place, right after it.
+	sealed := c.aead.Seal(body[:0], c.iv, body, buf[:4])
+	if _, err := w.Write(buf[:4+len(sealed)]); err != nil {
 		return err
 	}
 	c.incIV()
