@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/rand"
+	"encoding/binary"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"testing"
 )
@@ -136,6 +138,145 @@ func BenchmarkTransportWriteTCP(b *testing.B) {
 			b.StopTimer()
 			conn.Close()
 			<-drained
+		})
+	}
+}
+
+// upstreamWriteGCM and upstreamWriteStream are x/crypto v0.59.0's
+// writeCipherPacket for AES-GCM and the stream ciphers, as they were
+// before the patch (several Writes; the stream cipher encrypts packet in
+// place), kept here as the reference the patched code must match byte
+// for byte.
+func upstreamWriteGCM(c *gcmCipher, w io.Writer, rand io.Reader, packet []byte) error {
+	padding := byte(packetSizeMultiple - (1+len(packet))%packetSizeMultiple)
+	if padding < 4 {
+		padding += packetSizeMultiple
+	}
+	length := uint32(len(packet) + int(padding) + 1)
+	var prefix [4]byte
+	binary.BigEndian.PutUint32(prefix[:], length)
+	if _, err := w.Write(prefix[:]); err != nil {
+		return err
+	}
+	buf := make([]byte, length)
+	buf[0] = padding
+	copy(buf[1:], packet)
+	if _, err := io.ReadFull(rand, buf[1+len(packet):]); err != nil {
+		return err
+	}
+	buf = c.aead.Seal(buf[:0], c.iv, buf, prefix[:])
+	if _, err := w.Write(buf); err != nil {
+		return err
+	}
+	c.incIV()
+	return nil
+}
+
+func upstreamWriteStream(s *streamPacketCipher, seqNum uint32, w io.Writer, rand io.Reader, packet []byte) error {
+	aadlen := 0
+	if s.mac != nil && s.etm {
+		aadlen = 4
+	}
+	paddingLength := packetSizeMultiple - (prefixLen+len(packet)-aadlen)%packetSizeMultiple
+	if paddingLength < 4 {
+		paddingLength += packetSizeMultiple
+	}
+	length := len(packet) + 1 + paddingLength
+	var prefix [prefixLen]byte
+	binary.BigEndian.PutUint32(prefix[:], uint32(length))
+	prefix[4] = byte(paddingLength)
+	padding := make([]byte, paddingLength)
+	if _, err := io.ReadFull(rand, padding); err != nil {
+		return err
+	}
+	var seq [4]byte
+	if s.mac != nil {
+		s.mac.Reset()
+		binary.BigEndian.PutUint32(seq[:], seqNum)
+		s.mac.Write(seq[:])
+		if s.etm {
+			s.cipher.XORKeyStream(prefix[4:5], prefix[4:5])
+		}
+		s.mac.Write(prefix[:])
+		if !s.etm {
+			s.mac.Write(packet)
+			s.mac.Write(padding)
+		}
+	}
+	if !(s.mac != nil && s.etm) {
+		s.cipher.XORKeyStream(prefix[:], prefix[:])
+	}
+	s.cipher.XORKeyStream(packet, packet)
+	s.cipher.XORKeyStream(padding, padding)
+	if s.mac != nil && s.etm {
+		s.mac.Write(packet)
+		s.mac.Write(padding)
+	}
+	for _, b := range [][]byte{prefix[:], packet, padding} {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	if s.mac != nil {
+		if _, err := w.Write(s.mac.Sum(nil)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestPacketsAsUpstreamWroteThem: with the same keys and the same padding
+// bytes, the patched AES-GCM and stream ciphers put on the wire exactly
+// the bytes upstream's code did, packet after packet (the GCM nonce and the
+// CTR keystream carry on from one packet to the next, so a packet that
+// used either wrongly would show in those after it).
+func TestPacketsAsUpstreamWroteThem(t *testing.T) {
+	kr := &kexResult{Hash: crypto.SHA256}
+	sizes := []int{1, 15, 16, 17, 40, 1023, 1024, 1025, 4095, 4096, 32 << 10, 32<<10 + 9, 200000, 3}
+	for _, algs := range []DirectionAlgorithms{
+		{Cipher: CipherAES128GCM},
+		{Cipher: CipherAES256GCM},
+		{Cipher: CipherAES128CTR, MAC: HMACSHA256},
+		{Cipher: CipherAES192CTR, MAC: HMACSHA1},
+		{Cipher: CipherAES256CTR, MAC: HMACSHA256ETM},
+		{Cipher: CipherAES128CTR, MAC: HMACSHA512ETM},
+	} {
+		t.Run(algs.Cipher+"/"+algs.MAC, func(t *testing.T) {
+			algs.compression = compressionNone
+			patched, err := newPacketCipher(clientKeys, algs, kr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := newPacketCipher(clientKeys, algs, kr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The same padding bytes on both sides: two readers of one seed.
+			seed := [32]byte{7}
+			randP, randR := mrand.NewChaCha8(seed), mrand.NewChaCha8(seed)
+			var got, want bytes.Buffer
+			for seq, n := range sizes {
+				p := make([]byte, n)
+				rand.Read(p)
+				if err := patched.writeCipherPacket(uint32(seq), &got, randP, p); err != nil {
+					t.Fatal(err)
+				}
+				p = bytes.Clone(p)
+				switch r := ref.(type) {
+				case *gcmCipher:
+					err = upstreamWriteGCM(r, &want, randR, p)
+				case *streamPacketCipher:
+					err = upstreamWriteStream(r, uint32(seq), &want, randR, p)
+				default:
+					t.Fatalf("unexpected cipher %T", r)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got.Bytes(), want.Bytes()) {
+					t.Fatalf("packet %d (%d bytes): the patched cipher wrote other bytes than upstream", seq, n)
+				}
+			}
 		})
 	}
 }
