@@ -45,36 +45,123 @@ func (pgDriver) Open(dsn string) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return wrapPgConn(c)
+}
+
+// OpenConnector makes database/sql connect with the context of the call
+// that needs the connection: through Open, pgx connected with
+// context.Background(), so a new connection to a server that accepts and
+// then never answers (a frozen host) waited for ever, whatever deadline
+// the caller had.
+func (pgDriver) OpenConnector(dsn string) (driver.Connector, error) {
+	dc, ok := stdlib.GetDefaultDriver().(driver.DriverContext)
+	if !ok {
+		return nil, fmt.Errorf("audit: pgx's driver %T has no connector", stdlib.GetDefaultDriver())
+	}
+	inner, err := dc.OpenConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return pgConnector{inner}, nil
+}
+
+// pgConnector connects through pgx's connector and wraps each connection.
+type pgConnector struct{ inner driver.Connector }
+
+func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.inner.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return wrapPgConn(conn)
+}
+
+func (pgConnector) Driver() driver.Driver { return pgDriver{} }
+
+func wrapPgConn(c driver.Conn) (driver.Conn, error) {
 	in, ok := c.(pgInner)
 	if !ok {
 		c.Close()
 		return nil, fmt.Errorf("audit: pgx connection %T lacks a database/sql interface", c)
 	}
-	return pgConn{in}, nil
+	return &pgConn{pgInner: in}, nil
 }
 
-// pgConn rewrites every statement with pgSQL before pgx sees it.
-type pgConn struct{ pgInner }
-
-func (c pgConn) Prepare(q string) (driver.Stmt, error) { return c.pgInner.Prepare(pgSQL(q)) }
-
-func (c pgConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	return c.pgInner.PrepareContext(ctx, pgSQL(q))
+// pgConn rewrites every statement with pgSQL before pgx sees it, and runs
+// the statements of a transaction under the transaction's context.
+//
+// Why the second: database/sql runs tx.Exec and tx.Query with
+// context.Background(), so a transaction begun with a deadline (the
+// audit writer's, writer.go) still had statements that could wait for
+// ever on a server that hangs with its sockets open (a stuck disk, a
+// frozen host): the kernel acknowledges what is sent and no error ever
+// comes. The deadline then bounded only BEGIN and COMMIT, and the writer,
+// with every session end and heartbeat queued behind it, stopped for good.
+// A statement that brings a context of its own that can end keeps it.
+//
+// database/sql uses a driver connection from one goroutine at a time (its
+// own rollback on a cancelled context waits for the statement in flight
+// first), so txCtx needs no lock.
+type pgConn struct {
+	pgInner
+	txCtx context.Context // the open transaction's context; nil outside one
 }
 
-func (c pgConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	return c.pgInner.ExecContext(ctx, pgSQL(q), args)
+func (c *pgConn) Prepare(q string) (driver.Stmt, error) { return c.pgInner.Prepare(pgSQL(q)) }
+
+func (c *pgConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	return c.pgInner.PrepareContext(c.stmtCtx(ctx), pgSQL(q))
 }
 
-func (c pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.pgInner.QueryContext(ctx, pgSQL(q), args)
+func (c *pgConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	return c.pgInner.ExecContext(c.stmtCtx(ctx), pgSQL(q), args)
+}
+
+func (c *pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.pgInner.QueryContext(c.stmtCtx(ctx), pgSQL(q), args)
+}
+
+// BeginTx notes the transaction's context for its statements (stmtCtx).
+func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	tx, err := c.pgInner.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.txCtx = ctx
+	return pgTx{Tx: tx, c: c}, nil
+}
+
+// stmtCtx is the context a statement runs under: its own, unless that can
+// never end (database/sql's context.Background() for tx.Exec and tx.Query)
+// and a transaction is open, whose context then bounds it.
+func (c *pgConn) stmtCtx(ctx context.Context) context.Context {
+	if ctx.Done() == nil && c.txCtx != nil {
+		return c.txCtx
+	}
+	return ctx
+}
+
+// pgTx forgets the transaction's context once it has ended.
+type pgTx struct {
+	driver.Tx
+	c *pgConn
+}
+
+func (t pgTx) Commit() error {
+	defer func() { t.c.txCtx = nil }()
+	return t.Tx.Commit()
+}
+
+func (t pgTx) Rollback() error {
+	defer func() { t.c.txCtx = nil }()
+	return t.Tx.Rollback()
 }
 
 // CheckNamedValue stores a Go bool as SQLite does, the integer 1 or 0:
 // the schema's flags are INTEGER columns on both drivers (migrate_pg.go),
 // and pgx would refuse a bool for one. database/sql asks this for the
 // arguments of prepared statements too.
-func (c pgConn) CheckNamedValue(nv *driver.NamedValue) error {
+func (c *pgConn) CheckNamedValue(nv *driver.NamedValue) error {
 	if b, ok := nv.Value.(bool); ok {
 		nv.Value = int64(0)
 		if b {

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -46,6 +47,9 @@ type Options struct {
 	// CloseOrphans ends. "" (CLI commands, single-node tests) means no
 	// node: CloseOrphans then ends every open session.
 	NodeID string
+	// WriteTimeout bounds each transaction of the writer on PostgreSQL
+	// (writer.go); 0 means writeTxTimeout. Tests shorten it.
+	WriteTimeout time.Duration
 }
 
 // Store is the gateway's handle on DATA/warden.db. One goroutine owns the
@@ -65,8 +69,10 @@ type Store struct {
 	closed bool
 	done   chan struct{} // closed when the writer goroutine has exited
 	tip    chainTip      // the chain head; owned by the writer goroutine
-	log    *slog.Logger
-	idx    *indexer // the output indexer; nil unless Options.OutputIndex
+	// txTimeout bounds a writer transaction on PostgreSQL (commitTx).
+	txTimeout time.Duration
+	log       *slog.Logger
+	idx       *indexer // the output indexer; nil unless Options.OutputIndex
 	// indexMu serialises IndexSession (the indexer's and any caller's).
 	indexMu sync.Mutex
 
@@ -152,6 +158,8 @@ func startStore(ctx context.Context, dataDir string, wdb *sql.DB, d *dialect, op
 		wdb:  wdb,
 		ops:  make(chan *op, queueSize),
 		done: make(chan struct{}),
+
+		txTimeout: cmp.Or(opt.WriteTimeout, writeTxTimeout),
 	}
 	s.d = d
 	if s.now == nil {

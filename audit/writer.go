@@ -5,9 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 const (
+	// writeTxTimeout bounds one batch's transaction on PostgreSQL (commitTx).
+	// A batch is at most maxBatch small writes that take milliseconds; the
+	// bound is for a server that stopped answering, and matches the 15 s
+	// after which a node cut off from its store ends its sessions.
+	writeTxTimeout = 15 * time.Second
 	// queueSize is how many writes may wait for the writer before callers
 	// block in the queue.
 	queueSize = 1024
@@ -102,6 +108,18 @@ func (s *Store) commit(batch []*op) {
 // applies to the whole batch.
 func (s *Store) commitTx(batch []*op, results []error) error {
 	ctx := context.Background() // the writer answers to no single caller
+	if s.d.postgres {
+		// A server that hangs with its sockets open (a stuck disk, a
+		// frozen host) returns no error, ever: without a deadline the
+		// writer, and every session end, heartbeat and event queued behind
+		// it, waited for good, and SIGTERM never finished. With one, the
+		// batch fails, its writers fail closed as on any store error, and
+		// a node's heartbeat fails too, so that its cut-off ends its
+		// sessions (pgConn runs the statements under this context).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.txTimeout)
+		defer cancel()
+	}
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("audit: begin: %w", err)

@@ -67,6 +67,12 @@ func (r *endRetrier) add(id string, end audit.SessionEnd, done func(sealed bool)
 	}
 }
 
+// UnclosedRows reports how many sessions ended without their row closed:
+// the store did not take the end, and the retries had not got it in yet.
+// After Serve returned, the next start's CloseOrphans closes those rows as
+// interrupted.
+func (s *Server) UnclosedRows() int { return s.ends.len() }
+
 // len reports how many ends wait.
 func (r *endRetrier) len() int {
 	r.mu.Lock()

@@ -346,7 +346,13 @@ func (r *running) serve(ctx context.Context, ln net.Listener) error {
 	if serr := r.store.NodeStopped(context.WithoutCancel(ctx)); serr != nil {
 		r.log.Error("node stop not recorded", "err", serr)
 	}
-	r.log.Info("gateway stopped; every session row ended")
+	// A store that failed or hung through the drain did not take every
+	// session's end: say so, rather than claim the rows are closed.
+	if n := r.srv.UnclosedRows(); n > 0 {
+		r.log.Warn("gateway stopped; session rows left open because the store did not take their ends: the next start closes them as interrupted", "sessions", n)
+	} else {
+		r.log.Info("gateway stopped; every session row ended")
+	}
 	return err
 }
 
