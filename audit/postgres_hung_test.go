@@ -116,16 +116,8 @@ func TestPostgresWriterGivesUpOnFrozenServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL server of its own")
 	}
-	srv, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Thaw(); _ = srv.Stop() })
+	srv, dsn := pgtest.Own(t)
 	ctx := context.Background()
-	dsn, err := srv.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	s, err := Open(ctx, dir, Options{Backend: Backend{Driver: DriverPostgres, DSN: dsn}, WriteTimeout: time.Second})
 	if err != nil {

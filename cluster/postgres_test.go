@@ -197,16 +197,8 @@ func TestPostgresPayloadsCannotBreakOut(t *testing.T) {
 // listens to every topic again (one subscribed while down included), and
 // the DSN's password never reaches the log.
 func TestPostgresListenerSurvivesRestart(t *testing.T) {
-	srv, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() }) // after the buses close (cleanups run last first)
+	srv, dsn := pgtest.Own(t) // stopped after the buses close (cleanups run last first)
 	ctx := context.Background()
-	dsn, err := srv.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := &logBuf{}
 	a, b := openBus(t, dsn, log, 0), openBus(t, dsn, nil, 0)
 	resyncs := make(chan struct{}, 10)
@@ -225,7 +217,7 @@ func TestPostgresListenerSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = b.Publish(pctx, "kill", []byte("while down"))
+	err := b.Publish(pctx, "kill", []byte("while down"))
 	cancel()
 	if err == nil {
 		t.Fatal("Publish succeeded with the server down")

@@ -16,6 +16,7 @@ import (
 	"github.com/warden-gw/warden/cluster"
 	"github.com/warden-gw/warden/exceptions"
 	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/internal/pgtest"
 	"github.com/warden-gw/warden/internal/sshtest"
 	"github.com/warden-gw/warden/jit"
 	"github.com/warden-gw/warden/policy"
@@ -36,7 +37,7 @@ type clusterPair struct {
 // database), as warden serve runs them.
 func newClusterPair(t *testing.T, pgBus bool) *clusterPair {
 	t.Helper()
-	_, dsn := pgDatabase(t)
+	_, dsn := pgtest.Own(t)
 	if pgBus {
 		busOf := func() cluster.Bus {
 			bus, err := cluster.Open(context.Background(), dsn, cluster.Options{})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/gateway"
+	"github.com/warden-gw/warden/internal/pgtest"
 	"github.com/warden-gw/warden/internal/s3test"
 	"github.com/warden-gw/warden/internal/storetest"
 	"github.com/warden-gw/warden/recstore"
@@ -76,7 +77,7 @@ func TestDatabaseDiskFullRefusalsAuditedLater(t *testing.T) {
 // the test): the refusals while it is down reach the chain once it is
 // back, and the chain verifies on the server.
 func TestPostgresDownRefusalsAuditedLater(t *testing.T) {
-	srv, dsn := pgDatabase(t)
+	srv, dsn := pgtest.Own(t)
 	backend := audit.Backend{Driver: audit.DriverPostgres, DSN: dsn}
 	b := newTestbed(t, bedOptions{
 		store: func(o *audit.Options) { o.Backend, o.NodeID = backend, "gw-a" },
@@ -219,7 +220,7 @@ func checkHeldRefusals(t *testing.T, b *testbed, events eventLister, filled, fre
 // audit.delayed follows it. Before, the uploader appended it itself, and a
 // database that was away lost it to a log line.
 func TestUploadFailureWhileDatabaseDownAuditedLater(t *testing.T) {
-	pg, dsn := pgDatabase(t)
+	pg, dsn := pgtest.Own(t)
 	backend := audit.Backend{Driver: audit.DriverPostgres, DSN: dsn}
 	objects := s3test.Start(t)
 	b := newTestbed(t, bedOptions{

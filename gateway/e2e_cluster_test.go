@@ -34,7 +34,7 @@ import (
 // without, both share one in-process bus (busA == busB).
 func nodePair(t *testing.T, optA, optB bedOptions, pg bool) (a, b *testbed, busA, busB *nodeBus) {
 	t.Helper()
-	_, dsn := pgDatabase(t)
+	_, dsn := pgtest.Own(t)
 	open := func() *nodeBus {
 		if !pg {
 			l := cluster.NewLocal()
@@ -397,20 +397,4 @@ func TestClusterDirectoryChangeAcrossNodes(t *testing.T) {
 	if n := len(a.events("identity.access_removed")) - removed; n != 1 {
 		t.Fatalf("%d identity.access_removed events for one leaver; the node that committed the change writes the one", n)
 	}
-}
-
-// pgDatabase starts a PostgreSQL server of the test's own, stopped when
-// the test ends, and creates a fresh database on it.
-func pgDatabase(t *testing.T) (srv *pgtest.Server, dsn string) {
-	t.Helper()
-	srv, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
-	dsn, err = srv.CreateDatabase(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, dsn
 }

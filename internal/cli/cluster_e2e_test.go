@@ -266,16 +266,7 @@ func TestClusterPostgresRestartUnderLoad(t *testing.T) {
 	}
 	// A server of its own: restarting the package's shared one would cut
 	// the other tests' connections.
-	srv, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
-	ctx := context.Background()
-	dsn, err := srv.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, dsn := pgtest.Own(t)
 	c := newClusterBed(t, dsn)
 
 	nodes := []*clusterNode{c.a, c.a, c.b, c.b}

@@ -28,16 +28,8 @@ func TestServeSIGTERMWithHungDatabase(t *testing.T) {
 		t.Skip("brings a PostgreSQL server of its own; runs once, in the SQLite pass")
 	}
 	b := newFaultBed(t)
-	srv, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Thaw(); _ = srv.Stop() })
+	srv, dsn := pgtest.Own(t)
 	ctx := context.Background()
-	dsn, err := srv.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dsnFile := filepath.Join(b.dir, "own-pg.dsn")
 	if err := os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600); err != nil {
 		t.Fatal(err)

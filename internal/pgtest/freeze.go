@@ -14,11 +14,21 @@ import (
 // as one on a stuck disk or in a swap storm does, while its sockets stay
 // open and the kernel still acknowledges what clients send. Unlike Halt,
 // no client sees an error: only its own deadlines end its waits. Like
-// Halt, it is for a server of a test's own (Start), never a Shared one.
-func (s *Server) Freeze() error { return s.signalAll(syscall.SIGSTOP) }
+// Halt, it is for a server of a test's own (Own), never a Shared one.
+// Stop thaws a frozen server first.
+func (s *Server) Freeze() error {
+	s.frozen.Store(true)
+	return s.signalAll(syscall.SIGSTOP)
+}
 
 // Thaw resumes a frozen server.
-func (s *Server) Thaw() error { return s.signalAll(syscall.SIGCONT) }
+func (s *Server) Thaw() error {
+	err := s.signalAll(syscall.SIGCONT)
+	if err == nil {
+		s.frozen.Store(false)
+	}
+	return err
+}
 
 // signalAll sends sig to the postmaster named in the data directory's
 // postmaster.pid and to its children, the backends (a process that forks

@@ -41,6 +41,7 @@ type Server struct {
 	admin    *sql.DB
 	n        atomic.Int64 // databases created
 	halted   atomic.Bool  // between Halt and Resume
+	frozen   atomic.Bool  // between Freeze and Thaw
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -220,6 +221,27 @@ func (s *Server) dsn(usr, pw, db string) string {
 	return u.String()
 }
 
+// Own starts a server of the test's own, for a test that halts, restarts
+// or freezes it (which would cut the other tests' connections to a Shared
+// one), stopped when the test ends, and creates a fresh database on it.
+func Own(t testing.TB) (*Server, string) {
+	t.Helper()
+	srv, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	dsn, err := srv.CreateDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, dsn
+}
+
 // CreateDatabase creates a new empty database owned by Role and returns a
 // DSN that connects to it as Role.
 func (s *Server) CreateDatabase(ctx context.Context) (string, error) {
@@ -234,12 +256,16 @@ func (s *Server) CreateDatabase(ctx context.Context) (string, error) {
 // more than once.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
+		if s.frozen.Load() {
+			// Stopped processes would not act on pg_ctl's signal.
+			s.stopErr = s.Thaw()
+		}
 		if s.admin != nil {
 			s.admin.Close()
 		}
 		out, err := s.run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", filepath.Join(s.dir, "data"))
 		if err != nil && !s.halted.Load() {
-			s.stopErr = fmt.Errorf("pgtest: pg_ctl stop: %w\n%s", err, out)
+			s.stopErr = errors.Join(s.stopErr, fmt.Errorf("pgtest: pg_ctl stop: %w\n%s", err, out))
 		}
 		s.stopErr = errors.Join(s.stopErr, os.RemoveAll(s.dir))
 	})
