@@ -3,13 +3,17 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/gateway"
 	"github.com/warden-gw/warden/internal/sshtest"
 	"github.com/warden-gw/warden/recorder"
 )
@@ -18,7 +22,10 @@ import (
 // by the output index once it has ended, its commands carry offsets into
 // its recording that a player can seek to, and its evidence checks out.
 func TestSessionOutputIndexedAndCommandsSeekable(t *testing.T) {
-	b := newTestbed(t, bedOptions{})
+	// Each reading of this clock is at least a microsecond after the one
+	// before, so a marker stamped by the clock after the event that showed
+	// its line can never share that event's time by luck.
+	b := newTestbed(t, bedOptions{configure: func(_ *testbed, o *gateway.Options) { o.Now = steppingClock() }})
 	p := b.alice.StartPTY(t, b.port, "root@web01", 100, 30)
 	p.Send("export PS1='PROMPT> '\r")
 	p.Expect(t, `PROMPT> $`, expectWait)
@@ -67,7 +74,15 @@ func TestSessionOutputIndexedAndCommandsSeekable(t *testing.T) {
 	}
 
 	// Each command's offset lies within the recording and they increase.
-	dur := castDuration(t, filepath.Join(b.data, filepath.FromSlash(s.RecordingPath)))
+	// More exactly, each is stamped where a player shows it: at the time
+	// its Enter reached the gateway, at or before the input event that
+	// carried it (readline's lines, settled at Enter), or at the output
+	// event that echoed it (the first line, typed before the shell read
+	// it). The clock steps, so a stamp read after either event would be
+	// later than it, and for exit, which the last output follows, past
+	// the recording's end.
+	events := castEvents(t, filepath.Join(b.data, filepath.FromSlash(s.RecordingPath)))
+	dur := events[len(events)-1].Time
 	cmds := b.commands(s.ID)
 	if len(cmds) != 4 {
 		t.Fatalf("commands %+v", shellRows(cmds))
@@ -78,6 +93,17 @@ func TestSessionOutputIndexedAndCommandsSeekable(t *testing.T) {
 			t.Fatalf("command %q offset %v: want increasing, within 0..%v", c.Command, derefOffset(c.Offset), dur)
 		}
 		prev = *c.Offset
+		atInput := slices.ContainsFunc(events, func(e recorder.Event) bool {
+			return e.Code == "i" && strings.Contains(e.Data, c.Command) && *c.Offset <= e.Time+5e-7
+		})
+		// Half a microsecond: the event's text and the offset's float
+		// may round differently; stepped stamps are a microsecond apart.
+		atEcho := slices.ContainsFunc(events, func(e recorder.Event) bool {
+			return e.Code == "o" && math.Abs(e.Time-*c.Offset) < 5e-7
+		})
+		if !atInput && !atEcho {
+			t.Errorf("command %q offset %v is neither at its input nor at an output event: %+v", c.Command, *c.Offset, events)
+		}
 	}
 	// sleep 1 ran for a second, and exit was typed after it.
 	if gap := *cmds[3].Offset - *cmds[2].Offset; gap < 1 {
@@ -93,8 +119,25 @@ func TestSessionOutputIndexedAndCommandsSeekable(t *testing.T) {
 	}
 }
 
-// castDuration returns the time of a cast's last event.
-func castDuration(t *testing.T, path string) float64 {
+// steppingClock is the wall clock, except that each reading is at least a
+// microsecond after the previous one.
+func steppingClock() func() time.Time {
+	var mu sync.Mutex
+	var last time.Time
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t := time.Now()
+		if next := last.Add(time.Microsecond); t.Before(next) {
+			t = next
+		}
+		last = t
+		return t
+	}
+}
+
+// castEvents returns a cast's events, in order.
+func castEvents(t *testing.T, path string) []recorder.Event {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -104,15 +147,18 @@ func castDuration(t *testing.T, path string) float64 {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	sc.Scan() // header
-	var last float64
+	var events []recorder.Event
 	for sc.Scan() {
 		ev, err := recorder.ParseEvent(sc.Bytes())
 		if err != nil {
 			t.Fatal(err)
 		}
-		last = ev.Time
+		events = append(events, ev)
 	}
-	return last
+	if err := sc.Err(); err != nil || len(events) == 0 {
+		t.Fatalf("cast %s: %v, %d events", path, err, len(events))
+	}
+	return events
 }
 
 // A file transfer has no player: its file operations are its command rows,

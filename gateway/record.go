@@ -211,6 +211,16 @@ func (r *sessionRecord) castOffset() *float64 {
 	return &s
 }
 
+// lastEventOffset is the time of the cast's last event, in seconds; nil
+// without a cast to seek in.
+func (r *sessionRecord) lastEventOffset() *float64 {
+	if !r.castOK() {
+		return nil
+	}
+	s := r.cast.LastEvent().Seconds()
+	return &s
+}
+
 // castErr applies recording.on_failure to a failed cast write.
 func (r *sessionRecord) castErr(err error) error {
 	if err == nil {
@@ -262,7 +272,9 @@ func (r *sessionRecord) onOutput(p []byte) error {
 		}
 	}
 	if r.lines != nil {
-		if err := r.logLines(r.lines.Output(p)); err != nil {
+		// Lines this output settled (it showed their echo) are stamped
+		// at its event, just written: a player seeking there shows them.
+		if err := r.logLines(r.lines.Output(p), r.lastEventOffset()); err != nil {
 			return err
 		}
 	}
@@ -271,6 +283,16 @@ func (r *sessionRecord) onOutput(p []byte) error {
 
 // input sees client→host bytes and returns what to send on.
 func (r *sessionRecord) input(p []byte) ([]byte, error) {
+	// Lines this chunk submits are stamped at the time it arrived, taken
+	// before its input event is written. Every later event, output that
+	// another goroutine writes meanwhile included, is stamped at or after
+	// it, so the marker lies inside the recording (its own input event
+	// follows when input is recorded). Taken after, it could fall past
+	// the recording's last event: exit's own logout had been written.
+	var at *float64
+	if r.lines != nil {
+		at = r.castOffset()
+	}
 	if r.recInput && r.castOK() {
 		if err := r.castErr(r.cast.Input(p)); err != nil {
 			return nil, err
@@ -278,7 +300,8 @@ func (r *sessionRecord) input(p []byte) ([]byte, error) {
 	}
 	if r.lines != nil {
 		var err error
-		if p, err = r.takeLines(r.lines.Forward(p)); err != nil {
+		lines, send := r.lines.Forward(p)
+		if p, err = r.takeLines(at, lines, send); err != nil {
 			return nil, err
 		}
 	}
@@ -287,16 +310,16 @@ func (r *sessionRecord) input(p []byte) ([]byte, error) {
 
 // takeLines logs the lines of a chunk of input, handles a denied one, and
 // returns what to send to the host.
-func (r *sessionRecord) takeLines(lines []recorder.Line, send []byte) ([]byte, error) {
+func (r *sessionRecord) takeLines(at *float64, lines []recorder.Line, send []byte) ([]byte, error) {
 	for i, l := range lines {
 		if l.Denied {
-			if err := r.logLines(lines[:i]); err != nil {
+			if err := r.logLines(lines[:i], at); err != nil {
 				return nil, err
 			}
 			return send, r.deniedLine(l, send)
 		}
 	}
-	return send, r.logLines(lines)
+	return send, r.logLines(lines, at)
 }
 
 // endInput is called when the client's input ends (EOF), before the EOF is
@@ -316,7 +339,9 @@ func (r *sessionRecord) endInput() error {
 	if ending {
 		return nil
 	}
-	send, err := r.takeLines(r.lines.EndInput())
+	at := r.castOffset()
+	lines, send := r.lines.EndInput()
+	send, err := r.takeLines(at, lines, send)
 	if err != nil {
 		return err
 	}
@@ -333,13 +358,8 @@ func (r *sessionRecord) endInput() error {
 const unsubmittedNote = " (not submitted; session ended)"
 
 // logLines logs typed lines as the rebuilder settles them, in the order
-// they were typed.
-func (r *sessionRecord) logLines(lines []recorder.Line) error {
-	return r.logLinesAt(lines, nil)
-}
-
-// logLinesAt logs lines at offset, or, with nil, where the cast is now.
-func (r *sessionRecord) logLinesAt(lines []recorder.Line, offset *float64) error {
+// they were typed, at offset (seconds into the cast; nil: none).
+func (r *sessionRecord) logLines(lines []recorder.Line, offset *float64) error {
 	for _, l := range lines {
 		text := l.Text
 		if l.Unechoed {
@@ -348,11 +368,7 @@ func (r *sessionRecord) logLinesAt(lines []recorder.Line, offset *float64) error
 		if l.Unsubmitted {
 			text += unsubmittedNote
 		}
-		off := offset
-		if off == nil {
-			off = r.castOffset()
-		}
-		if err := r.logCommandAt(context.Background(), "shell", text, off); err != nil {
+		if err := r.logCommandAt(context.Background(), "shell", text, offset); err != nil {
 			return err
 		}
 	}
@@ -380,12 +396,7 @@ func (r *sessionRecord) close(ctx context.Context) (sha string, err error) {
 		// Lines settled only now were typed before the output that ended
 		// the session: their markers sit at the cast's last event, inside
 		// the recording, not after its end.
-		var last *float64
-		if r.castOK() {
-			s := r.cast.LastEvent().Seconds()
-			last = &s
-		}
-		errs = append(errs, r.logLinesAt(r.lines.Flush(), last))
+		errs = append(errs, r.logLines(r.lines.Flush(), r.lastEventOffset()))
 	}
 	errs = append(errs, r.closeTransfer())
 	if r.cast != nil {
