@@ -82,6 +82,9 @@ func TestSessionOutputIndexedAndCommandsSeekable(t *testing.T) {
 	// later than it, and for exit, which the last output follows, past
 	// the recording's end.
 	events := castEvents(t, filepath.Join(b.data, filepath.FromSlash(s.RecordingPath)))
+	if len(events) == 0 {
+		t.Fatal("empty cast")
+	}
 	dur := events[len(events)-1].Time
 	cmds := b.commands(s.ID)
 	if len(cmds) != 4 {
@@ -116,6 +119,57 @@ func TestSessionOutputIndexedAndCommandsSeekable(t *testing.T) {
 	}
 	if !check.Match || check.FileSHA256 != s.RecordingSHA256 {
 		t.Fatalf("check: %+v", check)
+	}
+}
+
+// Markers that no echo settles lie inside the recording too: an exec
+// command, run or refused, sits at the cast's start, before everything
+// its host printed (nothing, for true), and a refused typed line at or
+// before the input event that carried its Enter. The clock steps, so a
+// stamp read later would fall after these events.
+func TestMarkersWithoutEchoInsideRecording(t *testing.T) {
+	b := newTestbed(t, bedOptions{configure: func(_ *testbed, o *gateway.Options) { o.Now = steppingClock() }})
+	offsetOf := func(s audit.Session, command string) (float64, []recorder.Event) {
+		t.Helper()
+		for _, c := range b.commands(s.ID) {
+			if c.Command == command {
+				if c.Offset == nil {
+					t.Fatalf("command %q has no offset", command)
+				}
+				return *c.Offset, castEvents(t, filepath.Join(b.data, filepath.FromSlash(s.RecordingPath)))
+			}
+		}
+		t.Fatalf("command %q not logged: %+v", command, shellRows(b.commands(s.ID)))
+		return 0, nil
+	}
+
+	if _, errOut, code := b.run(b.alice, "root@web01", "true"); code != 0 {
+		t.Fatalf("true: exit %d, %s", code, errOut)
+	}
+	if off, events := offsetOf(b.waitSessionEnded(b.lastSession("alice").ID), "true"); off != 0 {
+		t.Errorf("exec true at %v, want the cast's start; events %+v", off, events)
+	}
+	if _, errOut, code := b.run(b.alice, "root@web01", "shutdown -h now"); code == 0 || !strings.Contains(errOut, "command denied") {
+		t.Fatalf("shutdown: exit %d, %s", code, errOut)
+	}
+	if off, events := offsetOf(b.waitSessionEnded(b.lastSession("alice").ID), "shutdown -h now"); off != 0 {
+		t.Errorf("refused exec at %v, want the cast's start; events %+v", off, events)
+	}
+
+	p := b.alice.StartPTY(t, b.port, "root@web01", 100, 30)
+	p.Send("export PS1='SH> '\r")
+	p.Expect(t, `SH> $`, expectWait)
+	p.Send("shutdown -h now\r")
+	p.Expect(t, `warden: command denied by rule \^shutdown of role web-admin; not sent`, expectWait)
+	p.Send("exit\r")
+	if _, err := p.Wait(expectWait); err != nil {
+		t.Fatal(err)
+	}
+	off, events := offsetOf(b.waitSessionEnded(b.lastSession("alice").ID), "shutdown -h now")
+	if !slices.ContainsFunc(events, func(e recorder.Event) bool {
+		return e.Code == "i" && strings.Contains(e.Data, "shutdown -h now") && off <= e.Time+5e-7
+	}) {
+		t.Errorf("refused line at %v, after the input event that carried it: %+v", off, events)
 	}
 }
 
@@ -155,8 +209,8 @@ func castEvents(t *testing.T, path string) []recorder.Event {
 		}
 		events = append(events, ev)
 	}
-	if err := sc.Err(); err != nil || len(events) == 0 {
-		t.Fatalf("cast %s: %v, %d events", path, err, len(events))
+	if err := sc.Err(); err != nil {
+		t.Fatalf("cast %s: %v", path, err)
 	}
 	return events
 }

@@ -46,19 +46,20 @@ func (ss *session) guardExec(ctx context.Context) error {
 	if rule == "" {
 		return nil
 	}
-	if err := ss.rec.logDenied(ctx, "exec", ss.command, rule); err != nil {
+	if err := ss.rec.logDenied(ctx, "exec", ss.command, rule, ss.rec.lastEventOffset()); err != nil {
 		return err
 	}
 	return refusal("command denied by rule %s of role %s", rule, ss.adm.role.Name)
 }
 
-// logDenied logs a refused command.
-func (r *sessionRecord) logDenied(ctx context.Context, source, text, rule string) error {
+// logDenied logs a refused command at offset (seconds into the cast; nil:
+// none).
+func (r *sessionRecord) logDenied(ctx context.Context, source, text, rule string, offset *float64) error {
 	ss := r.ss
 	err := ss.s.opt.Store.LogCommand(context.WithoutCancel(ctx), audit.Command{
 		SessionID: ss.id, TS: ss.s.now(), User: ss.ident.user.Name, Login: ss.t.login,
 		Host: ss.adm.host.Name, Tenant: ss.adm.host.Tenant, Source: source, Command: text,
-		Action: "denied", Rule: rule, Offset: r.castOffset(),
+		Action: "denied", Rule: rule, Offset: offset,
 	})
 	if err != nil {
 		return &userError{msg: "command log unavailable; session ended", cause: err}
@@ -83,9 +84,9 @@ func (r *sessionRecord) logDenied(ctx context.Context, source, text, rule string
 // its author did not intend (a refused cd, then an rm in the wrong place;
 // a refused line inside an if or a here-document), so the stream stops at
 // the refusal, as `set -e` would.
-func (r *sessionRecord) deniedLine(l recorder.Line, send []byte) error {
+func (r *sessionRecord) deniedLine(at *float64, l recorder.Line, send []byte) error {
 	ss := r.ss
-	if err := r.logDenied(context.Background(), "shell", l.Text, l.Rule); err != nil {
+	if err := r.logDenied(context.Background(), "shell", l.Text, l.Rule, at); err != nil {
 		return err
 	}
 	if !r.pipe {

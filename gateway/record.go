@@ -174,12 +174,13 @@ func (r *sessionRecord) relPath() string {
 	return ""
 }
 
-// logStart logs the exec command before it is sent to the host.
+// logStart logs the exec command before it is sent to the host, at the
+// cast's start: everything the cast holds came after it.
 func (ss *session) logStart(ctx context.Context) error {
 	if ss.kind != "exec" {
 		return nil
 	}
-	return ss.rec.logCommand(ctx, "exec", ss.command)
+	return ss.rec.logCommandAt(ctx, "exec", ss.command, ss.rec.lastEventOffset())
 }
 
 func (r *sessionRecord) logCommand(ctx context.Context, source, text string) error {
@@ -316,7 +317,7 @@ func (r *sessionRecord) takeLines(at *float64, lines []recorder.Line, send []byt
 			if err := r.logLines(lines[:i], at); err != nil {
 				return nil, err
 			}
-			return send, r.deniedLine(l, send)
+			return send, r.deniedLine(at, l, send)
 		}
 	}
 	return send, r.logLines(lines, at)
