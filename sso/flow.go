@@ -132,7 +132,14 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) {
 	}
 	cookie := readCookie(r, p.base)
 	if cookie == "" || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrfToken(p.id, cookie))) != 1 {
+		// Audited, not only logged: a form that did not come from the
+		// sign-in page in this browser is how a login CSRF (pushing a
+		// victim's browser through the attacker's key's sign-in) looks.
+		// The pending sign-in goes on: the form's sender may not be its
+		// owner, who must still be able to finish it.
 		s.log.Info("sign-in confirm refused: CSRF token", "fingerprint", p.fp)
+		s.audit(r.Context(), EventRefused, "", p.fp, map[string]any{"reason": "confirm form not sent from the sign-in page in this browser",
+			"client_addr": p.clientAddr, "browser_addr": r.RemoteAddr})
 		s.page(w, http.StatusForbidden, "Not allowed", "This form was not sent from Warden's sign-in page in this browser. Open the link again.")
 		return
 	}
