@@ -175,26 +175,29 @@ func (d *Directory) Update(ctx context.Context, dir string, fn func(*Tx) error) 
 		return notFoundf("directory %q is not configured", dir)
 	}
 	var changes []Change
+	var wrote bool
 	err := d.store.Update(ctx, func(x *audit.Tx) error {
 		t := &Tx{x: x, dir: dir, now: stamp(d.clock()), base: base}
 		if err := fn(t); err != nil {
 			return err
 		}
-		changes = t.changes
+		changes, wrote = t.changes, t.wrote
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if len(changes) == 0 {
-		return nil
+	if !wrote {
+		return nil // a retry that changed nothing
 	}
 	if err := d.reload(ctx); err != nil {
 		// The change is stored but not yet in force: say so, so the IdP
 		// retries (a no-op write that reloads again).
 		return err
 	}
-	d.notify(changes)
+	if len(changes) > 0 {
+		d.notify(changes)
+	}
 	return nil
 }
 

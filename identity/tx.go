@@ -36,6 +36,18 @@ type Tx struct {
 	now     time.Time
 	base    *policy.Config
 	changes []Change
+	// wrote reports that the transaction changed the directory. Every
+	// write appends its audit event through event, so this is set by
+	// each one, including those that change nobody's access (an empty
+	// group created or deleted, a user created inactive): the snapshot
+	// that SCIM reads must show them too.
+	wrote bool
+}
+
+// event appends a directory change's audit event and notes the write.
+func (t *Tx) event(e audit.Event) error {
+	t.wrote = true
+	return t.x.Append(e)
 }
 
 // Directory is the name of the directory the request comes from.
@@ -292,7 +304,7 @@ func (t *Tx) userEvent(typ string, u User, extra map[string]any) error {
 	for k, v := range extra {
 		data[k] = v
 	}
-	return t.x.Append(audit.Event{TS: t.now, Type: typ, Actor: t.actor(), Subject: "user:" + u.UserName, Data: data})
+	return t.event(audit.Event{TS: t.now, Type: typ, Actor: t.actor(), Subject: "user:" + u.UserName, Data: data})
 }
 
 func (t *Tx) change(kind, name string) {
@@ -313,28 +325,22 @@ func (t *Tx) Group(id string) (Group, error) {
 	return g, err
 }
 
-// CreateGroup provisions g with its members. A retried POST of a group
-// with the same externalId returns the group unchanged.
+// CreateGroup provisions g with its members. A retried POST, identical to
+// the group it created (name, externalId and members), returns that group
+// unchanged (created=false): IdPs resend on timeouts. Any other group of
+// the same displayName or externalId is a conflict.
 func (t *Tx) CreateGroup(g Group) (Group, bool, error) {
 	g.Directory = t.dir
 	if msg := checkGroup(g); msg != "" {
 		return Group{}, false, invalidf("%s", msg)
 	}
-	if g.ExternalID != "" {
-		prev, err := queryGroups(t.x, `directory = ? AND external_id = ?`, t.dir, g.ExternalID)
-		if err != nil {
-			return Group{}, false, err
-		}
-		if len(prev) > 0 {
-			return Group{}, false, conflictf("a group with externalId %q exists", g.ExternalID)
-		}
+	prev, err := t.groupNamed(g, "")
+	if prev.ID != "" && prev.DisplayName == g.DisplayName && prev.ExternalID == g.ExternalID &&
+		slices.Equal(prev.Members, slices.Compact(slices.Sorted(slices.Values(g.Members)))) {
+		return prev, false, nil
 	}
-	same, err := queryGroups(t.x, `directory = ? AND display_name = ?`, t.dir, g.DisplayName)
 	if err != nil {
 		return Group{}, false, err
-	}
-	if len(same) > 0 {
-		return Group{}, false, conflictf("group %q already exists", g.DisplayName)
 	}
 	g.ID, g.Created, g.Updated = newID(), t.now, t.now
 	if err := writeGroup(t.x, g, true); err != nil {
@@ -347,7 +353,8 @@ func (t *Tx) CreateGroup(g Group) (Group, bool, error) {
 }
 
 // SaveGroup replaces g.ID's displayName, externalId and members. Nothing
-// is written when nothing changed.
+// is written when nothing changed. A name or externalId another group of
+// the directory holds is a conflict, as on creation.
 func (t *Tx) SaveGroup(g Group) (Group, error) {
 	prev, err := t.Group(g.ID)
 	if err != nil {
@@ -358,6 +365,11 @@ func (t *Tx) SaveGroup(g Group) (Group, error) {
 	}
 	g.Directory, g.Created = t.dir, prev.Created
 	renamed := g.DisplayName != prev.DisplayName || g.ExternalID != prev.ExternalID
+	if renamed {
+		if _, err := t.groupNamed(g, g.ID); err != nil {
+			return Group{}, err
+		}
+	}
 	if renamed {
 		g.Updated = t.now
 		if err := writeGroup(t.x, g, false); err != nil {
@@ -383,6 +395,40 @@ func (t *Tx) SaveGroup(g Group) (Group, error) {
 		}
 	}
 	return out, nil
+}
+
+// groupNamed looks for a group of the directory other than self that
+// holds g's displayName or externalId. It returns it (with its members)
+// and a conflict error, or a zero Group and nil when both are free. Two
+// groups of one name would both supply the YAML group of that name: the
+// IdP's removal of a member from one would leave the person in it through
+// the other.
+func (t *Tx) groupNamed(g Group, self string) (Group, error) {
+	if g.ExternalID != "" {
+		prev, err := queryGroups(t.x, `directory = ? AND external_id = ? AND id <> ?`, t.dir, g.ExternalID, self)
+		if err != nil {
+			return Group{}, err
+		}
+		if len(prev) > 0 {
+			p, err := t.Group(prev[0].ID)
+			if err != nil {
+				return Group{}, err
+			}
+			return p, conflictf("a group with externalId %q exists", g.ExternalID)
+		}
+	}
+	same, err := queryGroups(t.x, `directory = ? AND display_name = ? AND id <> ?`, t.dir, g.DisplayName, self)
+	if err != nil {
+		return Group{}, err
+	}
+	if len(same) > 0 {
+		p, err := t.Group(same[0].ID)
+		if err != nil {
+			return Group{}, err
+		}
+		return p, conflictf("group %q already exists", g.DisplayName)
+	}
+	return Group{}, nil
 }
 
 // saveMembers sets g's members to want (user IDs of this directory) and
@@ -439,7 +485,7 @@ func (t *Tx) saveMembers(g Group, want []string, typ, previous string) (Group, e
 			return Group{}, err
 		}
 	}
-	return g, t.x.Append(audit.Event{TS: t.now, Type: typ, Actor: t.actor(), Subject: "group:" + g.DisplayName,
+	return g, t.event(audit.Event{TS: t.now, Type: typ, Actor: t.actor(), Subject: "group:" + g.DisplayName,
 		Data: map[string]any{"directory": t.dir, "tenant": t.tenant(), "id": g.ID, "display_name": g.DisplayName, "external_id": g.ExternalID,
 			"added": addedNames, "removed": removedNames, "previous_display_name": previous}})
 }
@@ -456,7 +502,7 @@ func (t *Tx) DeleteGroup(id string) error {
 	if _, err := t.x.Exec(`DELETE FROM directory_groups WHERE id = ?`, id); err != nil {
 		return err
 	}
-	return t.x.Append(audit.Event{TS: t.now, Type: EventGroupDeleted, Actor: t.actor(), Subject: "group:" + g.DisplayName,
+	return t.event(audit.Event{TS: t.now, Type: EventGroupDeleted, Actor: t.actor(), Subject: "group:" + g.DisplayName,
 		Data: map[string]any{"directory": t.dir, "tenant": t.tenant(), "id": g.ID, "display_name": g.DisplayName}})
 }
 

@@ -134,16 +134,21 @@ func (h *Handler) createGroup(q *request) error {
 		return err
 	}
 	var out identity.Group
+	var created bool
 	err = h.dir.Update(q.r.Context(), q.dir, func(tx *identity.Tx) error {
 		var err error
-		out, _, err = tx.CreateGroup(g)
+		out, created, err = tx.CreateGroup(g)
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK // a retried POST: the group it created
+	}
 	q.w.Header().Set("Location", h.location(q, "Groups", out.ID))
-	return q.write(http.StatusCreated, h.groupJSON(q, out, true))
+	return q.write(status, h.groupJSON(q, out, true))
 }
 
 func (h *Handler) replaceGroup(q *request) error {

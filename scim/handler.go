@@ -100,7 +100,16 @@ func NewHandler(dir *identity.Directory, opt Options) (*Handler, error) {
 		if len(t) < 16 {
 			return nil, fmt.Errorf("scim: directory %s: token in %s is shorter than 16 characters", d.Name, d.TokenFile)
 		}
-		h.tokens = append(h.tokens, token{directory: d.Name, sum: sha256.Sum256([]byte(t))})
+		sum := sha256.Sum256([]byte(t))
+		for _, o := range h.tokens {
+			// Requests are told apart by their token alone: with one
+			// token in two files, each directory's IdP could provision,
+			// read and remove the other's people (another tenant's).
+			if o.sum == sum {
+				return nil, fmt.Errorf("scim: directories %s and %s have the same token; each directory needs its own", o.directory, d.Name)
+			}
+		}
+		h.tokens = append(h.tokens, token{directory: d.Name, sum: sum})
 	}
 	h.routes()
 	return h, nil
