@@ -254,6 +254,19 @@ func (ss *session) checkClientRequest(r *gossh.Request) bool {
 		// recording that was chosen for the first.
 		_ = r.Reply(false, nil)
 		return false
+	case "env":
+		// Too late to set anything: the host's session has started.
+		ss.refuseRequest(r, "environment after the start")
+		return false
+	case "signal":
+		if ss.rec != nil && ss.rec.lines != nil {
+			// A signal changes the line the host's shell is editing
+			// (SIGINT makes readline drop it) without a key the line
+			// rebuilder sees: it would go on checking a line the host no
+			// longer has. Typing Ctrl-C does the same, and is followed.
+			ss.refuseRequest(r, "signals are not sent to a shell whose lines are checked; type Ctrl-C")
+			return false
+		}
 	case "auth-agent-req@openssh.com", "x11-req":
 		ss.otherRequest(r)
 		return false

@@ -58,7 +58,7 @@ func TestGoClientRequestPtySetenvWindowChangeGetAnswers(t *testing.T) {
 		if err := s.RequestPty("xterm-256color", 30, 100, gossh.TerminalModes{gossh.ECHO: 0}); err != nil {
 			return err
 		}
-		if err := s.Setenv("WARDEN_TEST_CLIENT", "go-xcrypto"); err != nil {
+		if err := s.Setenv("LC_WARDEN_TEST_CLIENT", "go-xcrypto"); err != nil {
 			return err
 		}
 		if err := s.WindowChange(33, 111); err != nil {
@@ -67,7 +67,7 @@ func TestGoClientRequestPtySetenvWindowChangeGetAnswers(t *testing.T) {
 		if err := s.Setenv("LANG", "C.UTF-8"); err != nil {
 			return err
 		}
-		return s.Run(`echo "env=$WARDEN_TEST_CLIENT"; stty size; test -t 0 && echo tty-yes`)
+		return s.Run(`echo "env=$LC_WARDEN_TEST_CLIENT"; stty size; test -t 0 && echo tty-yes`)
 	})
 	// The host saw the pty, the environment and the last size, in order.
 	got := strings.ReplaceAll(out.String(), "\r", "")
@@ -127,7 +127,7 @@ func TestEarlyRequestsAreAnsweredOnTheirMerits(t *testing.T) {
 			{"window-change", win(200000, 10), false}, // absurd size
 			{"pty-req", pty, true},
 			{"pty-req", pty, false}, // a second pty would make sshd drop the connection
-			{"env", env("WARDEN_TEST_RAW", "raw-ok"), true},
+			{"env", env("LC_WARDEN_TEST_RAW", "raw-ok"), true},
 			{"env", env("BAD=NAME", "x"), false},
 			{"env", []byte{0, 0}, false}, // malformed
 			{"window-change", win(90, 20), true},
@@ -141,7 +141,7 @@ func TestEarlyRequestsAreAnsweredOnTheirMerits(t *testing.T) {
 				t.Errorf("%s answered %v, want %v", r.typ, ok, r.want)
 			}
 		}
-		ok, err := ch.SendRequest("exec", true, gossh.Marshal(struct{ C string }{`echo "raw=$WARDEN_TEST_RAW"; stty size`}))
+		ok, err := ch.SendRequest("exec", true, gossh.Marshal(struct{ C string }{`echo "raw=$LC_WARDEN_TEST_RAW"; stty size`}))
 		if err != nil || !ok {
 			t.Errorf("exec answered %v, %v", ok, err)
 		}
@@ -239,7 +239,7 @@ func TestEarlyRequestsAreBounded(t *testing.T) {
 	noDeadlock(t, c, func() error {
 		yes := 0
 		for i := range 200 {
-			ok, err := ch.SendRequest("env", true, gossh.Marshal(struct{ K, V string }{fmt.Sprintf("WARDEN_TEST_%d", i), "v"}))
+			ok, err := ch.SendRequest("env", true, gossh.Marshal(struct{ K, V string }{fmt.Sprintf("LC_WARDEN_TEST_%d", i), "v"}))
 			if err != nil {
 				return err
 			}
@@ -250,7 +250,7 @@ func TestEarlyRequestsAreBounded(t *testing.T) {
 		if yes != 128 {
 			t.Errorf("%d of 200 env requests accepted, want 128", yes)
 		}
-		ok, err := ch.SendRequest("exec", true, gossh.Marshal(struct{ C string }{`echo "first=$WARDEN_TEST_0 last=$WARDEN_TEST_127 over=$WARDEN_TEST_128"`}))
+		ok, err := ch.SendRequest("exec", true, gossh.Marshal(struct{ C string }{`echo "first=$LC_WARDEN_TEST_0 last=$LC_WARDEN_TEST_127 over=$LC_WARDEN_TEST_128"`}))
 		if err != nil || !ok {
 			t.Errorf("exec answered %v, %v", ok, err)
 		}

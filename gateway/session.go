@@ -298,6 +298,15 @@ func (ss *session) awaitStart(ctx context.Context) bool {
 					ss.refuseRequest(r, "malformed or absurd terminal, or a second one")
 					continue
 				}
+				// The host gets the modes the line rebuilder models,
+				// not the client's (ttymodes.go).
+				modes, err := safeModes(p.Modes)
+				if err != nil {
+					ss.refuseRequest(r, "malformed terminal modes")
+					continue
+				}
+				p.Modes = modes
+				r.Payload = gossh.Marshal(&p)
 				if ss.acceptEarly(r) {
 					ss.pty = &p
 				}
@@ -305,6 +314,10 @@ func (ss *session) awaitStart(ctx context.Context) bool {
 				var kv struct{ Name, Value string }
 				if err := gossh.Unmarshal(r.Payload, &kv); err != nil || !validEnvName(kv.Name) {
 					ss.refuseRequest(r, "malformed variable name")
+					continue
+				}
+				if !passedEnv(kv.Name) {
+					ss.dropEnv(r, kv.Name)
 					continue
 				}
 				ss.acceptEarly(r)
@@ -440,6 +453,31 @@ func validPTY(p ptyRequest) bool {
 		}
 	}
 	return true
+}
+
+// passedEnv reports whether an env request's variable goes to the host:
+// the locale, the time zone and the colour hint, which OpenSSH's clients
+// send and which run nothing. Any other name could, wherever a host's
+// AcceptEnv lets it through: BASH_ENV, ENV, PROMPT_COMMAND or PS1 run
+// shell code before the first prompt, LD_PRELOAD a library, outside the
+// command log and the deny rules. The gateway, not each host's sshd_config,
+// decides what an admin's session may bring.
+func passedEnv(name string) bool {
+	return localeVar(name) || name == "TZ" || name == "COLORTERM"
+}
+
+// dropEnv answers an env request for a variable not passed to hosts with
+// yes, as sshd answers a name its AcceptEnv does not list (clients such as
+// x/crypto's Setenv fail on no), and forwards nothing. It is audited as a
+// refusal within the user's budget.
+func (ss *session) dropEnv(r *gossh.Request, name string) {
+	if ss.s.auditRefusal(context.Background(), "request.refused", r.Type, ss.ident.user.Name, ss.t.String(), map[string]any{
+		"session_id": ss.id, "request": "env", "name": truncate(name, 64), "reason": "variable not passed to hosts",
+		"client_addr": ss.ident.clientAddr,
+	}) {
+		ss.s.log.Info("env request dropped", "session", ss.id, "user", ss.ident.user.Name, "name", truncate(name, 64))
+	}
+	_ = r.Reply(true, nil)
 }
 
 // refuseRequest answers a channel request "no" and audits it within the
