@@ -20,8 +20,11 @@
 //	record.go       record: asciicast, typed lines and file operations
 //	record_transfer.go  sftp and scp: parsed, or ended, or recorded raw
 //	record_upload.go    recordings.store s3: the spool followed to the object store
-//	guard.go        commands.deny: exec refused, typed lines not sent; which exec
-//	                commands are a shell reading its input (ssh host sh)
+//	guard.go        commands.deny: exec refused, typed lines not sent
+//	guard_shell.go  which exec commands are a shell reading its input
+//	                (ssh host sh); what cannot be told counts as one
+//	guard_shellwords.go  an exec command split into words as the shell
+//	                does: redirections, substitutions, quotes
 //	registry.go     live sessions from channel open, ended early by grant end,
 //	                kill or shutdown
 //	drain.go        SIGTERM: no new channels, a notice, shutdown_grace, then close
