@@ -88,13 +88,19 @@ func (r *sessionRecord) deniedLine(at *float64, l recorder.Line, send []byte) er
 	if err := r.logDenied(context.Background(), "shell", l.Text, l.Rule, at); err != nil {
 		return err
 	}
+	why := fmt.Sprintf("command denied by rule %s of role %s", l.Rule, ss.adm.role.Name)
+	if l.Rule == recorder.TooLongRule {
+		// No rule matched: the line outgrew what the gateway follows, so
+		// the rules could not be asked about it whole, and it fails closed.
+		why = fmt.Sprintf("line too long to check against the rules of role %s", ss.adm.role.Name)
+	}
 	if !r.pipe {
-		_, _ = io.WriteString(ss.ch, fmt.Sprintf("\r\nwarden: command denied by rule %s of role %s; not sent\r\n", l.Rule, ss.adm.role.Name))
+		_, _ = io.WriteString(ss.ch, "\r\nwarden: "+why+"; not sent\r\n")
 		return nil
 	}
 	if len(send) > 0 {
 		_, _ = ss.hostCh.Write(send)
 	}
 	ss.setEnd(endRefused)
-	return refusal("command denied by rule %s of role %s; not sent, session ended", l.Rule, ss.adm.role.Name)
+	return refusal("%s; not sent, session ended", why)
 }

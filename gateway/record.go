@@ -358,6 +358,11 @@ func (r *sessionRecord) endInput() error {
 // ended: no Enter ran it.
 const unsubmittedNote = " (not submitted; session ended)"
 
+// truncatedNote marks a line that outgrew recorder.MaxLineBytes: keys the
+// rebuilder dropped still reached the host, so the text logged is not the
+// line that ran. (With deny rules such a line is refused instead.)
+const truncatedNote = " (not fully captured: the line outgrew 64 KiB)"
+
 // logLines logs typed lines as the rebuilder settles them, in the order
 // they were typed, at offset (seconds into the cast; nil: none).
 func (r *sessionRecord) logLines(lines []recorder.Line, offset *float64) error {
@@ -365,6 +370,9 @@ func (r *sessionRecord) logLines(lines []recorder.Line, offset *float64) error {
 		text := l.Text
 		if l.Unechoed {
 			text = unechoedLine
+		}
+		if l.Truncated {
+			text += truncatedNote
 		}
 		if l.Unsubmitted {
 			text += unsubmittedNote

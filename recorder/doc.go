@@ -91,15 +91,18 @@
 // backslash; a last line without LF runs at end of input
 // ([LineBuilder.EndInput]). The line in progress is held back, not sent,
 // until the Guard has seen it whole, so no part of a denied line reaches
-// the shell; a line longer than [MaxLineBytes] is checked by its start and
-// then sent as it comes.
+// the shell; a line longer than [MaxLineBytes] cannot be held: under a
+// Guard it is denied, without one it is sent as it comes.
 //
 // The Guard (a role's commands.deny) is asked about each line as it is
 // submitted, before the host could run it, in every reading the shell may
 // give it: as typed, with the lines a backslash continued, and line by
 // line and joined for text of several lines. A denied line's submitting
 // key is not sent; on a terminal keys that make the line editor drop the
-// line are sent instead.
+// line are sent instead. A line the rebuilder lost track of because it
+// outgrew [MaxLineBytes] (keys were dropped that the host kept, such as
+// text inserted at its start) is denied with [TooLongRule]: the Guard
+// fails closed rather than judge part of a line.
 //
 // [LineBuilder.Flush], at the end of a session, returns the lines still
 // waiting for their echo (as unechoed) and the line being typed, marked

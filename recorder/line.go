@@ -21,8 +21,13 @@ type Line struct {
 	// such as a password at a prompt. Its text is withheld: a command log
 	// must show that something was typed, not the secret.
 	Unechoed bool
-	// Truncated reports that the line grew past [MaxLineBytes] and Text
-	// holds only its start.
+	// Truncated reports that the line outgrew [MaxLineBytes]: keys that
+	// would have made it longer were dropped, while the host kept them.
+	// Text is what the rebuilder still holds, which is not the line the
+	// host runs (its start, unless the cursor moved back into it and more
+	// was typed or edited there). With a Guard such a line is never
+	// allowed: it comes back Denied with [TooLongRule] unless a rule
+	// matched what is known of it.
 	Truncated bool
 	// Unsubmitted reports a line still being typed when the session ended
 	// ([LineBuilder.Flush]): no key submitted it. On a terminal its keys
@@ -69,6 +74,9 @@ type LineBuilder struct {
 	// continued with a trailing backslash, without the backslashes: the
 	// shell reads the next line as their continuation, and so does Guard.
 	cont string
+	// contCut reports that cont outgrew [MaxLineBytes] and lost its end:
+	// the command it continues can no longer be checked whole.
+	contCut bool
 
 	// pending holds submitted lines, oldest first, whose echo was not seen
 	// by the time Enter was typed: typeahead while a command runs, or a
@@ -100,6 +108,13 @@ const (
 	maxPending    = 64
 	maxEchoWindow = 64 << 10
 )
+
+// TooLongRule is the rule a denied line carries when the Guard could not be
+// asked about it whole: the line outgrew [MaxLineBytes] (keys were dropped,
+// so what the host holds is unknown), or a command continued with trailing
+// backslashes did. The guard fails closed: a line it cannot read is not
+// sent.
+const TooLongRule = "(line too long to check)"
 
 // LostLine stands for a line recalled from the shell's history from before
 // the session when the screen did not show it in a form that can be read.
@@ -340,6 +355,10 @@ func (b *LineBuilder) submit(end int) {
 	text, truncated := b.ed.take()
 	b.open = false
 	switch {
+	case truncated:
+		// Keys were dropped at the cap: the host holds more than text,
+		// and no screen row shows a line this long. text stays what it
+		// is; deny refuses it under a Guard, whatever it looks like.
 	case doubtful && b.shown != "" && subsequence(text, b.shown):
 		// A key not modelled (Tab completion, say) changed the line; the
 		// screen shows everything typed, and more: it shows the line.
@@ -354,13 +373,18 @@ func (b *LineBuilder) submit(end int) {
 		// filled in itself. It runs, so it is checked and logged.
 		text = b.shown
 	}
-	if blank(text) {
+	if blank(text) && !truncated {
+		// A truncated line is never skipped as blank: its known part may
+		// be spaces, or killed (Ctrl-K from the start), while the host
+		// still holds the keys that were dropped.
 		return
 	}
 	if b.deny(text, end, truncated) {
 		return
 	}
-	b.cont = continued(b.cont, text)
+	var cut bool
+	b.cont, cut = continued(b.cont, text)
+	b.contCut = b.cont != "" && (b.contCut || cut)
 	// A line is remembered in the history only once its echo is seen: the
 	// shell's history never holds what was typed at another program's
 	// prompt, and recalling it must not bring a password back as text.
@@ -379,8 +403,17 @@ func (b *LineBuilder) submit(end int) {
 // p[end], and reports whether it was denied. Denied lines never reach the
 // host, so they are neither in its history nor waiting for an echo: they
 // go out at once (ahead of any earlier line still waiting for its echo).
+//
+// A truncated line, or one that continues a command whose start was cut,
+// is denied with TooLongRule when no rule matched what is known of it: a
+// rule asked about part of a line proves nothing about the rest (an
+// unanchored rule, or text inserted at the start after the cap), and the
+// Guard must fail closed. Without a Guard nothing is denied.
 func (b *LineBuilder) deny(text string, end int, truncated bool) bool {
 	rule := b.check(text)
+	if rule == "" && b.Guard != nil && (truncated || b.contCut) {
+		rule = TooLongRule
+	}
 	if rule == "" {
 		return false
 	}
@@ -392,7 +425,7 @@ func (b *LineBuilder) deny(text string, end int, truncated bool) bool {
 func (b *LineBuilder) refuse(text, rule string, end int, truncated bool) {
 	b.lines = append(b.lines, Line{Text: text, End: end, Truncated: truncated, Denied: true, Rule: rule})
 	b.denied = true
-	b.cont = ""
+	b.cont, b.contCut = "", false
 	b.clear = clearLine
 	if b.in.paste {
 		// The host is inside a bracketed paste: end it first, or it would
@@ -438,7 +471,7 @@ func (b *LineBuilder) discard() {
 	}
 	b.ed.discard()
 	b.open = false
-	b.cont = ""
+	b.cont, b.contCut = "", false
 }
 
 // echoed reports whether the host displayed text as it was typed.

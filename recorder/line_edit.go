@@ -8,7 +8,9 @@ import (
 
 // MaxLineBytes caps a rebuilt line, in UTF-8 bytes; what is typed beyond it
 // is dropped and the line is marked [Line.Truncated]. The cap bounds the
-// memory and the editing work one session can cost the gateway.
+// memory and the editing work one session can cost the gateway. The host
+// keeps the dropped keys, so from then on the line is unknown: under a
+// Guard it is denied when it is submitted ([TooLongRule]).
 const MaxLineBytes = 64 << 10
 
 const (

@@ -84,17 +84,18 @@ func (b *LineBuilder) check(text string) string {
 // continued returns what the shell holds of a command after text was
 // submitted: a line that ends in an odd number of backslashes continues on
 // the next one (the backslash and newline vanish); any other line ends the
-// command. The result is capped like a line.
-func continued(cont, text string) string {
+// command. The result is capped like a line, and cut reports that it lost
+// its end to the cap.
+func continued(cont, text string) (_ string, cut bool) {
 	n := len(text) - len(strings.TrimRight(text, "\\"))
 	if n%2 == 0 {
-		return ""
+		return "", false
 	}
 	cont += text[:len(text)-1]
 	if len(cont) > MaxLineBytes {
-		cont = cont[:MaxLineBytes]
+		cont, cut = cont[:MaxLineBytes], true
 	}
-	return cont
+	return cont, cut
 }
 
 // checkPasted asks the Guard, inside a bracketed paste, about the line a
@@ -105,6 +106,12 @@ func continued(cont, text string) string {
 // the one before the cursor, so a long paste costs one check per line.
 func (b *LineBuilder) checkPasted(end int) {
 	if b.Guard == nil || b.scr.alt {
+		return
+	}
+	if b.ed.truncated {
+		// The paste outgrew the cap: the lines its newlines end are no
+		// longer in the buffer, and such a reader would run them unseen.
+		b.refuse(string(b.ed.buf), TooLongRule, end, true)
 		return
 	}
 	buf := b.ed.buf[:b.ed.cur]

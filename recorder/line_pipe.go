@@ -20,8 +20,10 @@ package recorder
 // that then reads end of input runs a last line that has no LF. So the
 // line in progress is held back, not sent, until its LF has been seen and
 // the Guard has allowed it. A line that outgrows [MaxLineBytes] cannot be
-// held: the Guard is asked about its start, and it is then sent as it
-// comes.
+// held. Under a Guard it is denied ([TooLongRule], unless a rule matched
+// its start): a rule asked about the start says nothing about the rest,
+// and the rest would flow unchecked. Without a Guard it is sent as it
+// comes, and logged [Line.Truncated].
 
 // pipeState is the part of a LineBuilder that serves a shell reading a
 // pipe.
@@ -29,7 +31,7 @@ type pipeState struct {
 	on     bool
 	held   []byte // the start of the line in progress, not yet sent
 	cut    int    // bytes of the current chunk that may be sent
-	stream bool   // the line in progress outgrew the hold and is sent as it comes
+	stream bool   // the line in progress outgrew the hold and is sent as it comes (no Guard)
 }
 
 // NewPipeLineBuilder returns an empty LineBuilder for a shell that reads a
@@ -60,9 +62,16 @@ func (b *LineBuilder) forwardPipe(p []byte) ([]Line, []byte) {
 	send := ps.sendable(p)
 	ps.held = append(ps.held, p[ps.cut:]...)
 	if !ps.stream && len(ps.held) > MaxLineBytes {
-		// Too long to hold: ask about its start, then let it flow.
+		// Too long to hold. Under a Guard it is refused: a rule that did
+		// not match its start may match what follows (unanchored, or
+		// after NULs, which the shell drops and the hold counts). Without
+		// one it flows.
 		text := string(b.ed.buf)
-		if rule := b.check(text); rule != "" {
+		rule := b.check(text)
+		if rule == "" && b.Guard != nil {
+			rule = TooLongRule
+		}
+		if rule != "" {
 			b.refuse(text, rule, -1, b.ed.truncated)
 			b.denied = false
 			ps.held = ps.held[:0]
@@ -114,8 +123,8 @@ func (b *LineBuilder) pipeByte(c byte, i int) {
 		ps.cut = i + 1
 		return
 	}
-	// A line that streamed was asked about when it started to flow; its
-	// bytes are gone, so the answer cannot change anything now.
+	// A line streams only without a Guard; its bytes are gone, so there
+	// is nothing to deny.
 	if !streamed && b.deny(text, i, truncated) {
 		return
 	}

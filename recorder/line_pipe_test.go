@@ -105,24 +105,45 @@ func TestPipeHoldsTheLineInProgress(t *testing.T) {
 	}
 }
 
-func TestPipeLongLineFlowsAfterItsStartIsChecked(t *testing.T) {
+// TestPipeLongLineFlowsWithoutAGuard: a line too long to hold is sent as
+// it comes when no rule could refuse it, and logged Truncated.
+func TestPipeLongLineFlowsWithoutAGuard(t *testing.T) {
 	long := "echo " + strings.Repeat("A", MaxLineBytes+10)
 	b := NewPipeLineBuilder()
-	b.Guard = denyRM
 	lines, send := b.Forward([]byte(long))
 	if len(lines) != 0 || string(send) != long {
-		t.Fatalf("long line: lines %+v, %d bytes sent", lines, len(send))
+		t.Fatalf("long line: %d lines, %d bytes sent", len(lines), len(send))
 	}
 	lines, send = b.Forward([]byte("B\nls\n"))
 	if len(lines) != 2 || !lines[0].Truncated || !strings.HasPrefix(lines[0].Text, "echo AAA") || lines[1].Text != "ls" || string(send) != "B\nls\n" {
-		t.Fatalf("lines %+v, send %q", lines, send)
+		t.Fatalf("lines %+v, send %q", summary(lines), send)
 	}
-	// A long line whose start is denied is not sent.
-	b = NewPipeLineBuilder()
-	b.Guard = denyRM
-	lines, send = b.Forward([]byte("id\nrm -rf /" + strings.Repeat("x", MaxLineBytes)))
-	if len(lines) != 2 || !lines[1].Denied || lines[1].End != -1 || string(send) != "id\n" {
-		t.Fatalf("denied long line: %d lines, send %q", len(lines), send)
+}
+
+// TestPipeLongLineIsDeniedUnderAGuard: a line too long to hold cannot be
+// checked whole before the shell reads it, so under a Guard it is refused
+// and not sent, whatever its start says; a rule its start matches is the
+// one reported.
+func TestPipeLongLineIsDeniedUnderAGuard(t *testing.T) {
+	for _, tc := range []struct {
+		name, line, rule string
+		guard            func(string) string
+	}{
+		{"an unanchored rule after the cap", "echo " + strings.Repeat("A", MaxLineBytes) + "; shutdown", TooLongRule, denyAnywhere},
+		// The shell drops NUL bytes: the hold fills while the line the
+		// Guard sees is still "r"; "m -rf /x" would follow unchecked.
+		{"NULs fill the hold", "r" + strings.Repeat("\x00", MaxLineBytes+1), TooLongRule, denyRM},
+		{"invalid UTF-8 outgrows the line first", "echo " + strings.Repeat("\xff", MaxLineBytes/3+10) + "\n", TooLongRule, denyRM},
+		{"its start is denied", "rm -rf /" + strings.Repeat("x", MaxLineBytes), "^rm -rf /", denyRM},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewPipeLineBuilder()
+			b.Guard = tc.guard
+			lines, send := b.Forward([]byte("id\n" + tc.line))
+			if len(lines) != 2 || lines[0].Text != "id" || !lines[1].Denied || lines[1].Rule != tc.rule || string(send) != "id\n" {
+				t.Fatalf("lines %+v, send %.40q", summary(lines), send)
+			}
+		})
 	}
 }
 
