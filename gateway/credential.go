@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -174,6 +173,11 @@ func isAuthFailure(err error) bool {
 // asked for with want-reply: the client was told yes, so if the host says
 // no, the user is told on stderr (once the session has started, when
 // OpenSSH shows it) and the session runs without a terminal.
+//
+// The host's no comes before the start request is sent, and replayQueued
+// runs before the bridge reads a byte of the client's input (begin, then
+// bridge, in session.run): so the session's lines are rebuilt for a pipe
+// (hostRefusedPTY) before anything typed could reach the host's shell.
 func (ss *session) replayQueued() error {
 	ptyRefused := false
 	for i, r := range ss.queued {
@@ -188,6 +192,11 @@ func (ss *session) replayQueued() error {
 		}
 		if r.Type == "pty-req" && !ok {
 			ptyRefused = true
+			if err := ss.rec.hostRefusedPTY(); err != nil {
+				// The start request was not sent: the refusal answers it.
+				ss.queued = ss.queued[i+1:]
+				return err
+			}
 		}
 		if isStart(r.Type) && !ok {
 			ss.queued = nil
@@ -199,8 +208,13 @@ func (ss *session) replayQueued() error {
 	if ptyRefused {
 		ss.s.log.Info("host refused a pty the gateway had accepted", "session", ss.id, "host", ss.adm.host.Name)
 		// "\r\n": the client put its terminal in raw mode when it was
-		// told it has a pty.
-		_, _ = io.WriteString(ss.ch.Stderr(), fmt.Sprintf("warden: host %s refused a terminal (pty); the session runs without one\r\n", ss.adm.host.Name))
+		// told it has a pty. The notice goes into the recording too: it
+		// explains why what follows is shown without a terminal.
+		msg := []byte(fmt.Sprintf("warden: host %s refused a terminal (pty); the session runs without one\r\n", ss.adm.host.Name))
+		if err := ss.rec.notice(msg); err != nil {
+			return err
+		}
+		_, _ = ss.ch.Stderr().Write(msg)
 	}
 	return nil
 }

@@ -1,11 +1,11 @@
 package gateway_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,57 +17,6 @@ import (
 
 // ptyShell opens a session with a pty whose modes are modes, starts cmd
 // (a shell when empty), and returns its stdin and what it printed.
-func ptyShell(t *testing.T, b *testbed, modes gossh.TerminalModes, cmd string) (io.WriteCloser, *safeBuffer, *gossh.Session) {
-	t.Helper()
-	c := b.goClientAs(b.alice, "root@web01")
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.RequestPty("xterm", 30, 100, modes); err != nil {
-		t.Fatal(err)
-	}
-	in, err := s.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := new(safeBuffer)
-	s.Stdout, s.Stderr = out, out
-	if cmd == "" {
-		err = s.Shell()
-	} else {
-		err = s.Start(cmd)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in, out, s
-}
-
-func waitOutput(t *testing.T, out *safeBuffer, re string) {
-	t.Helper()
-	rx := regexp.MustCompile(re)
-	deadline := time.Now().Add(expectWait)
-	for !rx.MatchString(out.String()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in output %q", re, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func waitExists(path string, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
-}
-
 // TestAttackOverlongLineHidesWhatIsInsertedAtItsStart: on a terminal the
 // rebuilder caps a line at recorder.MaxLineBytes and drops what is typed
 // beyond it, but the host's readline keeps it all. The attack fills the
@@ -127,5 +76,81 @@ func TestAttackOverlongLineHidesWhatIsInsertedAtItsStart(t *testing.T) {
 	if !denied || !strings.Contains(out.String(), "warden: line too long to check against the rules of role web-admin; not sent") {
 		o := out.String()
 		t.Fatalf("the overlong line was not refused as too long to check; command log %q; output ends %q", rows, o[max(0, len(o)-300):])
+	}
+}
+
+// TestAttackHostRefusedPTYLeavesTheTerminalGuard: the gateway answers a
+// pty-req itself, before the host is connected. When the host then refuses
+// the pty (PermitTTY no, as is common for service accounts; a certificate
+// or pty limit), its shell reads a pipe: no echo, no line editor, a line
+// runs at its LF and CR is a character. The attack types a denied line
+// with Enter (CR), on which a terminal guard would swallow the key and
+// "clear" the line with keys such a shell takes as text, then an allowed
+// line with LF, which would run both. The gateway must rebuild lines as in
+// a session without a terminal from the first key: each line is held until
+// its LF and logged as sent, and the line that holds the denied command is
+// refused whole, ending the session, so nothing of it runs.
+func TestAttackHostRefusedPTYLeavesTheTerminalGuard(t *testing.T) {
+	b := newTestbed(t, bedOptions{hostExtra: "Match all\n    PermitTTY no\n"})
+	marker := filepath.Join(t.TempDir(), "denied")
+	in, out, s := ptyShell(t, b, gossh.TerminalModes{}, "")
+	waitOutput(t, out, `refused a terminal`)
+	// An allowed line runs at its LF, and is logged as it was sent.
+	_, _ = io.WriteString(in, "echo ok-$((40+2))\n")
+	waitOutput(t, out, `ok-42`)
+	_, _ = io.WriteString(in, "rm -rf /nothing-here; touch "+marker+"; : \r")
+	time.Sleep(300 * time.Millisecond)
+	_, _ = io.WriteString(in, "echo allowed\n")
+	refused := "command denied by rule ^rm -rf / of role web-admin; not sent, session ended"
+	for deadline := time.Now().Add(expectWait); !strings.Contains(out.String(), refused) && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+	}
+	done := make(chan struct{})
+	go func() { _ = s.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("the session did not end after the denied line; output %q", out.String())
+		s.Close()
+	}
+	ran := waitExists(marker, 2*time.Second)
+	rows := shellRows(b.commands(b.lastSession("alice").ID))
+	if ran {
+		t.Fatalf("a line the rule ^rm -rf / denied ran on the host all the same; command log %q; output %q", rows, out.String())
+	}
+	if !strings.Contains(out.String(), refused) {
+		t.Fatalf("no %q in output %q", refused, out.String())
+	}
+	want := []string{
+		"shell allowed echo ok-$((40+2))",
+		"shell denied rm -rf /nothing-here; touch " + marker + "; : \recho allowed | ^rm -rf /",
+	}
+	if fmt.Sprintf("%q", rows) != fmt.Sprintf("%q", want) {
+		t.Fatalf("command log %q, want %q", rows, want)
+	}
+}
+
+// TestHostRefusedPTYRefusesLegacySCP: an exec of scp that asked for a pty
+// was taken for a terminal session, not a file transfer. Once the host
+// refuses the pty it would run as one, unparsed and unlogged as file
+// operations, so the gateway refuses it before the host starts it.
+func TestHostRefusedPTYRefusesLegacySCP(t *testing.T) {
+	b := newTestbed(t, bedOptions{hostExtra: "Match all\n    PermitTTY no\n"})
+	_, out, s := ptyShell(t, b, gossh.TerminalModes{}, "scp -t "+t.TempDir())
+	done := make(chan error, 1)
+	go func() { done <- s.Wait() }()
+	select {
+	case err := <-done:
+		var exit *gossh.ExitError
+		if !errors.As(err, &exit) || exit.ExitStatus() != 1 {
+			t.Fatalf("exit %v; output %q", err, out.String())
+		}
+	case <-time.After(expectWait):
+		t.Fatalf("scp was not refused; output %q", out.String())
+	}
+	if !strings.Contains(out.String(), "host web01 refused a terminal; scp does not run in a session that asked for one") {
+		t.Fatalf("output %q", out.String())
 	}
 }

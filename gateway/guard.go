@@ -14,9 +14,10 @@ import (
 // matches is refused before it reaches the host. A command line typed in a
 // shell that matches is not sent: on a terminal its submitting key is
 // swallowed, the host's line is cleared and the user is told why; in a
-// shell without a terminal (ssh -T, piped input, ssh host sh) the session
-// ends at that line. The rebuilder (recorder.LineBuilder) decides what the
-// line is and what replaces it. This is a guard rail against mistakes, not
+// shell without a terminal (ssh -T, piped input, ssh host sh, or a host
+// that refused the pty the client asked for) the session ends at that
+// line. The rebuilder (recorder.LineBuilder) decides what the line is and
+// what replaces it. This is a guard rail against mistakes, not
 // a sandbox: what runs inside scripts, aliases, other interpreters or
 // full-screen programs, and lines built by tab completion, are not seen.
 // Which exec commands are a shell reading its input, whose lines are

@@ -74,17 +74,7 @@ func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 	// through a command's input (`cat > f`), which must then be recorded.
 	role := ss.adm.role
 	r := &sessionRecord{ss: ss, row: row, recInput: cfg.Input || role.BreakGlass || !role.FileTransfer, terminate: cfg.OnFailure != "continue"}
-	switch {
-	case ss.pty != nil:
-		r.lines = recorder.NewLineBuilder()
-	case ss.kind == "shell", ss.kind == "exec" && readsShellInput(ss.command):
-		// No terminal: the shell reads a pipe, and what the client sends
-		// are command lines all the same (ssh -T, piped input, ssh host sh).
-		r.lines, r.pipe = recorder.NewPipeLineBuilder(), true
-	}
-	if r.lines != nil && len(role.Commands.Deny) > 0 {
-		r.lines.Guard = func(text string) string { return denyRule(role, text) }
-	}
+	r.setLines(ss.pty != nil)
 	if ss.isTransfer() && !ss.adm.role.FileTransfer {
 		// Refused before the session row, the certificate and the host:
 		// the role's policy says its access is for recorded terminals.
@@ -118,6 +108,56 @@ func (ss *session) openRecord(row audit.Session) (*sessionRecord, error) {
 	r.cast = w
 	r.follow(w.RelPath())
 	return r, nil
+}
+
+// setLines chooses how the command lines typed into the session are
+// rebuilt, for a shell that reads a terminal or one that reads a pipe, and
+// puts the role's deny rules in front of them.
+func (r *sessionRecord) setLines(terminal bool) {
+	ss, role := r.ss, r.ss.adm.role
+	r.lines, r.pipe = nil, false
+	switch {
+	case terminal:
+		r.lines = recorder.NewLineBuilder()
+	case ss.kind == "shell", ss.kind == "exec" && readsShellInput(ss.command):
+		// No terminal: the shell reads a pipe, and what the client sends
+		// are command lines all the same (ssh -T, piped input, ssh host sh).
+		r.lines, r.pipe = recorder.NewPipeLineBuilder(), true
+	}
+	if r.lines != nil && len(role.Commands.Deny) > 0 {
+		r.lines.Guard = func(text string) string { return denyRule(role, text) }
+	}
+}
+
+// hostRefusedPTY is called when the host refused the pty that the gateway
+// had already granted the client (acceptEarly), before the start request
+// goes to the host and before the bridge reads any of the client's input.
+//
+// The host's program then reads a pipe, whatever the client's terminal
+// does: no line editor, no echo, a line runs at its LF and CR is a
+// character. The terminal rebuilder would forward keys as they are typed
+// and "clear" a denied line with keys that such a shell takes as text,
+// so the next LF would run the denied line. So lines are rebuilt exactly as
+// in a session that never asked for a pty: held until their LF is checked,
+// a denied line ending the session.
+//
+// A legacy scp command is refused: without a pty it is a file transfer,
+// which the gateway parses, logs and allows by role only when it knows so
+// from the start (openRecord); the recording chosen for a terminal would
+// let it through unparsed.
+//
+// The cast header keeps the client's terminal (its size, TERM): the
+// client's terminal is real, in raw mode, and the cast shows what it
+// showed.
+func (r *sessionRecord) hostRefusedPTY() error {
+	ss := r.ss
+	if ss.kind == "exec" {
+		if _, _, _, scp := transfer.ParseSCPCommand(ss.command); scp {
+			return refusal("host %s refused a terminal; scp does not run in a session that asked for one", ss.adm.host.Name)
+		}
+	}
+	r.setLines(false)
+	return nil
 }
 
 // scpCommand reports whether the session is a legacy scp transfer: an exec
@@ -263,6 +303,16 @@ func (r *sessionRecord) stderr(p []byte) ([]byte, error) {
 		return p, r.recordRaw(p, false)
 	}
 	return p, nil
+}
+
+// notice records a line the gateway itself shows the user on stderr, so
+// that the cast and live viewers see what the user saw.
+func (r *sessionRecord) notice(p []byte) error {
+	r.show(p)
+	if r.castOK() {
+		return r.castErr(r.cast.Output(p))
+	}
+	return nil
 }
 
 func (r *sessionRecord) onOutput(p []byte) error {
