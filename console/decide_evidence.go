@@ -33,9 +33,10 @@ import (
 // a name read off the disk or the URL, and the answer for another tenant's
 // packet is the same 404 as for one that does not exist.
 //
-// The signature check is evidence.VerifyPacket (every file in the
+// The signature check is evidence.VerifyPacketOf (every file in the
 // manifest with its SHA-256, nothing else in the directory, the manifest's
-// sshsig signature), and then the signing key is compared with the key the
+// sshsig signature, and the summary naming the tenant and month the packet
+// is listed as), and then the signing key is compared with the key the
 // gateway's configuration names for the tenant.
 
 // monthFile is a packet's download name, YYYY-MM.zip.
@@ -65,7 +66,7 @@ func (c *Console) evidencePage(w http.ResponseWriter, r *http.Request, v *Viewer
 		}
 		for _, month := range c.packetMonths(t.Name) {
 			p := packetView{Tenant: t.Name, Month: month, Download: "/evidence/" + t.Name + "/" + month + ".zip"}
-			p.Check, p.Detail = c.checkPacket(r.Context(), pol, t.Name, filepath.Join(d.Dir, t.Name, month))
+			p.Check, p.Detail = c.checkPacket(r.Context(), pol, t.Name, month, filepath.Join(d.Dir, t.Name, month))
 			d.Packets = append(d.Packets, p)
 		}
 	}
@@ -109,8 +110,10 @@ func (c *Console) safeDir(rel string) bool {
 
 // checkPacket verifies the packet in dir and compares its signing key with
 // the one configured for tenant.
-func (c *Console) checkPacket(ctx context.Context, pol *policy.Config, tenant, dir string) (string, string) {
-	key, err := evidence.VerifyPacket(dir)
+func (c *Console) checkPacket(ctx context.Context, pol *policy.Config, tenant, month, dir string) (string, string) {
+	// VerifyPacketOf, not VerifyPacket: a valid packet copied into another
+	// month's or tenant's directory must not show green there.
+	key, err := evidence.VerifyPacketOf(dir, tenant, month)
 	if err != nil {
 		return "bad", strings.TrimPrefix(err.Error(), "evidence: ")
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -120,6 +121,35 @@ func VerifyPacket(dir string) (ssh.PublicKey, error) {
 		}
 	}
 	return verifyFiles(files)
+}
+
+// VerifyPacketOf is VerifyPacket for the packet that dir is listed as:
+// tenant's packet of month (YYYY-MM). The signature covers what a packet
+// says, not where it lies, so a signed packet copied over another month's
+// (a quiet month hiding one with a break-glass use) or, under a key shared
+// by every tenant, over another tenant's, would verify. Its summary.json,
+// which the manifest covers, names its tenant and month; both must be the
+// ones asked for, and the packet must hold a summary at all.
+func VerifyPacketOf(dir, tenant, month string) (ssh.PublicKey, error) {
+	key, err := VerifyPacket(dir)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		return nil, errors.New("evidence: verify: the packet has no summary.json")
+	}
+	var s struct {
+		Tenant string `json:"tenant"`
+		Month  string `json:"month"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("evidence: verify: summary.json: %w", err)
+	}
+	if s.Tenant != tenant || s.Month != month {
+		return nil, fmt.Errorf("evidence: verify: the packet is %.64q's of %.16q, not %s's of %s", s.Tenant, s.Month, tenant, month)
+	}
+	return key, nil
 }
 
 // verifyFiles is VerifyPacket on the packet's files in memory.
