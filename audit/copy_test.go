@@ -25,6 +25,11 @@ func fillSQLite(t *testing.T, s *Store) {
 				return fmt.Errorf("%s: %w", q, err)
 			}
 		}
+		// Verify checks the grants row against its grant.started event.
+		if err := tx.Append(Event{Type: "grant.started", Actor: "carol", Subject: "grant:1", Data: map[string]any{"grant_id": 1,
+			"user": "alice", "role": "prod-root", "tenant": "acme", "starts_at": "2026-01-01T00:02:00Z", "expires_at": "2026-01-01T02:02:00Z"}}); err != nil {
+			return err
+		}
 		return tx.Append(Event{Type: "grant.issued", Actor: "bob", Subject: "alice", Data: map[string]any{"grant": 1, "note": "é ünïcode"}})
 	})
 	if err != nil {

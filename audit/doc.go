@@ -90,6 +90,15 @@
 // session.end, command rows that name no session, and lists open sessions
 // as live: their evidence is bound only when they end.
 //
+// Grants are bound the same way by the events package jit writes in the
+// transaction that changes the row: grant.started (data grant_id, user,
+// role, tenant, starts_at, expires_at) and one end event (grant.expired,
+// grant.revoked, grant.relinquished or grant.deprovisioned, data grant_id,
+// ended_at, end_reason). Verify compares every grants row with them
+// (times as instants) and names the grant: a row without a grant.started,
+// a row that disagrees, an open row the chain ended, an ended row the
+// chain did not end, and events of a grant whose row is gone.
+//
 // # What the chain cannot see, and the anchor that fixes it
 //
 // Verify finds a changed, deleted or inserted event anywhere before the last

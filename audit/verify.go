@@ -22,6 +22,7 @@ type VerifyReport struct {
 	Sessions   int    // ended sessions checked against their session.end event
 	Commands   int    // command rows those events cover
 	Recordings int    // recordings re-hashed
+	Grants     int    // grants rows checked against their events
 	Head       string // hash of the last event; keep a copy elsewhere (see doc.go)
 	HeadSeq    int64  // seq of the last event
 
@@ -44,6 +45,7 @@ type Problem struct {
 	Session string
 	File    string // a recording, relative to the data directory
 	Row     int64  // a row of commands
+	Grant   int64  // a row of grants
 	Msg     string
 }
 
@@ -62,6 +64,8 @@ func (p Problem) String() string {
 		where = p.File
 	case p.Row != 0:
 		where = "command row " + strconv.FormatInt(p.Row, 10)
+	case p.Grant != 0:
+		where = "grant " + strconv.FormatInt(p.Grant, 10)
 	default:
 		where = "seq " + strconv.FormatInt(p.Seq, 10)
 	}
@@ -73,7 +77,8 @@ func (p Problem) String() string {
 // prev_hash to equal the hash before it. Then, for every session.end event,
 // it checks the evidence the event binds (doc.go, "What the chain binds"):
 // the recording file re-hashed, the session row, and the digest of the
-// session's command rows recomputed. Findings are reported in Problems; the
+// session's command rows recomputed; then every grants row against its
+// grant.started and end events (verify_grants.go). Findings are reported in Problems; the
 // error is for failures to check at all.
 //
 // After a problem Verify carries on from the stored row, so one edit gives
@@ -113,6 +118,9 @@ func (r *Reader) Verify(ctx context.Context, dataDir string) (VerifyReport, erro
 		return VerifyReport{}, err
 	}
 	if err := verifySessions(ctx, tx, recs, &rep); err != nil {
+		return VerifyReport{}, err
+	}
+	if err := verifyGrants(ctx, tx, &rep); err != nil { // verify_grants.go
 		return VerifyReport{}, err
 	}
 	return rep, nil

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,8 +173,27 @@ func (w *world) grant(id int, req any, user, role, tenant, starts, expires, ende
 	if ended != "" {
 		e, r = stamp(w.t, ended), reason
 	}
-	w.exec(`INSERT INTO grants (id, request_id, user, role, tenant, starts_at, expires_at, ended_at, end_reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, req, user, role, tenant, stamp(w.t, starts), stamp(w.t, expires), e, r)
+	// With its events, as package jit writes them: audit verify checks
+	// every grants row against its grant.started and end events.
+	err := w.st.Update(w.ctx, func(tx *audit.Tx) error {
+		if _, err := tx.Exec(`INSERT INTO grants (id, request_id, user, role, tenant, starts_at, expires_at, ended_at, end_reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, req, user, role, tenant, stamp(w.t, starts), stamp(w.t, expires), e, r); err != nil {
+			return err
+		}
+		data := map[string]any{"grant_id": id, "user": user, "role": role, "tenant": tenant,
+			"starts_at": stamp(w.t, starts), "expires_at": stamp(w.t, expires)}
+		if err := tx.Append(audit.Event{TS: at(starts), Type: "grant.started", Actor: "warden", Subject: fmt.Sprintf("grant:%d", id), Data: data}); err != nil {
+			return err
+		}
+		if ended == "" {
+			return nil
+		}
+		return tx.Append(audit.Event{TS: at(ended), Type: "grant." + reason, Actor: "warden", Subject: fmt.Sprintf("grant:%d", id),
+			Data: map[string]any{"grant_id": id, "ended_at": stamp(w.t, ended), "end_reason": reason}})
+	})
+	if err != nil {
+		w.t.Fatalf("grant %d: %v", id, err)
+	}
 }
 
 // session records a session with a recording and its commands; ended ""

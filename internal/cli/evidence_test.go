@@ -99,6 +99,20 @@ func govData(t *testing.T) (data, cfg, month string) {
 				return err
 			}
 		}
+		// The grants' events, as package jit writes them: audit verify
+		// checks every grants row against them.
+		for _, e := range []audit.Event{
+			{Type: "grant.started", Subject: "grant:1", Data: map[string]any{"grant_id": 1, "user": "alice", "role": "prod-root",
+				"tenant": "acme", "starts_at": ts(2 * time.Hour), "expires_at": ts(3 * time.Hour)}},
+			{Type: "grant.started", Subject: "grant:2", Data: map[string]any{"grant_id": 2, "user": "bob", "role": "prod-root",
+				"tenant": "acme", "starts_at": ts(4 * time.Hour), "expires_at": later}},
+			{Type: "grant.expired", Subject: "grant:1", Data: map[string]any{"grant_id": 1, "ended_at": ts(3 * time.Hour), "end_reason": "expired"}},
+		} {
+			e.TS, e.Actor = first.Add(2*time.Hour), "warden"
+			if err := tx.Append(e); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {

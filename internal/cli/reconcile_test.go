@@ -10,12 +10,13 @@ import (
 
 func TestReconcileListsThenApplies(t *testing.T) {
 	data, cfg, _ := govData(t)
+	before, _ := auditEvents(t, data)
 	out, errOut, code := run("reconcile", "-c", cfg)
 	if code != 0 || !strings.Contains(out, "no activation in 90d (1)") || !strings.Contains(out, "acme    gina") ||
 		!strings.Contains(out, "user bob is no longer eligible for prod-root") || !strings.Contains(out, "run with --apply") {
 		t.Fatalf("reconcile: %d\n%s%s", code, out, errOut)
 	}
-	if evs, _ := auditEvents(t, data); evs != "session.end" { // the fixture's one session
+	if evs, _ := auditEvents(t, data); evs != before || !strings.HasSuffix(evs, "session.end") { // the fixture's events
 		t.Fatalf("a dry run wrote events: %q", evs)
 	}
 
