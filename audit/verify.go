@@ -78,8 +78,8 @@ func (p Problem) String() string {
 // it checks the evidence the event binds (doc.go, "What the chain binds"):
 // the recording file re-hashed, the session row, and the digest of the
 // session's command rows recomputed; then every grants row against its
-// grant.started and end events (verify_grants.go). Findings are reported in Problems; the
-// error is for failures to check at all.
+// grant.started and end events (verify_grants.go). Findings are reported
+// in Problems; the error is for failures to check at all.
 //
 // After a problem Verify carries on from the stored row, so one edit gives
 // one finding and later rows are still checked.
