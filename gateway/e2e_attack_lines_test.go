@@ -50,17 +50,9 @@ func TestAttackOverlongLineHidesWhatIsInsertedAtItsStart(t *testing.T) {
 	time.Sleep(time.Second)
 	_, _ = io.WriteString(in, "\r")
 	ran := waitExists(marker, 10*time.Second)
-	_, _ = io.WriteString(in, "\x03")
-	time.Sleep(300 * time.Millisecond)
-	_, _ = io.WriteString(in, "exit\r")
-	done := make(chan struct{})
-	go func() { _ = s.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
+	if !leaveShell(in, s, 10*time.Second) {
 		o := out.String()
 		t.Logf("the shell did not exit (ran %v); output ends %q", ran, o[max(0, len(o)-600):])
-		s.Close()
 	}
 	var rows []string
 	denied := false
@@ -107,13 +99,8 @@ func TestAttackHostRefusedPTYLeavesTheTerminalGuard(t *testing.T) {
 			break
 		}
 	}
-	done := make(chan struct{})
-	go func() { _ = s.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
+	if !waitEnded(s, 10*time.Second) {
 		t.Errorf("the session did not end after the denied line; output %q", out.String())
-		s.Close()
 	}
 	ran := waitExists(marker, 2*time.Second)
 	rows := shellRows(b.commands(b.lastSession("alice").ID))

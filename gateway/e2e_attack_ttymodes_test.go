@@ -74,6 +74,29 @@ func waitExists(path string, d time.Duration) bool {
 	return false
 }
 
+// leaveShell drops the line being typed (Ctrl-C), types exit, and waits up
+// to d for the session to end (waitEnded).
+func leaveShell(in io.Writer, s *gossh.Session, d time.Duration) bool {
+	_, _ = io.WriteString(in, "\x03")
+	time.Sleep(300 * time.Millisecond)
+	_, _ = io.WriteString(in, "exit\r")
+	return waitEnded(s, d)
+}
+
+// waitEnded waits up to d for s to end. If it does not, it closes s (so
+// the waiting goroutine ends too) and reports false.
+func waitEnded(s *gossh.Session, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { _ = s.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		s.Close()
+		return false
+	}
+}
+
 // TestAttackPTYModesMoveKillToALetter: VKILL set to 'Z' in the pty-req.
 // Were it passed on, bash's readline would bind Z to unix-line-discard,
 // and "# okZrm -rf /...; touch M" would run "rm -rf /...; touch M", while
@@ -114,16 +137,8 @@ func TestAttackPTYModesMoveEOFToALetter(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	_, _ = io.WriteString(in, "Z")
 	ran := waitExists(marker, 5*time.Second)
-	_, _ = io.WriteString(in, "\x03")
-	time.Sleep(300 * time.Millisecond)
-	_, _ = io.WriteString(in, "exit\r")
-	done := make(chan struct{})
-	go func() { _ = s.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
+	if !leaveShell(in, s, 5*time.Second) {
 		t.Logf("sh did not exit; output %q", out.String())
-		s.Close()
 	}
 	time.Sleep(500 * time.Millisecond)
 	rows := shellRows(b.commands(b.lastSession("alice").ID))
