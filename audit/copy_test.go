@@ -13,9 +13,9 @@ func fillSQLite(t *testing.T, s *Store) {
 	ctx := context.Background()
 	err := s.Update(ctx, func(tx *Tx) error {
 		for _, q := range []string{
-			`INSERT INTO requests (user, role, tenant, reason, duration, state, created_at) VALUES ('alice', 'prod-root', 'acme', 'fix it', '2h0m0s', 'approved', '2026-01-01T00:00:00Z')`,
-			`INSERT INTO approvals (request_id, approver, decision, ts) VALUES (1, 'bob', 'approve', '2026-01-01T00:01:00Z')`,
-			`INSERT INTO approvals (request_id, approver, decision, comment, ts) VALUES (1, 'carol', 'approve', 'ok', '2026-01-01T00:02:00Z')`,
+			`INSERT INTO requests (user, role, tenant, reason, duration, state, created_at, decided_at) VALUES ('alice', 'prod-root', 'acme', 'fix it', '2h0m0s', 'approved', '2026-01-01T00:00:00Z', '2026-01-01T00:02:00Z')`,
+			`INSERT INTO approvals (request_id, approver, decision, ts) VALUES (1, 'bob', 'approved', '2026-01-01T00:01:00Z')`,
+			`INSERT INTO approvals (request_id, approver, decision, comment, ts) VALUES (1, 'carol', 'approved', 'ok', '2026-01-01T00:02:00Z')`,
 			`INSERT INTO grants (request_id, user, role, tenant, starts_at, expires_at) VALUES (1, 'alice', 'prod-root', 'acme', '2026-01-01T00:02:00Z', '2026-01-01T02:02:00Z')`,
 			`INSERT INTO exceptions (tenant, owner, reason, controls, expires_at, created_by, created_at) VALUES ('acme', 'dave', 'legacy', 'watch', '2026-02-01T00:00:00Z', 'admin', '2026-01-01T00:00:00Z')`,
 			`INSERT INTO console_links (token_sha256, user, fingerprint, created_at, expires_at) VALUES ('aa', 'alice', 'SHA256:x', '2026-01-01T00:00:00Z', '2026-01-01T00:05:00Z')`,
@@ -25,10 +25,20 @@ func fillSQLite(t *testing.T, s *Store) {
 				return fmt.Errorf("%s: %w", q, err)
 			}
 		}
-		// Verify checks the grants row against its grant.started event.
-		if err := tx.Append(Event{Type: "grant.started", Actor: "carol", Subject: "grant:1", Data: map[string]any{"grant_id": 1,
-			"user": "alice", "role": "prod-root", "tenant": "acme", "starts_at": "2026-01-01T00:02:00Z", "expires_at": "2026-01-01T02:02:00Z"}}); err != nil {
-			return err
+		// Verify checks the rows of requests, approvals and grants against
+		// their events, as package jit writes them.
+		req := map[string]any{"request_id": 1, "user": "alice", "role": "prod-root", "tenant": "acme", "reason": "fix it", "duration": "2h0m0s"}
+		for _, e := range []Event{
+			{TS: at("2026-01-01T00:00:00Z"), Type: "request.created", Actor: "alice", Subject: "request:1", Data: req},
+			{TS: at("2026-01-01T00:01:00Z"), Type: "approval.recorded", Actor: "bob", Subject: "request:1", Data: map[string]any{"request_id": 1, "approver": "bob"}},
+			{TS: at("2026-01-01T00:02:00Z"), Type: "approval.recorded", Actor: "carol", Subject: "request:1", Data: map[string]any{"request_id": 1, "approver": "carol", "comment": "ok"}},
+			{TS: at("2026-01-01T00:02:00Z"), Type: "request.approved", Actor: "carol", Subject: "request:1", Data: req},
+			{TS: at("2026-01-01T00:02:00Z"), Type: "grant.started", Actor: "carol", Subject: "grant:1", Data: map[string]any{"grant_id": 1, "request_id": 1,
+				"user": "alice", "role": "prod-root", "tenant": "acme", "starts_at": "2026-01-01T00:02:00Z", "expires_at": "2026-01-01T02:02:00Z"}},
+		} {
+			if err := tx.Append(e); err != nil {
+				return err
+			}
 		}
 		return tx.Append(Event{Type: "grant.issued", Actor: "bob", Subject: "alice", Data: map[string]any{"grant": 1, "note": "é ünïcode"}})
 	})
@@ -163,7 +173,8 @@ func TestCopyToPostgresKeepsRowsAndChainAndIsIdempotent(t *testing.T) {
 		if _, err := tx.Exec(`INSERT INTO requests (user, role, tenant, duration, state, created_at) VALUES ('eve', 'r', 'acme', '1h0m0s', 'pending', '2026-01-02T00:00:00Z')`); err != nil {
 			return err
 		}
-		return tx.Append(Event{Type: "after.copy", Actor: "eve"})
+		return tx.Append(Event{TS: at("2026-01-02T00:00:00Z"), Type: "request.created", Actor: "eve", Subject: "request:2",
+			Data: map[string]any{"request_id": 2, "user": "eve", "role": "r", "tenant": "acme", "duration": "1h0m0s"}})
 	}); err != nil {
 		t.Fatalf("new request after copy (setval?): %v", err)
 	}

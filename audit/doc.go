@@ -91,13 +91,24 @@
 // as live: their evidence is bound only when they end.
 //
 // Grants are bound the same way by the events package jit writes in the
-// transaction that changes the row: grant.started (data grant_id, user,
-// role, tenant, starts_at, expires_at) and one end event (grant.expired,
-// grant.revoked, grant.relinquished or grant.deprovisioned, data grant_id,
-// ended_at, end_reason). Verify compares every grants row with them
-// (times as instants) and names the grant: a row without a grant.started,
-// a row that disagrees, an open row the chain ended, an ended row the
-// chain did not end, and events of a grant whose row is gone.
+// transaction that changes the row: grant.started (data grant_id,
+// request_id, user, role, tenant, starts_at, expires_at) and one end event
+// (grant.expired, grant.revoked, grant.relinquished or
+// grant.deprovisioned, data grant_id, ended_at, end_reason). Verify
+// compares every grants row with them (times as instants) and names the
+// grant: a row without a grant.started, a row that disagrees, an open row
+// the chain ended, an ended row the chain did not end, and events of a
+// grant whose row is gone.
+//
+// Requests and their decisions likewise: request.created (data
+// request_id, user, role, tenant, reason, ticket, duration; its ts is
+// created_at), one closing event per closed request (request.approved,
+// request.denied, request.cancelled or request.expired; its ts is
+// decided_at, except for an expiry, whose row holds when the TTL ended),
+// and per approvals row an approval.recorded (decision approved) or the
+// request.denied (decision denied) with data approver and comment, its ts
+// the row's. The evidence packet counts a break-glass grant's approvers
+// from approvals, so a row there without its event fails verify.
 //
 // # What the chain cannot see, and the anchor that fixes it
 //

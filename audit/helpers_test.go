@@ -208,3 +208,12 @@ func assertChain(t *testing.T, s *Store, dir string, n int) {
 		t.Fatalf("Verify: %d events, problems %v", rep.Events, rep.Problems)
 	}
 }
+
+// at parses an RFC 3339 time for a fixture.
+func at(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}

@@ -19,7 +19,8 @@ func TestUpdateCommitsRowsAndEventsTogether(t *testing.T) {
 		if err := tx.QueryRow(`SELECT count(*) FROM requests`).Scan(&n); err != nil || n != 1 {
 			t.Errorf("tx does not see its own write: %d %v", n, err)
 		}
-		return tx.Append(Event{Type: "request.created", Actor: "alice", Subject: "prod-root"})
+		return tx.Append(Event{TS: at("2026-11-29T10:00:00Z"), Type: "request.created", Actor: "alice", Subject: "request:1",
+			Data: map[string]any{"request_id": 1, "user": "alice", "role": "prod-root", "tenant": "acme", "reason": "INC-1", "duration": "1h0m0s"}})
 	})
 	if err != nil {
 		t.Fatal(err)

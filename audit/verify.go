@@ -23,6 +23,7 @@ type VerifyReport struct {
 	Commands   int    // command rows those events cover
 	Recordings int    // recordings re-hashed
 	Grants     int    // grants rows checked against their events
+	Requests   int    // requests rows (and their approvals rows) checked against their events
 	Head       string // hash of the last event; keep a copy elsewhere (see doc.go)
 	HeadSeq    int64  // seq of the last event
 
@@ -46,6 +47,7 @@ type Problem struct {
 	File    string // a recording, relative to the data directory
 	Row     int64  // a row of commands
 	Grant   int64  // a row of grants
+	Request int64  // a row of requests, or approvals rows naming it
 	Msg     string
 }
 
@@ -66,6 +68,8 @@ func (p Problem) String() string {
 		where = "command row " + strconv.FormatInt(p.Row, 10)
 	case p.Grant != 0:
 		where = "grant " + strconv.FormatInt(p.Grant, 10)
+	case p.Request != 0:
+		where = "request " + strconv.FormatInt(p.Request, 10)
 	default:
 		where = "seq " + strconv.FormatInt(p.Seq, 10)
 	}
@@ -78,8 +82,10 @@ func (p Problem) String() string {
 // it checks the evidence the event binds (doc.go, "What the chain binds"):
 // the recording file re-hashed, the session row, and the digest of the
 // session's command rows recomputed; then every grants row against its
-// grant.started and end events (verify_grants.go). Findings are reported
-// in Problems; the error is for failures to check at all.
+// grant.started and end events (verify_grants.go), and every requests and
+// approvals row against the request's events (verify_requests.go).
+// Findings are reported in Problems; the error is for failures to check
+// at all.
 //
 // After a problem Verify carries on from the stored row, so one edit gives
 // one finding and later rows are still checked.
@@ -121,6 +127,9 @@ func (r *Reader) Verify(ctx context.Context, dataDir string) (VerifyReport, erro
 		return VerifyReport{}, err
 	}
 	if err := verifyGrants(ctx, tx, &rep); err != nil { // verify_grants.go
+		return VerifyReport{}, err
+	}
+	if err := verifyRequests(ctx, tx, &rep); err != nil { // verify_requests.go
 		return VerifyReport{}, err
 	}
 	return rep, nil

@@ -1,12 +1,9 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 )
 
@@ -24,6 +21,7 @@ type grantFacts struct {
 	user, role, tenant  string
 	startsAt, expiresAt string
 	endedAt, endReason  string
+	requestID           int64 // 0: none
 	startSeq, endSeq    int64 // events found (0: none)
 }
 
@@ -42,17 +40,7 @@ func verifyGrants(ctx context.Context, tx *sql.Tx, rep *VerifyReport) error {
 	if err != nil {
 		return err
 	}
-	ids := make([]int64, 0, len(rows)+len(chain))
-	for id := range rows {
-		ids = append(ids, id)
-	}
-	for id := range chain {
-		if rows[id] == nil {
-			ids = append(ids, id)
-		}
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
+	for _, id := range unionIDs(rows, chain) {
 		row, ev := rows[id], chain[id]
 		problem := func(seq int64, format string, args ...any) {
 			rep.Problems = append(rep.Problems, Problem{Seq: seq, Grant: id, Msg: fmt.Sprintf(format, args...)})
@@ -72,6 +60,12 @@ func verifyGrants(ctx context.Context, tx *sql.Tx, rep *VerifyReport) error {
 			if f.row != f.chain {
 				problem(ev.startSeq, "grants.%s %q differs from the chain's %q (row altered?)", f.col, f.row, f.chain)
 			}
+		}
+		if row.requestID != ev.requestID {
+			// The request is what the packet shows as the grant's reason
+			// and approvers: pointing the grant at another one would
+			// give it someone else's approvals.
+			problem(ev.startSeq, "grants.request_id %d differs from the chain's %d (row altered?)", row.requestID, ev.requestID)
 		}
 		for _, f := range []struct{ col, row, chain string }{
 			{"starts_at", row.startsAt, ev.startsAt}, {"expires_at", row.expiresAt, ev.expiresAt},
@@ -107,7 +101,7 @@ func sameInstant(a, b string) bool {
 }
 
 func loadGrantRows(ctx context.Context, tx *sql.Tx) (map[int64]*grantFacts, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, user, role, tenant, starts_at, expires_at,
+	rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(request_id, 0), user, role, tenant, starts_at, expires_at,
 		COALESCE(ended_at, ''), COALESCE(end_reason, '') FROM grants`)
 	if err != nil {
 		return nil, fmt.Errorf("audit: verify grants: %w", err)
@@ -117,7 +111,7 @@ func loadGrantRows(ctx context.Context, tx *sql.Tx) (map[int64]*grantFacts, erro
 	for rows.Next() {
 		var id int64
 		var g grantFacts
-		if err := rows.Scan(&id, &g.user, &g.role, &g.tenant, &g.startsAt, &g.expiresAt, &g.endedAt, &g.endReason); err != nil {
+		if err := rows.Scan(&id, &g.requestID, &g.user, &g.role, &g.tenant, &g.startsAt, &g.expiresAt, &g.endedAt, &g.endReason); err != nil {
 			return nil, fmt.Errorf("audit: verify grants: %w", err)
 		}
 		m[id] = &g
@@ -131,51 +125,28 @@ func loadGrantRows(ctx context.Context, tx *sql.Tx) (map[int64]*grantFacts, erro
 // loadGrantEvents reads the grant.started and grant end events, in chain
 // order. A second start or end of one grant is a problem.
 func loadGrantEvents(ctx context.Context, tx *sql.Tx, rep *VerifyReport) (map[int64]*grantFacts, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, type, data FROM audit_events
-		WHERE type IN (?, ?, ?, ?, ?) ORDER BY seq`,
-		grantStarted, "grant.expired", "grant.revoked", "grant.relinquished", "grant.deprovisioned")
+	byID, err := rowEvents(ctx, tx, rep, "grant_id", grantStarted, "grant.expired", "grant.revoked", "grant.relinquished", "grant.deprovisioned")
 	if err != nil {
-		return nil, fmt.Errorf("audit: verify grants: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	m := map[int64]*grantFacts{}
-	for rows.Next() {
-		var seq int64
-		var typ, data string
-		if err := rows.Scan(&seq, &typ, &data); err != nil {
-			return nil, fmt.Errorf("audit: verify grants: %w", err)
+	for id, evs := range byID {
+		g := &grantFacts{}
+		m[id] = g
+		for _, e := range evs {
+			switch {
+			case e.typ == grantStarted && g.startSeq != 0, grantEndTypes[e.typ] && g.endSeq != 0:
+				rep.Problems = append(rep.Problems, Problem{Seq: e.seq, Grant: id, Msg: "a second " + e.typ + " event"})
+			case e.typ == grantStarted:
+				g.startSeq = e.seq
+				g.user, g.role, g.tenant = e.str("user"), e.str("role"), e.str("tenant")
+				g.startsAt, g.expiresAt = e.str("starts_at"), e.str("expires_at")
+				g.requestID, _ = intOf(e.data["request_id"])
+			default:
+				g.endSeq = e.seq
+				g.endedAt, g.endReason = e.str("ended_at"), e.str("end_reason")
+			}
 		}
-		dec := json.NewDecoder(bytes.NewReader([]byte(data)))
-		dec.UseNumber()
-		var d map[string]any
-		id, ok := int64(0), false
-		if dec.Decode(&d) == nil {
-			id, ok = intOf(d["grant_id"])
-		}
-		if !ok || id == 0 {
-			rep.Problems = append(rep.Problems, Problem{Seq: seq, Msg: typ + " data names no grant"})
-			continue
-		}
-		g := m[id]
-		if g == nil {
-			g = &grantFacts{}
-			m[id] = g
-		}
-		str := func(k string) string { s, _ := d[k].(string); return s }
-		switch {
-		case typ == grantStarted && g.startSeq != 0, grantEndTypes[typ] && g.endSeq != 0:
-			rep.Problems = append(rep.Problems, Problem{Seq: seq, Grant: id, Msg: "a second " + typ + " event"})
-		case typ == grantStarted:
-			g.startSeq = seq
-			g.user, g.role, g.tenant = str("user"), str("role"), str("tenant")
-			g.startsAt, g.expiresAt = str("starts_at"), str("expires_at")
-		default:
-			g.endSeq = seq
-			g.endedAt, g.endReason = str("ended_at"), str("end_reason")
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("audit: verify grants: %w", err)
 	}
 	return m, nil
 }

@@ -182,6 +182,9 @@ func (w *world) grant(id int, req any, user, role, tenant, starts, expires, ende
 		}
 		data := map[string]any{"grant_id": id, "user": user, "role": role, "tenant": tenant,
 			"starts_at": stamp(w.t, starts), "expires_at": stamp(w.t, expires)}
+		if req != nil {
+			data["request_id"] = req
+		}
 		if err := tx.Append(audit.Event{TS: at(starts), Type: "grant.started", Actor: "warden", Subject: fmt.Sprintf("grant:%d", id), Data: data}); err != nil {
 			return err
 		}

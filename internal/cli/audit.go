@@ -58,6 +58,7 @@ func runAudit(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "ok: %d audit events chained; %d ended sessions, their %d command rows and %d recordings match the chain%s\n",
 		rep.Events, rep.Sessions, rep.Commands, rep.Recordings, anchored)
+	fmt.Fprintf(e.stdout, "ok: %d requests with their decisions and %d grants match the chain\n", rep.Requests, rep.Grants)
 	if rep.Unsealed > 0 {
 		fmt.Fprintf(e.stdout, "note: %d sessions ended before the chain sealed commands; their recordings were checked against the sessions table only\n", rep.Unsealed)
 	}

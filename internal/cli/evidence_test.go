@@ -99,16 +99,23 @@ func govData(t *testing.T) (data, cfg, month string) {
 				return err
 			}
 		}
-		// The grants' events, as package jit writes them: audit verify
-		// checks every grants row against them.
+		// The rows' events, as package jit writes them: audit verify
+		// checks every requests, approvals and grants row against them.
+		req := map[string]any{"request_id": 1, "user": "alice", "role": "prod-root", "tenant": "acme", "reason": "INC-1", "duration": "1h0m0s"}
 		for _, e := range []audit.Event{
-			{Type: "grant.started", Subject: "grant:1", Data: map[string]any{"grant_id": 1, "user": "alice", "role": "prod-root",
+			{TS: first.Add(time.Hour), Type: "request.created", Subject: "request:1", Data: req},
+			{Type: "approval.recorded", Subject: "request:1", Data: map[string]any{"request_id": 1, "approver": "carol"}},
+			{Type: "request.approved", Subject: "request:1", Data: req},
+			{Type: "grant.started", Subject: "grant:1", Data: map[string]any{"grant_id": 1, "request_id": 1, "user": "alice", "role": "prod-root",
 				"tenant": "acme", "starts_at": ts(2 * time.Hour), "expires_at": ts(3 * time.Hour)}},
 			{Type: "grant.started", Subject: "grant:2", Data: map[string]any{"grant_id": 2, "user": "bob", "role": "prod-root",
 				"tenant": "acme", "starts_at": ts(4 * time.Hour), "expires_at": later}},
 			{Type: "grant.expired", Subject: "grant:1", Data: map[string]any{"grant_id": 1, "ended_at": ts(3 * time.Hour), "end_reason": "expired"}},
 		} {
-			e.TS, e.Actor = first.Add(2*time.Hour), "warden"
+			if e.TS.IsZero() {
+				e.TS = first.Add(2 * time.Hour)
+			}
+			e.Actor = "warden"
 			if err := tx.Append(e); err != nil {
 				return err
 			}
