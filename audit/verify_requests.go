@@ -176,7 +176,9 @@ func checkRequestState(row *requestRow, closed *chainEvent, problem func(int64, 
 // event without its row means the row was deleted.
 func checkDecisions(row *requestRow, evs []chainEvent, problem func(int64, string, ...any)) {
 	for _, d := range row.decisions {
-		want := map[string]string{"approved": approvalOK, "denied": requestDenied}[d.decision]
+		// "approve" and "deny" are read as the evidence packet reads
+		// them (evidence/summary.go, decisionKind).
+		want := map[string]string{"approved": approvalOK, "approve": approvalOK, "denied": requestDenied, "deny": requestDenied}[d.decision]
 		if want == "" {
 			problem(0, "approvals row of %q holds the decision %q, neither approved nor denied (row altered?)", d.approver, d.decision)
 			continue
