@@ -135,6 +135,23 @@ func (r *Reader) Verify(ctx context.Context, dataDir string) (VerifyReport, erro
 	return rep, nil
 }
 
+// CheckRows compares the requests, approvals and grants rows with their
+// events in the chain, as Verify does, inside tx (a read transaction on
+// the store's database). It is for readers that list those rows as fact,
+// such as the evidence packet, which must say when one disagrees with the
+// chain without waiting for someone to run audit verify. Problems name
+// their request or grant.
+func CheckRows(ctx context.Context, tx *sql.Tx) ([]Problem, error) {
+	var rep VerifyReport
+	if err := verifyGrants(ctx, tx, &rep); err != nil {
+		return nil, err
+	}
+	if err := verifyRequests(ctx, tx, &rep); err != nil {
+		return nil, err
+	}
+	return rep.Problems, nil
+}
+
 func verifyChain(ctx context.Context, tx *sql.Tx, rep *VerifyReport) error {
 	rows, err := tx.QueryContext(ctx, `SELECT seq, ts, type, actor, subject, data, prev_hash, hash FROM audit_events ORDER BY seq`)
 	if err != nil {

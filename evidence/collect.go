@@ -51,6 +51,7 @@ type dataset struct {
 	lifecycle      []lifecycleRow // directory joiners, movers, leavers (lifecycle.go)
 
 	versionMismatch []versionMismatch // grants whose row and chain disagree on the policy
+	rowProblems     []audit.Problem   // the packet's requests and grants whose rows disagree with the chain
 
 	approvers map[int64][]string // break-glass grant ID -> who approved its request, sorted
 	pending   []pendingRequest   // undecided at the end of the period, whenever created
@@ -101,6 +102,7 @@ func collect(tx *sql.Tx, recs recstore.Store, tenant string, p period, j *judges
 		{"audit events", func() error { return d.readEvents(tx, tenant, p) }},
 		{"directory changes", func() error { return d.readLifecycle(tx, tenant, p) }},
 		{"owed rotations", func() error { return d.readOwedRotations(tx, tenant, p) }},
+		{"rows against the chain", func() error { return d.readRowProblems(tx) }},
 	}
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
@@ -470,4 +472,30 @@ func checkRecordingIn(recs recstore.Store, rel, want string) (status string, siz
 		return "mismatch", n
 	}
 	return "ok", n
+}
+
+// readRowProblems keeps what audit.CheckRows finds about the requests and
+// grants this packet lists: an approver added to a break-glass request, a
+// denial turned into an approval, a grant extended or inserted. The packet
+// reports such rows as they are stored, and must not present them as fact
+// without saying that the chain disagrees. (A row deleted altogether is
+// not in the packet; audit verify reports it.)
+func (d *dataset) readRowProblems(tx *sql.Tx) error {
+	probs, err := audit.CheckRows(context.Background(), tx)
+	if err != nil {
+		return err
+	}
+	reqs, grants := map[int64]bool{}, map[int64]bool{}
+	for _, r := range d.requests {
+		reqs[r.ID] = true
+	}
+	for _, g := range d.grants {
+		grants[g.ID] = true
+	}
+	for _, pr := range probs {
+		if (pr.Request != 0 && reqs[pr.Request]) || (pr.Grant != 0 && grants[pr.Grant]) {
+			d.rowProblems = append(d.rowProblems, pr)
+		}
+	}
+	return nil
 }

@@ -117,5 +117,7 @@
 // rotations, rotations still owed by ended break-glass grants (table
 // rotations, read in rotations.go), pending requests past their TTL,
 // unexplained grants, recordings that no longer match their digest, and
-// rows that disagree with the hash chain.
+// rows that disagree with the hash chain: a grant's policy version, and
+// every listed request, approval and grant that audit.CheckRows (the row
+// checks of audit verify) finds at odds with its events.
 package evidence

@@ -151,20 +151,56 @@ func (w *world) exec(query string, args ...any) {
 	}
 }
 
+// request stores a request with its events, as package jit writes them:
+// audit.CheckRows, which the packet runs, compares the rows with them. A
+// denied request's closing event is its denial (decide).
 func (w *world) request(id int, user, role, tenant, state, created, decided string) {
 	w.t.Helper()
 	var dec any
 	if decided != "" {
 		dec = stamp(w.t, decided)
 	}
-	w.exec(`INSERT INTO requests (id, user, role, tenant, reason, ticket, duration, state, created_at, decided_at)
-		VALUES (?, ?, ?, ?, 'INC-1', NULL, '1h0m0s', ?, ?, ?)`, id, user, role, tenant, state, stamp(w.t, created), dec)
+	data := map[string]any{"request_id": id, "user": user, "role": role, "tenant": tenant, "reason": "INC-1", "duration": "1h0m0s"}
+	w.withEvents(`INSERT INTO requests (id, user, role, tenant, reason, ticket, duration, state, created_at, decided_at)
+		VALUES (?, ?, ?, ?, 'INC-1', NULL, '1h0m0s', ?, ?, ?)`, []any{id, user, role, tenant, state, stamp(w.t, created), dec},
+		audit.Event{TS: at(created), Type: "request.created", Subject: fmt.Sprintf("request:%d", id), Data: data})
+	if state != "pending" && state != "denied" {
+		w.withEvents("", nil, audit.Event{TS: at(decided), Type: "request." + state, Subject: fmt.Sprintf("request:%d", id), Data: data})
+	}
 }
 
+// decide stores an approver's decision with its event (approval.recorded,
+// or request.denied, which also closes the request).
 func (w *world) decide(req int, approver, decision, ts string) {
 	w.t.Helper()
-	w.exec(`INSERT INTO approvals (request_id, approver, decision, comment, ts) VALUES (?, ?, ?, NULL, ?)`,
-		req, approver, decision, stamp(w.t, ts))
+	typ := "approval.recorded"
+	if decision == "denied" {
+		typ = "request.denied"
+	}
+	w.withEvents(`INSERT INTO approvals (request_id, approver, decision, comment, ts) VALUES (?, ?, ?, NULL, ?)`,
+		[]any{req, approver, decision, stamp(w.t, ts)},
+		audit.Event{TS: at(ts), Type: typ, Subject: fmt.Sprintf("request:%d", req), Data: map[string]any{"request_id": req, "approver": approver}})
+}
+
+// withEvents runs query (none when "") and appends evs in one write.
+func (w *world) withEvents(query string, args []any, evs ...audit.Event) {
+	w.t.Helper()
+	if err := w.st.Update(w.ctx, func(tx *audit.Tx) error {
+		if query != "" {
+			if _, err := tx.Exec(query, args...); err != nil {
+				return err
+			}
+		}
+		for _, e := range evs {
+			e.Actor = "warden"
+			if err := tx.Append(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		w.t.Fatalf("%s: %v", query, err)
+	}
 }
 
 func (w *world) grant(id int, req any, user, role, tenant, starts, expires, ended, reason string) {

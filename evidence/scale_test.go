@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/warden-gw/warden/internal/pgtest"
@@ -56,24 +57,44 @@ func scaleMonth(t testing.TB) *world {
 			if state == "pending" {
 				decided = nil
 			}
+			// Each row with its events, as package jit writes them: the
+			// packet compares them (audit.CheckRows), at this scale too.
+			ev := func(d time.Duration, typ string, data map[string]any) error {
+				subject := fmt.Sprintf("request:%d", i+1)
+				if strings.HasPrefix(typ, "grant.") {
+					subject = fmt.Sprintf("grant:%d", i+1)
+				}
+				return tx.Append(audit.Event{TS: start.Add(d), Type: typ, Actor: "warden", Subject: subject, Data: data})
+			}
+			req := map[string]any{"request_id": i + 1, "user": user, "role": role, "tenant": "acme", "reason": "INC", "duration": "1h0m0s"}
 			if _, err := tx.Exec(`INSERT INTO requests (id, user, role, tenant, reason, ticket, duration, state, created_at, decided_at)
 				VALUES (?, ?, ?, 'acme', 'INC', NULL, '1h0m0s', ?, ?, ?)`, i+1, user, role, reqState, ts(created), decided); err != nil {
+				return err
+			}
+			if err := ev(created, "request.created", req); err != nil {
 				return err
 			}
 			if state == "pending" {
 				continue
 			}
-			decision := "approved"
+			decided5 := created + 5*time.Minute
+			decision, typ := "approved", "approval.recorded"
 			if state == "denied" {
-				decision = "denied"
+				decision, typ = "denied", "request.denied"
 			}
 			if _, err := tx.Exec(`INSERT INTO approvals (request_id, approver, decision, ts) VALUES (?, 'carol', ?, ?)`,
-				i+1, decision, ts(created+5*time.Minute)); err != nil {
+				i+1, decision, ts(decided5)); err != nil {
+				return err
+			}
+			if err := ev(decided5, typ, map[string]any{"request_id": i + 1, "approver": "carol"}); err != nil {
 				return err
 			}
 			if role == "break-glass" {
 				if _, err := tx.Exec(`INSERT INTO approvals (request_id, approver, decision, ts) VALUES (?, 'erin', 'approved', ?)`,
-					i+1, ts(created+5*time.Minute)); err != nil {
+					i+1, ts(decided5)); err != nil {
+					return err
+				}
+				if err := ev(decided5, "approval.recorded", map[string]any{"request_id": i + 1, "approver": "erin"}); err != nil {
 					return err
 				}
 			}
@@ -82,9 +103,23 @@ func scaleMonth(t testing.TB) *world {
 			}
 			life := time.Duration(10+i%110) * time.Minute
 			if _, err := tx.Exec(`INSERT INTO grants (id, request_id, user, role, tenant, starts_at, expires_at, ended_at, end_reason)
-				VALUES (?, ?, ?, ?, 'acme', ?, ?, ?, ?)`, i+1, i+1, user, role, ts(created+5*time.Minute),
-				ts(created+5*time.Minute+2*time.Hour), ts(created+5*time.Minute+life), state); err != nil {
+				VALUES (?, ?, ?, ?, 'acme', ?, ?, ?, ?)`, i+1, i+1, user, role, ts(decided5),
+				ts(decided5+2*time.Hour), ts(decided5+life), state); err != nil {
 				return err
+			}
+			for _, e := range []struct {
+				d    time.Duration
+				typ  string
+				data map[string]any
+			}{
+				{decided5, "request.approved", req},
+				{decided5, "grant.started", map[string]any{"grant_id": i + 1, "request_id": i + 1, "user": user, "role": role, "tenant": "acme",
+					"starts_at": ts(decided5), "expires_at": ts(decided5 + 2*time.Hour)}},
+				{decided5 + life, "grant." + state, map[string]any{"grant_id": i + 1, "ended_at": ts(decided5 + life), "end_reason": state}},
+			} {
+				if err := ev(e.d, e.typ, e.data); err != nil {
+					return err
+				}
 			}
 		}
 		for i := 0; i < scaleSessions; i++ {
@@ -256,6 +291,7 @@ func TestScalePacketMatchesSQL(t *testing.T) {
 		{"commands denied", s.CommandsDenied, count(`SELECT COUNT(*) FROM commands WHERE action = 'denied' AND ` + in("ts"))},
 		{"recordings", s.Recordings, count(`SELECT COUNT(*) FROM sessions WHERE recording_path IS NOT NULL AND ` + in("started_at"))},
 		{"recording problems", s.RecordingProblems, 0},
+		{"rows that disagree with the chain", s.OverdueByKind[OverdueTampered], 0},
 		{"stale admins flagged", s.StaleAdminsFlagged, count(`SELECT COUNT(*) FROM audit_events WHERE type = 'reconcile.stale_admin'
 			AND json_extract(data, '$.tenant') = 'acme' AND ts >= '2026-10-01' AND ts < '2026-11-01'`)},
 		{"exceptions open", s.ExceptionsOpen, count(`SELECT COUNT(*) FROM exceptions WHERE tenant = 'acme' AND closed_at IS NULL

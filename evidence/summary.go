@@ -315,6 +315,13 @@ func overdue(s *Summary, d *dataset, p period, cfg *policy.Config, rec *Reconcil
 		add(OverdueTampered, fmt.Sprintf("grant %d", m.GrantID), "grants.policy_version is %q but the audit chain says %s; judged by the chain's",
 			m.Row, m.Chain)
 	}
+	for _, pr := range d.rowProblems {
+		subject := fmt.Sprintf("request %d", pr.Request)
+		if pr.Grant != 0 {
+			subject = fmt.Sprintf("grant %d", pr.Grant)
+		}
+		add(OverdueTampered, subject, "%s", pr.Msg)
+	}
 	slices.SortStableFunc(out, func(a, b OverdueItem) int {
 		return cmp.Compare(slices.Index(overdueOrder, a.Kind), slices.Index(overdueOrder, b.Kind))
 	})
