@@ -1,9 +1,13 @@
 package evidence
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warden-gw/warden/audit"
+	"github.com/warden-gw/warden/internal/storetest"
 )
 
 // TestAttackEditedRowsAreFlaggedInThePacket: someone who can write
@@ -42,5 +46,66 @@ func TestAttackEditedRowsAreFlaggedInThePacket(t *testing.T) {
 	}
 	if len(want) != 0 {
 		t.Fatalf("not flagged: %v; overdue %+v", want, pk.Summary.Overdue)
+	}
+}
+
+// TestAttackChainCutSinceLastPacketIsFlagged: October's packet, written
+// where the schedule writes it, recorded the chain's head. Someone who can
+// write the database then removes the chain's newest events, October's
+// head among them (the chain still links up: only its end is gone, which
+// audit verify alone cannot see without an anchor). November's packet
+// checks October's head against the chain and reports it missing; so it
+// does when October's packet was altered to hide the old head.
+func TestAttackChainCutSinceLastPacketIsFlagged(t *testing.T) {
+	w := october(t)
+	oct := w.build(PacketDir(w.dir, "acme", at("2026-10-01T00:00:00Z")))
+	if oct.Summary.AuditChainHead == "" {
+		t.Fatal("October's packet recorded no chain head")
+	}
+	w.clk.Set(at("2026-12-02T00:00:00Z"))
+	nov := func() *Packet {
+		pk, err := Build(w.ctx, Options{DataDir: w.dir, Backend: w.be, Tenant: "acme", Month: at("2026-11-01T00:00:00Z"),
+			Out: filepath.Join(t.TempDir(), "nov"), Policy: w.cfg, Now: w.clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pk
+	}
+	chainItem := func(pk *Packet) string {
+		for _, it := range pk.Summary.Overdue {
+			if it.Kind == OverdueTampered && it.Subject == "audit chain" {
+				return it.Detail
+			}
+		}
+		return ""
+	}
+	if d := chainItem(nov()); d != "" {
+		t.Fatalf("an intact chain flagged: %s", d)
+	}
+
+	// Cut the chain from October's head on, as the sqlite3 shell (or psql)
+	// would, past the append-only triggers.
+	drop := `DROP TRIGGER audit_events_no_delete`
+	if storetest.Postgres() || w.be.Driver == audit.DriverPostgres {
+		drop += ` ON audit_events`
+	}
+	w.exec(drop)
+	w.exec(`DELETE FROM audit_events WHERE seq >= (SELECT seq FROM audit_events WHERE hash = ?)`, oct.Summary.AuditChainHead)
+	if d := chainItem(nov()); !strings.Contains(d, oct.Summary.AuditChainHead) || !strings.Contains(d, "no longer holds") {
+		t.Fatalf("a cut chain: %q, want October's head reported missing", d)
+	}
+
+	// Rewriting October's packet to name a head still there breaks its
+	// signature, and that is reported instead of trusted.
+	sj := filepath.Join(PacketDir(w.dir, "acme", at("2026-10-01T00:00:00Z")), "summary.json")
+	b, err := os.ReadFile(sj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sj, []byte(strings.Replace(string(b), oct.Summary.AuditChainHead, strings.Repeat("0", 64), 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if d := chainItem(nov()); !strings.Contains(d, "does not verify") {
+		t.Fatalf("an altered previous packet: %q, want it reported", d)
 	}
 }

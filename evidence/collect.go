@@ -52,6 +52,7 @@ type dataset struct {
 
 	versionMismatch []versionMismatch // grants whose row and chain disagree on the policy
 	rowProblems     []audit.Problem   // the packet's requests and grants whose rows disagree with the chain
+	prevHead        string            // what checkPrevHead found of the previous packet's chain head ("": fine)
 
 	approvers map[int64][]string // break-glass grant ID -> who approved its request, sorted
 	pending   []pendingRequest   // undecided at the end of the period, whenever created

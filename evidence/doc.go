@@ -119,5 +119,6 @@
 // unexplained grants, recordings that no longer match their digest, and
 // rows that disagree with the hash chain: a grant's policy version, and
 // every listed request, approval and grant that audit.CheckRows (the row
-// checks of audit verify) finds at odds with its events.
+// checks of audit verify) finds at odds with its events, and the previous
+// month's chain head gone from the chain (prevhead.go).
 package evidence

@@ -186,6 +186,9 @@ func read(ctx context.Context, opt Options, p period, window time.Duration) (*da
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if d.prevHead, err = checkPrevHead(tx, opt.DataDir, opt.Tenant, opt.Month); err != nil {
+		return nil, nil, nil, err
+	}
 	var rec *Reconciliation
 	if j.end != nil {
 		if rec, err = assess(tx, j.end, opt.Tenant, p.end, window); err != nil {

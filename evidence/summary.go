@@ -315,6 +315,9 @@ func overdue(s *Summary, d *dataset, p period, cfg *policy.Config, rec *Reconcil
 		add(OverdueTampered, fmt.Sprintf("grant %d", m.GrantID), "grants.policy_version is %q but the audit chain says %s; judged by the chain's",
 			m.Row, m.Chain)
 	}
+	if d.prevHead != "" {
+		add(OverdueTampered, "audit chain", "%s", d.prevHead)
+	}
 	for _, pr := range d.rowProblems {
 		subject := fmt.Sprintf("request %d", pr.Request)
 		if pr.Grant != 0 {
