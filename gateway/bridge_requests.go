@@ -251,8 +251,10 @@ func (ss *session) checkClientRequest(r *gossh.Request) bool {
 		ss.rec.resize(int(w.Cols), int(w.Rows))
 	case "shell", "exec", "subsystem", "pty-req":
 		// A channel runs one thing; a second start would escape the
-		// recording that was chosen for the first.
-		_ = r.Reply(false, nil)
+		// recording that was chosen for the first. Refused on the record
+		// (within the user's budget), as every refusal is: a second exec
+		// on a running channel is how such an escape would be tried.
+		ss.refuseRequest(r, "the session has already started; a channel runs one command, shell or subsystem")
 		return false
 	case "env":
 		// Too late to set anything: the host's session has started.

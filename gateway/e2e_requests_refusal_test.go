@@ -1,0 +1,50 @@
+package gateway_test
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Refusals of channel requests that used to be answered "no" without an
+// audit event. CONTRACT §1: every refusal leaves an audit event (within
+// the user's refusal budget, postauth_report.go).
+
+// TestRefusalSecondStartIsAudited: a channel runs one thing. A second
+// exec, shell or subsystem on a started channel would escape the recording
+// chosen for the first, so it is refused, and the refusal is on record.
+func TestRefusalSecondStartIsAudited(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	c := b.goClientAs(b.alice, "root@web01")
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	go gossh.DiscardRequests(reqs)
+	if ok, err := ch.SendRequest("exec", true, gossh.Marshal(struct{ Command string }{"cat"})); !ok || err != nil {
+		t.Fatalf("exec: %v %v", ok, err)
+	}
+	if ok, err := ch.SendRequest("exec", true, gossh.Marshal(struct{ Command string }{"id"})); ok || err != nil {
+		t.Fatalf("second exec: ok=%v err=%v, want refused", ok, err)
+	}
+	b.waitEvent("request.refused", "already started")
+	if ok, err := ch.SendRequest("subsystem", true, gossh.Marshal(struct{ Name string }{"sftp"})); ok || err != nil {
+		t.Fatalf("subsystem after exec: ok=%v err=%v, want refused", ok, err)
+	}
+	e := b.waitEvent("request.refused", "subsystem")
+	if e.Actor != "alice" || !strings.HasPrefix(e.Subject, "root@web01") {
+		t.Fatalf("event %+v", e)
+	}
+	// The first command still runs.
+	if _, err := ch.Write([]byte("still-here\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = ch.CloseWrite()
+	out, _ := io.ReadAll(ch)
+	if string(out) != "still-here\n" {
+		t.Fatalf("first command's output %q", out)
+	}
+}
