@@ -48,3 +48,24 @@ func TestRefusalSecondStartIsAudited(t *testing.T) {
 		t.Fatalf("first command's output %q", out)
 	}
 }
+
+// TestRefusalMalformedStartIsAudited: an exec or subsystem request whose
+// payload does not parse is bad input; it is refused and audited, and the
+// channel may still start.
+func TestRefusalMalformedStartIsAudited(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	c := b.goClientAs(b.alice, "root@web01")
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ok, err := s.SendRequest("exec", true, []byte{0, 0, 0, 9, 'x'}); ok || err != nil {
+		t.Fatalf("malformed exec: ok=%v err=%v", ok, err)
+	}
+	b.waitEvent("request.refused", "malformed")
+	out, err := s.Output("echo after")
+	if err != nil || string(out) != "after\n" {
+		t.Fatalf("%v %q", err, out)
+	}
+}

@@ -410,7 +410,9 @@ func (ss *session) startRequest(r *gossh.Request) bool {
 	case "exec", "subsystem":
 		var p struct{ Value string }
 		if err := gossh.Unmarshal(r.Payload, &p); err != nil {
-			_ = r.Reply(false, nil)
+			// Bad input from an authenticated client: refused, and on
+			// the record within the user's budget like every refusal.
+			ss.refuseRequest(r, "malformed "+r.Type+" request")
 			return false
 		}
 		if r.Type == "subsystem" && p.Value != "sftp" {
