@@ -65,7 +65,7 @@ func (s *Server) commands() map[string]command {
 // shell, which shows help), runs the command, and exits with its status.
 func (s *Server) runCommand(ctx context.Context, ident identity, name string, ch gossh.Channel, reqs <-chan *gossh.Request) {
 	defer ch.Close()
-	line, ok := awaitExec(reqs, s.opt.RequestTimeout)
+	line, ok := s.awaitExec(ctx, ident, name, reqs)
 	go gossh.DiscardRequests(reqs)
 	if !ok {
 		return
@@ -143,9 +143,13 @@ func (s *Server) commandRefusal(ctx context.Context, ident identity, line string
 }
 
 // awaitExec accepts a command channel's setup requests and returns the exec
-// line ("" for a shell).
-func awaitExec(reqs <-chan *gossh.Request, wait time.Duration) (string, bool) {
-	timer := time.NewTimer(wait)
+// line ("" for a shell). What the command interface does not run (a
+// subsystem such as `sftp gw`, a malformed exec, any other request) is
+// answered no, and, as every refusal, audited within the user's refusal
+// budget: agent and X11 forwarding as forward.refused, as on a host's
+// session, the rest as command.refused.
+func (s *Server) awaitExec(ctx context.Context, ident identity, sshUser string, reqs <-chan *gossh.Request) (string, bool) {
+	timer := time.NewTimer(s.opt.RequestTimeout)
 	defer timer.Stop()
 	for {
 		select {
@@ -157,7 +161,7 @@ func awaitExec(reqs <-chan *gossh.Request, wait time.Duration) (string, bool) {
 			case "exec":
 				var p struct{ Value string }
 				if err := gossh.Unmarshal(r.Payload, &p); err != nil {
-					_ = r.Reply(false, nil)
+					s.refuseCommandRequest(ctx, ident, r, "exec", "malformed exec request")
 					continue
 				}
 				_ = r.Reply(true, nil)
@@ -167,13 +171,32 @@ func awaitExec(reqs <-chan *gossh.Request, wait time.Duration) (string, bool) {
 				return "", true
 			case "pty-req", "env":
 				_ = r.Reply(true, nil)
-			default:
+			case "auth-agent-req@openssh.com", "x11-req":
+				s.refuseForward(ident, truncate(sshUser, 256), r.Type)
 				_ = r.Reply(false, nil)
+			case "subsystem":
+				var p struct{ Value string }
+				_ = gossh.Unmarshal(r.Payload, &p)
+				s.refuseCommandRequest(ctx, ident, r, "subsystem "+printable(p.Value, 64),
+					"the command interface runs commands, not subsystems; for sftp name a host: LOGIN@HOST@GATEWAY")
+			default:
+				s.refuseCommandRequest(ctx, ident, r, truncate(r.Type, 64), "request not supported by the command interface")
 			}
 		case <-timer.C:
 			return "", false
 		}
 	}
+}
+
+// refuseCommandRequest answers a command channel's request no and audits
+// it as command.refused (subject: what was asked), within the budget.
+func (s *Server) refuseCommandRequest(ctx context.Context, ident identity, r *gossh.Request, subject, reason string) {
+	if s.auditRefusal(ctx, "command.refused", "", ident.user.Name, subject, map[string]any{
+		"reason": reason, "request": truncate(r.Type, 64), "client_addr": ident.clientAddr,
+	}) {
+		s.log.Info("command channel request refused", "user", ident.user.Name, "request", truncate(r.Type, 64), "reason", reason)
+	}
+	_ = r.Reply(false, nil)
 }
 
 // splitArgs splits a command line the way a POSIX shell would for words,

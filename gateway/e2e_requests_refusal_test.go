@@ -69,3 +69,43 @@ func TestRefusalMalformedStartIsAudited(t *testing.T) {
 		t.Fatalf("%v %q", err, out)
 	}
 }
+
+// TestRefusalCommandInterfaceRequestsAreAudited: the command interface
+// (a user name without '@') runs exec and shell only. A subsystem (`sftp
+// gw`), a malformed exec or agent forwarding there is refused, and each
+// refusal leaves its event as it would on a host's session.
+func TestRefusalCommandInterfaceRequestsAreAudited(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	c := b.goClientAs(b.alice, "alice")
+
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestSubsystem("sftp"); err == nil {
+		t.Fatal("subsystem sftp on the command interface accepted")
+	}
+	e := b.waitEvent("command.refused", "subsystem")
+	if e.Actor != "alice" || !strings.Contains(e.Subject, "sftp") {
+		t.Fatalf("event %+v", e)
+	}
+	s.Close()
+
+	s, err = c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.SendRequest("auth-agent-req@openssh.com", true, nil); ok || err != nil {
+		t.Fatalf("agent forwarding: ok=%v err=%v", ok, err)
+	}
+	b.waitEvent("forward.refused", "auth-agent-req@openssh.com")
+	if ok, err := s.SendRequest("exec", true, []byte{0, 0, 0, 9, 'x'}); ok || err != nil {
+		t.Fatalf("malformed exec: ok=%v err=%v", ok, err)
+	}
+	b.waitEvent("command.refused", "malformed")
+	// The channel still runs a command.
+	out, err := s.Output("whoami")
+	if err != nil || !strings.Contains(string(out), "alice") {
+		t.Fatalf("whoami after refusals: %v %q", err, out)
+	}
+}
