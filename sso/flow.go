@@ -102,6 +102,7 @@ func (s *Service) lookup(id string) *pending {
 func (s *Service) startPage(w http.ResponseWriter, r *http.Request) {
 	p := s.lookup(r.URL.Query().Get("id"))
 	if p == nil {
+		s.refusePage(r.Context(), r, "", "page", "unknown, used or expired sign-in link", nil)
 		s.page(w, http.StatusNotFound, "Sign-in link not valid", "This sign-in link is unknown, used or expired. Run ssh GATEWAY login again.")
 		return
 	}
@@ -122,11 +123,13 @@ func (s *Service) startPage(w http.ResponseWriter, r *http.Request) {
 func (s *Service) confirm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
+		s.refusePage(r.Context(), r, "", "confirm", "unreadable or oversized form", nil)
 		s.page(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
 		return
 	}
 	p := s.lookup(r.PostForm.Get("id"))
 	if p == nil {
+		s.refusePage(r.Context(), r, "", "confirm", "unknown, used or expired sign-in", nil)
 		s.page(w, http.StatusNotFound, "Sign-in link not valid", "This sign-in link is unknown, used or expired. Run ssh GATEWAY login again.")
 		return
 	}
@@ -137,9 +140,9 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) {
 		// victim's browser through the attacker's key's sign-in) looks.
 		// The pending sign-in goes on: the form's sender may not be its
 		// owner, who must still be able to finish it.
-		s.log.Info("sign-in confirm refused: CSRF token", "fingerprint", p.fp)
-		s.audit(r.Context(), EventRefused, "", p.fp, map[string]any{"reason": "confirm form not sent from the sign-in page in this browser",
-			"client_addr": p.clientAddr, "browser_addr": r.RemoteAddr})
+		// Within the budget (refusals.go): anyone may post this form.
+		s.refusePage(r.Context(), r, p.fp, "confirm", "confirm form not sent from the sign-in page in this browser",
+			map[string]any{"client_addr": p.clientAddr})
 		s.page(w, http.StatusForbidden, "Not allowed", "This form was not sent from Warden's sign-in page in this browser. Open the link again.")
 		return
 	}
@@ -148,21 +151,26 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p.finished:
 		s.mu.Unlock()
+		s.refusePage(r.Context(), r, p.fp, "confirm", "sign-in already ended", map[string]any{"client_addr": p.clientAddr})
 		s.page(w, http.StatusNotFound, "Sign-in link not valid", "This sign-in has ended. Run ssh GATEWAY login again.")
 		return
 	case p.confirmed:
 		s.mu.Unlock()
+		// Another browser (or a second tab) tries to take over a sign-in
+		// already on its way to the IdP: worth a record.
+		s.refusePage(r.Context(), r, p.fp, "confirm", "sign-in already confirmed in a browser", map[string]any{"client_addr": p.clientAddr})
 		s.page(w, http.StatusConflict, "Already confirmed", "This sign-in was already confirmed in a browser. Run ssh GATEWAY login again if that was not you.")
 		return
 	case subtle.ConstantTimeCompare([]byte(typed), []byte(p.code)) != 1:
 		p.attempts++
-		tooMany := p.attempts >= maxAttempts
+		tooMany, attempts := p.attempts >= maxAttempts, p.attempts
 		s.mu.Unlock()
 		if tooMany {
 			s.refuse(r.Context(), p, "", "too many wrong codes", "too many wrong codes were typed on the sign-in page")
 			s.page(w, http.StatusForbidden, "Sign-in ended", "Too many wrong codes. Run ssh GATEWAY login again.")
 			return
 		}
+		s.refusePage(r.Context(), r, p.fp, "confirm", "wrong code", map[string]any{"client_addr": p.clientAddr, "attempts": attempts})
 		s.render(w, http.StatusForbidden, startTmpl, map[string]any{
 			"ID": p.id, "Action": p.base + startPath, "CSRF": s.csrfToken(p.id, cookie), "Fingerprint": p.fp, "KeyType": p.key.Type(),
 			"ClientAddr": recorder.Quote(p.clientAddr), "Started": p.created.Format(time.RFC3339), "Expires": p.expires.Format(time.RFC3339),
@@ -187,6 +195,7 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if p.finished || p.confirmed {
 		s.mu.Unlock()
+		s.refusePage(r.Context(), r, p.fp, "confirm", "sign-in already confirmed or ended", map[string]any{"client_addr": p.clientAddr})
 		s.page(w, http.StatusConflict, "Already confirmed", "This sign-in was already confirmed or has ended.")
 		return
 	}
@@ -218,8 +227,11 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	_, replay := s.used[state]
 	s.mu.Unlock()
 	if p == nil {
+		// Both within the budget: anyone may call the callback.
 		if replay && state != "" {
-			s.audit(r.Context(), EventRefused, "", "", map[string]any{"reason": "sign-in state used twice"})
+			s.refusePage(r.Context(), r, "", "callback", "sign-in state used twice", nil)
+		} else {
+			s.refusePage(r.Context(), r, "", "callback", "unknown sign-in state", nil)
 		}
 		s.log.Info("sign-in callback refused: unknown or used state", "replay", replay)
 		s.page(w, http.StatusBadRequest, "Sign-in not valid", "This sign-in response is unknown or was already used. Run ssh GATEWAY login again.")

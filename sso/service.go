@@ -115,6 +115,8 @@ type Service struct {
 	// Connections of unknown keys admitted to sign in (AdmitConn).
 	conns      int
 	connsBySrc map[string]int
+	// refusals bounds the sign-in pages' sso.refused events (refusals.go).
+	refusals refusalBudget
 }
 
 // Bounds on pending sign-ins. Each one is an SSH connection that proved a
