@@ -246,6 +246,9 @@ func (c *Console) linkPage(w http.ResponseWriter, r *http.Request) {
 func (c *Console) linkRedeem(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
+		// A refusal like every other refused link: on the record, within
+		// the sign-in refusal budget. Nothing is spent: no link was read.
+		c.refuseLink(r.Context(), r, nil, "unreadable or oversized form", "confirm")
 		c.fail(w, r, nil, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
