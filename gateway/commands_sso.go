@@ -44,9 +44,12 @@ const notKnownMsg = "this key is not known to Warden; sign in first: ssh -p PORT
 func (s *Server) handleSignIn(gctx gliderssh.Context, conn *gossh.ServerConn, nc gossh.NewChannel) {
 	ext := conn.Permissions.Extensions
 	fp := ext[extFingerprint]
+	// Within the refusal budget (postauth_report.go), under the empty
+	// user name that every unknown key shares: a stranger's refused
+	// channels cost one packet each, and without the budget any key at
+	// all could grow the chain by one event per packet.
 	refused := func(reason string) {
-		s.opt.Metrics.Refused("session.refused", "sign_in")
-		s.audit(gctx, "session.refused", "", fp, map[string]any{"reason": reason, "client_addr": conn.RemoteAddr().String(),
+		s.auditRefusal(gctx, "session.refused", "sign_in", "", fp, map[string]any{"reason": reason, "client_addr": conn.RemoteAddr().String(),
 			"ssh_user": truncate(conn.User(), 256)})
 	}
 	used, _ := gctx.Value(signInUsed{}).(*atomic.Bool)
