@@ -146,7 +146,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.opt.Store != nil && h.unauth.first(src, time.Now()) {
 			ev := audit.Event{Type: "scim.unauthorized", Subject: "client:" + truncate(src, 64),
 				Data: map[string]any{"method": r.Method, "path": truncate(r.URL.Path, 200)}}
-			if err := h.opt.Store.Append(r.Context(), ev); err != nil {
+			// WithoutCancel: net/http cancels r's context when the
+			// client hangs up, and a refusal must be on record even
+			// for a client that sent its guess and left.
+			if err := h.opt.Store.Append(context.WithoutCancel(r.Context()), ev); err != nil {
 				h.log.Error("scim: audit refused request", "err", err)
 			}
 		}
@@ -277,7 +280,8 @@ func (h *Handler) refused(q *request, se *Error) {
 	}
 	ev := audit.Event{Type: "scim.refused", Actor: "scim:" + q.dir, Subject: q.r.Method + " " + truncate(q.r.URL.Path, 200),
 		Data: map[string]any{"status": se.Status, "scim_type": se.Type, "detail": truncate(se.Detail, 300)}}
-	if err := h.opt.Store.Append(q.r.Context(), ev); err != nil {
+	// WithoutCancel, as for scim.unauthorized: the client may be gone.
+	if err := h.opt.Store.Append(context.WithoutCancel(q.r.Context()), ev); err != nil {
 		h.log.Error("scim: audit refused request", "err", err)
 	}
 }
