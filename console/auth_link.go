@@ -252,7 +252,10 @@ func (c *Console) linkRedeem(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
-	ctx := r.Context()
+	// WithoutCancel: net/http cancels r's context when the client hangs
+	// up, and the redeem below (a refusal's event, or the spending of
+	// the link) must not be undone by a client that posts and leaves.
+	ctx := context.WithoutCancel(r.Context())
 	tok := r.PostForm.Get("token")
 	if !validToken(tok) {
 		c.refuseLink(ctx, r, nil, "unknown link", "confirm")

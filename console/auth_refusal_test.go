@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -45,4 +46,36 @@ func TestRefusalUnreadableLinkFormIsAudited(t *testing.T) {
 			t.Fatalf("%s form refused (400) with sign-in refusal events %q, want one about the form", name, got)
 		}
 	}
+}
+
+// TestRefusalOfARedeemWhoseClientLeftIsAudited: a replayed or made-up
+// link posted by a client that hangs up at once is still refused on the
+// record. net/http cancels the request's context when the connection
+// closes; the redeem transaction, which holds the refusal's event, ran
+// under it and so was not written (and the answer was a 500).
+func TestRefusalOfARedeemWhoseClientLeftIsAudited(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := strings.Repeat("B", 43) // a well-formed token no link has
+	ck := strings.Repeat("C", 43)
+	body := "token=" + tok + "&confirm=" + confirmFor(ck, tokenHash(tok))
+	gone, cancel := context.WithCancel(context.Background())
+	cancel() // the client closed its connection
+	req := httptest.NewRequest(http.MethodPost, linkPath, strings.NewReader(body)).WithContext(gone)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: linkCookie, Value: ck})
+	rec := httptest.NewRecorder()
+	tc.c.linkRedeem(rec, req)
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("made-up link from a client that left: %d, want 403", rec.Code)
+	}
+	evs, err := tc.c.d.Store.Events(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Type == EventSignInRefused && e.Data["reason"] == "unknown link" {
+			return
+		}
+	}
+	t.Fatalf("no %s event for the made-up link; events %+v", EventSignInRefused, evs)
 }
