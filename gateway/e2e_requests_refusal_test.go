@@ -109,3 +109,29 @@ func TestRefusalCommandInterfaceRequestsAreAudited(t *testing.T) {
 		t.Fatalf("whoami after refusals: %v %q", err, out)
 	}
 }
+
+// TestRefusalUnknownRequestBeforeStartIsAudited: before the start, a
+// request the gateway does not queue for the host (a break, a signal to
+// nothing yet, a made-up type) is answered no; like every refusal it is
+// audited, within the user's budget. After the start such requests go to
+// the host, which answers them.
+func TestRefusalUnknownRequestBeforeStartIsAudited(t *testing.T) {
+	b := newTestbed(t, bedOptions{})
+	c := b.goClientAs(b.alice, "root@web01")
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ok, err := s.SendRequest("made-up@example.com", true, nil); ok || err != nil {
+		t.Fatalf("made-up request: ok=%v err=%v", ok, err)
+	}
+	e := b.waitEvent("request.refused", "made-up@example.com")
+	if e.Actor != "alice" || !strings.HasPrefix(e.Subject, "root@web01") {
+		t.Fatalf("event %+v", e)
+	}
+	out, err := s.Output("echo after")
+	if err != nil || string(out) != "after\n" {
+		t.Fatalf("%v %q", err, out)
+	}
+}

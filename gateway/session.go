@@ -436,11 +436,18 @@ func (ss *session) startRequest(r *gossh.Request) bool {
 
 // otherRequest answers a request that is neither part of a session's setup
 // nor forwarded: agent and X11 forwarding are refused and logged because
-// they would open paths around the recorder.
+// they would open paths around the recorder; anything else before the
+// start is refused as request.refused.
 func (ss *session) otherRequest(r *gossh.Request) {
 	switch r.Type {
 	case "auth-agent-req@openssh.com", "x11-req":
 		ss.s.refuseForward(ss.ident, ss.t.String(), r.Type)
+	default:
+		// Before the start (after it, such requests go to the host):
+		// answered no, and on the record within the user's budget, as
+		// every refusal is.
+		ss.refuseRequest(r, "request not supported before the session starts")
+		return
 	}
 	_ = r.Reply(false, nil)
 }
