@@ -67,7 +67,14 @@ func (s *Server) handleSignIn(gctx gliderssh.Context, conn *gossh.ServerConn, nc
 		return
 	}
 	defer ch.Close()
-	line, start, ok := awaitSignIn(reqs, s.opt.RequestTimeout)
+	line, start, ok := awaitSignIn(reqs, s.opt.RequestTimeout, func(r *gossh.Request, reason string) {
+		if r.Type == "auth-agent-req@openssh.com" || r.Type == "x11-req" {
+			// As on any channel: forward.refused (within the budget).
+			s.refuseForward(identity{clientAddr: conn.RemoteAddr().String()}, truncate(conn.User(), 256), r.Type)
+			return
+		}
+		refused(reason)
+	})
 	go gossh.DiscardRequests(reqs)
 	if !ok {
 		return
@@ -102,8 +109,9 @@ func (s *Server) handleSignIn(gctx gliderssh.Context, conn *gossh.ServerConn, nc
 
 // awaitSignIn answers a sign-in channel's setup requests and returns how
 // it asked to start: "exec" with its line, "shell", or "subsystem" with
-// the subsystem's name.
-func awaitSignIn(reqs <-chan *gossh.Request, wait time.Duration) (line, start string, ok bool) {
+// the subsystem's name. What it answers no (a malformed start, any request
+// but terminal setup) goes to refused, as every refusal is on record.
+func awaitSignIn(reqs <-chan *gossh.Request, wait time.Duration, refused func(r *gossh.Request, reason string)) (line, start string, ok bool) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -116,6 +124,7 @@ func awaitSignIn(reqs <-chan *gossh.Request, wait time.Duration) (line, start st
 			case "exec", "subsystem":
 				var p struct{ Value string }
 				if err := gossh.Unmarshal(r.Payload, &p); err != nil {
+					refused(r, "unknown key: malformed "+r.Type+" request")
 					_ = r.Reply(false, nil)
 					continue
 				}
@@ -127,6 +136,7 @@ func awaitSignIn(reqs <-chan *gossh.Request, wait time.Duration) (line, start st
 			case "pty-req", "env":
 				_ = r.Reply(true, nil)
 			default:
+				refused(r, "unknown key: request "+truncate(r.Type, 64))
 				_ = r.Reply(false, nil)
 			}
 		case <-timer.C:

@@ -50,3 +50,48 @@ func TestRefusalSignInChannelsAreBounded(t *testing.T) {
 		t.Fatalf("%d session.refused events for %d refused channels in a minute, want at most 20 (the rest aggregated)", n, tries)
 	}
 }
+
+// TestRefusalSignInChannelRequestsAreAudited: on an unknown key's sign-in
+// channel, what is neither a start nor terminal setup (agent forwarding,
+// a made-up request, a malformed exec) is answered no, and on the record
+// like the unknown key's other refusals (agent forwarding as
+// forward.refused, as on any channel).
+func TestRefusalSignInChannelRequestsAreAudited(t *testing.T) {
+	sb := newSSOBed(t)
+	raw, err := os.ReadFile(sb.stranger.KeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.ParsePrivateKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gossh.Dial("tcp", "127.0.0.1:"+sb.port, &gossh.ClientConfig{
+		User: "me", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		HostKeyCallback: gossh.FixedHostKey(sb.hostKey), Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	go gossh.DiscardRequests(reqs)
+	for _, r := range []struct {
+		typ     string
+		payload []byte
+		event   string
+	}{
+		{"auth-agent-req@openssh.com", nil, "forward.refused"},
+		{"made-up@example.com", nil, "session.refused"},
+		{"exec", []byte{0, 0, 0, 9, 'x'}, "session.refused"},
+	} {
+		if ok, err := ch.SendRequest(r.typ, true, r.payload); ok || err != nil {
+			t.Fatalf("%s: ok=%v err=%v, want refused", r.typ, ok, err)
+		}
+		sb.waitEvent(r.event, r.typ)
+	}
+}
