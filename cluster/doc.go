@@ -6,8 +6,10 @@
 // this one included. [Local] is the bus of a node alone on its store
 // (SQLite, the embedded default): it delivers in-process. On PostgreSQL
 // the bus is LISTEN/NOTIFY through github.com/jackc/pgxlisten (postgres.go),
-// so node-to-node traffic is authenticated and carried by the database
-// connection every node already has (TLS and credentials as its DSN says).
+// so node-to-node traffic is carried by the database connection every node
+// already has (TLS and credentials as its DSN says). PostgreSQL checks no
+// privilege for NOTIFY or LISTEN, so the credentials do not authenticate a
+// message: with Options.Key each one carries an HMAC (sign.go).
 //
 // A message may be missed while a node's listening connection is down. A
 // subscriber must therefore never rely on messages alone: each registers

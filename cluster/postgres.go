@@ -63,6 +63,11 @@ type Options struct {
 	// LeaderRetry is how often a node that does not lead tries to take
 	// the lead, and how often a leader checks its connection; 0 means 2 s.
 	LeaderRetry time.Duration
+	// Key, when set (at least MinKeyLen bytes, the same on every node),
+	// authenticates every message (sign.go): what a role without it
+	// publishes, or replays, is dropped. warden serve derives it from the
+	// gateway host key, which every node of a cluster shares.
+	Key []byte
 }
 
 // Postgres is the Bus and the Leader of nodes sharing a PostgreSQL store:
@@ -82,6 +87,7 @@ type Postgres struct {
 	retry    time.Duration
 	ctl      string // this bus's control channel
 	ln       *pgxlisten.Listener
+	sealer   *sealer // nil: messages are not authenticated (no Options.Key)
 
 	ctx  context.Context // ends at Close
 	stop context.CancelFunc
@@ -151,6 +157,11 @@ func Open(ctx context.Context, dsn string, opt Options) (*Postgres, error) {
 	}
 	if p.retry <= 0 {
 		p.retry = defaultLeaderRetry
+	}
+	if opt.Key != nil {
+		if p.sealer, err = newSealer(opt.Key, nil); err != nil {
+			return nil, err
+		}
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -223,7 +234,14 @@ func (p *Postgres) Publish(ctx context.Context, topic string, payload []byte) er
 	if closed {
 		return errClosed
 	}
-	err := p.notify(ctx, channelPrefix+topic, string(payload))
+	msg := string(payload)
+	if p.sealer != nil {
+		var err error
+		if msg, err = p.sealer.seal(topic, payload); err != nil {
+			return fmt.Errorf("cluster: publish %s: %w", topic, err)
+		}
+	}
+	err := p.notify(ctx, channelPrefix+topic, msg)
 	if err != nil {
 		return fmt.Errorf("cluster: publish %s: %w", topic, p.redact(err))
 	}

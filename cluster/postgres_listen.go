@@ -177,7 +177,20 @@ func (p *Postgres) reconcile(ctx context.Context, conn *pgx.Conn) error {
 
 // dispatch queues a topic's notification for the delivery goroutine, so
 // that a slow subscriber never holds up the connection.
+//
+// With a key, a message that does not authenticate is dropped here, before
+// it takes room in the queue: a flood of forged ones must not push out the
+// nodes' own (sign.go).
 func (p *Postgres) dispatch(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
-	p.enqueue(message{topic: strings.TrimPrefix(n.Channel, channelPrefix), payload: []byte(n.Payload)})
+	topic := strings.TrimPrefix(n.Channel, channelPrefix)
+	payload := []byte(n.Payload)
+	if p.sealer != nil {
+		var err error
+		if payload, err = p.sealer.open(topic, n.Payload); err != nil {
+			p.log.Warn("cluster: message dropped", "topic", topic, "bytes", len(n.Payload), "err", err)
+			return nil
+		}
+	}
+	p.enqueue(message{topic: topic, payload: payload})
 	return nil
 }

@@ -32,8 +32,9 @@ import (
 // strict JSON, ID shapes) before anything is done, and a message that
 // fails is logged and dropped. A message can only ever end sessions,
 // never admit one, so the worst a forged message could do is what a
-// kill does; on PostgreSQL only a holder of the store's credentials can
-// send one. Messages may be lost while a node's bus is down: on resync
+// kill does; on PostgreSQL warden serve authenticates every message with a
+// key of the nodes alone (cluster/sign.go: any role that may connect can
+// NOTIFY, so the store's credentials are not what keeps others out). Messages may be lost while a node's bus is down: on resync
 // each node reads the store again (grants that ended, the directory).
 
 // Topics of the cluster bus (COMMON design; payloads below).

@@ -41,10 +41,10 @@ import (
 // Who may watch is decided on the viewer's node, against the session's row
 // in the store and the viewer's oversight under the policy, as for a local
 // watch; the holder does not decide it again. That is sound because the
-// bus is the database connection (LISTEN/NOTIFY on the store's DSN, or
-// in-process for a node alone): only Warden's nodes, holding the store's
-// credentials, can publish, and anyone holding those could read the
-// recordings' index and every row anyway. The holder still checks the
+// bus is in-process for a node alone, and on PostgreSQL warden serve's
+// messages carry an HMAC keyed from the host key (cluster/sign.go): only
+// Warden's nodes can publish. (NOTIFY itself needs no privilege: without
+// the key any role that may connect could open a stream and LISTEN to it.) The holder still checks the
 // message's shape and that it holds the session, bounds how many streams it
 // runs, and stops a stream nobody keeps alive, so a lost viewer costs
 // nothing for long.

@@ -186,7 +186,7 @@ func openGateway(ctx context.Context, cfg *policy.Config, log *slog.Logger) (*ru
 		st.Close()
 		return nil, err
 	}
-	bus, leader, closeBus, err := openCluster(ctx, backend, log) // serve_cluster.go
+	bus, leader, closeBus, err := openCluster(ctx, backend, cfg.HostKey, log) // serve_cluster.go
 	if err != nil {
 		closeSigner()
 		st.Close()

@@ -2,12 +2,19 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/x509"
+	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/warden-gw/warden/audit"
 	"github.com/warden-gw/warden/cluster"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // topicJIT tells the leader that a request or grant was created: it
@@ -20,20 +27,55 @@ const jitRestartDelay = 10 * time.Second
 
 // openCluster opens the bus and the leader of the gateways sharing the
 // store: on PostgreSQL, LISTEN/NOTIFY and advisory locks on the store's
-// own database (the DSN's credentials and TLS); on SQLite, a node alone,
-// an in-process bus and a leader that always leads. close stops them.
-func openCluster(ctx context.Context, b audit.Backend, log *slog.Logger) (cluster.Bus, cluster.Leader, func(), error) {
+// own database (the DSN's credentials and TLS), its messages authenticated
+// with a key derived from the gateway host key at hostKeyPath; on SQLite,
+// a node alone, an in-process bus and a leader that always leads. close
+// stops them.
+func openCluster(ctx context.Context, b audit.Backend, hostKeyPath string, log *slog.Logger) (cluster.Bus, cluster.Leader, func(), error) {
 	if b.Driver != audit.DriverPostgres {
 		l := cluster.NewLocal()
 		return l, cluster.Alone{}, l.Close, nil
 	}
+	key, err := clusterKey(hostKeyPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	octx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	p, err := cluster.Open(octx, b.DSN, cluster.Options{Logger: log})
+	p, err := cluster.Open(octx, b.DSN, cluster.Options{Logger: log, Key: key})
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return p, p, p.Close, nil
+}
+
+// clusterKey derives the key that authenticates the cluster's messages
+// from the gateway host key's private half, which every node of a cluster
+// shares (a node with another host key does not start: audit NodeKeys)
+// and no database role holds. PostgreSQL lets any role that may connect
+// NOTIFY and LISTEN on any channel, so the store's credentials alone do
+// not tell a node from an auditor's read-only role (cluster/sign.go). The
+// key is derived from the parsed key, not the file's bytes, so two files
+// holding one key in different encodings give the same key.
+func clusterKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster key: %w", err)
+	}
+	raw, err := gossh.ParseRawPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("cluster key: parse %s: %w", path, err)
+	}
+	if k, ok := raw.(*ed25519.PrivateKey); ok {
+		raw = *k
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("cluster key: %s: %w", path, err)
+	}
+	m := hmac.New(sha256.New, der)
+	m.Write([]byte("warden cluster message key v1"))
+	return m.Sum(nil), nil
 }
 
 // announceJIT makes every gateway tell the cluster when it creates a
