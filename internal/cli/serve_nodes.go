@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/warden-gw/warden/audit"
@@ -73,25 +74,54 @@ func sealerOf(recs recstore.Store) recstore.Sealer {
 // set, is the object store a dead node's recordings are sealed from.
 //
 // lost, when set (a store shared with other nodes), is called once per
-// outage when this node's heartbeats have failed for DeadAfter less one
-// period: the others are about to take it for dead and end its rows as
-// interrupted, so its sessions must end too (gateway.Server.StoreLost).
+// outage when this node's last heartbeat written is DeadAfter less one
+// period old: the others are about to take it for dead and end its rows as
+// interrupted, so its sessions must end too (gateway.Server.StoreLost). A
+// heartbeat write that takes longer than that period (a database slow
+// enough) therefore ends them too: fail closed, as the others cannot tell.
 func startNode(ctx context.Context, st *audit.Store, me *audit.Self, remote recstore.Sealer, log *slog.Logger, every time.Duration, lost func() int) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
+	var wg sync.WaitGroup
+	cut := newCutOff(me.DeadAfter-every, time.Now())
+	if lost != nil {
+		// The watchdog: a store that hangs rather than fails holds the
+		// heartbeat below for a whole write deadline (15 s) per try, and
+		// the others count from the last heartbeat written, not from when
+		// this node hears of a failure. So the cut-off is checked on a
+		// clock of its own, against the last heartbeat written.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(max(every/5, 10*time.Millisecond))
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				if cut.due(time.Now()) && ctx.Err() == nil {
+					n := lost()
+					log.Error("cut off from the store for longer than the other nodes wait: ended this node's live sessions",
+						"sessions", n, "after", cut.after.String())
+				}
+			}
+		}()
+	}
+	wg.Add(1)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		t := time.NewTicker(every)
 		defer t.Stop()
 		var dupLogged bool
 		gate := newReapGate(every, time.Now())
-		cut := newCutOff(me.DeadAfter - every)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
+			stamped := time.Now() // no later than the heartbeat_at it writes
 			if err := st.Heartbeat(ctx, me); errors.Is(err, audit.ErrNodeInUse) {
 				// Another process runs with this node_id: both keep
 				// heartbeating (their sessions are live), and the
@@ -105,14 +135,9 @@ func startNode(ctx context.Context, st *audit.Store, me *audit.Self, remote recs
 				// and end its sessions; say so loudly.
 				log.Error("node heartbeat not written", "err", err)
 				gate.failed(time.Now())
-				if cut.failed(time.Now()) && lost != nil {
-					n := lost()
-					log.Error("cut off from the store for longer than the other nodes wait: ended this node's live sessions",
-						"sessions", n, "after", cut.after.String())
-				}
 				continue
 			}
-			cut.ok()
+			cut.ok(stamped)
 			if !gate.open(time.Now()) {
 				continue // the store just came back: let the others heartbeat first
 			}
@@ -125,7 +150,7 @@ func startNode(ctx context.Context, st *audit.Store, me *audit.Self, remote recs
 			}
 		}
 	}()
-	return func() { cancel(); <-done }
+	return func() { cancel(); wg.Wait() }
 }
 
 // reapGate keeps a node from judging others right after it regained the
@@ -152,29 +177,41 @@ func (g *reapGate) failed(now time.Time) { g.healthySince = now }
 func (g *reapGate) open(now time.Time) bool { return now.Sub(g.healthySince) >= g.wait }
 
 // cutOff tells when a node has been cut off from the shared store for
-// long enough that the other nodes will take it for dead: after failures
-// for `after` in a row, failed reports true once, until a heartbeat
-// succeeds again (ok).
+// long enough that the other nodes will take it for dead: they count from
+// its last heartbeat written, so due reports true once `after` has passed
+// since then (or since the start), and again only after a heartbeat was
+// written (ok) and `after` passed once more. It is safe for concurrent use
+// (the heartbeat loop and the watchdog).
 type cutOff struct {
 	after   time.Duration
-	since   time.Time // first failure of this outage; zero while healthy
+	mu      sync.Mutex
+	last    time.Time // when the last heartbeat written was stamped, or the start
 	tripped bool
 }
 
-func newCutOff(after time.Duration) *cutOff { return &cutOff{after: after} }
+func newCutOff(after time.Duration, start time.Time) *cutOff {
+	return &cutOff{after: after, last: start}
+}
 
-// failed records a failed heartbeat at now; it reports true once per
-// outage, when the failures have lasted `after`.
-func (c *cutOff) failed(now time.Time) bool {
-	if c.since.IsZero() {
-		c.since = now
-	}
-	if c.tripped || now.Sub(c.since) < c.after {
+// due reports, once per outage, that `after` has passed at now since the
+// last heartbeat written.
+func (c *cutOff) due(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tripped || now.Sub(c.last) < c.after {
 		return false
 	}
 	c.tripped = true
 	return true
 }
 
-// ok records a heartbeat written: the outage is over.
-func (c *cutOff) ok() { c.since, c.tripped = time.Time{}, false }
+// ok records a heartbeat written, stamped no earlier than at: the outage,
+// if any, is over, unless an earlier one was already newer.
+func (c *cutOff) ok(at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !at.After(c.last) {
+		return // a late answer stamped before the last one: nothing newer
+	}
+	c.last, c.tripped = at, false
+}

@@ -243,31 +243,38 @@ func TestReapWaitsAfterTheStoreComesBack(t *testing.T) {
 	}
 }
 
-// A node cut off from the shared store ends its own sessions once its
-// heartbeats have failed for as long as the others wait less one period:
-// once per outage, and again only after the store came back and went away.
+// A node cut off from the shared store ends its own sessions once its last
+// heartbeat written is as old as the others wait less one period (they
+// count from that heartbeat, not from when this node hears of a failure):
+// once per outage, and again only after a heartbeat was written and the
+// same time passed once more.
 func TestCutOffNodeEndsItsSessionsOncePerOutage(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 15, 0, 0, 0, time.UTC)
-	c := newCutOff(15 * time.Second)
+	c := newCutOff(15*time.Second, t0)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	for _, step := range []struct {
 		d    time.Duration
 		ok   bool
 		trip bool
 	}{
-		{d: 0}, {d: 5 * time.Second}, {d: 10 * time.Second},
-		{d: 15 * time.Second, trip: true},
-		{d: 20 * time.Second}, // already ended: not again
+		{d: 5 * time.Second}, {d: 10 * time.Second}, {d: 14 * time.Second},
+		{d: 15 * time.Second, trip: true}, // no heartbeat written since the start
+		{d: 20 * time.Second},             // already ended: not again
 		{d: 25 * time.Second, ok: true},
-		{d: 30 * time.Second}, {d: 40 * time.Second},
-		{d: 45 * time.Second, trip: true}, // a new outage, 15 s long
+		{d: 30 * time.Second}, {d: 39 * time.Second},
+		{d: 40 * time.Second, trip: true}, // a new outage, 15 s after the last heartbeat
+		{d: 10 * time.Second, ok: true},   // a late answer stamped before: changes nothing
+		{d: 50 * time.Second},
+		{d: 45 * time.Second, ok: true},
+		{d: 59 * time.Second},
+		{d: 60 * time.Second, trip: true},
 	} {
 		if step.ok {
-			c.ok()
+			c.ok(at(step.d))
 			continue
 		}
-		if got := c.failed(at(step.d)); got != step.trip {
-			t.Fatalf("failure at +%s: tripped %v, want %v", step.d, got, step.trip)
+		if got := c.due(at(step.d)); got != step.trip {
+			t.Fatalf("at +%s: tripped %v, want %v", step.d, got, step.trip)
 		}
 	}
 }
