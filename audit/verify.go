@@ -126,6 +126,9 @@ func (r *Reader) Verify(ctx context.Context, dataDir string) (VerifyReport, erro
 	if err := verifySessions(ctx, tx, recs, &rep); err != nil {
 		return VerifyReport{}, err
 	}
+	if err := verifyTails(ctx, tx, recs, &rep); err != nil { // verify_tails.go
+		return VerifyReport{}, err
+	}
 	if err := verifyGrants(ctx, tx, &rep); err != nil { // verify_grants.go
 		return VerifyReport{}, err
 	}

@@ -203,3 +203,25 @@ func renameSpool(dataDir, from, to string) error {
 	}
 	return root.Rename(filepath.FromSlash(from), filepath.FromSlash(to))
 }
+
+// TailStore is a Store that also holds tail objects: what a node that came
+// back stored of a reaped session's spool beyond the sealed recording
+// (recording.tail_recovered). [*S3] implements it.
+type TailStore interface {
+	// OpenTail returns the tail object of the recording rel, with an error
+	// matching os.ErrNotExist when there is none.
+	OpenTail(ctx context.Context, rel string) (*Recording, error)
+}
+
+// OpenTail implements [TailStore].
+func (s *S3) OpenTail(ctx context.Context, rel string) (*Recording, error) {
+	key, err := Key(s.prefix, rel)
+	if err != nil {
+		return nil, err
+	}
+	obj, size, err := s.get(ctx, key+tailSuffix)
+	if err != nil {
+		return nil, err
+	}
+	return &Recording{ReadCloser: obj, Size: size}, nil
+}
