@@ -202,9 +202,12 @@ func (s *Server) retryResync() {
 	})
 }
 
-// checkNode accepts an empty sender or a node name's shape.
+// checkNode accepts an empty sender or a node_id's shape: the policy's
+// (validNodeID), not the host-name rule validName, which refuses a leading
+// '-' or '.' the policy takes; every message of such a node was dropped, so
+// its grant ends and kills did not reach the other nodes.
 func checkNode(n string) error {
-	if n != "" && !validName(n) {
+	if n != "" && !validNodeID(n) {
 		return fmt.Errorf("node %q is not a node name", truncate(n, 32))
 	}
 	return nil

@@ -77,7 +77,7 @@ func (s *Server) remoteSession(ctx context.Context, id string) (audit.Session, b
 	if err != nil {
 		return audit.Session{}, false, err
 	}
-	if row.NodeID == s.node || !validName(row.NodeID) {
+	if row.NodeID == s.node || !validNodeID(row.NodeID) { // the policy's node_id shape
 		return audit.Session{}, false, nil
 	}
 	return row, true, nil

@@ -31,7 +31,8 @@ func TestDecodeMsgIsStrict(t *testing.T) {
 			t.Errorf("end reason %q accepted", r)
 		}
 	}
-	if checkNode("-gw") == nil || checkNode("gw a") == nil || checkNode("") != nil || checkNode("gw-a.example") != nil {
+	if checkNode("gw a") == nil || checkNode("GW") == nil || checkNode(strings.Repeat("a", 64)) == nil ||
+		checkNode("") != nil || checkNode("gw-a.example") != nil || checkNode("-gw") != nil {
 		t.Error("node names")
 	}
 	if grantCause("expired") != errGrantExpired || grantCause("deprovisioned") != errGrantRevoked {
