@@ -120,9 +120,11 @@ func (s *Store) ReapDeadNodes(ctx context.Context, timeout time.Duration, remote
 const reapPatience = 10
 
 // sealRefused reports a seal that no retry can give: a recording path
-// that is not the session's, nothing in the store, or segments with a gap.
+// that is not the session's, nothing in the store, segments with a gap, or
+// a final object stored for the open session (not the node's: planted).
 func sealRefused(err error) bool {
-	return errors.Is(err, recorder.ErrUnsafePath) || errors.Is(err, os.ErrNotExist) || errors.Is(err, recstore.ErrGap)
+	return errors.Is(err, recorder.ErrUnsafePath) || errors.Is(err, os.ErrNotExist) || errors.Is(err, recstore.ErrGap) ||
+		errors.Is(err, recstore.ErrUnexpectedFinal)
 }
 
 // deadSessions lists the open sessions of the dead node, each sealed from

@@ -27,8 +27,10 @@ type Seal struct {
 // [*S3] implements it.
 type Sealer interface {
 	// SealRemote reads what the store holds of session id's recording rel
-	// (the final object if there is one, else the segments, which must
-	// tile it from byte 0) and returns its digest and length. rel must be
+	// (the segments, which must tile it from byte 0; a final object of a
+	// session still open is never taken, and without segments is refused,
+	// ErrUnexpectedFinal) and returns its
+	// digest and length. rel must be
 	// the recording path the recorder gives session id: a path edited in
 	// the database to name anything else is refused (recorder.ErrUnsafePath).
 	SealRemote(ctx context.Context, id, rel string) (Seal, error)
@@ -42,6 +44,13 @@ type Sealer interface {
 // the recording from byte 0: one was removed, and what is left is not the
 // recording.
 var ErrGap = errors.New("recstore: segments do not tile the recording")
+
+// ErrUnexpectedFinal is matched by SealRemote's error when a final object
+// is stored for the session being reaped: a final object is made only once
+// the session's end is in the chain, so for a session still open it was
+// put there by someone else, and sealing it would bind their bytes as the
+// recording (and let StoreSealed delete the node's segments it "covers").
+var ErrUnexpectedFinal = errors.New("recstore: a final object is stored for a session that is still open")
 
 // checkOwn returns rel's key when rel is a recording path whose file is
 // named after session id.
@@ -64,21 +73,23 @@ func (s *S3) SealRemote(ctx context.Context, id, rel string) (Seal, error) {
 	if err != nil {
 		return Seal{}, err
 	}
-	if obj, _, err := s.get(ctx, key); err == nil {
-		defer obj.Close()
-		sum, n, err := hashReader(obj)
-		if err != nil {
-			return Seal{}, fmt.Errorf("recstore: read %s: %w", key, err)
-		}
-		return Seal{SHA256: sum, Bytes: n, Object: key}, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return Seal{}, err
-	}
+	// Only the segments the node uploaded are its recording. A final
+	// object is never sealed from here: for an open session it cannot be
+	// the node's (see ErrUnexpectedFinal). With segments, they are sealed
+	// and StoreSealed then refuses the object that does not match them
+	// (verify names it); without, nothing is. Where a racing survivor made
+	// the object after ending the row, this survivor's end is not written
+	// anyway.
 	parts, err := s.parts(ctx, key)
 	if err != nil {
 		return Seal{}, err
 	}
 	if len(parts) == 0 {
+		if there, _, err := s.exists(ctx, key); err != nil {
+			return Seal{}, err
+		} else if there {
+			return Seal{}, fmt.Errorf("%w: %s, and no segments", ErrUnexpectedFinal, key)
+		}
 		return Seal{}, fmt.Errorf("recstore: %s: no segments in the object store: %w", key, os.ErrNotExist)
 	}
 	end, gapAt := coverage(parts)
