@@ -153,3 +153,38 @@ func TestAttackSealRefusesWhatTheKeyDidNotMake(t *testing.T) {
 		t.Errorf("overhead %d, want %d", len(msg2)-len(`{"session":"x"}`), sealOverhead)
 	}
 }
+
+// A node with another key (another host key: a node that should not be in
+// this cluster, or the key of an old deployment) is not heard, and a bus
+// without a key, such as a node from before messages were sealed, is not
+// either; the nodes with the key hear each other.
+func TestAttackBusOfAnotherKeyIsNotHeard(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dsn := pg.Database(t)
+	key, other := make([]byte, 32), make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	copy(other, key)
+	other[31] ^= 0x80
+	a, b := openNodeBus(t, dsn, key), openNodeBus(t, dsn, key)
+	stranger, old := openNodeBus(t, dsn, other), openBus(t, dsn, nil, 0)
+	in := make(inbox, 10)
+	a.Subscribe("grant_ended", in.fn)
+	for _, bus := range []*Postgres{stranger, old} {
+		if err := bus.Publish(ctx, "grant_ended", []byte(`{"grant":1,"end_reason":"revoked"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Publish(ctx, "grant_ended", []byte(`{"grant":2,"end_reason":"revoked"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := in.next(t); got != `{"grant":2,"end_reason":"revoked"}` {
+		t.Fatalf("heard %q; want only the node with the key", got)
+	}
+	in.none(t, 300*time.Millisecond)
+	if _, err := Open(ctx, dsn, Options{Key: key[:16]}); err == nil {
+		t.Fatal("a 16-byte key accepted")
+	}
+}
