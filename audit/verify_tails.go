@@ -16,7 +16,9 @@ import (
 	"github.com/warden-gw/warden/recstore"
 )
 
-// verifyTails re-hashes every tail object the chain binds: the bytes a
+// verifyTails re-hashes every tail object the chain binds, and the object a
+// returning node stored for a session no end sealed (recording.gap with
+// "sha256", checkUnsealed). A tail object is the bytes a
 // node that came back found in its spool beyond the recording a survivor
 // had sealed from the object store (recstore, recording.tail_recovered).
 // The tail holds the last seconds of a session whose node died, so it is
@@ -24,12 +26,14 @@ import (
 // is a problem, as for the recording itself. The object is found from the
 // session's recording path, never from the event's "object" text.
 func verifyTails(ctx context.Context, tx *sql.Tx, recs recstore.Store, rep *VerifyReport) error {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, data FROM audit_events WHERE type = ? ORDER BY seq`, recstore.EventTailRecovered)
+	rows, err := tx.QueryContext(ctx, `SELECT seq, type, data FROM audit_events WHERE type IN (?, ?) ORDER BY seq`,
+		recstore.EventTailRecovered, recstore.EventGap)
 	if err != nil {
 		return fmt.Errorf("audit: verify tails: %w", err)
 	}
 	type tail struct {
 		seq        int64
+		gap        bool // a recording.gap that binds the object stored for an unsealed session
 		id, sum    string
 		size       int64
 		sizeParsed bool
@@ -37,8 +41,8 @@ func verifyTails(ctx context.Context, tx *sql.Tx, recs recstore.Store, rep *Veri
 	var list []tail
 	for rows.Next() {
 		var tl tail
-		var data string
-		if err := rows.Scan(&tl.seq, &data); err != nil {
+		var typ, data string
+		if err := rows.Scan(&tl.seq, &typ, &data); err != nil {
 			rows.Close()
 			return fmt.Errorf("audit: verify tails: %w", err)
 		}
@@ -49,6 +53,12 @@ func verifyTails(ctx context.Context, tx *sql.Tx, recs recstore.Store, rep *Veri
 			tl.id, _ = m[keySessionID].(string)
 			tl.sum, _ = m["sha256"].(string)
 			tl.size, tl.sizeParsed = intOf(m["bytes"])
+		}
+		if tl.gap = typ == recstore.EventGap; tl.gap {
+			if tl.sum == "" {
+				continue // a gap of a sealed session: its session.end binds the recording
+			}
+			tl.size, tl.sizeParsed = intOf(m["spool_bytes"])
 		}
 		list = append(list, tl)
 	}
@@ -67,7 +77,11 @@ func verifyTails(ctx context.Context, tx *sql.Tx, recs recstore.Store, rep *Veri
 				return fmt.Errorf("audit: verify tails: %w", err)
 			}
 			p.File = rel.String
-			p.Msg = checkTail(ctx, recs, rel.String, tl.sum, tl.size)
+			if tl.gap {
+				p.Msg = checkUnsealed(ctx, tx, recs, tl.id, rel.String, tl.sum)
+			} else {
+				p.Msg = checkTail(ctx, recs, rel.String, tl.sum, tl.size)
+			}
 		}
 		if p.Msg != "" {
 			rep.Problems = append(rep.Problems, p)
@@ -102,6 +116,28 @@ func checkTail(ctx context.Context, recs recstore.Store, rel, want string, size 
 	}
 	if hex.EncodeToString(h.Sum(nil)) != want || n != size {
 		return "tail object differs from the chained recording.tail_recovered digest: it was altered"
+	}
+	return ""
+}
+
+// checkUnsealed checks the recording of a session its end did not seal (a
+// survivor found nothing to seal) against the digest of the object its
+// node stored when it came back, bound by recording.gap (recstore
+// Recover). A session whose end carries a digest is checked by that.
+func checkUnsealed(ctx context.Context, tx *sql.Tx, recs recstore.Store, id, rel, want string) string {
+	var sealed sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT recording_sha256 FROM sessions WHERE id = ?`, id).Scan(&sealed); err != nil || sealed.String != "" {
+		return ""
+	}
+	if rel == "" {
+		return "recording bound by recording.gap, but the session has no recording path"
+	}
+	got, msg := hashRecording(ctx, recs, rel)
+	switch {
+	case msg != "":
+		return msg
+	case got != want:
+		return "sha256 differs from the recording.gap digest of the object stored for this unsealed session: the recording was altered"
 	}
 	return ""
 }

@@ -111,6 +111,17 @@ func (u *Uploader) recoverOne(ctx context.Context, rel string, lookup func(ctx c
 		return false, nil
 	}
 	missing := max(fi.Size()-stored, 0)
+	// Without a sealed digest (a survivor that found nothing to seal ended
+	// the session with a note), nothing in the chain would say what the
+	// object stored now holds, and it is the copy the console, play and
+	// backups see: its digest goes into the recording.gap event, which
+	// audit verify checks it against.
+	var unsealedSHA string
+	if s.SHA256 == "" {
+		if unsealedSHA, _, _, err = u.hashSpool(rel, 0, -1); err != nil {
+			return false, u.recoverFailed(ctx, id, err)
+		}
+	}
 	if err := u.finalize(ctx, rel, key, s.SHA256); err != nil {
 		if errors.Is(err, errNotReplaced) && s.SHA256 != "" {
 			return false, u.conflict(ctx, rel, key, id, s.SHA256, err)
@@ -118,10 +129,13 @@ func (u *Uploader) recoverOne(ctx context.Context, rel string, lookup func(ctx c
 		return false, u.recoverFailed(ctx, id, err)
 	}
 	u.log.Info("recordings: stored a spool left by the previous run", "session", id, "missing_bytes", missing)
-	if s.EndReason == endInterrupted || missing > 0 {
+	if s.EndReason == endInterrupted || missing > 0 || unsealedSHA != "" {
 		data := map[string]any{
 			"session_id": id, "end_reason": s.EndReason,
 			"spool_bytes": fi.Size(), "stored_bytes": min(stored, fi.Size()), "missing_bytes": missing,
+		}
+		if unsealedSHA != "" {
+			data["sha256"], data["object"] = unsealedSHA, key
 		}
 		u.report(ctx, EventGap, id, data)
 	}
