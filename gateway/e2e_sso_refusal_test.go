@@ -17,22 +17,7 @@ import (
 // per packet.
 func TestRefusalSignInChannelsAreBounded(t *testing.T) {
 	sb := newSSOBed(t)
-	raw, err := os.ReadFile(sb.stranger.KeyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := gossh.ParsePrivateKey(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := gossh.Dial("tcp", "127.0.0.1:"+sb.port, &gossh.ClientConfig{
-		User: "me", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
-		HostKeyCallback: gossh.FixedHostKey(sb.hostKey), Timeout: 10 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := strangerClient(t, sb)
 	first, _, err := c.OpenChannel("session", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -58,22 +43,7 @@ func TestRefusalSignInChannelsAreBounded(t *testing.T) {
 // forward.refused, as on any channel).
 func TestRefusalSignInChannelRequestsAreAudited(t *testing.T) {
 	sb := newSSOBed(t)
-	raw, err := os.ReadFile(sb.stranger.KeyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := gossh.ParsePrivateKey(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := gossh.Dial("tcp", "127.0.0.1:"+sb.port, &gossh.ClientConfig{
-		User: "me", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
-		HostKeyCallback: gossh.FixedHostKey(sb.hostKey), Timeout: 10 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := strangerClient(t, sb)
 	ch, reqs, err := c.OpenChannel("session", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -94,4 +64,27 @@ func TestRefusalSignInChannelRequestsAreAudited(t *testing.T) {
 		}
 		sb.waitEvent(r.event, r.typ)
 	}
+}
+
+// strangerClient connects with the key nobody knows, as a raw x/crypto
+// client (which can send what OpenSSH does not); closed at the test's end.
+func strangerClient(t *testing.T, sb *ssoBed) *gossh.Client {
+	t.Helper()
+	raw, err := os.ReadFile(sb.stranger.KeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.ParsePrivateKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gossh.Dial("tcp", "127.0.0.1:"+sb.port, &gossh.ClientConfig{
+		User: "me", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		HostKeyCallback: gossh.FixedHostKey(sb.hostKey), Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
