@@ -141,6 +141,11 @@ func checkHeldRefusals(t *testing.T, b *testbed, events eventLister, filled, fre
 	deadline := time.Now().Add(30 * time.Second)
 	var all []audit.Event
 	for {
+		// Pending first, then the events: once nothing is pending, every
+		// held event and its audit.delayed were appended before this read.
+		// (The other order could see the summary owed in a read taken just
+		// before it was written, and nothing pending just after.)
+		pending := gateway.AuditPending(b.gw)
 		var err error
 		all, err = events.Events(context.Background(), 0, 100000)
 		if err != nil {
@@ -153,11 +158,11 @@ func checkHeldRefusals(t *testing.T, b *testbed, events eventLister, filled, fre
 				n++
 			}
 		}
-		if n == refused+1 && !gateway.AuditPending(b.gw) {
+		if n == refused+1 && !pending {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of the %d refusals' events are on the chain (held: %v)", n, refused+1, gateway.AuditPending(b.gw))
+			t.Fatalf("%d of the %d refusals' events are on the chain (held: %v)", n, refused+1, pending)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -260,6 +265,7 @@ func TestUploadFailureWhileDatabaseDownAuditedLater(t *testing.T) {
 	var failed []audit.Event
 	var all []audit.Event
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		pending := gateway.AuditPending(b.gw) // before the read: see checkHeldRefusals
 		all, err = r.Events(context.Background(), 0, 100000)
 		failed = failed[:0]
 		for _, e := range all {
@@ -267,11 +273,11 @@ func TestUploadFailureWhileDatabaseDownAuditedLater(t *testing.T) {
 				failed = append(failed, e)
 			}
 		}
-		if err == nil && len(failed) > 0 && !gateway.AuditPending(b.gw) {
+		if err == nil && len(failed) > 0 && !pending {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("recording.upload_failed not on the chain after the database came back (err %v, held %v)", err, gateway.AuditPending(b.gw))
+			t.Fatalf("recording.upload_failed not on the chain after the database came back (err %v, held %v)", err, pending)
 		}
 	}
 	if len(failed) != 1 {
