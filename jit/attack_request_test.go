@@ -1,12 +1,8 @@
 package jit
 
 import (
-	"context"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/warden-gw/warden/audit"
 )
 
 // TestAttackRequestRowTampering: the evidence packet reads who asked, why,
@@ -45,21 +41,7 @@ func TestAttackRequestRowTampering(t *testing.T) {
 			r := e.request("alice", "prod-root", time.Hour, "INC-10", "")
 			e.deny("carol", r.ID, "not now") // request 3
 			e.verifyChain()                  // untouched: clean
-			// Through the writer, as the sqlite3 shell would: no event.
-			if err := e.store.Update(context.Background(), func(tx *audit.Tx) error {
-				_, err := tx.Exec(tc.sql)
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			got := e.verifyProblems()
-			found := false
-			for _, p := range got {
-				found = found || strings.Contains(p, tc.want)
-			}
-			if !found {
-				t.Fatalf("audit verify after %s: %q, want a problem containing %q", tc.name, got, tc.want)
-			}
+			e.tamperFound(tc.name, tc.sql, tc.want)
 		})
 	}
 }
